@@ -1,0 +1,147 @@
+//! The command line: clap types, one file per verb, human or `--json` rendering, exit codes.
+//!
+//! Owns: argument parsing, rendering, mapping errors to exit codes 0/1/2.
+//! Must not: write SQL, touch git2 or signals, or branch on domain state — every verb decodes its
+//! arguments, makes one `Service` call and renders the result.
+
+mod agent;
+mod completions;
+mod import;
+mod init;
+mod output;
+mod status;
+pub(crate) mod task;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::error::{ErrorKind, classify, hint};
+use crate::service::{Service, ServiceError};
+use crate::workspace::Workspace;
+
+/// Run a team of Claude Code agents on one git repository
+#[derive(Debug, Parser)]
+#[command(name = "cw", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Run as if cw was started in <DIR>
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    directory: Option<PathBuf>,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); CW_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Init(init::InitArgs),
+    #[command(subcommand)]
+    Task(task::TaskCommand),
+    Status(status::StatusArgs),
+    Import(import::ImportArgs),
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
+    Completions(completions::CompletionsArgs),
+}
+
+/// Where a command runs: the starting directory, resolved lazily to a workspace.
+pub(crate) struct Context {
+    start: PathBuf,
+}
+
+impl Context {
+    /// Opens the service of the repository around the starting directory.
+    pub(crate) fn service(&self) -> Result<Service, ServiceError> {
+        Service::open(Workspace::locate(&self.start)?)
+    }
+}
+
+/// Parses `args`, runs the command and returns its exit code.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Help and version go to stdout with code 0; real usage errors to stderr with 2.
+            let _ = err.print();
+            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
+        }
+    };
+    crate::logging::init(cli.verbose);
+    let start = match &cli.directory {
+        Some(dir) => dir.clone(),
+        None => match std::env::current_dir() {
+            Ok(dir) => dir,
+            Err(err) => {
+                output::error_line(&format!("cannot read the current directory: {err}"), None);
+                return ExitCode::from(1);
+            }
+        },
+    };
+    let cx = Context { start };
+    let result = match &cli.command {
+        Command::Init(args) => init::cmd_init(&cx, args),
+        Command::Task(command) => task::run(&cx, command),
+        Command::Status(args) => status::cmd_status(&cx, args),
+        Command::Import(args) => import::cmd_import(&cx, args),
+        Command::Agent(command) => agent::run(&cx, command),
+        Command::Completions(args) => completions::cmd_completions(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CommandError::Service(err)) => {
+            let kind = classify(&err);
+            if kind == ErrorKind::Internal {
+                tracing::error!(cause = ?err, "command failed");
+            }
+            output::error_line(&format!("{err:#}"), hint(&err));
+            ExitCode::from(if kind == ErrorKind::Usage { 2 } else { 1 })
+        }
+        Err(CommandError::Usage(message)) => {
+            output::error_line(&message, None);
+            ExitCode::from(2)
+        }
+        Err(CommandError::Output(err)) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(CommandError::Output(err)) => {
+            output::error_line(&format!("cannot write output: {err}"), None);
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The clap command tree (for help snapshots and completions).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+/// How a verb fails.
+pub(crate) enum CommandError {
+    Service(ServiceError),
+    Usage(String),
+    Output(std::io::Error),
+}
+
+impl From<ServiceError> for CommandError {
+    fn from(err: ServiceError) -> CommandError {
+        CommandError::Service(err)
+    }
+}
+
+impl From<std::io::Error> for CommandError {
+    fn from(err: std::io::Error) -> CommandError {
+        CommandError::Output(err)
+    }
+}
+
+pub(crate) type CommandResult = Result<(), CommandError>;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clap_definition_is_consistent() {
+        super::command().debug_assert();
+    }
+}

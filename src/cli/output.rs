@@ -1,0 +1,46 @@
+//! The only place that writes to stdout and stderr. Data goes to stdout; messages to stderr.
+#![expect(clippy::print_stderr, reason = "this module is the one sanctioned writer")]
+
+use std::io::Write;
+
+use serde::Serialize;
+
+/// Writes `value` as pretty JSON and a newline to stdout.
+pub(crate) fn json<T: Serialize>(value: &T) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, value).map_err(std::io::Error::other)?;
+    stdout.write_all(b"\n")?;
+    stdout.flush()
+}
+
+/// Writes text (which should end with a newline) to stdout.
+pub(crate) fn text(body: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(body.as_bytes())?;
+    stdout.flush()
+}
+
+/// Writes a one-line message for the human to stderr.
+pub(crate) fn note(message: &str) {
+    eprintln!("{message}");
+}
+
+/// Writes `error: …` (and `hint: …`) to stderr.
+pub(crate) fn error_line(message: &str, hint: Option<&str>) {
+    eprintln!("error: {message}");
+    if let Some(hint) = hint {
+        eprintln!("hint: {hint}");
+    }
+}
+
+/// Pads or clips `text` to exactly `width` characters (for table columns).
+pub(crate) fn column(text: &str, width: usize) -> String {
+    let count = text.chars().count();
+    if count > width {
+        let mut clipped: String = text.chars().take(width.saturating_sub(1)).collect();
+        clipped.push('…');
+        clipped
+    } else {
+        format!("{text}{}", " ".repeat(width - count))
+    }
+}

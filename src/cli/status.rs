@@ -1,0 +1,55 @@
+//! `cw status`.
+
+use clap::Args;
+
+use super::{CommandResult, Context, output};
+use crate::model::TaskState;
+use crate::wire::StatusJson;
+
+/// Show where the work stands: tasks by state, what runs next, agents
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// Print the status as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn cmd_status(cx: &Context, args: &StatusArgs) -> CommandResult {
+    let service = cx.service()?;
+    let report = service.status(5)?;
+    let root = service.workspace().root().display().to_string();
+    let branch = service.config().integration_branch.clone();
+    if args.json {
+        return Ok(output::json(&StatusJson::new(&report, root, branch))?);
+    }
+    let mut out = format!("cw · {root} · integrating into {branch}\n");
+    if report.total == 0 {
+        out.push_str("no tasks yet: cw import .planning   or   cw task add \"<title>\"\n");
+        return Ok(output::text(&out)?);
+    }
+    let parts: Vec<String> = TaskState::ALL
+        .iter()
+        .filter_map(|state| report.counts.iter().find(|(s, _)| s == state).map(|(_, n)| format!("{n} {state}")))
+        .collect();
+    out.push_str(&format!("tasks: {} — {}\n", report.total, parts.join(", ")));
+    if report.next_ready.is_empty() {
+        out.push_str("ready: none\n");
+    } else {
+        out.push_str("ready next:\n");
+        for task in &report.next_ready {
+            let human = if task.needs_human { " [for the human]" } else { "" };
+            out.push_str(&format!("  {}  {}{human}\n", output::column(&task.id.to_string(), 6), task.title));
+        }
+    }
+    let live: Vec<_> = report.agents.iter().filter(|a| a.state.is_live()).collect();
+    if live.is_empty() {
+        out.push_str("agents: none running\n");
+    } else {
+        out.push_str("agents:\n");
+        for agent in live {
+            let task = agent.task.map(|t| t.to_string()).unwrap_or_else(|| "-".to_owned());
+            out.push_str(&format!("  {}  {}  {}  {task}\n", output::column(&agent.id.to_string(), 6), output::column(agent.state.as_str(), 9), agent.name));
+        }
+    }
+    Ok(output::text(&out)?)
+}

@@ -1,0 +1,107 @@
+//! `cw task list`: the hierarchy (initiative → phase → plan → task) with states and dependencies.
+
+use std::collections::HashMap;
+
+use clap::Args;
+
+use crate::cli::{CommandResult, Context, output};
+use crate::model::{PlanId, TaskState};
+use crate::service::TaskListing;
+use crate::store::{TaskFilter, TaskRecord};
+use crate::wire::TaskJson;
+
+/// List tasks grouped by initiative, phase and plan, with their states and dependencies
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// Only tasks in this state (pending, ready, claimed, waiting, done, merging, conflict, merged,
+    /// failed, cancelled)
+    #[arg(long, value_parser = parse_state)]
+    state: Option<TaskState>,
+    /// Only ready tasks (same as --state ready)
+    #[arg(long, conflicts_with = "state")]
+    ready: bool,
+    /// Print a flat JSON array of tasks
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_state(text: &str) -> Result<TaskState, String> {
+    text.parse()
+}
+
+pub(crate) fn cmd_list(cx: &Context, args: &ListArgs) -> CommandResult {
+    let state = if args.ready { Some(TaskState::Ready) } else { args.state };
+    let service = cx.service()?;
+    let listing = service.list_tasks(&TaskFilter { state, plan: None })?;
+    if args.json {
+        let tasks: Vec<TaskJson> = listing
+            .tasks
+            .iter()
+            .map(|t| TaskJson::new(t, listing.dependencies.get(&t.id).map(Vec::as_slice).unwrap_or(&[])))
+            .collect();
+        return Ok(output::json(&tasks)?);
+    }
+    if listing.tasks.is_empty() {
+        let hint = if state.is_some() { "no tasks in that state\n" } else { "no tasks yet: cw import .planning   or   cw task add \"<title>\"\n" };
+        return Ok(output::text(hint)?);
+    }
+    Ok(output::text(&render_tree(&listing))?)
+}
+
+/// Renders tasks under their plan, phase and initiative headings.
+fn render_tree(listing: &TaskListing) -> String {
+    let mut by_plan: HashMap<Option<PlanId>, Vec<&TaskRecord>> = HashMap::new();
+    for task in &listing.tasks {
+        by_plan.entry(task.plan).or_default().push(task);
+    }
+    let mut out = String::new();
+    for initiative in &listing.initiatives {
+        let mut initiative_text = String::new();
+        for phase in listing.phases.iter().filter(|p| p.initiative == initiative.id) {
+            let mut phase_text = String::new();
+            for plan in listing.plans.iter().filter(|p| p.phase == Some(phase.id)) {
+                let Some(tasks) = by_plan.remove(&Some(plan.id)) else { continue };
+                let wave = plan.wave.map(|w| format!(", wave {w}")).unwrap_or_default();
+                let key = plan.key.as_deref().unwrap_or("");
+                phase_text.push_str(&format!("    {key} {}  ({}{wave})\n", plan.title, plan.id));
+                render_tasks(&mut phase_text, &tasks, listing, "      ");
+            }
+            if !phase_text.is_empty() {
+                initiative_text.push_str(&format!("  Phase {}: {}  ({})\n{phase_text}", phase.number, phase.title, phase.id));
+            }
+        }
+        if !initiative_text.is_empty() {
+            out.push_str(&format!("{}  ({})\n{initiative_text}", initiative.title, initiative.id));
+        }
+    }
+    // Plans typed in without a phase, then tasks without a plan.
+    for plan in listing.plans.iter().filter(|p| p.phase.is_none()) {
+        if let Some(tasks) = by_plan.remove(&Some(plan.id)) {
+            out.push_str(&format!("{}  ({})\n", plan.title, plan.id));
+            render_tasks(&mut out, &tasks, listing, "  ");
+        }
+    }
+    if let Some(tasks) = by_plan.remove(&None) {
+        out.push_str("Tasks without a plan\n");
+        render_tasks(&mut out, &tasks, listing, "  ");
+    }
+    out
+}
+
+fn render_tasks(out: &mut String, tasks: &[&TaskRecord], listing: &TaskListing, indent: &str) {
+    for task in tasks {
+        let deps = listing.dependencies.get(&task.id).map(Vec::as_slice).unwrap_or(&[]);
+        let after = match deps.len() {
+            0 => String::new(),
+            1..=4 => format!("  ← {}", deps.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+            n => format!("  ← {} +{} more", deps[..3].iter().map(ToString::to_string).collect::<Vec<_>>().join(", "), n - 3),
+        };
+        let human = if task.needs_human { " [human]" } else { "" };
+        out.push_str(&format!(
+            "{indent}{} {} {}{human}{after}\n",
+            output::column(&task.id.to_string(), 6),
+            output::column(task.state.as_str(), 9),
+            output::column(&task.title, 64).trim_end(),
+        ));
+    }
+}

@@ -1,0 +1,26 @@
+//! `cw task retry`.
+
+use clap::Args;
+
+use super::task_id;
+use crate::cli::{CommandResult, Context, output};
+use crate::wire::TaskJson;
+
+/// Give a failed or cancelled task a fresh start (its attempts are reset)
+#[derive(Debug, Args)]
+pub(crate) struct RetryArgs {
+    /// The task id (t12 or 12)
+    task: String,
+    /// Print the task as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn cmd_retry(cx: &Context, args: &RetryArgs) -> CommandResult {
+    let id = task_id(&args.task)?;
+    let change = cx.service()?.retry_task(id)?;
+    if args.json {
+        return Ok(output::json(&TaskJson::new(&change.task, &[]))?);
+    }
+    Ok(output::text(&format!("{id} is {} again (was {})\n", change.task.state, change.previous))?)
+}

@@ -1,0 +1,110 @@
+//! Configuration: `.cw/config.toml`, typed, always passed explicitly.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// The file `cw init` writes: every setting with its default, commented.
+pub const DEFAULT_CONFIG_TOML: &str = r#"# cw configuration. Every value shown is the default.
+
+# The branch finished tasks are merged into. Created from HEAD by `cw init`.
+integration_branch = "cw/integration"
+
+[claims]
+# How long a claim lasts without any call from its agent (every MCP call renews it).
+lease_seconds = 1800
+# How many times a task may be handed out again after its lease expired before it fails.
+max_attempts = 3
+"#;
+
+/// All settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub integration_branch: String,
+    pub claims: ClaimConfig,
+}
+
+/// Claim and lease settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClaimConfig {
+    pub lease_seconds: u64,
+    pub max_attempts: u32,
+}
+
+/// A config file that cannot be read or understood.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Parse { path: std::path::PathBuf, message: String },
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { integration_branch: "cw/integration".to_owned(), claims: ClaimConfig::default() }
+    }
+}
+
+impl Default for ClaimConfig {
+    fn default() -> ClaimConfig {
+        ClaimConfig { lease_seconds: 1800, max_attempts: 3 }
+    }
+}
+
+impl ClaimConfig {
+    /// The lease length in milliseconds.
+    pub fn lease_millis(&self) -> i64 {
+        i64::try_from(self.lease_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+}
+
+impl Config {
+    /// Reads `path`; a missing file means all defaults.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = match fs_err::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(source) => return Err(ConfigError::Read { path: path.to_owned(), source }),
+        };
+        Config::parse(&text).map_err(|message| ConfigError::Parse { path: path.to_owned(), message })
+    }
+
+    /// Parses config text.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|err| err.message().to_owned())?;
+        if config.claims.max_attempts == 0 {
+            return Err("claims.max_attempts must be at least 1".to_owned());
+        }
+        if config.claims.lease_seconds == 0 {
+            return Err("claims.lease_seconds must be at least 1".to_owned());
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_written_default_file_parses_to_the_defaults() {
+        assert_eq!(Config::parse(DEFAULT_CONFIG_TOML), Ok(Config::default()));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let err = Config::parse("integration_brnch = \"x\"").unwrap_err();
+        assert!(err.contains("integration_brnch"), "{err}");
+        let err = Config::parse("[claims]\nmax_attempts = 0").unwrap_err();
+        assert_eq!(err, "claims.max_attempts must be at least 1");
+        let err = Config::parse("[claims]\nlease_seconds = \"soon\"").unwrap_err();
+        assert!(err.contains("invalid type"), "{err}");
+    }
+}

@@ -1,0 +1,147 @@
+//! Git: the only user of git2.
+//!
+//! Owns: finding the repository and its main working tree (also from a linked worktree), the
+//! integration branch, `.git/info/exclude`.
+//! Must not: touch the database or the user's checkout (no checkout, no index writes).
+
+use std::path::{Path, PathBuf};
+
+use git2::{BranchType, ErrorCode, Repository};
+
+/// A git failure, named by the repository or branch it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("{} is not inside a git repository (run `git init` first, or cd into one)", path.display())]
+    NotARepository { path: PathBuf },
+    #[error("{} is a bare repository; cw needs a working tree (clone it, or use `git worktree add`)", path.display())]
+    Bare { path: PathBuf },
+    #[error("the repository {} has no commits yet; make a first commit, then try again", path.display())]
+    NoCommits { path: PathBuf },
+    #[error("'{name}' is not a valid branch name")]
+    InvalidBranchName { name: String },
+    #[error("git error in {}: {source}", path.display())]
+    Git {
+        path: PathBuf,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("cannot update {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where a repository lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoLocation {
+    /// The main working tree (the one that owns `.git`), even when found from a linked worktree.
+    pub main_workdir: PathBuf,
+    /// Git's common directory (`<main>/.git`).
+    pub common_dir: PathBuf,
+}
+
+/// What `ensure_branch` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BranchOutcome {
+    Created,
+    AlreadyExisted,
+}
+
+/// Finds the repository containing `start` and its main working tree.
+pub fn locate(start: &Path) -> Result<RepoLocation, GitError> {
+    let repo = Repository::discover(start).map_err(|err| match err.code() {
+        ErrorCode::NotFound => GitError::NotARepository { path: start.to_owned() },
+        _ => GitError::Git { path: start.to_owned(), source: err },
+    })?;
+    if repo.is_bare() {
+        return Err(GitError::Bare { path: repo.path().to_owned() });
+    }
+    let common_dir = repo.commondir().to_owned();
+    let main_workdir = if repo.is_worktree() {
+        let main = Repository::open(&common_dir)
+            .map_err(|source| GitError::Git { path: common_dir.clone(), source })?;
+        match main.workdir() {
+            Some(dir) => dir.to_owned(),
+            None => return Err(GitError::Bare { path: common_dir }),
+        }
+    } else {
+        match repo.workdir() {
+            Some(dir) => dir.to_owned(),
+            None => return Err(GitError::Bare { path: repo.path().to_owned() }),
+        }
+    };
+    Ok(RepoLocation { main_workdir: strip_trailing_slash(main_workdir), common_dir })
+}
+
+/// Checks that HEAD points at a commit (the integration branch is cut from it).
+pub fn require_commits(location: &RepoLocation) -> Result<(), GitError> {
+    let repo = open(location)?;
+    match repo.head() {
+        Ok(_) => Ok(()),
+        Err(err) if matches!(err.code(), ErrorCode::UnbornBranch | ErrorCode::NotFound) => {
+            Err(GitError::NoCommits { path: location.main_workdir.clone() })
+        }
+        Err(source) => Err(GitError::Git { path: location.main_workdir.clone(), source }),
+    }
+}
+
+/// Checks a branch name without creating anything.
+pub fn validate_branch_name(name: &str) -> Result<(), GitError> {
+    match git2::Branch::name_is_valid(name) {
+        Ok(true) => Ok(()),
+        _ => Err(GitError::InvalidBranchName { name: name.to_owned() }),
+    }
+}
+
+/// Creates `branch` at HEAD unless it exists already.
+pub fn ensure_branch(location: &RepoLocation, branch: &str) -> Result<BranchOutcome, GitError> {
+    validate_branch_name(branch)?;
+    let repo = open(location)?;
+    let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
+    if repo.find_branch(branch, BranchType::Local).is_ok() {
+        return Ok(BranchOutcome::AlreadyExisted);
+    }
+    let head = repo.head().map_err(|err| match err.code() {
+        ErrorCode::UnbornBranch | ErrorCode::NotFound => {
+            GitError::NoCommits { path: location.main_workdir.clone() }
+        }
+        _ => wrap(err),
+    })?;
+    let commit = head.peel_to_commit().map_err(wrap)?;
+    repo.branch(branch, &commit, false).map_err(wrap)?;
+    Ok(BranchOutcome::Created)
+}
+
+/// Adds `pattern` to `.git/info/exclude` (once), so cw's own files never show as untracked.
+pub fn exclude(location: &RepoLocation, pattern: &str) -> Result<(), GitError> {
+    let info = location.common_dir.join("info");
+    let path = info.join("exclude");
+    let io = |source| GitError::Io { path: path.clone(), source };
+    fs_err::create_dir_all(&info).map_err(io)?;
+    let current = match fs_err::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(err) => return Err(io(err)),
+    };
+    if current.lines().any(|line| line.trim() == pattern) {
+        return Ok(());
+    }
+    let mut updated = current;
+    if !updated.is_empty() && !updated.ends_with('\n') {
+        updated.push('\n');
+    }
+    updated.push_str(pattern);
+    updated.push('\n');
+    fs_err::write(&path, updated).map_err(io)
+}
+
+fn open(location: &RepoLocation) -> Result<Repository, GitError> {
+    Repository::open(&location.main_workdir)
+        .map_err(|source| GitError::Git { path: location.main_workdir.clone(), source })
+}
+
+fn strip_trailing_slash(path: PathBuf) -> PathBuf {
+    path.components().collect()
+}

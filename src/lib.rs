@@ -1,0 +1,19 @@
+//! Codewalk District (`cw`): run a team of Claude Code agents on one git repository.
+//!
+//! Read `ARCHITECTURE.md` first: it maps these modules, what each owns and what it must not do.
+//! Modules are listed in reading order, from the pure core outwards to the adapters.
+
+pub mod model;
+
+pub mod config;
+pub mod git;
+pub mod planning;
+pub mod store;
+pub mod workspace;
+
+pub mod service;
+
+pub mod cli;
+pub mod error;
+pub mod logging;
+pub mod wire;

@@ -1,0 +1,141 @@
+//! Reading GSD `.planning/` folders (see gsd-format.md) into an `ImportSet`: plain data with
+//! stable keys and fully expanded task edges, ready for the service to upsert in one transaction.
+//!
+//! Owns: tolerant parsing of ROADMAP.md, PLAN and SUMMARY files, dependency resolution, cycle
+//! detection with file:line, warnings.
+//! Must not: touch the database, git or the clock. Reading files is its only effect.
+
+mod frontmatter;
+mod numbers;
+mod plan;
+mod resolve;
+mod roadmap;
+mod text;
+
+use std::path::{Path, PathBuf};
+
+pub use resolve::{canonical_plan_key, read};
+
+/// Everything one `.planning/` folder describes.
+#[derive(Debug, Clone)]
+pub struct ImportSet {
+    pub root: PathBuf,
+    pub initiative: ImportInitiative,
+    pub phases: Vec<ImportPhase>,
+    pub plans: Vec<ImportPlan>,
+    pub tasks: Vec<ImportTask>,
+    /// `(task key, dependency task key)`, chains, plan edges and phase edges all expanded.
+    pub edges: Vec<(String, String)>,
+    pub warnings: Vec<ImportWarning>,
+    /// Phases left out (backlog, abandoned), with why.
+    pub skipped: Vec<String>,
+}
+
+/// The initiative (the folder).
+#[derive(Debug, Clone)]
+pub struct ImportInitiative {
+    pub key: String,
+    pub title: String,
+    pub description: String,
+}
+
+/// One phase.
+#[derive(Debug, Clone)]
+pub struct ImportPhase {
+    /// Normalised number, e.g. `2.1`.
+    pub key: String,
+    /// As written, e.g. `02.1`.
+    pub number: String,
+    pub seq: i64,
+    pub title: String,
+    pub description: String,
+    pub complete: bool,
+    pub depends_on: Vec<String>,
+    pub metadata: serde_json::Value,
+}
+
+/// One plan.
+#[derive(Debug, Clone)]
+pub struct ImportPlan {
+    pub phase_key: String,
+    /// Canonical plan id, e.g. `12.2-01`.
+    pub key: String,
+    pub seq: i64,
+    pub title: String,
+    pub description: String,
+    pub wave: Option<i64>,
+    pub source: Option<String>,
+    pub depends_on: Vec<String>,
+    /// A SUMMARY exists (or the roadmap says the phase is done): the work is already in history.
+    pub complete: bool,
+    pub metadata: serde_json::Value,
+}
+
+/// One task.
+#[derive(Debug, Clone)]
+pub struct ImportTask {
+    pub plan_key: String,
+    /// `<plan key>#<ordinal>`, stable across re-imports while tasks keep their order.
+    pub key: String,
+    pub title: String,
+    pub description: String,
+    pub files: Vec<String>,
+    pub verify: String,
+    pub done: String,
+    pub kind: String,
+    pub needs_human: bool,
+    /// Already done (its plan has a SUMMARY).
+    pub merged: bool,
+    pub result_summary: Option<String>,
+    pub phase_seq: i64,
+    pub wave: i64,
+    pub metadata: serde_json::Value,
+}
+
+/// Something the importer tolerated but the human should know, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportWarning {
+    pub location: String,
+    pub message: String,
+}
+
+/// Why a folder cannot be imported. Nothing is written when this happens.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{} is not a directory (pass a .planning folder or the folder that contains one)", path.display())]
+    NotADirectory { path: PathBuf },
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {message}", path.display())]
+    Syntax { path: PathBuf, line: usize, message: String },
+    #[error("{}: not a GSD roadmap (no 'Phase N:' headings or checklist entries)", path.display())]
+    NotGsd { path: PathBuf },
+    #[error("{}: nothing to import (no ROADMAP.md and no phases/ directory)", path.display())]
+    Empty { path: PathBuf },
+    #[error("phase {number} has two directories: {} and {} (remove or rename one)", first.display(), second.display())]
+    DuplicatePhaseDirs { number: String, first: PathBuf, second: PathBuf },
+    #[error("dependency cycle: {cycle}")]
+    Cycle { cycle: String },
+    #[error("{count} unresolved dependencies with --strict; first: {first}")]
+    Strict { count: usize, first: String },
+}
+
+/// How to read a folder.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Unresolvable references are errors instead of warnings.
+    pub strict: bool,
+}
+
+/// The directory holding ROADMAP.md/phases: `dir` itself, or `dir/.planning`.
+pub fn planning_root(dir: &Path) -> PathBuf {
+    let nested = dir.join(".planning");
+    if !dir.join("ROADMAP.md").exists() && !dir.join("phases").is_dir() && nested.is_dir() {
+        return nested;
+    }
+    dir.to_owned()
+}

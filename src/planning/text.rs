@@ -1,0 +1,110 @@
+//! Text helpers shared by the planning parsers: normalisation that keeps line numbers, dedent,
+//! and line lookup by byte offset.
+
+/// Strips a BOM, turns CRLF/CR into LF and blanks out HTML comments (keeping their newlines, so
+/// line numbers stay true to the file).
+pub(crate) fn normalise(raw: &str) -> String {
+    let text = raw.strip_prefix('\u{feff}').unwrap_or(raw);
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find("<!--") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find("-->") {
+            Some(len) => {
+                let comment = &rest[start..start + len + 3];
+                out.extend(comment.chars().filter(|&c| c == '\n'));
+                rest = &rest[start + len + 3..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The 1-based line number of byte `offset` in `text`.
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// Removes surrounding blank lines and one level of common indentation; keeps everything else.
+pub(crate) fn dedent(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let first = lines.iter().position(|l| !l.trim().is_empty());
+    let last = lines.iter().rposition(|l| !l.trim().is_empty());
+    let (Some(first), Some(last)) = (first, last) else { return String::new() };
+    let body = &lines[first..=last];
+    let indent = body
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start_matches([' ', '\t']).len())
+        .min()
+        .unwrap_or(0);
+    body.iter()
+        .map(|l| if l.len() >= indent { &l[indent..] } else { l.trim_start() })
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The first non-empty line with list markers (`- `, `1. `, `* `) and bold markers removed.
+pub(crate) fn first_line(text: &str) -> Option<String> {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let line = line.trim_start_matches(['-', '*', '+']).trim_start();
+    let digits = line.chars().take_while(char::is_ascii_digit).count();
+    let line = if digits > 0 && line[digits..].starts_with(['.', ')']) { line[digits + 1..].trim_start() } else { line };
+    let line = line.replace("**", "");
+    let line = line.trim();
+    (!line.is_empty()).then(|| line.to_owned())
+}
+
+/// Cuts `text` to at most `max` characters on a character boundary, adding `…` when cut.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// The first sentence of `text` (up to `. ` or the end of the first line), clipped.
+pub(crate) fn first_sentence(text: &str) -> Option<String> {
+    let line = first_line(text)?;
+    let sentence = match line.find(". ") {
+        Some(end) => &line[..end],
+        None => line.trim_end_matches('.'),
+    };
+    Some(clip(sentence.trim(), 120))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalise_keeps_line_numbers_through_comments_and_crlf() {
+        let raw = "\u{feff}a\r\n<!-- x\r\ny -->b\r\nc";
+        let text = normalise(raw);
+        assert_eq!(text, "a\n\nb\nc");
+        assert_eq!(line_of(&text, text.find('c').unwrap()), 4);
+    }
+
+    #[test]
+    fn dedent_strips_common_indent_and_blank_edges() {
+        assert_eq!(dedent("\n\n    a\n      b\n\n    c\n  \n"), "a\n  b\n\nc");
+        assert_eq!(dedent("   \n"), "");
+    }
+
+    #[test]
+    fn first_line_drops_list_and_bold_markers() {
+        assert_eq!(first_line("\n 1. **SecurityTab** wired in").as_deref(), Some("SecurityTab wired in"));
+        assert_eq!(first_line("- item").as_deref(), Some("item"));
+        assert_eq!(first_sentence("Extract lobby logic. Purpose: x").as_deref(), Some("Extract lobby logic"));
+        assert_eq!(clip("abcdef", 4), "abc…");
+    }
+}

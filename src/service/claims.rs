@@ -1,0 +1,152 @@
+//! Agent identities and claims: register, claim (atomic, leased, idempotent), renew, release,
+//! and returning expired claims to the ready set.
+
+use tracing::{info, instrument};
+
+use super::tasks::{apply, require_task};
+use super::{Service, ServiceError, token};
+use crate::model::{AgentEvent, AgentId, AgentState, Lease, TaskEvent, TaskId, TaskState, Timestamp};
+use crate::store::{AgentRecord, NewAgent, TaskRecord, Tx};
+
+/// A new agent identity. The token is shown once and stored only hashed.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub agent: AgentRecord,
+    pub token: String,
+}
+
+/// A successful claim: the task, held by the agent until `lease` unless renewed.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub task: TaskRecord,
+    pub lease: Lease,
+    /// True when the agent already held this task (the call only renewed the lease).
+    pub already_held: bool,
+}
+
+impl Service {
+    /// Creates an agent identity, optionally bound to one task.
+    #[instrument(skip_all, fields(name = %name))]
+    pub fn register_agent(&self, name: &str, task: Option<TaskId>) -> Result<Registration, ServiceError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(ServiceError::InvalidInput("an agent name must be 1 to 100 characters".to_owned()));
+        }
+        let token = token::generate("cwa_")?;
+        let now = self.now();
+        let agent = self.store.write(|tx| {
+            if let Some(task) = task {
+                require_task(tx, task)?;
+            }
+            let new = NewAgent {
+                name: name.to_owned(),
+                task,
+                token_hash: token::hash(&token),
+                state: AgentState::Starting,
+            };
+            let id = tx.insert_agent(&new, now)?;
+            tx.agent(id)?.ok_or(ServiceError::AgentNotFound(id))
+        })?;
+        Ok(Registration { agent, token })
+    }
+
+    /// The agent a token belongs to.
+    pub fn authenticate(&self, token: Option<&str>) -> Result<AgentRecord, ServiceError> {
+        let token = token.map(str::trim).filter(|t| !t.is_empty()).ok_or(ServiceError::MissingToken)?;
+        let hash = token::hash(token);
+        self.store.read(|tx| tx.agent_by_token_hash(&hash)?.ok_or(ServiceError::UnknownToken))
+    }
+
+    /// Claims work for `agent` in one immediate transaction.
+    ///
+    /// Returns the task the agent already holds (renewing its lease) if there is one; otherwise
+    /// the task it is bound to, or the first ready task in dispatch order. `None` means nothing is
+    /// ready — including when another process won the race — which is not an error.
+    #[instrument(skip_all, fields(agent_id = %agent))]
+    pub fn claim(&self, agent: AgentId) -> Result<Option<Claim>, ServiceError> {
+        let now = self.now();
+        let lease = Lease::starting(now, self.config.claims.lease_millis());
+        let max_attempts = self.config.claims.max_attempts;
+        self.store.write(|tx| {
+            let holder = tx.agent(agent)?.ok_or(ServiceError::AgentNotFound(agent))?;
+            if let Some(held) = tx.task_held_by(agent)? {
+                tx.renew_lease(held, agent, lease.expires_at)?;
+                let task = require_task(tx, held)?;
+                return Ok(Some(Claim { task, lease, already_held: true }));
+            }
+            expire_in(tx, now, max_attempts)?;
+            let candidate = match holder.task {
+                Some(bound) => Some(bound),
+                None => tx.first_ready_task()?,
+            };
+            let Some(candidate) = candidate else { return Ok(None) };
+            let task = require_task(tx, candidate)?;
+            if task.state != TaskState::Ready || task.needs_human {
+                // A bound agent whose task is not ready (yet, or any more) gets nothing.
+                return Ok(None);
+            }
+            apply(tx, &task, TaskEvent::Claim, Some((agent, lease.expires_at)), "claimed", now)?;
+            tx.set_agent_task(agent, Some(candidate), now)?;
+            if holder.state == AgentState::Starting {
+                let next = holder.state.transition(AgentEvent::Started).map_err(|e| ServiceError::Internal(e.to_string()))?;
+                tx.set_agent_state(agent, holder.state, next, now)?;
+            }
+            let task = require_task(tx, candidate)?;
+            Ok(Some(Claim { task, lease, already_held: false }))
+        })
+    }
+
+    /// Extends the lease on a task the agent holds.
+    #[instrument(skip_all, fields(agent_id = %agent, task_id = %task))]
+    pub fn renew_lease(&self, agent: AgentId, task: TaskId) -> Result<Lease, ServiceError> {
+        let lease = Lease::starting(self.now(), self.config.claims.lease_millis());
+        self.store.write(|tx| {
+            require_task(tx, task)?;
+            if !tx.renew_lease(task, agent, lease.expires_at)? {
+                return Err(ServiceError::NotYourTask { task, agent });
+            }
+            Ok(lease)
+        })
+    }
+
+    /// Gives a claimed task back to the ready set without using up an attempt.
+    #[instrument(skip_all, fields(agent_id = %agent, task_id = %task))]
+    pub fn release(&self, agent: AgentId, task: TaskId) -> Result<TaskRecord, ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let record = require_task(tx, task)?;
+            if record.agent != Some(agent) || !record.state.is_held() {
+                return Err(ServiceError::NotYourTask { task, agent });
+            }
+            apply(tx, &record, TaskEvent::Release, None, "released by its agent", now)?;
+            require_task(tx, task)
+        })
+    }
+
+    /// Returns every claimed task whose lease has run out to the ready set (attempts + 1), or
+    /// fails it once it is past the configured maximum. Returns what changed.
+    pub fn expire_leases(&self) -> Result<Vec<(TaskId, TaskState)>, ServiceError> {
+        let now = self.now();
+        let max_attempts = self.config.claims.max_attempts;
+        self.store.write(|tx| expire_in(tx, now, max_attempts))
+    }
+}
+
+fn expire_in(tx: &Tx<'_>, now: Timestamp, max_attempts: u32) -> Result<Vec<(TaskId, TaskState)>, ServiceError> {
+    let mut changed = Vec::new();
+    for (task, agent, attempts) in tx.expired_leases(now)? {
+        let record = require_task(tx, task)?;
+        let attempts = attempts.saturating_add(1);
+        let event = TaskEvent::LeaseExpired { attempts, max_attempts };
+        let reason = format!("lease of agent {agent} expired (attempt {attempts} of {max_attempts})");
+        let next = apply(tx, &record, event, None, &reason, now)?;
+        tx.set_task_attempts(task, attempts)?;
+        if next == TaskState::Failed {
+            let why = format!("the lease expired {attempts} times (max_attempts = {max_attempts}); retry it with `cw task retry {task}`");
+            tx.set_task_failure(task, Some(&why))?;
+        }
+        info!(task_id = %task, %agent, state = %next, "lease expired");
+        changed.push((task, next));
+    }
+    Ok(changed)
+}

@@ -1,0 +1,72 @@
+//! Service errors: one enum for every use case, each variant naming its object and what to do.
+
+use std::path::PathBuf;
+
+use crate::config::ConfigError;
+use crate::git::GitError;
+use crate::model::{AgentId, IdParseError, TaskId, TaskState, TransitionError};
+use crate::planning::ImportError;
+use crate::store::StoreError;
+
+/// Why a service call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("cw is not initialised in {} (run `cw init` there)", root.display())]
+    NotInitialised { root: PathBuf },
+    #[error("cw is already initialised in {} (nothing changed)", path.display())]
+    AlreadyInitialised { path: PathBuf },
+    #[error("task {0} does not exist (see `cw task list`)")]
+    TaskNotFound(TaskId),
+    #[error("agent {0} does not exist (see `cw agent list`)")]
+    AgentNotFound(AgentId),
+    #[error("plan '{0}' does not exist (see `cw task list` for plan ids)")]
+    PlanNotFound(String),
+    #[error("plan key '{key}' is ambiguous: it names {count} plans; use the plan id (p<number>)")]
+    PlanAmbiguous { key: String, count: usize },
+    #[error("task {task}: {source}")]
+    Transition {
+        task: TaskId,
+        #[source]
+        source: TransitionError,
+    },
+    #[error("adding this dependency would create a cycle: {} (→ means \"depends on\")", render_cycle(.cycle))]
+    Cycle { cycle: Vec<TaskId> },
+    #[error("task {0} cannot depend on itself")]
+    SelfDependency(TaskId),
+    #[error(
+        "task {task} is {state}; dependencies can only be added to pending or ready tasks (cancel it or add the dependency to a new task)"
+    )]
+    DependencyOnStartedTask { task: TaskId, state: TaskState },
+    #[error("task {task} does not depend on {dependency}")]
+    NoSuchDependency { task: TaskId, dependency: TaskId },
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error(transparent)]
+    BadId(#[from] IdParseError),
+    #[error("the token is not valid for this repository (register with `cw agent register`)")]
+    UnknownToken,
+    #[error("no token given: set CW_TOKEN to an agent token (from `cw agent register --json`)")]
+    MissingToken,
+    #[error("task {task} is not held by agent {agent}; an agent may only act on its own task")]
+    NotYourTask { task: TaskId, agent: AgentId },
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn render_cycle(cycle: &[TaskId]) -> String {
+    cycle.iter().map(ToString::to_string).collect::<Vec<_>>().join(" → ")
+}

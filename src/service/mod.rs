@@ -1,0 +1,96 @@
+//! The core service: the one API every adapter (CLI, MCP, coordinator) calls.
+//!
+//! Owns: use cases (init, tasks, dependencies, claims, agents, import), authorising callers,
+//! applying model transitions and choosing each transaction's scope.
+//! Must not: parse arguments, print, know JSON shapes or MCP, write SQL, or spawn processes.
+
+mod claims;
+mod error;
+mod import;
+mod init;
+mod tasks;
+mod token;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use crate::config::Config;
+use crate::model::Timestamp;
+use crate::store::Store;
+use crate::workspace::Workspace;
+
+pub use claims::{Claim, Registration};
+pub use error::ServiceError;
+pub use import::{ImportOptions, ImportReport};
+pub use init::InitReport;
+pub use tasks::{
+    MAX_DESCRIPTION_BYTES, MAX_TITLE_CHARS,
+    AddTask, DependencyChange, PlanRef, StatusReport, TaskChange, TaskDetail, TaskListing,
+};
+
+/// The source of "now". Tests move a manual clock to expire leases without sleeping.
+#[derive(Debug, Clone)]
+pub enum Clock {
+    System,
+    Manual(Arc<AtomicI64>),
+}
+
+impl Clock {
+    /// The current time.
+    pub fn now(&self) -> Timestamp {
+        match self {
+            Clock::System => {
+                let since_epoch = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                Timestamp(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
+            }
+            Clock::Manual(millis) => Timestamp(millis.load(Ordering::SeqCst)),
+        }
+    }
+}
+
+/// cw's core API over one repository's state.
+pub struct Service {
+    store: Store,
+    config: Config,
+    workspace: Workspace,
+    clock: Clock,
+}
+
+impl Service {
+    /// Opens the state of an initialised workspace.
+    pub fn open(workspace: Workspace) -> Result<Service, ServiceError> {
+        if !workspace.db_path().is_file() {
+            return Err(ServiceError::NotInitialised { root: workspace.root().to_owned() });
+        }
+        let config = Config::load(&workspace.config_path())?;
+        let store = Store::open(&workspace.db_path())?;
+        Ok(Service { store, config, workspace, clock: Clock::System })
+    }
+
+    /// Replaces the clock (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Service {
+        self.clock = clock;
+        self
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The repository and its `.cw` directory.
+    pub fn workspace(&self) -> &Workspace {
+        &self.workspace
+    }
+
+    /// The database, for watchers (`Store::watch`).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+}

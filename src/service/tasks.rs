@@ -1,0 +1,367 @@
+//! Task use cases: add, show, list, dependencies, cancel, retry, status — and the one place that
+//! applies a transition and keeps the ready set current.
+
+use std::collections::HashMap;
+
+use tracing::instrument;
+
+use super::{Service, ServiceError};
+use crate::model::{
+    AgentId, PlanId, TaskEvent, TaskId, TaskState, Timestamp, path_between,
+};
+use crate::store::{
+    AgentRecord, DepOrigin, InitiativeRecord, NewTask, PhaseRecord, PlanRecord, TaskFilter,
+    TaskRecord, Tx,
+};
+
+/// The longest task title accepted, in characters.
+pub const MAX_TITLE_CHARS: usize = 500;
+/// The longest task description accepted, in bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 256 * 1024;
+
+/// A plan named by id (`p3`) or by import key (`01-02`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanRef {
+    Id(PlanId),
+    Key(String),
+}
+
+/// A task typed in by the human.
+#[derive(Debug, Clone, Default)]
+pub struct AddTask {
+    pub title: String,
+    pub description: String,
+    pub plan: Option<PlanRef>,
+    pub after: Vec<TaskId>,
+    pub priority: Option<i64>,
+}
+
+/// Everything `cw task list` shows: tasks with their edges and containers.
+#[derive(Debug, Clone)]
+pub struct TaskListing {
+    pub tasks: Vec<TaskRecord>,
+    pub dependencies: HashMap<TaskId, Vec<TaskId>>,
+    pub initiatives: Vec<InitiativeRecord>,
+    pub phases: Vec<PhaseRecord>,
+    pub plans: Vec<PlanRecord>,
+}
+
+/// One task with its neighbourhood, for `cw task show`.
+#[derive(Debug, Clone)]
+pub struct TaskDetail {
+    pub task: TaskRecord,
+    pub dependencies: Vec<TaskRecord>,
+    pub dependents: Vec<TaskRecord>,
+    pub plan: Option<PlanRecord>,
+    pub phase: Option<PhaseRecord>,
+}
+
+/// What a dependency change did.
+#[derive(Debug, Clone)]
+pub struct DependencyChange {
+    pub task: TaskRecord,
+    pub dependency: TaskId,
+    /// False when the edge already existed (add) or did not exist (remove is an error instead).
+    pub changed: bool,
+}
+
+/// A task after a state change, with the dependents it affects.
+#[derive(Debug, Clone)]
+pub struct TaskChange {
+    pub task: TaskRecord,
+    pub previous: TaskState,
+    /// Dependents that can now not become ready until this task is merged.
+    pub blocked_dependents: Vec<TaskId>,
+}
+
+/// The overview for `cw status`.
+#[derive(Debug, Clone)]
+pub struct StatusReport {
+    pub counts: Vec<(TaskState, u64)>,
+    pub total: u64,
+    pub next_ready: Vec<TaskRecord>,
+    pub agents: Vec<AgentRecord>,
+    pub latest_event: i64,
+}
+
+impl Service {
+    /// Adds a task; it is ready at once unless one of `after` is not merged.
+    #[instrument(skip_all, fields(title = %request.title))]
+    pub fn add_task(&self, request: &AddTask) -> Result<TaskRecord, ServiceError> {
+        let title = request.title.trim();
+        if title.is_empty() {
+            return Err(ServiceError::InvalidInput("a task needs a non-empty title".to_owned()));
+        }
+        if title.chars().count() > MAX_TITLE_CHARS {
+            return Err(ServiceError::InvalidInput(format!(
+                "the title is {} characters long; the limit is {MAX_TITLE_CHARS} (put details in --description)",
+                title.chars().count()
+            )));
+        }
+        if request.description.len() > MAX_DESCRIPTION_BYTES {
+            return Err(ServiceError::InvalidInput(format!(
+                "the description is {} bytes; the limit is {MAX_DESCRIPTION_BYTES}",
+                request.description.len()
+            )));
+        }
+        let now = self.now();
+        self.store.write(|tx| {
+            let plan = match &request.plan {
+                Some(plan_ref) => Some(resolve_plan(tx, plan_ref)?),
+                None => None,
+            };
+            let mut unmerged = 0;
+            for &dep in &request.after {
+                let dependency = require_task(tx, dep)?;
+                if dependency.state != TaskState::Merged {
+                    unmerged += 1;
+                }
+            }
+            let state = if unmerged == 0 { TaskState::Ready } else { TaskState::Pending };
+            let new = NewTask {
+                plan: plan.as_ref().map(|p| p.id),
+                title: title.to_owned(),
+                description: request.description.clone(),
+                priority: request.priority.unwrap_or(2),
+                wave: plan.as_ref().and_then(|p| p.wave).unwrap_or(0),
+                ..NewTask::default()
+            };
+            let id = tx.insert_task(&new, state, now)?;
+            for &dep in &request.after {
+                tx.insert_dependency(id, dep, DepOrigin::Manual, now)?;
+            }
+            if unmerged > 0 {
+                tx.adjust_unmerged_deps(id, unmerged)?;
+            }
+            require_task(tx, id)
+        })
+    }
+
+    /// One task and its neighbourhood.
+    pub fn task(&self, id: TaskId) -> Result<TaskDetail, ServiceError> {
+        self.store.read(|tx| {
+            let task = require_task(tx, id)?;
+            let dependencies = records(tx, &tx.dependencies(id)?)?;
+            let dependents = records(tx, &tx.dependents(id)?)?;
+            let plan = match task.plan {
+                Some(plan) => tx.plan(plan)?,
+                None => None,
+            };
+            let phase = match plan.as_ref().and_then(|p| p.phase) {
+                Some(phase) => tx.phases()?.into_iter().find(|p| p.id == phase),
+                None => None,
+            };
+            Ok(TaskDetail { task, dependencies, dependents, plan, phase })
+        })
+    }
+
+    /// Tasks (filtered) with their dependency edges and containers.
+    pub fn list_tasks(&self, filter: &TaskFilter) -> Result<TaskListing, ServiceError> {
+        self.store.read(|tx| {
+            Ok(TaskListing {
+                tasks: tx.tasks(filter)?,
+                dependencies: tx.all_dependencies()?,
+                initiatives: tx.initiatives()?,
+                phases: tx.phases()?,
+                plans: tx.plans()?,
+            })
+        })
+    }
+
+    /// Makes `task` depend on `dependency`. Refuses cycles (naming them) and tasks already started.
+    #[instrument(skip_all, fields(task_id = %task, dependency = %dependency))]
+    pub fn add_dependency(
+        &self,
+        task: TaskId,
+        dependency: TaskId,
+    ) -> Result<DependencyChange, ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let changed = add_edge(tx, task, dependency, DepOrigin::Manual, now)?;
+            Ok(DependencyChange { task: require_task(tx, task)?, dependency, changed })
+        })
+    }
+
+    /// Removes the edge `task → dependency`; the task becomes ready if that was its last blocker.
+    #[instrument(skip_all, fields(task_id = %task, dependency = %dependency))]
+    pub fn remove_dependency(
+        &self,
+        task: TaskId,
+        dependency: TaskId,
+    ) -> Result<DependencyChange, ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| {
+            require_task(tx, task)?;
+            let dep = require_task(tx, dependency)?;
+            if !tx.delete_dependency(task, dependency, now)? {
+                return Err(ServiceError::NoSuchDependency { task, dependency });
+            }
+            if dep.state != TaskState::Merged {
+                unblock_one(tx, task, now)?;
+            }
+            Ok(DependencyChange { task: require_task(tx, task)?, dependency, changed: true })
+        })
+    }
+
+    /// Cancels a task; its dependents stay pending until it is retried and merged.
+    #[instrument(skip_all, fields(task_id = %id))]
+    pub fn cancel_task(&self, id: TaskId) -> Result<TaskChange, ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let task = require_task(tx, id)?;
+            apply(tx, &task, TaskEvent::Cancel, None, "cancelled by the operator", now)?;
+            let blocked_dependents = tx.dependents(id)?;
+            Ok(TaskChange { task: require_task(tx, id)?, previous: task.state, blocked_dependents })
+        })
+    }
+
+    /// Gives a failed or cancelled task a fresh start (attempts reset).
+    #[instrument(skip_all, fields(task_id = %id))]
+    pub fn retry_task(&self, id: TaskId) -> Result<TaskChange, ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let task = require_task(tx, id)?;
+            let event = TaskEvent::Retry { dependencies_merged: task.unmerged_deps == 0 };
+            apply(tx, &task, event, None, "retried by the operator", now)?;
+            tx.set_task_attempts(id, 0)?;
+            tx.set_task_failure(id, None)?;
+            Ok(TaskChange { task: require_task(tx, id)?, previous: task.state, blocked_dependents: Vec::new() })
+        })
+    }
+
+    /// Counts by state, what runs next, and who is working.
+    pub fn status(&self, next_limit: u32) -> Result<StatusReport, ServiceError> {
+        self.store.read(|tx| {
+            let counts = tx.task_counts()?;
+            let total = counts.iter().map(|(_, n)| n).sum();
+            let next_ready = records(tx, &tx.ready_tasks(next_limit)?)?;
+            Ok(StatusReport {
+                counts,
+                total,
+                next_ready,
+                agents: tx.agents()?,
+                latest_event: tx.latest_event_id()?,
+            })
+        })
+    }
+}
+
+/// Applies `event` to `task`, keeps holder and lease consistent with the new state, and, when the
+/// task becomes merged, makes dependents whose last blocker it was ready. Returns the new state.
+pub(super) fn apply(
+    tx: &Tx<'_>,
+    task: &TaskRecord,
+    event: TaskEvent,
+    claim: Option<(AgentId, Timestamp)>,
+    reason: &str,
+    now: Timestamp,
+) -> Result<TaskState, ServiceError> {
+    let next = task
+        .state
+        .transition(event)
+        .map_err(|source| ServiceError::Transition { task: task.id, source })?;
+    let (agent, lease) = match next {
+        TaskState::Pending | TaskState::Ready | TaskState::Cancelled => (None, None),
+        TaskState::Claimed => match claim {
+            Some((agent, lease)) => (Some(agent), Some(lease)),
+            None => (task.agent, task.lease_expires_at),
+        },
+        _ => (task.agent, None),
+    };
+    tx.set_task_state(task.id, task.state, next, agent, lease, reason, now)?;
+    if next == TaskState::Merged {
+        for dependent in tx.dependents(task.id)? {
+            unblock_one(tx, dependent, now)?;
+        }
+    }
+    Ok(next)
+}
+
+/// One of `task`'s unmerged dependencies went away (merged or edge removed).
+fn unblock_one(tx: &Tx<'_>, task: TaskId, now: Timestamp) -> Result<(), ServiceError> {
+    let remaining = tx.adjust_unmerged_deps(task, -1)?;
+    if remaining == 0 {
+        let record = require_task(tx, task)?;
+        if record.state == TaskState::Pending {
+            apply(tx, &record, TaskEvent::DependenciesMerged, None, "all dependencies merged", now)?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds an edge with every check; returns false if it already existed.
+pub(super) fn add_edge(
+    tx: &Tx<'_>,
+    task: TaskId,
+    dependency: TaskId,
+    origin: DepOrigin,
+    now: Timestamp,
+) -> Result<bool, ServiceError> {
+    if task == dependency {
+        return Err(ServiceError::SelfDependency(task));
+    }
+    let dependent = require_task(tx, task)?;
+    let dep = require_task(tx, dependency)?;
+    if tx.dependencies(task)?.contains(&dependency) {
+        return Ok(false);
+    }
+    if !matches!(dependent.state, TaskState::Pending | TaskState::Ready) {
+        return Err(ServiceError::DependencyOnStartedTask { task, state: dependent.state });
+    }
+    // The new edge closes a cycle exactly when `dependency` already (transitively) depends on
+    // `task`; the path found plus the new edge is the cycle.
+    if let Some(path) = path_between(dependency, task, |node| tx.dependencies(node))? {
+        let mut cycle = vec![task];
+        cycle.extend(path);
+        return Err(ServiceError::Cycle { cycle });
+    }
+    tx.insert_dependency(task, dependency, origin, now)?;
+    if dep.state != TaskState::Merged {
+        tx.adjust_unmerged_deps(task, 1)?;
+        if dependent.state == TaskState::Ready {
+            apply(tx, &dependent, TaskEvent::DependencyReopened, None, "new unmerged dependency", now)?;
+        }
+    }
+    Ok(true)
+}
+
+/// Removes an import-made edge, keeping the counts right.
+pub(super) fn remove_edge(
+    tx: &Tx<'_>,
+    task: TaskId,
+    dependency: TaskId,
+    now: Timestamp,
+) -> Result<(), ServiceError> {
+    let dep = require_task(tx, dependency)?;
+    if tx.delete_dependency(task, dependency, now)? && dep.state != TaskState::Merged {
+        unblock_one(tx, task, now)?;
+    }
+    Ok(())
+}
+
+pub(super) fn require_task(tx: &Tx<'_>, id: TaskId) -> Result<TaskRecord, ServiceError> {
+    tx.task(id)?.ok_or(ServiceError::TaskNotFound(id))
+}
+
+fn records(tx: &Tx<'_>, ids: &[TaskId]) -> Result<Vec<TaskRecord>, ServiceError> {
+    ids.iter().map(|&id| require_task(tx, id)).collect()
+}
+
+fn resolve_plan(tx: &Tx<'_>, plan_ref: &PlanRef) -> Result<PlanRecord, ServiceError> {
+    match plan_ref {
+        PlanRef::Id(id) => tx.plan(*id)?.ok_or_else(|| ServiceError::PlanNotFound(id.to_string())),
+        PlanRef::Key(key) => {
+            let mut plans = tx.plans_with_key(key)?;
+            if plans.is_empty() {
+                if let Some(canonical) = crate::planning::canonical_plan_key(key) {
+                    plans = tx.plans_with_key(&canonical)?;
+                }
+            }
+            match plans.len() {
+                0 => Err(ServiceError::PlanNotFound(key.clone())),
+                1 => Ok(plans.remove(0)),
+                count => Err(ServiceError::PlanAmbiguous { key: key.clone(), count }),
+            }
+        }
+    }
+}

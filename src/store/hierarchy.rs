@@ -1,0 +1,276 @@
+//! Initiatives, phases and plans: the containers tasks live in. Imports upsert them by key.
+
+use rusqlite::{OptionalExtension, params};
+use serde_json::json;
+
+use super::error::SqlResultExt;
+use super::{StoreError, Tx};
+use crate::model::{InitiativeId, PhaseId, PlanId, Timestamp};
+
+/// An initiative row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InitiativeRecord {
+    pub id: InitiativeId,
+    pub key: Option<String>,
+    pub title: String,
+    pub description: String,
+}
+
+/// A phase row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseRecord {
+    pub id: PhaseId,
+    pub initiative: InitiativeId,
+    pub key: String,
+    pub number: String,
+    pub seq: i64,
+    pub title: String,
+    pub description: String,
+}
+
+/// A plan row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanRecord {
+    pub id: PlanId,
+    pub phase: Option<PhaseId>,
+    pub key: Option<String>,
+    pub seq: i64,
+    pub title: String,
+    pub description: String,
+    pub wave: Option<i64>,
+    pub source: Option<String>,
+}
+
+/// The fields an import writes for an initiative.
+#[derive(Debug, Clone)]
+pub struct InitiativeUpsert {
+    pub key: String,
+    pub title: String,
+    pub description: String,
+    pub metadata: String,
+}
+
+/// The fields an import writes for a phase.
+#[derive(Debug, Clone)]
+pub struct PhaseUpsert {
+    pub key: String,
+    pub number: String,
+    pub seq: i64,
+    pub title: String,
+    pub description: String,
+    pub metadata: String,
+}
+
+/// The fields an import (or `cw task add --plan`) writes for a plan.
+#[derive(Debug, Clone)]
+pub struct PlanUpsert {
+    pub key: String,
+    pub seq: i64,
+    pub title: String,
+    pub description: String,
+    pub wave: Option<i64>,
+    pub source: Option<String>,
+    pub metadata: String,
+}
+
+impl Tx<'_> {
+    /// Inserts or refreshes the initiative with `key`; returns its id.
+    pub fn upsert_initiative(&self, row: &InitiativeUpsert, now: Timestamp) -> Result<InitiativeId, StoreError> {
+        let existing: Option<i64> = self
+            .conn()
+            .query_row("SELECT id FROM initiatives WHERE key = ?1", [&row.key], |r| r.get(0))
+            .optional()
+            .on(self)?;
+        if let Some(id) = existing {
+            self.conn()
+                .execute(
+                    "UPDATE initiatives SET title = ?2, description = ?3, metadata = ?4 WHERE id = ?1",
+                    params![id, row.title, row.description, row.metadata],
+                )
+                .on(self)?;
+            return Ok(InitiativeId(id));
+        }
+        self.conn()
+            .execute(
+                "INSERT INTO initiatives (key, title, description, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![row.key, row.title, row.description, row.metadata, now.0],
+            )
+            .on(self)?;
+        let id = InitiativeId(self.conn().last_insert_rowid());
+        self.append_event(now, "initiative.created", None, None, &json!({ "id": id.to_string(), "title": row.title }))?;
+        Ok(id)
+    }
+
+    /// Inserts or refreshes the phase with `key` in `initiative`; returns its id.
+    pub fn upsert_phase(&self, initiative: InitiativeId, row: &PhaseUpsert, now: Timestamp) -> Result<PhaseId, StoreError> {
+        let existing: Option<i64> = self
+            .conn()
+            .query_row("SELECT id FROM phases WHERE initiative_id = ?1 AND key = ?2", params![initiative.0, row.key], |r| r.get(0))
+            .optional()
+            .on(self)?;
+        if let Some(id) = existing {
+            self.conn()
+                .execute(
+                    "UPDATE phases SET number = ?2, seq = ?3, title = ?4, description = ?5, metadata = ?6 WHERE id = ?1",
+                    params![id, row.number, row.seq, row.title, row.description, row.metadata],
+                )
+                .on(self)?;
+            return Ok(PhaseId(id));
+        }
+        self.conn()
+            .execute(
+                "INSERT INTO phases (initiative_id, key, number, seq, title, description, metadata)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![initiative.0, row.key, row.number, row.seq, row.title, row.description, row.metadata],
+            )
+            .on(self)?;
+        let id = PhaseId(self.conn().last_insert_rowid());
+        self.append_event(now, "phase.created", None, None, &json!({ "id": id.to_string(), "title": row.title }))?;
+        Ok(id)
+    }
+
+    /// Replaces the recorded phase-level dependencies of `phase`.
+    pub fn set_phase_dependencies(&self, phase: PhaseId, depends_on: &[PhaseId]) -> Result<(), StoreError> {
+        self.conn().execute("DELETE FROM phase_deps WHERE phase_id = ?1", [phase.0]).on(self)?;
+        for dep in depends_on {
+            self.conn()
+                .execute("INSERT OR IGNORE INTO phase_deps (phase_id, depends_on) VALUES (?1, ?2)", params![phase.0, dep.0])
+                .on(self)?;
+        }
+        Ok(())
+    }
+
+    /// Inserts or refreshes the plan with `key` in `phase`; returns its id.
+    pub fn upsert_plan(&self, phase: Option<PhaseId>, row: &PlanUpsert, now: Timestamp) -> Result<PlanId, StoreError> {
+        let existing: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT id FROM plans WHERE phase_id IS ?1 AND key = ?2",
+                params![phase.map(PhaseId::get), row.key],
+                |r| r.get(0),
+            )
+            .optional()
+            .on(self)?;
+        if let Some(id) = existing {
+            self.conn()
+                .execute(
+                    "UPDATE plans SET seq = ?2, title = ?3, description = ?4, wave = ?5, source = ?6, metadata = ?7 WHERE id = ?1",
+                    params![id, row.seq, row.title, row.description, row.wave, row.source, row.metadata],
+                )
+                .on(self)?;
+            return Ok(PlanId(id));
+        }
+        self.conn()
+            .execute(
+                "INSERT INTO plans (phase_id, key, seq, title, description, wave, source, metadata, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![phase.map(PhaseId::get), row.key, row.seq, row.title, row.description, row.wave, row.source, row.metadata, now.0],
+            )
+            .on(self)?;
+        let id = PlanId(self.conn().last_insert_rowid());
+        self.append_event(now, "plan.created", None, None, &json!({ "id": id.to_string(), "title": row.title }))?;
+        Ok(id)
+    }
+
+    /// Replaces the recorded plan-level dependencies of `plan`.
+    pub fn set_plan_dependencies(&self, plan: PlanId, depends_on: &[PlanId]) -> Result<(), StoreError> {
+        self.conn().execute("DELETE FROM plan_deps WHERE plan_id = ?1", [plan.0]).on(self)?;
+        for dep in depends_on {
+            self.conn()
+                .execute("INSERT OR IGNORE INTO plan_deps (plan_id, depends_on) VALUES (?1, ?2)", params![plan.0, dep.0])
+                .on(self)?;
+        }
+        Ok(())
+    }
+
+    /// Every initiative, oldest first.
+    pub fn initiatives(&self) -> Result<Vec<InitiativeRecord>, StoreError> {
+        let mut stmt = self.conn().prepare_cached("SELECT id, key, title, description FROM initiatives ORDER BY id").on(self)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(InitiativeRecord { id: InitiativeId(r.get(0)?), key: r.get(1)?, title: r.get(2)?, description: r.get(3)? })
+            })
+            .on(self)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+    }
+
+    /// Every phase, by initiative then numeric order.
+    pub fn phases(&self) -> Result<Vec<PhaseRecord>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT id, initiative_id, key, number, seq, title, description FROM phases ORDER BY initiative_id, seq")
+            .on(self)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(PhaseRecord {
+                    id: PhaseId(r.get(0)?),
+                    initiative: InitiativeId(r.get(1)?),
+                    key: r.get(2)?,
+                    number: r.get(3)?,
+                    seq: r.get(4)?,
+                    title: r.get(5)?,
+                    description: r.get(6)?,
+                })
+            })
+            .on(self)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+    }
+
+    /// Every plan, by phase then order.
+    pub fn plans(&self) -> Result<Vec<PlanRecord>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT id, phase_id, key, seq, title, description, wave, source FROM plans ORDER BY phase_id, seq, id")
+            .on(self)?;
+        let rows = stmt.query_map([], plan_from_row).on(self)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+    }
+
+    /// One plan, or `None` if the id is unknown.
+    pub fn plan(&self, id: PlanId) -> Result<Option<PlanRecord>, StoreError> {
+        self.conn()
+            .prepare_cached("SELECT id, phase_id, key, seq, title, description, wave, source FROM plans WHERE id = ?1")
+            .on(self)?
+            .query_row([id.0], plan_from_row)
+            .optional()
+            .on(self)
+    }
+
+    /// Plans whose key is `key`, in any phase.
+    pub fn plans_with_key(&self, key: &str) -> Result<Vec<PlanRecord>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT id, phase_id, key, seq, title, description, wave, source FROM plans WHERE key = ?1 ORDER BY id")
+            .on(self)?;
+        let rows = stmt.query_map([key], plan_from_row).on(self)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+    }
+
+    /// The phases of one initiative keyed by their key.
+    pub fn phases_of(&self, initiative: InitiativeId) -> Result<Vec<PhaseRecord>, StoreError> {
+        Ok(self.phases()?.into_iter().filter(|p| p.initiative == initiative).collect())
+    }
+
+    /// The plans of one phase.
+    pub fn plans_of(&self, phase: PhaseId) -> Result<Vec<PlanRecord>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT id, phase_id, key, seq, title, description, wave, source FROM plans WHERE phase_id = ?1 ORDER BY seq, id")
+            .on(self)?;
+        let rows = stmt.query_map([phase.0], plan_from_row).on(self)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+    }
+}
+
+fn plan_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlanRecord> {
+    Ok(PlanRecord {
+        id: PlanId(r.get(0)?),
+        phase: r.get::<_, Option<i64>>(1)?.map(PhaseId),
+        key: r.get(2)?,
+        seq: r.get(3)?,
+        title: r.get(4)?,
+        description: r.get(5)?,
+        wave: r.get(6)?,
+        source: r.get(7)?,
+    })
+}

@@ -1,0 +1,172 @@
+//! The database: `.cw/cw.db` through rusqlite with bundled SQLite.
+//!
+//! Owns: opening (WAL, busy timeout, foreign keys), migrations, every SQL statement, appending
+//! `events`, and the change watch other processes wait on.
+//! Must not: decide transitions (the service and model do), touch git or processes.
+//! Invariants: every function here that changes state appends its event in the same transaction;
+//! store functions take a `Tx` and never commit — `Store::write` chooses the scope.
+
+mod agents;
+mod error;
+mod events;
+mod hierarchy;
+mod tasks;
+mod watch;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite_migration::{M, Migrations};
+
+pub use agents::{AgentRecord, NewAgent};
+pub use error::StoreError;
+pub use events::EventRecord;
+pub use hierarchy::{
+    InitiativeRecord, PhaseRecord, PhaseUpsert, PlanRecord, PlanUpsert, InitiativeUpsert,
+};
+pub use tasks::{DepOrigin, NewTask, TaskFilter, TaskRecord, TaskTextUpdate};
+pub use watch::ChangeWatch;
+
+/// How long a writer waits for another process's write lock before giving up with `Busy`.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+const MIGRATIONS_SLICE: &[M<'_>] = &[M::up(include_str!("migrations/001_initial.sql"))];
+const MIGRATIONS: Migrations<'_> = Migrations::from_slice(MIGRATIONS_SLICE);
+
+/// An open database. Safe to share between threads; writes are serialised by SQLite itself.
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+/// A transaction in progress. Store functions take `&Tx` and never commit.
+pub struct Tx<'c> {
+    inner: rusqlite::Transaction<'c>,
+    appended_events: std::cell::Cell<bool>,
+}
+
+impl Store {
+    /// Creates the database file, applies every migration. Fails if the file exists.
+    pub fn create(path: &Path) -> Result<Store, StoreError> {
+        if path.exists() {
+            return Err(StoreError::AlreadyExists { path: path.to_owned() });
+        }
+        let mut conn = open_connection(path, OpenFlags::default())?;
+        MIGRATIONS.to_latest(&mut conn).map_err(|source| StoreError::Migration {
+            path: path.to_owned(),
+            cause: source.to_string(),
+        })?;
+        Ok(Store { conn: Mutex::new(conn), path: path.to_owned() })
+    }
+
+    /// Opens an existing database and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing { path: path.to_owned() });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = open_connection(path, flags)?;
+        // Cheap when up to date: one read of `user_version`.
+        MIGRATIONS.to_latest(&mut conn).map_err(|source| StoreError::Migration {
+            path: path.to_owned(),
+            cause: source.to_string(),
+        })?;
+        Ok(Store { conn: Mutex::new(conn), path: path.to_owned() })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `body` in one `BEGIN IMMEDIATE` transaction and commits it if `body` succeeds.
+    /// Other processes waiting on a `ChangeWatch` wake up if events were appended.
+    pub fn write<T, E>(&self, body: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|err| StoreError::from_sqlite(err, &self.path))?;
+        let tx = Tx { inner: tx, appended_events: std::cell::Cell::new(false) };
+        let value = body(&tx)?;
+        let appended = tx.appended_events.get();
+        tx.inner.commit().map_err(|err| StoreError::from_sqlite(err, &self.path))?;
+        if appended {
+            watch::notify_local(&self.path);
+        }
+        Ok(value)
+    }
+
+    /// Runs `body` in a write transaction and always rolls it back: a dry run that sees exactly
+    /// what a real write would.
+    pub fn rehearse<T, E>(&self, body: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|err| StoreError::from_sqlite(err, &self.path))?;
+        let tx = Tx { inner: tx, appended_events: std::cell::Cell::new(false) };
+        let value = body(&tx)?;
+        tx.inner.rollback().map_err(|err| StoreError::from_sqlite(err, &self.path))?;
+        Ok(value)
+    }
+
+    /// Runs `body` in a read transaction: a consistent snapshot, no lock held against writers.
+    pub fn read<T, E>(&self, body: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(|err| StoreError::from_sqlite(err, &self.path))?;
+        let tx = Tx { inner: tx, appended_events: std::cell::Cell::new(false) };
+        let value = body(&tx)?;
+        debug_assert!(!tx.appended_events.get(), "invariant: read transactions append no events");
+        tx.inner.finish().map_err(|err| StoreError::from_sqlite(err, &self.path))?;
+        Ok(value)
+    }
+
+    /// A watcher that wakes when any process appends an event to this database.
+    pub fn watch(&self) -> Result<ChangeWatch, StoreError> {
+        ChangeWatch::open(&self.path)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves the connection usable: SQLite rolls back the
+        // unfinished transaction when the `Transaction` is dropped during unwinding.
+        self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Tx<'_> {
+    fn conn(&self) -> &rusqlite::Transaction<'_> {
+        &self.inner
+    }
+
+    fn mark_event_appended(&self) {
+        self.appended_events.set(true);
+    }
+}
+
+fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|err| StoreError::from_sqlite(err, path))?;
+    configure(&conn).map_err(|err| StoreError::from_sqlite(err, path))?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}

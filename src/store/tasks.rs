@@ -1,0 +1,484 @@
+//! Tasks and their dependency edges, with the ready set kept current inside each write.
+//!
+//! `tasks.unmerged_deps` counts a task's dependencies that are not merged; the service moves a
+//! task between pending and ready when that count crosses zero, so reading the ready set is one
+//! index range scan (`tasks_ready`) and never a recursive query.
+
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, Row, params};
+use serde_json::json;
+
+use super::error::SqlResultExt;
+use super::{StoreError, Tx};
+use crate::model::{AgentId, PlanId, TaskId, TaskState, Timestamp};
+
+/// A task row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRecord {
+    pub id: TaskId,
+    pub plan: Option<PlanId>,
+    pub key: Option<String>,
+    pub title: String,
+    pub description: String,
+    pub files: Vec<String>,
+    pub verify: String,
+    pub done_criteria: String,
+    pub kind: String,
+    pub needs_human: bool,
+    pub state: TaskState,
+    pub unmerged_deps: u32,
+    pub priority: i64,
+    pub phase_seq: i64,
+    pub wave: i64,
+    pub attempts: u32,
+    pub agent: Option<AgentId>,
+    pub lease_expires_at: Option<Timestamp>,
+    pub result_summary: Option<String>,
+    pub failure_reason: Option<String>,
+    /// A JSON object with everything else an import knew about the task.
+    pub metadata: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// The fields of a new task.
+#[derive(Debug, Clone, Default)]
+pub struct NewTask {
+    pub plan: Option<PlanId>,
+    pub key: Option<String>,
+    pub title: String,
+    pub description: String,
+    pub files: Vec<String>,
+    pub verify: String,
+    pub done_criteria: String,
+    pub kind: String,
+    pub needs_human: bool,
+    pub priority: i64,
+    pub phase_seq: i64,
+    pub wave: i64,
+    pub metadata: String,
+}
+
+/// Text fields an import may refresh in place (never the state).
+#[derive(Debug, Clone)]
+pub struct TaskTextUpdate {
+    pub title: String,
+    pub description: String,
+    pub files: Vec<String>,
+    pub verify: String,
+    pub done_criteria: String,
+    pub kind: String,
+    pub needs_human: bool,
+    pub phase_seq: i64,
+    pub wave: i64,
+    pub metadata: String,
+}
+
+/// Who made a dependency edge: re-import may rewrite its own edges but never the human's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DepOrigin {
+    Manual,
+    Import,
+}
+
+/// Which tasks to list.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub state: Option<TaskState>,
+    pub plan: Option<PlanId>,
+}
+
+const TASK_COLUMNS: &str = "id, plan_id, key, title, description, files, verify, done_criteria, \
+     kind, needs_human, state, unmerged_deps, priority, phase_seq, wave, attempts, agent_id, \
+     lease_expires_at, result_summary, failure_reason, metadata, created_at, updated_at";
+
+impl Tx<'_> {
+    /// Inserts a task in `state` with `unmerged_deps` already counted by the caller.
+    pub fn insert_task(
+        &self,
+        task: &NewTask,
+        state: TaskState,
+        now: Timestamp,
+    ) -> Result<TaskId, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "INSERT INTO tasks (plan_id, key, title, description, files, verify, done_criteria,
+                    kind, needs_human, state, priority, phase_seq, wave, metadata, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+            )
+            .on(self)?;
+        stmt.execute(params![
+            task.plan.map(PlanId::get),
+            task.key,
+            task.title,
+            task.description,
+            json!(task.files).to_string(),
+            task.verify,
+            task.done_criteria,
+            if task.kind.is_empty() { "auto" } else { &task.kind },
+            task.needs_human,
+            state.as_str(),
+            task.priority,
+            task.phase_seq,
+            task.wave,
+            if task.metadata.is_empty() { "{}" } else { &task.metadata },
+            now.0,
+        ])
+        .on(self)?;
+        let id = TaskId(self.conn().last_insert_rowid());
+        self.append_event(now, "task.created", Some(id), None, &json!({ "state": state.as_str(), "title": task.title }))?;
+        Ok(id)
+    }
+
+    /// Refreshes an imported task's text in place; its state and claim are untouched.
+    pub fn update_task_text(
+        &self,
+        id: TaskId,
+        update: &TaskTextUpdate,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .conn()
+            .prepare_cached(
+                "UPDATE tasks SET title = ?2, description = ?3, files = ?4, verify = ?5,
+                    done_criteria = ?6, kind = ?7, needs_human = ?8, phase_seq = ?9, wave = ?10,
+                    metadata = ?11, updated_at = ?12
+                 WHERE id = ?1 AND (title, description, files, verify, done_criteria, kind,
+                    needs_human, phase_seq, wave, metadata)
+                    IS NOT (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )
+            .on(self)?
+            .execute(params![
+                id.0,
+                update.title,
+                update.description,
+                json!(update.files).to_string(),
+                update.verify,
+                update.done_criteria,
+                update.kind,
+                update.needs_human,
+                update.phase_seq,
+                update.wave,
+                update.metadata,
+                now.0
+            ])
+            .on(self)?;
+        if changed > 0 {
+            self.append_event(now, "task.updated", Some(id), None, &json!({ "source": "import" }))?;
+        }
+        Ok(changed > 0)
+    }
+
+    /// One task, or `None` if the id is unknown.
+    pub fn task(&self, id: TaskId) -> Result<Option<TaskRecord>, StoreError> {
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1");
+        self.conn().prepare_cached(&sql).on(self)?.query_row([id.0], task_from_row).optional().on(self)
+    }
+
+    /// Tasks matching `filter`, in plan order then id.
+    pub fn tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks
+             WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR plan_id = ?2)
+             ORDER BY phase_seq, plan_id IS NULL, plan_id, id"
+        );
+        let mut stmt = self.conn().prepare_cached(&sql).on(self)?;
+        let rows = stmt
+            .query_map(params![filter.state.map(TaskState::as_str), filter.plan.map(PlanId::get)], task_from_row)
+            .on(self)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+    }
+
+    /// Tasks of one plan keyed by their import key.
+    pub fn tasks_by_key(&self, plan: PlanId) -> Result<HashMap<String, TaskRecord>, StoreError> {
+        let tasks = self.tasks(&TaskFilter { state: None, plan: Some(plan) })?;
+        Ok(tasks.into_iter().filter_map(|t| Some((t.key.clone()?, t))).collect())
+    }
+
+    /// Number of tasks in each state.
+    pub fn task_counts(&self) -> Result<Vec<(TaskState, u64)>, StoreError> {
+        let mut stmt =
+            self.conn().prepare_cached("SELECT state, count(*) FROM tasks GROUP BY state").on(self)?;
+        let rows = stmt
+            .query_map([], |row| Ok((row.get::<_, String>(0)?, u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0))))
+            .on(self)?;
+        let mut counts = Vec::new();
+        for row in rows {
+            let (state, count) = row.on(self)?;
+            counts.push((parse_state(&state)?, count));
+        }
+        Ok(counts)
+    }
+
+    /// The dependencies of `id`.
+    pub fn dependencies(&self, id: TaskId) -> Result<Vec<TaskId>, StoreError> {
+        self.id_list("SELECT depends_on FROM task_deps WHERE task_id = ?1 ORDER BY depends_on", id)
+    }
+
+    /// The tasks that depend on `id`.
+    pub fn dependents(&self, id: TaskId) -> Result<Vec<TaskId>, StoreError> {
+        self.id_list("SELECT task_id FROM task_deps WHERE depends_on = ?1 ORDER BY task_id", id)
+    }
+
+    /// Every edge as `task → [dependencies]`, for listing many tasks with one query.
+    pub fn all_dependencies(&self) -> Result<HashMap<TaskId, Vec<TaskId>>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT task_id, depends_on FROM task_deps ORDER BY task_id, depends_on")
+            .on(self)?;
+        let rows = stmt.query_map([], |row| Ok((TaskId(row.get(0)?), TaskId(row.get(1)?)))).on(self)?;
+        let mut map: HashMap<TaskId, Vec<TaskId>> = HashMap::new();
+        for row in rows {
+            let (task, dep) = row.on(self)?;
+            map.entry(task).or_default().push(dep);
+        }
+        Ok(map)
+    }
+
+    /// Import-made edges whose dependent belongs to one of `plans`.
+    pub fn import_edges_of_plans(&self, plans: &[PlanId]) -> Result<Vec<(TaskId, TaskId)>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT d.task_id, d.depends_on FROM task_deps d JOIN tasks t ON t.id = d.task_id
+                 WHERE d.origin = 'import' AND t.plan_id = ?1",
+            )
+            .on(self)?;
+        let mut edges = Vec::new();
+        for plan in plans {
+            let rows = stmt.query_map([plan.0], |row| Ok((TaskId(row.get(0)?), TaskId(row.get(1)?)))).on(self)?;
+            edges.extend(rows.collect::<rusqlite::Result<Vec<_>>>().on(self)?);
+        }
+        Ok(edges)
+    }
+
+    /// Adds `task → dependency`; returns false if the edge already existed.
+    pub fn insert_dependency(
+        &self,
+        task: TaskId,
+        dependency: TaskId,
+        origin: DepOrigin,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let origin_text = match origin {
+            DepOrigin::Manual => "manual",
+            DepOrigin::Import => "import",
+        };
+        let added = self
+            .conn()
+            .prepare_cached("INSERT OR IGNORE INTO task_deps (task_id, depends_on, origin) VALUES (?1, ?2, ?3)")
+            .on(self)?
+            .execute(params![task.0, dependency.0, origin_text])
+            .on(self)?;
+        if added > 0 {
+            self.append_event(now, "task.dep_added", Some(task), None, &json!({ "depends_on": dependency.to_string(), "origin": origin_text }))?;
+        }
+        Ok(added > 0)
+    }
+
+    /// Removes `task → dependency`; returns false if there was no such edge.
+    pub fn delete_dependency(&self, task: TaskId, dependency: TaskId, now: Timestamp) -> Result<bool, StoreError> {
+        let removed = self
+            .conn()
+            .prepare_cached("DELETE FROM task_deps WHERE task_id = ?1 AND depends_on = ?2")
+            .on(self)?
+            .execute(params![task.0, dependency.0])
+            .on(self)?;
+        if removed > 0 {
+            self.append_event(now, "task.dep_removed", Some(task), None, &json!({ "depends_on": dependency.to_string() }))?;
+        }
+        Ok(removed > 0)
+    }
+
+    /// Adds `delta` to a task's count of unmerged dependencies; returns the new count.
+    pub fn adjust_unmerged_deps(&self, id: TaskId, delta: i64) -> Result<u32, StoreError> {
+        self.conn()
+            .prepare_cached("UPDATE tasks SET unmerged_deps = unmerged_deps + ?2 WHERE id = ?1 RETURNING unmerged_deps")
+            .on(self)?
+            .query_row(params![id.0, delta], |row| row.get(0))
+            .on(self)
+    }
+
+    /// Moves a task from `from` to `to` (guarded: no change if it is no longer in `from`), sets
+    /// the holder and lease, records `reason`, and appends a `task.state` event.
+    #[expect(clippy::too_many_arguments, reason = "one guarded UPDATE; a struct would only rename them")]
+    pub fn set_task_state(
+        &self,
+        id: TaskId,
+        from: TaskState,
+        to: TaskState,
+        agent: Option<AgentId>,
+        lease_expires_at: Option<Timestamp>,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let changed = self
+            .conn()
+            .prepare_cached(
+                "UPDATE tasks SET state = ?3, agent_id = ?4, lease_expires_at = ?5, updated_at = ?6
+                 WHERE id = ?1 AND state = ?2",
+            )
+            .on(self)?
+            .execute(params![id.0, from.as_str(), to.as_str(), agent.map(AgentId::get), lease_expires_at.map(|t| t.0), now.0])
+            .on(self)?;
+        if changed == 0 {
+            return Err(StoreError::Corrupt {
+                path: self.conn().path().map(Into::into).unwrap_or_default(),
+                cause: format!("task {id} was not {from} when moving it to {to}"),
+            });
+        }
+        self.append_event(now, "task.state", Some(id), agent, &json!({ "from": from.as_str(), "to": to.as_str(), "reason": reason }))?;
+        Ok(())
+    }
+
+    /// Sets how many attempts a task has used.
+    pub fn set_task_attempts(&self, id: TaskId, attempts: u32) -> Result<(), StoreError> {
+        self.conn().prepare_cached("UPDATE tasks SET attempts = ?2 WHERE id = ?1").on(self)?.execute(params![id.0, attempts]).on(self)?;
+        Ok(())
+    }
+
+    /// Records why a task failed (or clears it).
+    pub fn set_task_failure(&self, id: TaskId, reason: Option<&str>) -> Result<(), StoreError> {
+        self.conn().prepare_cached("UPDATE tasks SET failure_reason = ?2 WHERE id = ?1").on(self)?.execute(params![id.0, reason]).on(self)?;
+        Ok(())
+    }
+
+    /// Records the outcome summary a task's agent (or an import's SUMMARY file) reported.
+    pub fn set_task_result(&self, id: TaskId, summary: Option<&str>) -> Result<(), StoreError> {
+        self.conn().prepare_cached("UPDATE tasks SET result_summary = ?2 WHERE id = ?1").on(self)?.execute(params![id.0, summary]).on(self)?;
+        Ok(())
+    }
+
+    /// Extends the lease of a task held by `agent`; false if it does not hold it any more.
+    pub fn renew_lease(&self, id: TaskId, agent: AgentId, until: Timestamp) -> Result<bool, StoreError> {
+        let changed = self
+            .conn()
+            .prepare_cached(
+                "UPDATE tasks SET lease_expires_at = ?3 WHERE id = ?1 AND agent_id = ?2
+                 AND state IN ('claimed', 'waiting', 'conflict')",
+            )
+            .on(self)?
+            .execute(params![id.0, agent.0, until.0])
+            .on(self)?;
+        Ok(changed > 0)
+    }
+
+    /// The first ready task an unassigned agent may take, in dispatch order.
+    pub fn first_ready_task(&self) -> Result<Option<TaskId>, StoreError> {
+        self.conn()
+            .prepare_cached(
+                "SELECT id FROM tasks INDEXED BY tasks_ready
+                 WHERE state = 'ready' AND needs_human = 0 AND agent_id IS NULL
+                 ORDER BY priority, phase_seq, wave, id LIMIT 1",
+            )
+            .on(self)?
+            .query_row([], |row| row.get(0))
+            .optional()
+            .on(self)
+            .map(|id| id.map(TaskId))
+    }
+
+    /// Up to `limit` ready tasks in dispatch order (including those for the human).
+    pub fn ready_tasks(&self, limit: u32) -> Result<Vec<TaskId>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT id FROM tasks WHERE state = 'ready' ORDER BY needs_human, priority, phase_seq, wave, id LIMIT ?1")
+            .on(self)?;
+        let rows = stmt.query_map([limit], |row| row.get(0)).on(self)?;
+        rows.map(|r| r.map(TaskId)).collect::<rusqlite::Result<Vec<_>>>().on(self)
+    }
+
+    /// The task `agent` currently holds (claimed, waiting or bounced back to it).
+    pub fn task_held_by(&self, agent: AgentId) -> Result<Option<TaskId>, StoreError> {
+        self.conn()
+            .prepare_cached(
+                "SELECT id FROM tasks WHERE agent_id = ?1 AND state IN ('claimed', 'waiting', 'conflict')
+                 ORDER BY id LIMIT 1",
+            )
+            .on(self)?
+            .query_row([agent.0], |row| row.get(0))
+            .optional()
+            .on(self)
+            .map(|id| id.map(TaskId))
+    }
+
+    /// Claimed tasks whose lease ended before `now`, with their attempt counts.
+    pub fn expired_leases(&self, now: Timestamp) -> Result<Vec<(TaskId, AgentId, u32)>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT id, agent_id, attempts FROM tasks INDEXED BY tasks_by_lease
+                 WHERE state = 'claimed' AND lease_expires_at <= ?1 ORDER BY lease_expires_at",
+            )
+            .on(self)?;
+        let rows = stmt
+            .query_map([now.0], |row| Ok((TaskId(row.get(0)?), AgentId(row.get::<_, Option<i64>>(1)?.unwrap_or(0)), row.get(2)?)))
+            .on(self)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+    }
+
+    /// The number of tasks.
+    pub fn task_count(&self) -> Result<u64, StoreError> {
+        let count: i64 = self.conn().query_row("SELECT count(*) FROM tasks", [], |row| row.get(0)).on(self)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// Deletes a task that was never claimed (import placeholders); edges go with it.
+    pub fn delete_unclaimed_task(&self, id: TaskId, now: Timestamp) -> Result<bool, StoreError> {
+        let removed = self
+            .conn()
+            .prepare_cached("DELETE FROM tasks WHERE id = ?1 AND state IN ('pending', 'ready') AND attempts = 0 AND agent_id IS NULL")
+            .on(self)?
+            .execute([id.0])
+            .on(self)?;
+        if removed > 0 {
+            self.append_event(now, "task.deleted", Some(id), None, &json!({ "reason": "removed from its plan" }))?;
+        }
+        Ok(removed > 0)
+    }
+
+    fn id_list(&self, sql: &str, id: TaskId) -> Result<Vec<TaskId>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(sql).on(self)?;
+        let rows = stmt.query_map([id.0], |row| row.get(0)).on(self)?;
+        rows.map(|r| r.map(TaskId)).collect::<rusqlite::Result<Vec<_>>>().on(self)
+    }
+}
+
+fn parse_state(text: &str) -> Result<TaskState, StoreError> {
+    text.parse().map_err(|cause| StoreError::Corrupt { path: Default::default(), cause })
+}
+
+fn task_from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
+    let files: String = row.get(5)?;
+    let state: String = row.get(10)?;
+    let state = state.parse::<TaskState>().map_err(|cause| {
+        rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Text, cause.into())
+    })?;
+    Ok(TaskRecord {
+        id: TaskId(row.get(0)?),
+        plan: row.get::<_, Option<i64>>(1)?.map(PlanId),
+        key: row.get(2)?,
+        title: row.get(3)?,
+        description: row.get(4)?,
+        files: serde_json::from_str(&files).unwrap_or_default(),
+        verify: row.get(6)?,
+        done_criteria: row.get(7)?,
+        kind: row.get(8)?,
+        needs_human: row.get(9)?,
+        state,
+        unmerged_deps: row.get(11)?,
+        priority: row.get(12)?,
+        phase_seq: row.get(13)?,
+        wave: row.get(14)?,
+        attempts: row.get(15)?,
+        agent: row.get::<_, Option<i64>>(16)?.map(AgentId),
+        lease_expires_at: row.get::<_, Option<i64>>(17)?.map(Timestamp),
+        result_summary: row.get(18)?,
+        failure_reason: row.get(19)?,
+        metadata: row.get(20)?,
+        created_at: Timestamp(row.get(21)?),
+        updated_at: Timestamp(row.get(22)?),
+    })
+}

@@ -1,0 +1,256 @@
+//! The JSON shapes of cw's contract, shared by `--json` output (and later MCP results).
+//!
+//! Changing a field here changes what scripts and agents rely on: record it in ARCHITECTURE.md.
+//! Ids are strings (`"t12"`); states are the lower-case names of design.md §2.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::service::{Claim, ImportReport, InitReport, Registration, StatusReport, TaskDetail};
+use crate::store::{AgentRecord, TaskRecord};
+
+/// A task as listed (`cw task list --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskJson {
+    pub id: String,
+    pub title: String,
+    pub state: &'static str,
+    pub depends_on: Vec<String>,
+    pub plan: Option<String>,
+    pub key: Option<String>,
+    pub kind: String,
+    pub needs_human: bool,
+    pub priority: i64,
+    pub wave: i64,
+    pub attempts: u32,
+    pub agent: Option<String>,
+}
+
+/// A task with everything known about it (`cw task show --json`, `cw task add --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskDetailJson {
+    #[serde(flatten)]
+    pub task: TaskJson,
+    pub description: String,
+    pub files: Vec<String>,
+    pub verify: String,
+    pub done: String,
+    pub dependents: Vec<String>,
+    pub phase: Option<String>,
+    pub lease_expires_at: Option<i64>,
+    pub result_summary: Option<String>,
+    pub failure_reason: Option<String>,
+    pub metadata: serde_json::Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// `cw status --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusJson {
+    pub root: String,
+    pub integration_branch: String,
+    pub total: u64,
+    pub counts: BTreeMap<&'static str, u64>,
+    pub next_ready: Vec<TaskJson>,
+    pub agents: Vec<AgentJson>,
+    pub latest_event: i64,
+}
+
+/// An agent (`cw agent list --json`, inside status).
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentJson {
+    pub id: String,
+    pub name: String,
+    pub state: &'static str,
+    pub task: Option<String>,
+}
+
+/// `cw agent register --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegistrationJson {
+    pub id: String,
+    pub name: String,
+    pub token: String,
+    pub task: Option<String>,
+}
+
+/// `cw task claim --json` (null when nothing is ready).
+#[derive(Debug, Clone, Serialize)]
+pub struct ClaimJson {
+    #[serde(flatten)]
+    pub task: TaskJson,
+    pub lease_expires_at: i64,
+    pub already_held: bool,
+}
+
+/// `cw init --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitJson {
+    pub root: String,
+    pub cw_dir: String,
+    pub integration_branch: String,
+    pub branch_created: bool,
+}
+
+/// `cw import --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportJson {
+    pub initiative: String,
+    pub title: String,
+    pub dry_run: bool,
+    pub phases: usize,
+    pub plans: usize,
+    pub tasks: ImportTaskCounts,
+    pub states: BTreeMap<&'static str, usize>,
+    pub edges_added: usize,
+    pub edges_removed: usize,
+    pub next_ready: Vec<TaskJson>,
+    pub warnings: Vec<WarningJson>,
+    pub skipped: Vec<String>,
+}
+
+/// Task counts of an import.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportTaskCounts {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub marked_merged: usize,
+    pub removed: usize,
+    pub needs_human: usize,
+}
+
+/// One import warning.
+#[derive(Debug, Clone, Serialize)]
+pub struct WarningJson {
+    pub location: String,
+    pub message: String,
+}
+
+impl TaskJson {
+    /// The listed shape of `task` with its dependency ids.
+    pub fn new(task: &TaskRecord, depends_on: &[crate::model::TaskId]) -> TaskJson {
+        TaskJson {
+            id: task.id.to_string(),
+            title: task.title.clone(),
+            state: task.state.as_str(),
+            depends_on: depends_on.iter().map(ToString::to_string).collect(),
+            plan: task.plan.map(|p| p.to_string()),
+            key: task.key.clone(),
+            kind: task.kind.clone(),
+            needs_human: task.needs_human,
+            priority: task.priority,
+            wave: task.wave,
+            attempts: task.attempts,
+            agent: task.agent.map(|a| a.to_string()),
+        }
+    }
+}
+
+impl From<&TaskDetail> for TaskDetailJson {
+    fn from(detail: &TaskDetail) -> TaskDetailJson {
+        let task = &detail.task;
+        let deps: Vec<_> = detail.dependencies.iter().map(|d| d.id).collect();
+        TaskDetailJson {
+            task: TaskJson::new(task, &deps),
+            description: task.description.clone(),
+            files: task.files.clone(),
+            verify: task.verify.clone(),
+            done: task.done_criteria.clone(),
+            dependents: detail.dependents.iter().map(|d| d.id.to_string()).collect(),
+            phase: detail.phase.as_ref().map(|p| p.id.to_string()),
+            lease_expires_at: task.lease_expires_at.map(|t| t.0),
+            result_summary: task.result_summary.clone(),
+            failure_reason: task.failure_reason.clone(),
+            metadata: serde_json::from_str(&task.metadata).unwrap_or(serde_json::Value::Null),
+            created_at: task.created_at.0,
+            updated_at: task.updated_at.0,
+        }
+    }
+}
+
+impl From<&AgentRecord> for AgentJson {
+    fn from(agent: &AgentRecord) -> AgentJson {
+        AgentJson {
+            id: agent.id.to_string(),
+            name: agent.name.clone(),
+            state: agent.state.as_str(),
+            task: agent.task.map(|t| t.to_string()),
+        }
+    }
+}
+
+impl StatusJson {
+    /// The status shape.
+    pub fn new(report: &StatusReport, root: String, integration_branch: String) -> StatusJson {
+        StatusJson {
+            root,
+            integration_branch,
+            total: report.total,
+            counts: report.counts.iter().map(|(s, n)| (s.as_str(), *n)).collect(),
+            next_ready: report.next_ready.iter().map(|t| TaskJson::new(t, &[])).collect(),
+            agents: report.agents.iter().map(AgentJson::from).collect(),
+            latest_event: report.latest_event,
+        }
+    }
+}
+
+impl From<&Registration> for RegistrationJson {
+    fn from(registration: &Registration) -> RegistrationJson {
+        RegistrationJson {
+            id: registration.agent.id.to_string(),
+            name: registration.agent.name.clone(),
+            token: registration.token.clone(),
+            task: registration.agent.task.map(|t| t.to_string()),
+        }
+    }
+}
+
+impl From<&Claim> for ClaimJson {
+    fn from(claim: &Claim) -> ClaimJson {
+        ClaimJson {
+            task: TaskJson::new(&claim.task, &[]),
+            lease_expires_at: claim.lease.expires_at.0,
+            already_held: claim.already_held,
+        }
+    }
+}
+
+impl From<&InitReport> for InitJson {
+    fn from(report: &InitReport) -> InitJson {
+        InitJson {
+            root: report.root.display().to_string(),
+            cw_dir: report.cw_dir.display().to_string(),
+            integration_branch: report.integration_branch.clone(),
+            branch_created: report.branch_created,
+        }
+    }
+}
+
+impl From<&ImportReport> for ImportJson {
+    fn from(report: &ImportReport) -> ImportJson {
+        ImportJson {
+            initiative: report.initiative.clone(),
+            title: report.initiative_title.clone(),
+            dry_run: report.dry_run,
+            phases: report.phases,
+            plans: report.plans,
+            tasks: ImportTaskCounts {
+                created: report.tasks_created,
+                updated: report.tasks_updated,
+                unchanged: report.tasks_unchanged,
+                marked_merged: report.tasks_marked_merged,
+                removed: report.tasks_removed,
+                needs_human: report.needs_human,
+            },
+            states: report.state_counts.iter().map(|(s, n)| (s.as_str(), *n)).collect(),
+            edges_added: report.edges_added,
+            edges_removed: report.edges_removed,
+            next_ready: report.next_ready.iter().map(|t| TaskJson::new(t, &[])).collect(),
+            warnings: report.warnings.iter().map(|w| WarningJson { location: w.location.clone(), message: w.message.clone() }).collect(),
+            skipped: report.skipped.clone(),
+        }
+    }
+}

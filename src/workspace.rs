@@ -1,0 +1,61 @@
+//! Where cw's state lives: `<main working tree>/.cw/`, found from any directory of the
+//! repository, including linked worktrees (through git's common dir). There is never a second one.
+
+use std::path::{Path, PathBuf};
+
+use crate::git::{self, GitError, RepoLocation};
+
+/// The name of cw's state directory at the root of the main working tree.
+pub const CW_DIR: &str = ".cw";
+
+/// A repository with (or about to get) cw state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    pub repo: RepoLocation,
+    pub cw_dir: PathBuf,
+}
+
+impl Workspace {
+    /// Finds the repository around `start`; `.cw` may or may not exist yet.
+    pub fn locate(start: &Path) -> Result<Workspace, GitError> {
+        // Fast path for the common case (a command run inside the main working tree): walk up to
+        // the first directory holding `.git`; if `.cw/cw.db` is beside it, no git2 call is needed.
+        for dir in start.ancestors() {
+            let dot_git = dir.join(".git");
+            if dot_git.is_dir() && dir.join(CW_DIR).join("cw.db").is_file() {
+                let repo = RepoLocation { main_workdir: dir.to_owned(), common_dir: dot_git };
+                return Ok(Workspace { cw_dir: dir.join(CW_DIR), repo });
+            }
+            if dot_git.exists() {
+                break;
+            }
+        }
+        let repo = git::locate(start)?;
+        Ok(Workspace { cw_dir: repo.main_workdir.join(CW_DIR), repo })
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.cw_dir.join("cw.db")
+    }
+
+    /// The config file.
+    pub fn config_path(&self) -> PathBuf {
+        self.cw_dir.join("config.toml")
+    }
+
+    /// The operator token file (mode 0600).
+    pub fn operator_token_path(&self) -> PathBuf {
+        self.cw_dir.join("operator.token")
+    }
+
+    /// Where long-running commands write their logs.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.cw_dir.join("logs")
+    }
+
+    /// The repository root (the main working tree).
+    pub fn root(&self) -> &Path {
+        &self.repo.main_workdir
+    }
+}
