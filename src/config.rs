@@ -73,7 +73,8 @@ impl Config {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
             Err(source) => return Err(ConfigError::Read { path: path.to_owned(), source }),
         };
-        Config::parse(&text).map_err(|message| ConfigError::Parse { path: path.to_owned(), message })
+        Config::parse(&text)
+            .map_err(|message| ConfigError::Parse { path: path.to_owned(), message })
     }
 
     /// Parses config text.

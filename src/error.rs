@@ -20,7 +20,9 @@ pub enum ErrorKind {
 pub fn classify(err: &ServiceError) -> ErrorKind {
     match err {
         ServiceError::BadId(_) => ErrorKind::Usage,
-        ServiceError::Store(StoreError::Sqlite { .. }) | ServiceError::Internal(_) => ErrorKind::Internal,
+        ServiceError::Store(StoreError::Sqlite { .. }) | ServiceError::Internal(_) => {
+            ErrorKind::Internal
+        }
         _ => ErrorKind::User,
     }
 }

@@ -249,7 +249,11 @@ impl From<&ImportReport> for ImportJson {
             edges_added: report.edges_added,
             edges_removed: report.edges_removed,
             next_ready: report.next_ready.iter().map(|t| TaskJson::new(t, &[])).collect(),
-            warnings: report.warnings.iter().map(|w| WarningJson { location: w.location.clone(), message: w.message.clone() }).collect(),
+            warnings: report
+                .warnings
+                .iter()
+                .map(|w| WarningJson { location: w.location.clone(), message: w.message.clone() })
+                .collect(),
             skipped: report.skipped.clone(),
         }
     }

@@ -32,7 +32,8 @@ pub(crate) struct ImportArgs {
 pub(crate) fn cmd_import(cx: &Context, args: &ImportArgs) -> CommandResult {
     let service = cx.service()?;
     let dir = if args.dir.is_absolute() { args.dir.clone() } else { cx.start.join(&args.dir) };
-    let report = service.import(&dir, &ImportOptions { dry_run: args.dry_run, strict: args.strict })?;
+    let report =
+        service.import(&dir, &ImportOptions { dry_run: args.dry_run, strict: args.strict })?;
     if args.json {
         return Ok(output::json(&ImportJson::from(&report))?);
     }
@@ -41,17 +42,30 @@ pub(crate) fn cmd_import(cx: &Context, args: &ImportArgs) -> CommandResult {
     out.push_str(&format!("{verb} {} ({})\n", report.initiative_title, report.initiative));
     out.push_str(&format!(
         "  {} phases, {} plans; tasks: {} new, {} updated, {} unchanged, {} removed\n",
-        report.phases, report.plans, report.tasks_created, report.tasks_updated, report.tasks_unchanged, report.tasks_removed
+        report.phases,
+        report.plans,
+        report.tasks_created,
+        report.tasks_updated,
+        report.tasks_unchanged,
+        report.tasks_removed
     ));
     let states: Vec<String> = report.state_counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
-    out.push_str(&format!("  states: {}; {} for the human\n", states.join(", "), report.needs_human));
+    out.push_str(&format!(
+        "  states: {}; {} for the human\n",
+        states.join(", "),
+        report.needs_human
+    ));
     for skipped in &report.skipped {
         out.push_str(&format!("  skipped {skipped}\n"));
     }
     if !report.next_ready.is_empty() {
         out.push_str("ready next:\n");
         for task in &report.next_ready {
-            out.push_str(&format!("  {}  {}\n", output::column(&task.id.to_string(), 6), task.title));
+            out.push_str(&format!(
+                "  {}  {}\n",
+                output::column(&task.id.to_string(), 6),
+                task.title
+            ));
         }
     }
     output::text(&out)?;

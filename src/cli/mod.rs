@@ -104,7 +104,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             output::error_line(&message, None);
             ExitCode::from(2)
         }
-        Err(CommandError::Output(err)) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(CommandError::Output(err)) if err.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(CommandError::Output(err)) => {
             output::error_line(&format!("cannot write output: {err}"), None);
             ExitCode::from(1)

@@ -29,7 +29,9 @@ pub(crate) fn cmd_status(cx: &Context, args: &StatusArgs) -> CommandResult {
     }
     let parts: Vec<String> = TaskState::ALL
         .iter()
-        .filter_map(|state| report.counts.iter().find(|(s, _)| s == state).map(|(_, n)| format!("{n} {state}")))
+        .filter_map(|state| {
+            report.counts.iter().find(|(s, _)| s == state).map(|(_, n)| format!("{n} {state}"))
+        })
         .collect();
     out.push_str(&format!("tasks: {} — {}\n", report.total, parts.join(", ")));
     if report.next_ready.is_empty() {
@@ -38,7 +40,11 @@ pub(crate) fn cmd_status(cx: &Context, args: &StatusArgs) -> CommandResult {
         out.push_str("ready next:\n");
         for task in &report.next_ready {
             let human = if task.needs_human { " [for the human]" } else { "" };
-            out.push_str(&format!("  {}  {}{human}\n", output::column(&task.id.to_string(), 6), task.title));
+            out.push_str(&format!(
+                "  {}  {}{human}\n",
+                output::column(&task.id.to_string(), 6),
+                task.title
+            ));
         }
     }
     let live: Vec<_> = report.agents.iter().filter(|a| a.state.is_live()).collect();
@@ -48,7 +54,12 @@ pub(crate) fn cmd_status(cx: &Context, args: &StatusArgs) -> CommandResult {
         out.push_str("agents:\n");
         for agent in live {
             let task = agent.task.map(|t| t.to_string()).unwrap_or_else(|| "-".to_owned());
-            out.push_str(&format!("  {}  {}  {}  {task}\n", output::column(&agent.id.to_string(), 6), output::column(agent.state.as_str(), 9), agent.name));
+            out.push_str(&format!(
+                "  {}  {}  {}  {task}\n",
+                output::column(&agent.id.to_string(), 6),
+                output::column(agent.state.as_str(), 9),
+                agent.name
+            ));
         }
     }
     Ok(output::text(&out)?)

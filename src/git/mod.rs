@@ -72,7 +72,7 @@ pub fn locate(start: &Path) -> Result<RepoLocation, GitError> {
             None => return Err(GitError::Bare { path: repo.path().to_owned() }),
         }
     };
-    Ok(RepoLocation { main_workdir: strip_trailing_slash(main_workdir), common_dir })
+    Ok(RepoLocation { main_workdir: strip_trailing_slash(&main_workdir), common_dir })
 }
 
 /// Checks that HEAD points at a commit (the integration branch is cut from it).
@@ -142,6 +142,6 @@ fn open(location: &RepoLocation) -> Result<Repository, GitError> {
         .map_err(|source| GitError::Git { path: location.main_workdir.clone(), source })
 }
 
-fn strip_trailing_slash(path: PathBuf) -> PathBuf {
+fn strip_trailing_slash(path: &Path) -> PathBuf {
     path.components().collect()
 }

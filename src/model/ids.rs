@@ -47,7 +47,9 @@ macro_rules! define_id {
                 };
                 match digits.parse::<i64>() {
                     Ok(n) if n > 0 && digits.bytes().all(|b| b.is_ascii_digit()) => Ok(Self(n)),
-                    _ => Err(IdParseError { input: input.to_owned(), kind: $kind, prefix: $prefix }),
+                    _ => {
+                        Err(IdParseError { input: input.to_owned(), kind: $kind, prefix: $prefix })
+                    }
                 }
             }
         }

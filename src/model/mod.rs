@@ -12,6 +12,8 @@ mod task_state;
 
 pub use agent_state::{AgentEvent, AgentState, AgentTransitionError};
 pub use dag::{find_cycle, path_between};
-pub use ids::{AgentId, IdParseError, InitiativeId, MessageId, PhaseId, PlanId, QuestionId, TaskId};
+pub use ids::{
+    AgentId, IdParseError, InitiativeId, MessageId, PhaseId, PlanId, QuestionId, TaskId,
+};
 pub use lease::{Lease, Timestamp};
 pub use task_state::{ReportOutcome, TaskEvent, TaskState, TransitionError};

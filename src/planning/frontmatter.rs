@@ -47,7 +47,9 @@ impl FmValue {
             FmValue::Null => Vec::new(),
             FmValue::Text(text) if text.trim().is_empty() => Vec::new(),
             FmValue::Text(text) => split_inline_list(text),
-            FmValue::List(items) => items.iter().filter_map(|i| i.text().map(str::to_owned)).collect(),
+            FmValue::List(items) => {
+                items.iter().filter_map(|i| i.text().map(str::to_owned)).collect()
+            }
             FmValue::Map(_) => Vec::new(),
         }
     }
@@ -58,9 +60,11 @@ impl FmValue {
             FmValue::Null => serde_json::Value::Null,
             FmValue::Text(text) => serde_json::Value::String(text.clone()),
             FmValue::List(items) => items.iter().map(FmValue::to_json).collect(),
-            FmValue::Map(fields) => {
-                fields.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<serde_json::Map<_, _>>().into()
-            }
+            FmValue::Map(fields) => fields
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
         }
     }
 }
@@ -80,7 +84,9 @@ impl FrontMatter {
 
 /// Splits off front matter if `text` (already normalised) starts with `---`.
 pub(crate) fn split(text: &str) -> Result<Option<FrontMatter>, FmError> {
-    let Some(rest) = text.strip_prefix("---\n").or_else(|| (text.trim_end() == "---").then_some("")) else {
+    let Some(rest) =
+        text.strip_prefix("---\n").or_else(|| (text.trim_end() == "---").then_some(""))
+    else {
         return Ok(None);
     };
     let mut offset = 4;
@@ -93,13 +99,17 @@ pub(crate) fn split(text: &str) -> Result<Option<FrontMatter>, FmError> {
         offset += line.len();
     }
     let Some((yaml_end, body_start)) = close else {
-        return Err(FmError { line: 1, message: "front matter opened here is never closed (no second `---` line)".to_owned() });
+        return Err(FmError {
+            line: 1,
+            message: "front matter opened here is never closed (no second `---` line)".to_owned(),
+        });
     };
     let yaml = &text[4.min(text.len())..yaml_end];
     if let Ok(fields) = parse_yaml(yaml) {
         return Ok(Some(FrontMatter { fields, body_start, used_fallback: false }));
     }
-    let fields = parse_lines(yaml).map_err(|(line, message)| FmError { line: line + 1, message })?;
+    let fields =
+        parse_lines(yaml).map_err(|(line, message)| FmError { line: line + 1, message })?;
     Ok(Some(FrontMatter { fields, body_start, used_fallback: true }))
 }
 
@@ -111,10 +121,13 @@ fn parse_yaml(yaml: &str) -> Result<Vec<(String, FmValue)>, String> {
         let (event, _) = parser.next_token().map_err(|e| e.to_string())?;
         let value = match event {
             Event::StreamEnd => break,
-            Event::StreamStart | Event::DocumentStart | Event::DocumentEnd | Event::Nothing => continue,
+            Event::StreamStart | Event::DocumentStart | Event::DocumentEnd | Event::Nothing => {
+                continue;
+            }
             Event::Alias(_) => FmValue::Null,
             Event::Scalar(text, style, _, _) => {
-                let plain_null = matches!(style, yaml_rust2::scanner::TScalarStyle::Plain) && matches!(text.as_str(), "" | "~" | "null");
+                let plain_null = matches!(style, yaml_rust2::scanner::TScalarStyle::Plain)
+                    && matches!(text.as_str(), "" | "~" | "null");
                 if plain_null { FmValue::Null } else { FmValue::Text(text) }
             }
             Event::SequenceStart(..) => {
@@ -171,7 +184,10 @@ fn indent_of(line: &str) -> usize {
     line.len() - line.trim_start().len()
 }
 
-fn parse_block(lines: &[&str], mut index: usize, indent: usize) -> Result<(Vec<(String, FmValue)>, usize), (usize, String)> {
+/// Fields read so far and the index of the first line not consumed; or the failing line.
+type BlockResult = Result<(Vec<(String, FmValue)>, usize), (usize, String)>;
+
+fn parse_block(lines: &[&str], mut index: usize, indent: usize) -> BlockResult {
     let mut fields = Vec::new();
     while index < lines.len() {
         let line = lines[index];
@@ -324,12 +340,17 @@ mod tests {
 
     #[test]
     fn invalid_yaml_falls_back_to_the_line_parser() {
-        let f = fm("---\nphase: 01\nadded: [@types/x, b]\nkey-decisions:\n  - Guard hover: classes md:hover:\n  - paths: {org_id}/x\nnested:\n  a: 1\n---\n");
+        let f = fm(
+            "---\nphase: 01\nadded: [@types/x, b]\nkey-decisions:\n  - Guard hover: classes md:hover:\n  - paths: {org_id}/x\nnested:\n  a: 1\n---\n",
+        );
         assert!(f.used_fallback);
         assert_eq!(text_of(&f, "phase").as_deref(), Some("01"));
         assert_eq!(f.get("added").unwrap().texts(), vec!["@types/x", "b"]);
         assert_eq!(f.get("key_decisions").unwrap().texts().len(), 2);
-        assert_eq!(f.get("nested"), Some(&FmValue::Map(vec![("a".into(), FmValue::Text("1".into()))])));
+        assert_eq!(
+            f.get("nested"),
+            Some(&FmValue::Map(vec![("a".into(), FmValue::Text("1".into()))]))
+        );
     }
 
     #[test]

@@ -104,7 +104,15 @@ mod tests {
 
     #[test]
     fn normalises_without_retyping() {
-        for (raw, normal) in [("02.1", "2.1"), ("12.10", "12.10"), ("010", "10"), ("CK-07", "7"), ("12a", "12A"), ("0", "0"), ("12.3.1", "12.3.1")] {
+        for (raw, normal) in [
+            ("02.1", "2.1"),
+            ("12.10", "12.10"),
+            ("010", "10"),
+            ("CK-07", "7"),
+            ("12a", "12A"),
+            ("0", "0"),
+            ("12.3.1", "12.3.1"),
+        ] {
             assert_eq!(n(raw).as_str(), normal, "{raw}");
         }
         assert_eq!(PhaseNumber::parse("v1.0x"), None);
@@ -113,7 +121,11 @@ mod tests {
 
     #[test]
     fn sorts_segment_by_segment() {
-        let mut phases: Vec<PhaseNumber> = ["12.6", "11.2", "2.1", "12", "12.10", "12.3.1", "2", "12A", "3"].iter().map(|s| n(s)).collect();
+        let mut phases: Vec<PhaseNumber> =
+            ["12.6", "11.2", "2.1", "12", "12.10", "12.3.1", "2", "12A", "3"]
+                .iter()
+                .map(|s| n(s))
+                .collect();
         phases.sort();
         let order: Vec<&str> = phases.iter().map(PhaseNumber::as_str).collect();
         assert_eq!(order, ["2", "2.1", "3", "11.2", "12", "12.3.1", "12.6", "12.10", "12A"]);

@@ -41,24 +41,44 @@ pub(crate) struct PlanSyntaxError {
 
 /// Task children cw understands, in no particular order.
 const TASK_CHILDREN: &[&str] = &[
-    "name", "title", "files", "read_first", "action", "verify", "behavior", "implementation",
-    "acceptance_criteria", "done", "what-built", "how-to-verify", "resume-signal", "decision",
-    "context", "instructions", "verification",
+    "name",
+    "title",
+    "files",
+    "read_first",
+    "action",
+    "verify",
+    "behavior",
+    "implementation",
+    "acceptance_criteria",
+    "done",
+    "what-built",
+    "how-to-verify",
+    "resume-signal",
+    "decision",
+    "context",
+    "instructions",
+    "verification",
 ];
 
-static TASK_OPEN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"<task\b([^>]*)>").expect("invariant: static regex"));
-static ATTRIBUTE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"([A-Za-z_][\w-]*)\s*=\s*"([^"]*)""#).expect("invariant: static regex"));
-static BLOCK_OPEN: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?m)^[ \t]*<([a-z][a-z0-9_-]*)(?:\s[^>]*)?>").expect("invariant: static regex"));
-static TASK_HEADING: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?m)^#{2,3}\s+Task\s+\d+[^\n]*$").expect("invariant: static regex"));
-static OPTION: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"(?s)<option\b([^>]*)>(.*?)</option>"#).expect("invariant: static regex"));
+static TASK_OPEN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"<task\b([^>]*)>").expect("invariant: static regex"));
+static ATTRIBUTE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"([A-Za-z_][\w-]*)\s*=\s*"([^"]*)""#).expect("invariant: static regex")
+});
+static BLOCK_OPEN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?m)^[ \t]*<([a-z][a-z0-9_-]*)(?:\s[^>]*)?>").expect("invariant: static regex")
+});
+static TASK_HEADING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?m)^#{2,3}\s+Task\s+\d+[^\n]*$").expect("invariant: static regex")
+});
+static OPTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?s)<option\b([^>]*)>(.*?)</option>"#).expect("invariant: static regex")
+});
 
 /// Parses a normalised PLAN file.
 pub(crate) fn parse(text: &str) -> Result<ParsedPlan, PlanSyntaxError> {
-    let front = frontmatter::split(text).map_err(|e| PlanSyntaxError { line: e.line, message: e.message })?;
+    let front = frontmatter::split(text)
+        .map_err(|e| PlanSyntaxError { line: e.line, message: e.message })?;
     let body_start = front.as_ref().map_or(0, |f| f.body_start);
     let body = &text[body_start..];
     let at = |offset: usize| line_of(text, body_start + offset);
@@ -67,7 +87,9 @@ pub(crate) fn parse(text: &str) -> Result<ParsedPlan, PlanSyntaxError> {
     let mut task_spans = Vec::new();
     let mut cursor = 0;
     while let Some(open) = TASK_OPEN.find_at(body, cursor) {
-        let attributes = parse_attributes(&TASK_OPEN.captures(open.as_str()).map(|c| c[1].to_owned()).unwrap_or_default());
+        let attributes = parse_attributes(
+            &TASK_OPEN.captures(open.as_str()).map(|c| c[1].to_owned()).unwrap_or_default(),
+        );
         let content_start = open.end();
         let close = body[content_start..].find("</task>").map(|p| content_start + p);
         let next_open = TASK_OPEN.find_at(body, content_start).map(|m| m.start());
@@ -76,10 +98,15 @@ pub(crate) fn parse(text: &str) -> Result<ParsedPlan, PlanSyntaxError> {
             (close, _) => close,
         };
         let Some(close) = close else {
-            return Err(PlanSyntaxError { line: at(open.start()), message: "<task> opened here is never closed".to_owned() });
+            return Err(PlanSyntaxError {
+                line: at(open.start()),
+                message: "<task> opened here is never closed".to_owned(),
+            });
         };
-        let (children, options) = parse_children(&body[content_start..close])
-            .map_err(|(offset, message)| PlanSyntaxError { line: at(content_start + offset), message })?;
+        let (children, options) =
+            parse_children(&body[content_start..close]).map_err(|(offset, message)| {
+                PlanSyntaxError { line: at(content_start + offset), message }
+            })?;
         tasks.push(ParsedTask { line: at(open.start()), attributes, children, options });
         task_spans.push(open.start()..close + "</task>".len());
         cursor = close + "</task>".len();
@@ -94,8 +121,11 @@ pub(crate) fn parse(text: &str) -> Result<ParsedPlan, PlanSyntaxError> {
     Ok(ParsedPlan { front, objective, blocks, tasks, fallback })
 }
 
+/// Children and options of a task, or the offset and reason it could not be read.
+type ChildrenResult = Result<(Vec<(String, String)>, Vec<(String, String)>), (usize, String)>;
+
 /// The children of one task, in document order, plus any decision options.
-fn parse_children(content: &str) -> Result<(Vec<(String, String)>, Vec<(String, String)>), (usize, String)> {
+fn parse_children(content: &str) -> ChildrenResult {
     // Options first: each `<option>` has its own `<name>`, which must not title the task.
     let mut options = Vec::new();
     let mut remaining = content.to_owned();
@@ -103,12 +133,20 @@ fn parse_children(content: &str) -> Result<(Vec<(String, String)>, Vec<(String, 
         if start < end {
             for caps in OPTION.captures_iter(&content[start..end]) {
                 let attrs = parse_attributes(&caps[1]);
-                let id = attrs.iter().find(|(k, _)| k == "id").map(|(_, v)| v.clone()).unwrap_or_default();
-                let name = block(&caps[2], "name").map(|(_, t)| t).unwrap_or_else(|| dedent(&caps[2]));
+                let id = attrs
+                    .iter()
+                    .find(|(k, _)| k == "id")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                let name =
+                    block(&caps[2], "name").map(|(_, t)| t).unwrap_or_else(|| dedent(&caps[2]));
                 options.push((id, name));
             }
             // Blank the options out, keeping offsets (and so line numbers) unchanged.
-            let blank: String = content[start..end + "</options>".len()].chars().map(|c| if c == '\n' { '\n' } else { ' ' }).collect();
+            let blank: String = content[start..end + "</options>".len()]
+                .chars()
+                .map(|c| if c == '\n' { '\n' } else { ' ' })
+                .collect();
             remaining.replace_range(start..end + "</options>".len(), &blank);
         }
     }
@@ -117,7 +155,10 @@ fn parse_children(content: &str) -> Result<(Vec<(String, String)>, Vec<(String, 
     loop {
         let next = TASK_CHILDREN
             .iter()
-            .filter_map(|tag| find_open_tag(&remaining[cursor..], tag).map(|(s, e)| (cursor + s, cursor + e, *tag)))
+            .filter_map(|tag| {
+                find_open_tag(&remaining[cursor..], tag)
+                    .map(|(s, e)| (cursor + s, cursor + e, *tag))
+            })
             .min_by_key(|&(start, _, _)| start);
         let Some((start, open_end, tag)) = next else { break };
         let closing = format!("</{tag}>");
@@ -168,7 +209,9 @@ fn top_level_blocks(body: &str, task_spans: &[std::ops::Range<usize>]) -> Vec<(S
         let whole = caps.get(0).map_or(0..0, |m| m.range());
         let name = caps[1].to_owned();
         cursor = whole.end;
-        if task_spans.iter().any(|span| span.contains(&whole.start)) || matches!(name.as_str(), "task" | "tasks" | "objective") {
+        if task_spans.iter().any(|span| span.contains(&whole.start))
+            || matches!(name.as_str(), "task" | "tasks" | "objective")
+        {
             continue;
         }
         let closing = format!("</{name}>");
@@ -181,21 +224,32 @@ fn top_level_blocks(body: &str, task_spans: &[std::ops::Range<usize>]) -> Vec<(S
 }
 
 /// Tasks for a plan without `<task>`: a TDD `<feature>`, `## Task N` headings, or the whole body.
-fn fallback_tasks(body: &str, at: &dyn Fn(usize) -> usize) -> (Vec<ParsedTask>, Option<&'static str>) {
+fn fallback_tasks(
+    body: &str,
+    at: &dyn Fn(usize) -> usize,
+) -> (Vec<ParsedTask>, Option<&'static str>) {
     if let Some((start, content)) = block(body, "feature") {
         let (children, _) = parse_children(&content).unwrap_or_default();
         let mut children: Vec<(String, String)> = children;
         let behavior = children.iter().find(|(k, _)| k == "behavior").map(|(_, v)| v.clone());
-        let implementation = children.iter().find(|(k, _)| k == "implementation").map(|(_, v)| v.clone());
-        let action = [behavior.map(|b| format!("Behavior:\n{b}")), implementation.map(|i| format!("Implementation:\n{i}"))]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("\n\n");
+        let implementation =
+            children.iter().find(|(k, _)| k == "implementation").map(|(_, v)| v.clone());
+        let action = [
+            behavior.map(|b| format!("Behavior:\n{b}")),
+            implementation.map(|i| format!("Implementation:\n{i}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n\n");
         children.retain(|(k, _)| k != "behavior" && k != "implementation");
         children.push(("action".to_owned(), action));
-        let attributes = vec![("type".to_owned(), "auto".to_owned()), ("tdd".to_owned(), "true".to_owned())];
-        return (vec![ParsedTask { line: at(start), attributes, children, options: Vec::new() }], Some("feature"));
+        let attributes =
+            vec![("type".to_owned(), "auto".to_owned()), ("tdd".to_owned(), "true".to_owned())];
+        return (
+            vec![ParsedTask { line: at(start), attributes, children, options: Vec::new() }],
+            Some("feature"),
+        );
     }
     let headings: Vec<_> = TASK_HEADING.find_iter(body).collect();
     if !headings.is_empty() {
@@ -265,10 +319,20 @@ mod tests {
 
     #[test]
     fn unclosed_elements_name_their_line() {
-        let err = parse("<task type=\"auto\">\n<name>x</name>\n<task type=\"auto\"><name>y</name></task>").unwrap_err();
-        assert_eq!(err, PlanSyntaxError { line: 1, message: "<task> opened here is never closed".into() });
-        let err = parse("intro\n<task type=\"auto\">\n<name>x</name>\n<action>never ends\n</task>").unwrap_err();
-        assert_eq!(err, PlanSyntaxError { line: 4, message: "<action> opened here is never closed".into() });
+        let err = parse(
+            "<task type=\"auto\">\n<name>x</name>\n<task type=\"auto\"><name>y</name></task>",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            PlanSyntaxError { line: 1, message: "<task> opened here is never closed".into() }
+        );
+        let err = parse("intro\n<task type=\"auto\">\n<name>x</name>\n<action>never ends\n</task>")
+            .unwrap_err();
+        assert_eq!(
+            err,
+            PlanSyntaxError { line: 4, message: "<action> opened here is never closed".into() }
+        );
     }
 
     #[test]
@@ -278,7 +342,10 @@ mod tests {
         let task = &plan.tasks[0];
         assert_eq!(task.child("name"), None);
         assert_eq!(task.child("decision"), Some("Which tool?"));
-        assert_eq!(task.options, vec![("pw".into(), "Playwright".into()), ("ch".into(), "Chromatic".into())]);
+        assert_eq!(
+            task.options,
+            vec![("pw".into(), "Playwright".into()), ("ch".into(), "Chromatic".into())]
+        );
         assert_eq!(task.attribute("gate"), Some("blocking"));
     }
 

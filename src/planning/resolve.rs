@@ -20,26 +20,40 @@ use super::{
 };
 use crate::model::find_cycle;
 
-static DIR_NUMBER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(&format!(r"^({PHASE_NUMBER})(?:-(.*))?$")).expect("invariant: static regex"));
-static PLAN_CANONICAL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(&format!(r"^({PHASE_NUMBER})-(\d+|FIX\d*)-PLAN\.md$")).expect("invariant: static regex"));
-static PLAN_ALTERNATE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(&format!(r"^({PHASE_NUMBER})-PLAN-(\d+)(?:-.+)?\.md$")).expect("invariant: static regex"));
-static PLAN_FIX: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(&format!(r"^({PHASE_NUMBER})-(FIX\d*)\.md$")).expect("invariant: static regex"));
-static PLAN_NESTED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^PLAN-(\d+).*\.md$").expect("invariant: static regex"));
-static SUMMARY_CANONICAL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(&format!(r"^({PHASE_NUMBER})-(\d+|FIX\d*)-SUMMARY\.md$")).expect("invariant: static regex"));
+static DIR_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r"^({PHASE_NUMBER})(?:-(.*))?$")).expect("invariant: static regex")
+});
+static PLAN_CANONICAL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r"^({PHASE_NUMBER})-(\d+|FIX\d*)-PLAN\.md$"))
+        .expect("invariant: static regex")
+});
+static PLAN_ALTERNATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r"^({PHASE_NUMBER})-PLAN-(\d+)(?:-.+)?\.md$"))
+        .expect("invariant: static regex")
+});
+static PLAN_FIX: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r"^({PHASE_NUMBER})-(FIX\d*)\.md$")).expect("invariant: static regex")
+});
+static PLAN_NESTED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^PLAN-(\d+).*\.md$").expect("invariant: static regex"));
+static SUMMARY_CANONICAL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r"^({PHASE_NUMBER})-(\d+|FIX\d*)-SUMMARY\.md$"))
+        .expect("invariant: static regex")
+});
 static SUMMARY_LOOSE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^.*?-(\d+)-SUMMARY\.md$").expect("invariant: static regex"));
-static SUMMARY_NESTED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^SUMMARY-(\d+)\.md$").expect("invariant: static regex"));
-static PLAN_REFERENCE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(&format!(r"^({PHASE_NUMBER})-(\d+|FIX\d*)(?:-.*)?$")).expect("invariant: static regex"));
-static PHASE_REFERENCE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(&format!(r"^(?i:phase)\s+({PHASE_NUMBER})$")).expect("invariant: static regex"));
+static SUMMARY_NESTED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^SUMMARY-(\d+)\.md$").expect("invariant: static regex"));
+static PLAN_REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r"^({PHASE_NUMBER})-(\d+|FIX\d*)(?:-.*)?$"))
+        .expect("invariant: static regex")
+});
+static PHASE_REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r"^(?i:phase)\s+({PHASE_NUMBER})$")).expect("invariant: static regex")
+});
 static PHASE_RANGE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"(?i:phases?)\s+({PHASE_NUMBER})\s*(?:-|–|to)\s*({PHASE_NUMBER})")).expect("invariant: static regex")
+    Regex::new(&format!(r"(?i:phases?)\s+({PHASE_NUMBER})\s*(?:-|–|to)\s*({PHASE_NUMBER})"))
+        .expect("invariant: static regex")
 });
 static PHASE_MENTION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(r"(?i:(?:phases?\s+)|(?:,\s*(?:phase\s+)?)|(?:\band\s+(?:phase\s+)?)|(?:&\s*(?:phase\s+)?)|/)({PHASE_NUMBER})\b"))
@@ -70,7 +84,11 @@ pub fn canonical_plan_key(text: &str) -> Option<String> {
 }
 
 /// Reads the folder at `dir` (or `dir/.planning`) into an `ImportSet` keyed by `initiative_key`.
-pub fn read(dir: &Path, initiative_key: &str, options: &ReadOptions) -> Result<ImportSet, ImportError> {
+pub fn read(
+    dir: &Path,
+    initiative_key: &str,
+    options: &ReadOptions,
+) -> Result<ImportSet, ImportError> {
     let root = planning_root(dir);
     if !root.is_dir() {
         return Err(ImportError::NotADirectory { path: dir.to_owned() });
@@ -82,13 +100,27 @@ pub fn read(dir: &Path, initiative_key: &str, options: &ReadOptions) -> Result<I
         return Err(ImportError::Empty { path: root });
     }
     let roadmap = roadmap.unwrap_or_default();
-    let title = roadmap.title.clone().filter(|t| !t.is_empty()).unwrap_or_else(|| project_title(&root));
-    let initiative = ImportInitiative { key: initiative_key.to_owned(), title, description: roadmap.overview.clone() };
+    let title =
+        roadmap.title.clone().filter(|t| !t.is_empty()).unwrap_or_else(|| project_title(&root));
+    let initiative = ImportInitiative {
+        key: initiative_key.to_owned(),
+        title,
+        description: roadmap.overview.clone(),
+    };
 
     let mut numbers: Vec<PhaseNumber> = roadmap.phases.keys().chain(dirs.keys()).cloned().collect();
     numbers.sort();
     numbers.dedup();
-    let mut set = ImportSet { root: root.clone(), initiative, phases: Vec::new(), plans: Vec::new(), tasks: Vec::new(), edges: Vec::new(), warnings: Vec::new(), skipped: Vec::new() };
+    let mut set = ImportSet {
+        root,
+        initiative,
+        phases: Vec::new(),
+        plans: Vec::new(),
+        tasks: Vec::new(),
+        edges: Vec::new(),
+        warnings: Vec::new(),
+        skipped: Vec::new(),
+    };
     let mut kept: Vec<PhaseNumber> = Vec::new();
     let mut plan_depends: HashMap<String, (Vec<String>, bool, String)> = HashMap::new(); // plan key → (raw deps, legacy, location)
     for number in &numbers {
@@ -103,7 +135,14 @@ pub fn read(dir: &Path, initiative_key: &str, options: &ReadOptions) -> Result<I
         }
         if road.is_none() {
             if let Some(dir) = dir {
-                cx.warn(&dir.path, None, format!("phase directory not in ROADMAP.md; imported as phase {}", number.as_str()));
+                cx.warn(
+                    &dir.path,
+                    None,
+                    format!(
+                        "phase directory not in ROADMAP.md; imported as phase {}",
+                        number.as_str()
+                    ),
+                );
             }
         }
         let seq = i64::try_from(kept.len()).unwrap_or(i64::MAX);
@@ -118,15 +157,25 @@ pub fn read(dir: &Path, initiative_key: &str, options: &ReadOptions) -> Result<I
             None => HashMap::new(),
         };
         if files.is_empty() && !phase.complete {
-            let location = road.map_or_else(|| cx.root.join("ROADMAP.md"), |_| cx.root.join("ROADMAP.md"));
+            let location =
+                road.map_or_else(|| cx.root.join("ROADMAP.md"), |_| cx.root.join("ROADMAP.md"));
             cx.warn(&location, road.map(|r| r.line), format!("phase {} has no plans yet (run /gsd:plan-phase {}); a placeholder task for the human holds its dependants", number.as_str(), number.as_str()));
             add_placeholder(&mut set, &phase);
         }
-        let legacy = !files.is_empty() && files.iter().all(|f| f.parsed.front.as_ref().is_none_or(|fm| !fm.has("wave") && !fm.has("depends_on")));
+        let legacy = !files.is_empty()
+            && files.iter().all(|f| {
+                f.parsed.front.as_ref().is_none_or(|fm| !fm.has("wave") && !fm.has("depends_on"))
+            });
         for (index, file) in files.iter().enumerate() {
             let summary = summaries.get(&file.number).cloned();
             let plan = cx.build_plan(&phase, road, file, summary.as_ref(), index)?;
-            let deps_raw = file.parsed.front.as_ref().and_then(|fm| fm.get("depends_on")).map(FmValue::texts).unwrap_or_default();
+            let deps_raw = file
+                .parsed
+                .front
+                .as_ref()
+                .and_then(|fm| fm.get("depends_on"))
+                .map(FmValue::texts)
+                .unwrap_or_default();
             let location = cx.location(&file.path, Some(depends_line(&file.text)));
             plan_depends.insert(plan.key.clone(), (deps_raw, legacy, location));
             add_tasks(&mut set, &plan, &file.parsed, summary.as_deref(), &phase, &mut cx);
@@ -138,7 +187,10 @@ pub fn read(dir: &Path, initiative_key: &str, options: &ReadOptions) -> Result<I
     build_edges(&mut set, &plan_depends, &mut cx);
     check_cycles(&set, &plan_depends)?;
     if options.strict && !cx.unresolved.is_empty() {
-        return Err(ImportError::Strict { count: cx.unresolved.len(), first: cx.unresolved[0].clone() });
+        return Err(ImportError::Strict {
+            count: cx.unresolved.len(),
+            first: cx.unresolved[0].clone(),
+        });
     }
     set.warnings = cx.warnings;
     Ok(set)
@@ -165,14 +217,19 @@ impl Context {
     }
 
     fn read_text(&self, path: &Path) -> Result<String, ImportError> {
-        let bytes = fs_err::read(path).map_err(|source| ImportError::Io { path: path.to_owned(), source })?;
+        let bytes = fs_err::read(path)
+            .map_err(|source| ImportError::Io { path: path.to_owned(), source })?;
         Ok(normalise(&String::from_utf8_lossy(&bytes)))
     }
 
     fn read_roadmap(&mut self) -> Result<Option<Roadmap>, ImportError> {
         let path = self.root.join("ROADMAP.md");
         if !path.is_file() {
-            self.warn(&self.root.clone(), None, "no ROADMAP.md; phases come from the phase directories".to_owned());
+            self.warn(
+                &self.root.clone(),
+                None,
+                "no ROADMAP.md; phases come from the phase directories".to_owned(),
+            );
             return Ok(None);
         }
         let text = self.read_text(&path)?;
@@ -182,7 +239,11 @@ impl Context {
         }
         let lower = text.to_lowercase();
         if text.trim().is_empty() || lower.contains("no active roadmap") {
-            self.warn(&path, None, "the roadmap is empty; phases come from the phase directories".to_owned());
+            self.warn(
+                &path,
+                None,
+                "the roadmap is empty; phases come from the phase directories".to_owned(),
+            );
             return Ok(None);
         }
         Err(ImportError::NotGsd { path })
@@ -191,7 +252,9 @@ impl Context {
     fn scan_phase_dirs(&mut self) -> Result<BTreeMap<PhaseNumber, PhaseDir>, ImportError> {
         let mut parents = vec![self.root.join("phases")];
         if let Ok(entries) = list_dir(&self.root.join("milestones")) {
-            parents.extend(entries.into_iter().filter(|p| p.is_dir() && file_name(p).ends_with("-phases")));
+            parents.extend(
+                entries.into_iter().filter(|p| p.is_dir() && file_name(p).ends_with("-phases")),
+            );
         }
         let mut dirs: BTreeMap<PhaseNumber, PhaseDir> = BTreeMap::new();
         for parent in parents {
@@ -200,9 +263,17 @@ impl Context {
                 let name = file_name(&path);
                 let Some(caps) = DIR_NUMBER.captures(&name) else { continue };
                 let Some(number) = PhaseNumber::parse(&caps[1]) else { continue };
-                let dir = PhaseDir { slug: caps.get(2).map_or(String::new(), |m| m.as_str().to_owned()), raw_number: caps[1].to_owned(), path: path.clone() };
+                let dir = PhaseDir {
+                    slug: caps.get(2).map_or(String::new(), |m| m.as_str().to_owned()),
+                    raw_number: caps[1].to_owned(),
+                    path: path.clone(),
+                };
                 if let Some(existing) = dirs.get(&number) {
-                    return Err(ImportError::DuplicatePhaseDirs { number: number.as_str().to_owned(), first: existing.path.clone(), second: path });
+                    return Err(ImportError::DuplicatePhaseDirs {
+                        number: number.as_str().to_owned(),
+                        first: existing.path.clone(),
+                        second: path,
+                    });
                 }
                 dirs.insert(number, dir);
             }
@@ -210,9 +281,14 @@ impl Context {
         Ok(dirs)
     }
 
-    fn plan_files(&mut self, dir: &PhaseDir, number: &PhaseNumber) -> Result<Vec<PlanFile>, ImportError> {
+    fn plan_files(
+        &mut self,
+        dir: &PhaseDir,
+        number: &PhaseNumber,
+    ) -> Result<Vec<PlanFile>, ImportError> {
         let mut candidates: Vec<(String, PathBuf)> = Vec::new();
-        let mut entries = list_dir(&dir.path).map_err(|source| ImportError::Io { path: dir.path.clone(), source })?;
+        let mut entries = list_dir(&dir.path)
+            .map_err(|source| ImportError::Io { path: dir.path.clone(), source })?;
         if let Ok(nested) = list_dir(&dir.path.join("plans")) {
             entries.extend(nested);
         }
@@ -222,7 +298,10 @@ impl Context {
             if !name.contains("PLAN") || !name.ends_with(".md") {
                 continue;
             }
-            if name.ends_with("-PLAN-CHECK.md") || name.ends_with("-PLAN-OUTLINE.md") || name.ends_with(".pre-bounce.md") {
+            if name.ends_with("-PLAN-CHECK.md")
+                || name.ends_with("-PLAN-OUTLINE.md")
+                || name.ends_with(".pre-bounce.md")
+            {
                 continue;
             }
             let nested = path.parent().is_some_and(|p| file_name(p) == "plans");
@@ -231,12 +310,16 @@ impl Context {
             } else if name == "PLAN.md" {
                 Some((None, "01".to_owned()))
             } else {
-                [&*PLAN_CANONICAL, &*PLAN_ALTERNATE, &*PLAN_FIX]
-                    .iter()
-                    .find_map(|re| re.captures(&name).map(|c| (Some(c[1].to_owned()), c[2].to_owned())))
+                [&*PLAN_CANONICAL, &*PLAN_ALTERNATE, &*PLAN_FIX].iter().find_map(|re| {
+                    re.captures(&name).map(|c| (Some(c[1].to_owned()), c[2].to_owned()))
+                })
             };
             let Some((file_phase, raw_plan)) = found else {
-                self.warn(&path, None, "looks like a plan but its name is not a GSD plan name; skipped".to_owned());
+                self.warn(
+                    &path,
+                    None,
+                    "looks like a plan but its name is not a GSD plan name; skipped".to_owned(),
+                );
                 continue;
             };
             if let Some(file_phase) = file_phase.as_deref().and_then(PhaseNumber::parse) {
@@ -246,7 +329,11 @@ impl Context {
             }
             let Some(plan) = plan_number(&raw_plan) else { continue };
             if candidates.iter().any(|(n, _)| *n == plan) {
-                self.warn(&path, None, format!("a second file for plan {}-{plan}; skipped", number.as_str()));
+                self.warn(
+                    &path,
+                    None,
+                    format!("a second file for plan {}-{plan}; skipped", number.as_str()),
+                );
                 continue;
             }
             candidates.push((plan, path));
@@ -255,11 +342,23 @@ impl Context {
         let mut files = Vec::new();
         for (plan, path) in candidates {
             let text = self.read_text(&path)?;
-            let parsed = plan::parse(&text).map_err(|e| ImportError::Syntax { path: path.clone(), line: e.line, message: e.message })?;
+            let parsed = plan::parse(&text).map_err(|e| ImportError::Syntax {
+                path: path.clone(),
+                line: e.line,
+                message: e.message,
+            })?;
             if parsed.front.is_none() {
-                self.warn(&path, None, "no front matter; phase and plan come from the file name".to_owned());
+                self.warn(
+                    &path,
+                    None,
+                    "no front matter; phase and plan come from the file name".to_owned(),
+                );
             } else if parsed.front.as_ref().is_some_and(|f| f.used_fallback) {
-                self.warn(&path, Some(1), "front matter is not valid YAML; read it line by line like GSD does".to_owned());
+                self.warn(
+                    &path,
+                    Some(1),
+                    "front matter is not valid YAML; read it line by line like GSD does".to_owned(),
+                );
             }
             if let Some(how) = parsed.fallback {
                 self.warn(&path, None, format!("no <task> elements; tasks taken from the {how}"));
@@ -271,9 +370,14 @@ impl Context {
     }
 
     /// SUMMARY files by plan number, each with its one-line outcome.
-    fn summaries(&mut self, dir: &PhaseDir, files: &[PlanFile]) -> Result<HashMap<String, String>, ImportError> {
+    fn summaries(
+        &mut self,
+        dir: &PhaseDir,
+        files: &[PlanFile],
+    ) -> Result<HashMap<String, String>, ImportError> {
         let mut found = HashMap::new();
-        let mut entries = list_dir(&dir.path).map_err(|source| ImportError::Io { path: dir.path.clone(), source })?;
+        let mut entries = list_dir(&dir.path)
+            .map_err(|source| ImportError::Io { path: dir.path.clone(), source })?;
         if let Ok(nested) = list_dir(&dir.path.join("plans")) {
             entries.extend(nested);
         }
@@ -289,7 +393,13 @@ impl Context {
                 .captures(&name)
                 .map(|c| c[2].to_owned())
                 .or_else(|| SUMMARY_NESTED.captures(&name).map(|c| c[1].to_owned()))
-                .or_else(|| front.as_ref().and_then(|f| f.get("plan")).and_then(FmValue::text).map(|p| p.rsplit('-').next().unwrap_or(p).to_owned()))
+                .or_else(|| {
+                    front
+                        .as_ref()
+                        .and_then(|f| f.get("plan"))
+                        .and_then(FmValue::text)
+                        .map(|p| p.rsplit('-').next().unwrap_or(p).to_owned())
+                })
                 .or_else(|| SUMMARY_LOOSE.captures(&name).map(|c| c[1].to_owned()))
                 .and_then(|raw| plan_number(&raw));
             match number {
@@ -303,7 +413,14 @@ impl Context {
         Ok(found)
     }
 
-    fn build_plan(&mut self, phase: &ImportPhase, road: Option<&RoadmapPhase>, file: &PlanFile, summary: Option<&String>, index: usize) -> Result<ImportPlan, ImportError> {
+    fn build_plan(
+        &mut self,
+        phase: &ImportPhase,
+        road: Option<&RoadmapPhase>,
+        file: &PlanFile,
+        summary: Option<&String>,
+        index: usize,
+    ) -> Result<ImportPlan, ImportError> {
         let key = plan_key(&phase.key, &file.number);
         let front = file.parsed.front.as_ref();
         if let Some(declared) = front.and_then(|f| f.get("plan")).and_then(FmValue::text) {
@@ -322,20 +439,32 @@ impl Context {
             },
             None => None,
         };
-        let roadmap_title = road.and_then(|r| r.plan_entries.iter().find(|(n, _)| *n == file.number)).map(|(_, d)| d.clone()).filter(|d| !d.is_empty());
+        let roadmap_title = road
+            .and_then(|r| r.plan_entries.iter().find(|(n, _)| *n == file.number))
+            .map(|(_, d)| d.clone())
+            .filter(|d| !d.is_empty());
         let title = roadmap_title
             .or_else(|| first_sentence(&file.parsed.objective))
             .unwrap_or_else(|| file_name(&file.path).trim_end_matches(".md").to_owned());
         let mut description = file.parsed.objective.clone();
         if let Some(setup) = front.and_then(|f| f.get("user_setup")) {
-            description.push_str(&format!("\n\nUser setup (needs the human):\n{}", serde_json::to_string_pretty(&setup.to_json()).unwrap_or_default()));
+            description.push_str(&format!(
+                "\n\nUser setup (needs the human):\n{}",
+                serde_json::to_string_pretty(&setup.to_json()).unwrap_or_default()
+            ));
         }
         let complete = summary.is_some() || phase.complete;
         if summary.is_none() && phase.complete {
-            self.warn(&file.path, None, "no SUMMARY but the roadmap marks the phase complete; imported as merged".to_owned());
+            self.warn(
+                &file.path,
+                None,
+                "no SUMMARY but the roadmap marks the phase complete; imported as merged"
+                    .to_owned(),
+            );
         }
         let front_json = front.map_or(json!({}), |f| FmValue::Map(f.fields.clone()).to_json());
-        let blocks: serde_json::Map<String, serde_json::Value> = file.parsed.blocks.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let blocks: serde_json::Map<String, serde_json::Value> =
+            file.parsed.blocks.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         Ok(ImportPlan {
             phase_key: phase.key.clone(),
             seq: i64::try_from(index).unwrap_or(0),
@@ -351,8 +480,17 @@ impl Context {
     }
 }
 
-fn build_phase(number: &PhaseNumber, road: Option<&RoadmapPhase>, dir: Option<&PhaseDir>, seq: i64) -> ImportPhase {
-    let raw_number = road.map(|r| r.number.clone()).filter(|n| !n.is_empty()).or_else(|| dir.map(|d| d.raw_number.clone())).unwrap_or_else(|| number.as_str().to_owned());
+fn build_phase(
+    number: &PhaseNumber,
+    road: Option<&RoadmapPhase>,
+    dir: Option<&PhaseDir>,
+    seq: i64,
+) -> ImportPhase {
+    let raw_number = road
+        .map(|r| r.number.clone())
+        .filter(|n| !n.is_empty())
+        .or_else(|| dir.map(|d| d.raw_number.clone()))
+        .unwrap_or_else(|| number.as_str().to_owned());
     let title = road
         .map(|r| r.name.clone())
         .filter(|n| !n.is_empty())
@@ -399,7 +537,10 @@ fn add_placeholder(set: &mut ImportSet, phase: &ImportPhase) {
     set.tasks.push(ImportTask {
         key: format!("{plan_key}#1"),
         plan_key,
-        title: format!("Plan phase {}: {} (run /gsd:plan-phase {}, then re-import)", phase.number, phase.title, phase.number),
+        title: format!(
+            "Plan phase {}: {} (run /gsd:plan-phase {}, then re-import)",
+            phase.number, phase.title, phase.number
+        ),
         description: phase.description.clone(),
         files: Vec::new(),
         verify: String::new(),
@@ -414,10 +555,20 @@ fn add_placeholder(set: &mut ImportSet, phase: &ImportPhase) {
     });
 }
 
-fn add_tasks(set: &mut ImportSet, plan: &ImportPlan, parsed: &ParsedPlan, summary: Option<&str>, phase: &ImportPhase, cx: &mut Context) {
+fn add_tasks(
+    set: &mut ImportSet,
+    plan: &ImportPlan,
+    parsed: &ParsedPlan,
+    summary: Option<&str>,
+    phase: &ImportPhase,
+    cx: &mut Context,
+) {
     if parsed.tasks.is_empty() {
         if !plan.complete {
-            cx.warnings.push(ImportWarning { location: plan.source.clone().unwrap_or_default(), message: "plan has no tasks; a placeholder task for the human stands in".to_owned() });
+            cx.warnings.push(ImportWarning {
+                location: plan.source.clone().unwrap_or_default(),
+                message: "plan has no tasks; a placeholder task for the human stands in".to_owned(),
+            });
             set.tasks.push(ImportTask {
                 plan_key: plan.key.clone(),
                 key: format!("{}#1", plan.key),
@@ -442,7 +593,13 @@ fn add_tasks(set: &mut ImportSet, plan: &ImportPlan, parsed: &ParsedPlan, summar
     }
 }
 
-fn build_task(plan: &ImportPlan, task: &ParsedTask, index: usize, summary: Option<&str>, phase: &ImportPhase) -> ImportTask {
+fn build_task(
+    plan: &ImportPlan,
+    task: &ParsedTask,
+    index: usize,
+    summary: Option<&str>,
+    phase: &ImportPhase,
+) -> ImportTask {
     let kind = task.attribute("type").unwrap_or("auto").to_owned();
     let needs_human = kind.starts_with("checkpoint");
     let title = task
@@ -465,18 +622,33 @@ fn build_task(plan: &ImportPlan, task: &ParsedTask, index: usize, summary: Optio
         ("resume-signal", "Resume signal"),
     ] {
         if let Some(text) = task.child(tag) {
-            sections.push(if heading.is_empty() { text.to_owned() } else { format!("{heading}:\n{text}") });
+            sections.push(if heading.is_empty() {
+                text.to_owned()
+            } else {
+                format!("{heading}:\n{text}")
+            });
         }
     }
     if !task.options.is_empty() {
-        let options: Vec<String> = task.options.iter().map(|(id, name)| format!("- {id}: {name}")).collect();
+        let options: Vec<String> =
+            task.options.iter().map(|(id, name)| format!("- {id}: {name}")).collect();
         sections.push(format!("Options:\n{}", options.join("\n")));
     }
     let files = task.child("files").map(split_files).unwrap_or_default();
-    let verify = [task.child("verify"), task.child("verification")].into_iter().flatten().collect::<Vec<_>>().join("\n\n");
-    let done = [task.child("done"), task.child("acceptance_criteria")].into_iter().flatten().collect::<Vec<_>>().join("\n\n");
-    let attributes: serde_json::Map<String, serde_json::Value> = task.attributes.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-    let options: Vec<serde_json::Value> = task.options.iter().map(|(id, name)| json!({ "id": id, "name": name })).collect();
+    let verify = [task.child("verify"), task.child("verification")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let done = [task.child("done"), task.child("acceptance_criteria")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let attributes: serde_json::Map<String, serde_json::Value> =
+        task.attributes.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let options: Vec<serde_json::Value> =
+        task.options.iter().map(|(id, name)| json!({ "id": id, "name": name })).collect();
     ImportTask {
         plan_key: plan.key.clone(),
         key: format!("{}#{}", plan.key, index + 1),
@@ -497,9 +669,13 @@ fn build_task(plan: &ImportPlan, task: &ParsedTask, index: usize, summary: Optio
 
 fn synthesized_title(task: &ParsedTask, kind: &str, index: usize) -> String {
     let (prefix, source) = match kind {
-        "checkpoint:human-verify" => ("Verify", task.child("what-built").or_else(|| task.child("how-to-verify"))),
+        "checkpoint:human-verify" => {
+            ("Verify", task.child("what-built").or_else(|| task.child("how-to-verify")))
+        }
         "checkpoint:decision" => ("Decide", task.child("decision")),
-        "checkpoint:human-action" => ("Manual step", task.child("action").or_else(|| task.child("instructions"))),
+        "checkpoint:human-action" => {
+            ("Manual step", task.child("action").or_else(|| task.child("instructions")))
+        }
         _ => ("", task.child("action")),
     };
     match source.and_then(first_line) {
@@ -518,15 +694,26 @@ fn split_files(text: &str) -> Vec<String> {
 }
 
 fn summary_one_liner(body: &str) -> String {
-    let bold = body.lines().map(str::trim).find(|l| l.starts_with("**") && l.ends_with("**") && l.len() > 4);
+    let bold = body
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("**") && l.ends_with("**") && l.len() > 4);
     let line = bold.map(|l| l.trim_matches('*').trim().to_owned()).or_else(|| {
-        body.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with("---")).map(str::to_owned)
+        body.lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with("---"))
+            .map(str::to_owned)
     });
     clip(&line.unwrap_or_default(), 300)
 }
 
 /// Phase `Depends on` → phase keys (gsd-format.md §9 step 8).
-fn resolve_phase_dependencies(set: &mut ImportSet, roadmap: &Roadmap, kept: &[PhaseNumber], cx: &mut Context) {
+fn resolve_phase_dependencies(
+    set: &mut ImportSet,
+    roadmap: &Roadmap,
+    kept: &[PhaseNumber],
+    cx: &mut Context,
+) {
     let roadmap_path = cx.root.join("ROADMAP.md");
     for (index, number) in kept.iter().enumerate() {
         let previous = index.checked_sub(1).map(|i| kept[i].clone());
@@ -536,7 +723,11 @@ fn resolve_phase_dependencies(set: &mut ImportSet, roadmap: &Roadmap, kept: &[Ph
             Some((raw, line)) => {
                 let (deps, understood) = parse_phase_dependencies(&raw, number, kept);
                 if !understood {
-                    cx.warn(&roadmap_path, Some(line), format!("cannot read 'Depends on: {raw}'; assuming the previous phase"));
+                    cx.warn(
+                        &roadmap_path,
+                        Some(line),
+                        format!("cannot read 'Depends on: {raw}'; assuming the previous phase"),
+                    );
                     previous.into_iter().collect()
                 } else {
                     let mut present = Vec::new();
@@ -544,7 +735,11 @@ fn resolve_phase_dependencies(set: &mut ImportSet, roadmap: &Roadmap, kept: &[Ph
                         if kept.contains(&dep) && dep != *number {
                             present.push(dep);
                         } else if dep != *number {
-                            let message = format!("phase {} depends on phase {}, which is not in this import; dropped", number.as_str(), dep.as_str());
+                            let message = format!(
+                                "phase {} depends on phase {}, which is not in this import; dropped",
+                                number.as_str(),
+                                dep.as_str()
+                            );
                             cx.unresolved.push(message.clone());
                             cx.warn(&roadmap_path, Some(line), message);
                         }
@@ -560,10 +755,17 @@ fn resolve_phase_dependencies(set: &mut ImportSet, roadmap: &Roadmap, kept: &[Ph
 }
 
 /// The phases a `Depends on` value names, and whether the value was understood at all.
-fn parse_phase_dependencies(raw: &str, this: &PhaseNumber, all: &[PhaseNumber]) -> (Vec<PhaseNumber>, bool) {
+fn parse_phase_dependencies(
+    raw: &str,
+    this: &PhaseNumber,
+    all: &[PhaseNumber],
+) -> (Vec<PhaseNumber>, bool) {
     let text = raw.trim().trim_end_matches('.');
     let lower = text.to_lowercase();
-    if text.is_empty() || ["nothing", "none", "no ", "n/a", "-", "—", "–"].iter().any(|p| lower.starts_with(p)) || lower == "no" {
+    if text.is_empty()
+        || ["nothing", "none", "no ", "n/a", "-", "—", "–"].iter().any(|p| lower.starts_with(p))
+        || lower == "no"
+    {
         return (Vec::new(), true);
     }
     if lower.starts_with("all previous") || lower.starts_with("all prior") {
@@ -572,7 +774,8 @@ fn parse_phase_dependencies(raw: &str, this: &PhaseNumber, all: &[PhaseNumber]) 
     let cut = text.split('(').next().unwrap_or(text);
     let mut deps = Vec::new();
     for caps in PHASE_RANGE.captures_iter(cut) {
-        if let (Some(from), Some(to)) = (PhaseNumber::parse(&caps[1]), PhaseNumber::parse(&caps[2])) {
+        if let (Some(from), Some(to)) = (PhaseNumber::parse(&caps[1]), PhaseNumber::parse(&caps[2]))
+        {
             deps.extend(all.iter().filter(|p| **p >= from && **p <= to).cloned());
         }
     }
@@ -585,14 +788,19 @@ fn parse_phase_dependencies(raw: &str, this: &PhaseNumber, all: &[PhaseNumber]) 
     deps.dedup();
     if deps.is_empty() {
         // `v1.0 complete` / `v3.0 shipped`: a previous milestone, done already. Never phase 1.0.
-        let milestone = lower.starts_with('v') && lower.chars().nth(1).is_some_and(|c| c.is_ascii_digit());
+        let milestone =
+            lower.starts_with('v') && lower.chars().nth(1).is_some_and(|c| c.is_ascii_digit());
         return (Vec::new(), milestone);
     }
     (deps, true)
 }
 
 /// Chains, plan edges and phase edges, all as task-key pairs.
-fn build_edges(set: &mut ImportSet, plan_depends: &HashMap<String, (Vec<String>, bool, String)>, cx: &mut Context) {
+fn build_edges(
+    set: &mut ImportSet,
+    plan_depends: &HashMap<String, (Vec<String>, bool, String)>,
+    cx: &mut Context,
+) {
     let mut tasks_of: HashMap<&str, Vec<&str>> = HashMap::new();
     for task in &set.tasks {
         tasks_of.entry(task.plan_key.as_str()).or_default().push(task.key.as_str());
@@ -613,10 +821,11 @@ fn build_edges(set: &mut ImportSet, plan_depends: &HashMap<String, (Vec<String>,
             edges.push((pair[1].to_owned(), pair[0].to_owned()));
         }
     }
-    let plans_by_phase: BTreeMap<&str, Vec<&ImportPlan>> = set.plans.iter().fold(BTreeMap::new(), |mut map, plan| {
-        map.entry(plan.phase_key.as_str()).or_insert_with(Vec::new).push(plan);
-        map
-    });
+    let plans_by_phase: BTreeMap<&str, Vec<&ImportPlan>> =
+        set.plans.iter().fold(BTreeMap::new(), |mut map, plan| {
+            map.entry(plan.phase_key.as_str()).or_insert_with(Vec::new).push(plan);
+            map
+        });
     let mut resolved: HashMap<String, Vec<String>> = HashMap::new();
     let mut has_in_phase_dependency: HashSet<String> = HashSet::new();
     for plan in &set.plans {
@@ -640,19 +849,37 @@ fn build_edges(set: &mut ImportSet, plan_depends: &HashMap<String, (Vec<String>,
                 match plans_by_phase.get(number.as_str()) {
                     Some(plans) => deps.extend(plans.iter().map(|p| p.key.clone())),
                     None if set.phases.iter().any(|p| p.key == number.as_str()) => {}
-                    None => unresolved(cx, location, format!("plan {} depends on phase {}, which is not in this import; dropped", plan.key, number.as_str())),
+                    None => unresolved(
+                        cx,
+                        location,
+                        format!(
+                            "plan {} depends on phase {}, which is not in this import; dropped",
+                            plan.key,
+                            number.as_str()
+                        ),
+                    ),
                 }
                 continue;
             }
             let target = if let Some(caps) = PLAN_REFERENCE.captures(item) {
-                PhaseNumber::parse(&caps[1]).zip(plan_number(&caps[2])).map(|(phase, number)| plan_key(phase.as_str(), &number))
+                PhaseNumber::parse(&caps[1])
+                    .zip(plan_number(&caps[2]))
+                    .map(|(phase, number)| plan_key(phase.as_str(), &number))
             } else {
                 plan_number(item).map(|number| plan_key(&plan.phase_key, &number))
             };
             match target {
                 Some(target) if set.plans.iter().any(|p| p.key == target) => deps.push(target),
-                Some(target) => unresolved(cx, location, format!("plan {} depends on {target}, which does not exist; dropped", plan.key)),
-                None => unresolved(cx, location, format!("plan {} has a dependency '{item}' cw cannot read; dropped", plan.key)),
+                Some(target) => unresolved(
+                    cx,
+                    location,
+                    format!("plan {} depends on {target}, which does not exist; dropped", plan.key),
+                ),
+                None => unresolved(
+                    cx,
+                    location,
+                    format!("plan {} has a dependency '{item}' cw cannot read; dropped", plan.key),
+                ),
             }
         }
         deps.sort();
@@ -670,9 +897,19 @@ fn build_edges(set: &mut ImportSet, plan_depends: &HashMap<String, (Vec<String>,
     }
     // Phase edges: the plans that start a phase wait for every plan of the phases it depends on.
     for phase in &set.phases {
-        let roots: Vec<&ImportPlan> = plans_by_phase.get(phase.key.as_str()).map(|plans| plans.iter().copied().filter(|p| !has_in_phase_dependency.contains(&p.key)).collect()).unwrap_or_default();
+        let roots: Vec<&ImportPlan> = plans_by_phase
+            .get(phase.key.as_str())
+            .map(|plans| {
+                plans
+                    .iter()
+                    .copied()
+                    .filter(|p| !has_in_phase_dependency.contains(&p.key))
+                    .collect()
+            })
+            .unwrap_or_default();
         for dep_phase in &phase.depends_on {
-            for dep_plan in plans_by_phase.get(dep_phase.as_str()).map(Vec::as_slice).unwrap_or(&[]) {
+            for dep_plan in plans_by_phase.get(dep_phase.as_str()).map(Vec::as_slice).unwrap_or(&[])
+            {
                 for root in &roots {
                     push(&mut edges, first(&root.key), last(&dep_plan.key));
                 }
@@ -692,8 +929,12 @@ fn unresolved(cx: &mut Context, location: &str, message: String) {
     cx.warnings.push(ImportWarning { location: location.to_owned(), message });
 }
 
-fn check_cycles(set: &ImportSet, plan_depends: &HashMap<String, (Vec<String>, bool, String)>) -> Result<(), ImportError> {
-    let index: HashMap<&str, usize> = set.tasks.iter().enumerate().map(|(i, t)| (t.key.as_str(), i)).collect();
+fn check_cycles(
+    set: &ImportSet,
+    plan_depends: &HashMap<String, (Vec<String>, bool, String)>,
+) -> Result<(), ImportError> {
+    let index: HashMap<&str, usize> =
+        set.tasks.iter().enumerate().map(|(i, t)| (t.key.as_str(), i)).collect();
     let mut graph: HashMap<usize, Vec<usize>> = HashMap::new();
     for (from, to) in &set.edges {
         if let (Some(&a), Some(&b)) = (index.get(from.as_str()), index.get(to.as_str())) {
@@ -709,7 +950,14 @@ fn check_cycles(set: &ImportSet, plan_depends: &HashMap<String, (Vec<String>, bo
             plans.push(plan);
         }
     }
-    let sources: Vec<String> = plans.iter().collect::<HashSet<_>>().into_iter().filter_map(|p| plan_depends.get(*p).map(|(_, _, location)| location.clone())).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let sources: Vec<String> = plans
+        .iter()
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .filter_map(|p| plan_depends.get(*p).map(|(_, _, location)| location.clone()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let mut cycle = plans.join(" → ");
     if !sources.is_empty() {
         cycle.push_str(&format!(" (→ means \"depends on\"; see {})", sources.join(", ")));
@@ -749,7 +997,10 @@ mod tests {
     use super::*;
 
     fn deps(raw: &str) -> (Vec<String>, bool) {
-        let all: Vec<PhaseNumber> = ["1", "2", "2.1", "3", "4", "5", "6", "7", "8", "12", "12.6"].iter().filter_map(|n| PhaseNumber::parse(n)).collect();
+        let all: Vec<PhaseNumber> = ["1", "2", "2.1", "3", "4", "5", "6", "7", "8", "12", "12.6"]
+            .iter()
+            .filter_map(|n| PhaseNumber::parse(n))
+            .collect();
         let this = PhaseNumber::parse("8").unwrap();
         let (found, understood) = parse_phase_dependencies(raw, &this, &all);
         (found.into_iter().map(|p| p.0).collect(), understood)
@@ -769,7 +1020,10 @@ mod tests {
         assert_eq!(deps("Phases 2–3"), (s(&["2", "2.1", "3"]), true));
         assert_eq!(deps("v0.5 complete"), (s(&[]), true));
         assert_eq!(deps("Phase 61/62 per-user"), (s(&["61", "62"]), true));
-        assert_eq!(deps("All previous phases"), (s(&["1", "2", "2.1", "3", "4", "5", "6", "7"]), true));
+        assert_eq!(
+            deps("All previous phases"),
+            (s(&["1", "2", "2.1", "3", "4", "5", "6", "7"]), true)
+        );
         assert_eq!(deps("Existing shared template base chain"), (s(&[]), false));
     }
 

@@ -53,11 +53,14 @@ static CHECKLIST: LazyLock<Regex> = LazyLock::new(|| {
     .expect("invariant: static regex")
 });
 static DETAIL_HEADING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"^(#{{2,4}})\s*(~~)?\s*Phase\s+({PHASE_NUMBER})\s*:\s*(.+)$")).expect("invariant: static regex")
+    Regex::new(&format!(r"^(#{{2,4}})\s*(~~)?\s*Phase\s+({PHASE_NUMBER})\s*:\s*(.+)$"))
+        .expect("invariant: static regex")
 });
-static HEADING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(#{1,6})\s+(.*)$").expect("invariant: static regex"));
+static HEADING: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(#{1,6})\s+(.*)$").expect("invariant: static regex"));
 static MILESTONE_WORDS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\bv\d+(\.\d+)*\b|✅|🚧|📋|shipped|\bmilestone\b").expect("invariant: static regex")
+    Regex::new(r"(?i)\bv\d+(\.\d+)*\b|✅|🚧|📋|shipped|\bmilestone\b")
+        .expect("invariant: static regex")
 });
 static LABEL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\*\*\s*(Goal|Depends\s+on|Requirements|Success\s+Criteria|Plans|Research(?:\s+topics|\s+flag)?|Mode|UI\s+hint|Details)\s*(?::\s*\*\*|\*\*\s*:|\*\*)")
@@ -83,7 +86,9 @@ pub(crate) fn parse(text: &str) -> Roadmap {
     let mut overview_start: Option<usize> = None;
     let mut overview_end = None;
 
-    let close_section = |section: &mut Option<(PhaseNumber, usize, usize)>, end: usize, sections: &mut Vec<(PhaseNumber, usize, usize)>| {
+    let close_section = |section: &mut Option<(PhaseNumber, usize, usize)>,
+                         end: usize,
+                         sections: &mut Vec<(PhaseNumber, usize, usize)>| {
         if let Some((phase, start, _)) = section.take() {
             sections.push((phase, start, end));
         }
@@ -125,7 +130,8 @@ pub(crate) fn parse(text: &str) -> Roadmap {
             phase.name = clean_name(&raw_name);
             phase.line = index + 1;
             phase.has_details = true;
-            phase.abandoned |= caps.get(2).is_some() || raw_name.contains("~~") || raw_name.contains("ABANDONED");
+            phase.abandoned |=
+                caps.get(2).is_some() || raw_name.contains("~~") || raw_name.contains("ABANDONED");
             phase.inserted |= raw_name.contains("(INSERTED)");
             phase.backlog |= raw_name.contains("(BACKLOG)") || number.major() == 999;
             phase.checked |= raw_name.contains('✅');
@@ -140,7 +146,8 @@ pub(crate) fn parse(text: &str) -> Roadmap {
             let level = caps[1].len();
             let heading = caps[2].trim();
             if level == 1 && roadmap.title.is_none() {
-                let title = heading.trim_start_matches("Roadmap:").trim_start_matches("Roadmap").trim();
+                let title =
+                    heading.trim_start_matches("Roadmap:").trim_start_matches("Roadmap").trim();
                 roadmap.title = Some(title.trim_start_matches([':', '-', '—']).trim().to_owned());
             }
             if overview_start.is_some() && overview_end.is_none() {
@@ -150,7 +157,12 @@ pub(crate) fn parse(text: &str) -> Roadmap {
                 overview_start = Some(index + 1);
             }
             let ends_section = match &section {
-                Some((_, _, section_level)) => level <= *section_level || MILESTONE_WORDS.is_match(heading) || heading.starts_with("Progress") || heading.starts_with("Backlog"),
+                Some((_, _, section_level)) => {
+                    level <= *section_level
+                        || MILESTONE_WORDS.is_match(heading)
+                        || heading.starts_with("Progress")
+                        || heading.starts_with("Backlog")
+                }
                 None => false,
             };
             if ends_section {
@@ -169,10 +181,13 @@ pub(crate) fn parse(text: &str) -> Roadmap {
             let first = &caps[3];
             let rest = caps[5].to_owned();
             let name = checklist_name(&rest);
-            let numbers: Vec<(String, PhaseNumber)> = match caps.get(4).and_then(|last| range(first, last.as_str())) {
-                Some(range) => range,
-                None => PhaseNumber::parse(first).map(|n| vec![(first.to_owned(), n)]).unwrap_or_default(),
-            };
+            let numbers: Vec<(String, PhaseNumber)> =
+                match caps.get(4).and_then(|last| range(first, last.as_str())) {
+                    Some(range) => range,
+                    None => PhaseNumber::parse(first)
+                        .map(|n| vec![(first.to_owned(), n)])
+                        .unwrap_or_default(),
+                };
             for (raw, number) in numbers {
                 let phase = roadmap.phases.entry(number.clone()).or_default();
                 if phase.number.is_empty() {
@@ -214,11 +229,14 @@ pub(crate) fn looks_like_gsd(roadmap: &Roadmap) -> bool {
 }
 
 fn is_shipped(text: &str) -> bool {
-    text.contains('✅') || text.to_ascii_lowercase().contains("shipped") || text.to_ascii_lowercase().contains("complete)")
+    text.contains('✅')
+        || text.to_ascii_lowercase().contains("shipped")
+        || text.to_ascii_lowercase().contains("complete)")
 }
 
 fn clean_name(raw: &str) -> String {
-    let name = raw.replace("~~", "").replace("(INSERTED)", "").replace("(BACKLOG)", "").replace('✅', "");
+    let name =
+        raw.replace("~~", "").replace("(INSERTED)", "").replace("(BACKLOG)", "").replace('✅', "");
     let name = name.split(" — ").next().unwrap_or(&name);
     name.trim().trim_end_matches(['-', '—']).trim().to_owned()
 }
@@ -256,7 +274,8 @@ fn read_fields(phase: &mut RoadmapPhase, section: &str, line_at: impl Fn(usize) 
     for (i, caps) in labels.iter().enumerate() {
         let whole = caps.get(0).map_or(0..0, |m| m.range());
         let label = caps[1].split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase();
-        let next_label = labels.get(i + 1).and_then(|c| c.get(0)).map_or(section.len(), |m| m.start());
+        let next_label =
+            labels.get(i + 1).and_then(|c| c.get(0)).map_or(section.len(), |m| m.start());
         let line_end = section[whole.end..].find('\n').map_or(section.len(), |p| whole.end + p);
         let value = section[whole.end..next_label.min(line_end)].trim().to_owned();
         match label.as_str() {
@@ -264,7 +283,9 @@ fn read_fields(phase: &mut RoadmapPhase, section: &str, line_at: impl Fn(usize) 
             "depends on" => phase.depends_on = Some((value, line_at(whole.start))),
             "requirements" => phase.requirements = value,
             "success criteria" => {
-                let block_end = section[line_end..].find("\n\n").map_or(next_label, |p| (line_end + p).min(next_label));
+                let block_end = section[line_end..]
+                    .find("\n\n")
+                    .map_or(next_label, |p| (line_end + p).min(next_label));
                 phase.success_criteria = dedent(&section[line_end.min(block_end)..block_end]);
             }
             _ => {}
@@ -285,8 +306,9 @@ fn read_fields(phase: &mut RoadmapPhase, section: &str, line_at: impl Fn(usize) 
 }
 
 fn strip_wave_suffix(text: &str) -> String {
-    static WAVE: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"\s*[\(\[][Ww]ave\s+\d+[\)\]]\s*$").expect("invariant: static regex"));
+    static WAVE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\s*[\(\[][Ww]ave\s+\d+[\)\]]\s*$").expect("invariant: static regex")
+    });
     WAVE.replace(text, "").trim().to_owned()
 }
 
@@ -320,7 +342,10 @@ mod tests {
         let editor = phase(&roadmap, "2");
         assert_eq!(editor.goal, "Edit notes");
         assert_eq!(editor.depends_on, Some(("Phase 1 (storage first)".to_owned(), 7)));
-        assert_eq!(editor.plan_entries, vec![("01".to_owned(), "Schema".to_owned()), ("02".to_owned(), "Views".to_owned())]);
+        assert_eq!(
+            editor.plan_entries,
+            vec![("01".to_owned(), "Schema".to_owned()), ("02".to_owned(), "Views".to_owned())]
+        );
         let sync = phase(&roadmap, "3");
         assert_eq!(sync.depends_on.as_ref().map(|d| d.0.as_str()), Some("Phase 2"));
     }

@@ -56,7 +56,11 @@ pub(crate) fn first_line(text: &str) -> Option<String> {
     let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
     let line = line.trim_start_matches(['-', '*', '+']).trim_start();
     let digits = line.chars().take_while(char::is_ascii_digit).count();
-    let line = if digits > 0 && line[digits..].starts_with(['.', ')']) { line[digits + 1..].trim_start() } else { line };
+    let line = if digits > 0 && line[digits..].starts_with(['.', ')']) {
+        line[digits + 1..].trim_start()
+    } else {
+        line
+    };
     let line = line.replace("**", "");
     let line = line.trim();
     (!line.is_empty()).then(|| line.to_owned())
@@ -102,9 +106,15 @@ mod tests {
 
     #[test]
     fn first_line_drops_list_and_bold_markers() {
-        assert_eq!(first_line("\n 1. **SecurityTab** wired in").as_deref(), Some("SecurityTab wired in"));
+        assert_eq!(
+            first_line("\n 1. **SecurityTab** wired in").as_deref(),
+            Some("SecurityTab wired in")
+        );
         assert_eq!(first_line("- item").as_deref(), Some("item"));
-        assert_eq!(first_sentence("Extract lobby logic. Purpose: x").as_deref(), Some("Extract lobby logic"));
+        assert_eq!(
+            first_sentence("Extract lobby logic. Purpose: x").as_deref(),
+            Some("Extract lobby logic")
+        );
         assert_eq!(clip("abcdef", 4), "abc…");
     }
 }

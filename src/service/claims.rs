@@ -5,7 +5,9 @@ use tracing::{info, instrument};
 
 use super::tasks::{apply, require_task};
 use super::{Service, ServiceError, token};
-use crate::model::{AgentEvent, AgentId, AgentState, Lease, TaskEvent, TaskId, TaskState, Timestamp};
+use crate::model::{
+    AgentEvent, AgentId, AgentState, Lease, ReportOutcome, TaskEvent, TaskId, TaskState, Timestamp,
+};
 use crate::store::{AgentRecord, NewAgent, TaskRecord, Tx};
 
 /// A new agent identity. The token is shown once and stored only hashed.
@@ -27,10 +29,16 @@ pub struct Claim {
 impl Service {
     /// Creates an agent identity, optionally bound to one task.
     #[instrument(skip_all, fields(name = %name))]
-    pub fn register_agent(&self, name: &str, task: Option<TaskId>) -> Result<Registration, ServiceError> {
+    pub fn register_agent(
+        &self,
+        name: &str,
+        task: Option<TaskId>,
+    ) -> Result<Registration, ServiceError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(ServiceError::InvalidInput("an agent name must be 1 to 100 characters".to_owned()));
+            return Err(ServiceError::InvalidInput(
+                "an agent name must be 1 to 100 characters".to_owned(),
+            ));
         }
         let token = token::generate("cwa_")?;
         let now = self.now();
@@ -52,7 +60,8 @@ impl Service {
 
     /// The agent a token belongs to.
     pub fn authenticate(&self, token: Option<&str>) -> Result<AgentRecord, ServiceError> {
-        let token = token.map(str::trim).filter(|t| !t.is_empty()).ok_or(ServiceError::MissingToken)?;
+        let token =
+            token.map(str::trim).filter(|t| !t.is_empty()).ok_or(ServiceError::MissingToken)?;
         let hash = token::hash(token);
         self.store.read(|tx| tx.agent_by_token_hash(&hash)?.ok_or(ServiceError::UnknownToken))
     }
@@ -75,7 +84,7 @@ impl Service {
                 return Ok(Some(Claim { task, lease, already_held: true }));
             }
             expire_in(tx, now, max_attempts)?;
-            let candidate = match holder.task {
+            let candidate = match holder.bound_task {
                 Some(bound) => Some(bound),
                 None => tx.first_ready_task()?,
             };
@@ -88,7 +97,10 @@ impl Service {
             apply(tx, &task, TaskEvent::Claim, Some((agent, lease.expires_at)), "claimed", now)?;
             tx.set_agent_task(agent, Some(candidate), now)?;
             if holder.state == AgentState::Starting {
-                let next = holder.state.transition(AgentEvent::Started).map_err(|e| ServiceError::Internal(e.to_string()))?;
+                let next = holder
+                    .state
+                    .transition(AgentEvent::Started)
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
                 tx.set_agent_state(agent, holder.state, next, now)?;
             }
             let task = require_task(tx, candidate)?;
@@ -123,6 +135,36 @@ impl Service {
         })
     }
 
+    /// Ends the agent's work on a task it holds: done, failed (with the summary as the reason) or
+    /// blocked (waiting for the human).
+    #[instrument(skip_all, fields(agent_id = %agent, task_id = %task))]
+    pub fn report_done(
+        &self,
+        agent: AgentId,
+        task: TaskId,
+        outcome: ReportOutcome,
+        summary: &str,
+    ) -> Result<TaskRecord, ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let record = require_task(tx, task)?;
+            if record.agent != Some(agent) {
+                return Err(ServiceError::NotYourTask { task, agent });
+            }
+            let reason = match outcome {
+                ReportOutcome::Done => "reported done",
+                ReportOutcome::Failed => "reported failed",
+                ReportOutcome::Blocked => "reported blocked",
+            };
+            apply(tx, &record, TaskEvent::Report(outcome), None, reason, now)?;
+            tx.set_task_result(task, Some(summary))?;
+            if outcome == ReportOutcome::Failed {
+                tx.set_task_failure(task, Some(summary))?;
+            }
+            require_task(tx, task)
+        })
+    }
+
     /// Returns every claimed task whose lease has run out to the ready set (attempts + 1), or
     /// fails it once it is past the configured maximum. Returns what changed.
     pub fn expire_leases(&self) -> Result<Vec<(TaskId, TaskState)>, ServiceError> {
@@ -132,17 +174,24 @@ impl Service {
     }
 }
 
-fn expire_in(tx: &Tx<'_>, now: Timestamp, max_attempts: u32) -> Result<Vec<(TaskId, TaskState)>, ServiceError> {
+fn expire_in(
+    tx: &Tx<'_>,
+    now: Timestamp,
+    max_attempts: u32,
+) -> Result<Vec<(TaskId, TaskState)>, ServiceError> {
     let mut changed = Vec::new();
     for (task, agent, attempts) in tx.expired_leases(now)? {
         let record = require_task(tx, task)?;
         let attempts = attempts.saturating_add(1);
         let event = TaskEvent::LeaseExpired { attempts, max_attempts };
-        let reason = format!("lease of agent {agent} expired (attempt {attempts} of {max_attempts})");
+        let reason =
+            format!("lease of agent {agent} expired (attempt {attempts} of {max_attempts})");
         let next = apply(tx, &record, event, None, &reason, now)?;
         tx.set_task_attempts(task, attempts)?;
         if next == TaskState::Failed {
-            let why = format!("the lease expired {attempts} times (max_attempts = {max_attempts}); retry it with `cw task retry {task}`");
+            let why = format!(
+                "the lease expired {attempts} times (max_attempts = {max_attempts}); retry it with `cw task retry {task}`"
+            );
             tx.set_task_failure(task, Some(&why))?;
         }
         info!(task_id = %task, %agent, state = %next, "lease expired");

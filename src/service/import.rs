@@ -49,17 +49,26 @@ pub struct ImportReport {
 impl Service {
     /// Imports the GSD folder at `dir` (the `.planning` folder or its parent).
     #[instrument(skip_all, fields(dir = %dir.display()))]
-    pub fn import(&self, dir: &Path, options: &ImportOptions) -> Result<ImportReport, ServiceError> {
+    pub fn import(
+        &self,
+        dir: &Path,
+        options: &ImportOptions,
+    ) -> Result<ImportReport, ServiceError> {
         let root = planning::planning_root(dir);
         let key = initiative_key(self.workspace.root(), &root);
         let set = planning::read(dir, &key, &ReadOptions { strict: options.strict })?;
         let now = self.now();
         let body = |tx: &Tx<'_>| apply_set(tx, &set, now);
-        let mut report = if options.dry_run { self.store.rehearse(body)? } else { self.store.write(body)? };
+        let mut report =
+            if options.dry_run { self.store.rehearse(body)? } else { self.store.write(body)? };
         report.dry_run = options.dry_run;
         report.warnings.splice(0..0, set.warnings.iter().cloned());
         report.skipped = set.skipped.clone();
-        info!(tasks_created = report.tasks_created, tasks_updated = report.tasks_updated, "import finished");
+        info!(
+            tasks_created = report.tasks_created,
+            tasks_updated = report.tasks_updated,
+            "import finished"
+        );
         Ok(report)
     }
 }
@@ -75,8 +84,13 @@ fn initiative_key(repo_root: &Path, planning_root: &Path) -> String {
     }
 }
 
-fn apply_set(tx: &Tx<'_>, set: &ImportSet, now: crate::model::Timestamp) -> Result<ImportReport, ServiceError> {
-    let mut report = ImportReport { initiative_title: set.initiative.title.clone(), ..ImportReport::default() };
+fn apply_set(
+    tx: &Tx<'_>,
+    set: &ImportSet,
+    now: crate::model::Timestamp,
+) -> Result<ImportReport, ServiceError> {
+    let mut report =
+        ImportReport { initiative_title: set.initiative.title.clone(), ..ImportReport::default() };
     let initiative = tx.upsert_initiative(
         &InitiativeUpsert {
             key: set.initiative.key.clone(),
@@ -101,7 +115,8 @@ fn apply_set(tx: &Tx<'_>, set: &ImportSet, now: crate::model::Timestamp) -> Resu
         phase_ids.insert(phase.key.as_str(), tx.upsert_phase(initiative, &row, now)?);
     }
     for phase in &set.phases {
-        let deps: Vec<PhaseId> = phase.depends_on.iter().filter_map(|d| phase_ids.get(d.as_str()).copied()).collect();
+        let deps: Vec<PhaseId> =
+            phase.depends_on.iter().filter_map(|d| phase_ids.get(d.as_str()).copied()).collect();
         tx.set_phase_dependencies(phase_ids[phase.key.as_str()], &deps)?;
     }
     report.phases = set.phases.len();
@@ -121,10 +136,12 @@ fn apply_set(tx: &Tx<'_>, set: &ImportSet, now: crate::model::Timestamp) -> Resu
         plan_ids.insert(plan.key.as_str(), tx.upsert_plan(phase, &row, now)?);
     }
     for plan in &set.plans {
-        let deps: Vec<PlanId> = plan.depends_on.iter().filter_map(|d| plan_ids.get(d.as_str()).copied()).collect();
+        let deps: Vec<PlanId> =
+            plan.depends_on.iter().filter_map(|d| plan_ids.get(d.as_str()).copied()).collect();
         tx.set_plan_dependencies(plan_ids[plan.key.as_str()], &deps)?;
     }
-    report.plans = set.plans.iter().filter(|p| !p.metadata["placeholder"].as_bool().unwrap_or(false)).count();
+    report.plans =
+        set.plans.iter().filter(|p| !p.metadata["placeholder"].as_bool().unwrap_or(false)).count();
 
     // Every plan this initiative has ever imported, so tasks that vanished from files are found.
     let mut known_plans: Vec<PlanId> = Vec::new();
@@ -193,7 +210,8 @@ fn apply_set(tx: &Tx<'_>, set: &ImportSet, now: crate::model::Timestamp) -> Resu
         .iter()
         .filter_map(|(from, to)| Some((*task_ids.get(from.as_str())?, *task_ids.get(to.as_str())?)))
         .collect();
-    let current: HashSet<(TaskId, TaskId)> = tx.import_edges_of_plans(&known_plans)?.into_iter().collect();
+    let current: HashSet<(TaskId, TaskId)> =
+        tx.import_edges_of_plans(&known_plans)?.into_iter().collect();
     for &(task, dependency) in current.difference(&desired) {
         remove_edge(tx, task, dependency, now)?;
         report.edges_removed += 1;
@@ -207,7 +225,9 @@ fn apply_set(tx: &Tx<'_>, set: &ImportSet, now: crate::model::Timestamp) -> Resu
             Err(ServiceError::DependencyOnStartedTask { task, state }) => {
                 report.warnings.push(ImportWarning {
                     location: task.to_string(),
-                    message: format!("is already {state}; its new dependency on {dependency} was not added"),
+                    message: format!(
+                        "is already {state}; its new dependency on {dependency} was not added"
+                    ),
                 });
             }
             Err(err) => return Err(err),
@@ -227,7 +247,14 @@ fn apply_set(tx: &Tx<'_>, set: &ImportSet, now: crate::model::Timestamp) -> Resu
     for task in &set.tasks {
         let record = require_task(tx, task_ids[task.key.as_str()])?;
         if record.state == TaskState::Pending && record.unmerged_deps == 0 {
-            apply(tx, &record, TaskEvent::DependenciesMerged, None, "no unmerged dependencies", now)?;
+            apply(
+                tx,
+                &record,
+                TaskEvent::DependenciesMerged,
+                None,
+                "no unmerged dependencies",
+                now,
+            )?;
         }
     }
 
@@ -252,14 +279,27 @@ fn apply_set(tx: &Tx<'_>, set: &ImportSet, now: crate::model::Timestamp) -> Resu
     for id in &ids {
         *counts.entry(require_task(tx, *id)?.state).or_default() += 1;
     }
-    report.state_counts = TaskState::ALL.iter().filter_map(|s| counts.get(s).map(|n| (*s, *n))).collect();
+    report.state_counts =
+        TaskState::ALL.iter().filter_map(|s| counts.get(s).map(|n| (*s, *n))).collect();
     let ready: HashSet<TaskId> = ids.into_iter().collect();
-    report.next_ready = tx.ready_tasks(200)?.into_iter().filter(|id| ready.contains(id)).take(5).map(|id| require_task(tx, id)).collect::<Result<_, _>>()?;
-    tx.append_event(now, "import.applied", None, None, &json!({
-        "initiative": report.initiative,
-        "created": report.tasks_created,
-        "updated": report.tasks_updated,
-        "merged": report.tasks_marked_merged,
-    }))?;
+    report.next_ready = tx
+        .ready_tasks(200)?
+        .into_iter()
+        .filter(|id| ready.contains(id))
+        .take(5)
+        .map(|id| require_task(tx, id))
+        .collect::<Result<_, _>>()?;
+    tx.append_event(
+        now,
+        "import.applied",
+        None,
+        None,
+        &json!({
+            "initiative": report.initiative,
+            "created": report.tasks_created,
+            "updated": report.tasks_updated,
+            "merged": report.tasks_marked_merged,
+        }),
+    )?;
     Ok(report)
 }

@@ -72,7 +72,8 @@ fn build_state_dir(dir: &Path) -> Result<(), ServiceError> {
     };
     fs_err::create_dir(dir).map_err(io(dir))?;
     fs_err::create_dir(dir.join("logs")).map_err(io(&dir.join("logs")))?;
-    fs_err::write(dir.join("config.toml"), DEFAULT_CONFIG_TOML).map_err(io(&dir.join("config.toml")))?;
+    fs_err::write(dir.join("config.toml"), DEFAULT_CONFIG_TOML)
+        .map_err(io(&dir.join("config.toml")))?;
     write_secret(&dir.join("operator.token"), &token::generate("cwo_")?)?;
     // The store is closed (and its WAL checkpointed) before the directory is renamed.
     drop(Store::create(&dir.join("cw.db"))?);
@@ -83,7 +84,12 @@ fn build_state_dir(dir: &Path) -> Result<(), ServiceError> {
 fn write_secret(path: &Path, secret: &str) -> Result<(), ServiceError> {
     use fs_err::os::unix::fs::OpenOptionsExt;
     let io = |source| ServiceError::Io { path: path.to_owned(), source };
-    let mut file = fs_err::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
+    let mut file = fs_err::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
     file.write_all(secret.as_bytes()).and_then(|()| file.write_all(b"\n")).map_err(io)?;
     Ok(())
 }

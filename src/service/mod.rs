@@ -24,8 +24,8 @@ pub use error::ServiceError;
 pub use import::{ImportOptions, ImportReport};
 pub use init::InitReport;
 pub use tasks::{
-    MAX_DESCRIPTION_BYTES, MAX_TITLE_CHARS,
-    AddTask, DependencyChange, PlanRef, StatusReport, TaskChange, TaskDetail, TaskListing,
+    AddTask, DependencyChange, MAX_DESCRIPTION_BYTES, MAX_TITLE_CHARS, PlanRef, StatusReport,
+    TaskChange, TaskDetail, TaskListing,
 };
 
 /// The source of "now". Tests move a manual clock to expire leases without sleeping.

@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use tracing::instrument;
 
 use super::{Service, ServiceError};
-use crate::model::{
-    AgentId, PlanId, TaskEvent, TaskId, TaskState, Timestamp, path_between,
-};
+use crate::model::{AgentId, PlanId, TaskEvent, TaskId, TaskState, Timestamp, path_between};
 use crate::store::{
     AgentRecord, DepOrigin, InitiativeRecord, NewTask, PhaseRecord, PlanRecord, TaskFilter,
     TaskRecord, Tx,
@@ -225,7 +223,11 @@ impl Service {
             apply(tx, &task, event, None, "retried by the operator", now)?;
             tx.set_task_attempts(id, 0)?;
             tx.set_task_failure(id, None)?;
-            Ok(TaskChange { task: require_task(tx, id)?, previous: task.state, blocked_dependents: Vec::new() })
+            Ok(TaskChange {
+                task: require_task(tx, id)?,
+                previous: task.state,
+                blocked_dependents: Vec::new(),
+            })
         })
     }
 
@@ -283,7 +285,14 @@ fn unblock_one(tx: &Tx<'_>, task: TaskId, now: Timestamp) -> Result<(), ServiceE
     if remaining == 0 {
         let record = require_task(tx, task)?;
         if record.state == TaskState::Pending {
-            apply(tx, &record, TaskEvent::DependenciesMerged, None, "all dependencies merged", now)?;
+            apply(
+                tx,
+                &record,
+                TaskEvent::DependenciesMerged,
+                None,
+                "all dependencies merged",
+                now,
+            )?;
         }
     }
     Ok(())
@@ -319,7 +328,14 @@ pub(super) fn add_edge(
     if dep.state != TaskState::Merged {
         tx.adjust_unmerged_deps(task, 1)?;
         if dependent.state == TaskState::Ready {
-            apply(tx, &dependent, TaskEvent::DependencyReopened, None, "new unmerged dependency", now)?;
+            apply(
+                tx,
+                &dependent,
+                TaskEvent::DependencyReopened,
+                None,
+                "new unmerged dependency",
+                now,
+            )?;
         }
     }
     Ok(true)

@@ -10,9 +10,9 @@ pub enum StoreError {
     #[error("the database {} already exists", path.display())]
     AlreadyExists { path: PathBuf },
     #[error(
-        "the database {} is locked by another process (waited {}s); try again",
+        "the database {} is locked by another process (waited {} ms); try again",
         path.display(),
-        super::BUSY_TIMEOUT.as_secs()
+        super::busy_timeout().as_millis()
     )]
     Busy { path: PathBuf },
     #[error("cannot migrate the database {}: {cause}", path.display())]

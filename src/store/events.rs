@@ -34,8 +34,14 @@ impl Tx<'_> {
                 "INSERT INTO events (at, kind, task_id, agent_id, data) VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .on(self)?;
-        stmt.execute(params![at.0, kind, task.map(TaskId::get), agent.map(AgentId::get), data.to_string()])
-            .on(self)?;
+        stmt.execute(params![
+            at.0,
+            kind,
+            task.map(TaskId::get),
+            agent.map(AgentId::get),
+            data.to_string()
+        ])
+        .on(self)?;
         self.mark_event_appended();
         Ok(self.conn().last_insert_rowid())
     }

@@ -75,7 +75,11 @@ pub struct PlanUpsert {
 
 impl Tx<'_> {
     /// Inserts or refreshes the initiative with `key`; returns its id.
-    pub fn upsert_initiative(&self, row: &InitiativeUpsert, now: Timestamp) -> Result<InitiativeId, StoreError> {
+    pub fn upsert_initiative(
+        &self,
+        row: &InitiativeUpsert,
+        now: Timestamp,
+    ) -> Result<InitiativeId, StoreError> {
         let existing: Option<i64> = self
             .conn()
             .query_row("SELECT id FROM initiatives WHERE key = ?1", [&row.key], |r| r.get(0))
@@ -97,15 +101,30 @@ impl Tx<'_> {
             )
             .on(self)?;
         let id = InitiativeId(self.conn().last_insert_rowid());
-        self.append_event(now, "initiative.created", None, None, &json!({ "id": id.to_string(), "title": row.title }))?;
+        self.append_event(
+            now,
+            "initiative.created",
+            None,
+            None,
+            &json!({ "id": id.to_string(), "title": row.title }),
+        )?;
         Ok(id)
     }
 
     /// Inserts or refreshes the phase with `key` in `initiative`; returns its id.
-    pub fn upsert_phase(&self, initiative: InitiativeId, row: &PhaseUpsert, now: Timestamp) -> Result<PhaseId, StoreError> {
+    pub fn upsert_phase(
+        &self,
+        initiative: InitiativeId,
+        row: &PhaseUpsert,
+        now: Timestamp,
+    ) -> Result<PhaseId, StoreError> {
         let existing: Option<i64> = self
             .conn()
-            .query_row("SELECT id FROM phases WHERE initiative_id = ?1 AND key = ?2", params![initiative.0, row.key], |r| r.get(0))
+            .query_row(
+                "SELECT id FROM phases WHERE initiative_id = ?1 AND key = ?2",
+                params![initiative.0, row.key],
+                |r| r.get(0),
+            )
             .optional()
             .on(self)?;
         if let Some(id) = existing {
@@ -121,27 +140,53 @@ impl Tx<'_> {
             .execute(
                 "INSERT INTO phases (initiative_id, key, number, seq, title, description, metadata)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![initiative.0, row.key, row.number, row.seq, row.title, row.description, row.metadata],
+                params![
+                    initiative.0,
+                    row.key,
+                    row.number,
+                    row.seq,
+                    row.title,
+                    row.description,
+                    row.metadata
+                ],
             )
             .on(self)?;
         let id = PhaseId(self.conn().last_insert_rowid());
-        self.append_event(now, "phase.created", None, None, &json!({ "id": id.to_string(), "title": row.title }))?;
+        self.append_event(
+            now,
+            "phase.created",
+            None,
+            None,
+            &json!({ "id": id.to_string(), "title": row.title }),
+        )?;
         Ok(id)
     }
 
     /// Replaces the recorded phase-level dependencies of `phase`.
-    pub fn set_phase_dependencies(&self, phase: PhaseId, depends_on: &[PhaseId]) -> Result<(), StoreError> {
+    pub fn set_phase_dependencies(
+        &self,
+        phase: PhaseId,
+        depends_on: &[PhaseId],
+    ) -> Result<(), StoreError> {
         self.conn().execute("DELETE FROM phase_deps WHERE phase_id = ?1", [phase.0]).on(self)?;
         for dep in depends_on {
             self.conn()
-                .execute("INSERT OR IGNORE INTO phase_deps (phase_id, depends_on) VALUES (?1, ?2)", params![phase.0, dep.0])
+                .execute(
+                    "INSERT OR IGNORE INTO phase_deps (phase_id, depends_on) VALUES (?1, ?2)",
+                    params![phase.0, dep.0],
+                )
                 .on(self)?;
         }
         Ok(())
     }
 
     /// Inserts or refreshes the plan with `key` in `phase`; returns its id.
-    pub fn upsert_plan(&self, phase: Option<PhaseId>, row: &PlanUpsert, now: Timestamp) -> Result<PlanId, StoreError> {
+    pub fn upsert_plan(
+        &self,
+        phase: Option<PhaseId>,
+        row: &PlanUpsert,
+        now: Timestamp,
+    ) -> Result<PlanId, StoreError> {
         let existing: Option<i64> = self
             .conn()
             .query_row(
@@ -168,16 +213,29 @@ impl Tx<'_> {
             )
             .on(self)?;
         let id = PlanId(self.conn().last_insert_rowid());
-        self.append_event(now, "plan.created", None, None, &json!({ "id": id.to_string(), "title": row.title }))?;
+        self.append_event(
+            now,
+            "plan.created",
+            None,
+            None,
+            &json!({ "id": id.to_string(), "title": row.title }),
+        )?;
         Ok(id)
     }
 
     /// Replaces the recorded plan-level dependencies of `plan`.
-    pub fn set_plan_dependencies(&self, plan: PlanId, depends_on: &[PlanId]) -> Result<(), StoreError> {
+    pub fn set_plan_dependencies(
+        &self,
+        plan: PlanId,
+        depends_on: &[PlanId],
+    ) -> Result<(), StoreError> {
         self.conn().execute("DELETE FROM plan_deps WHERE plan_id = ?1", [plan.0]).on(self)?;
         for dep in depends_on {
             self.conn()
-                .execute("INSERT OR IGNORE INTO plan_deps (plan_id, depends_on) VALUES (?1, ?2)", params![plan.0, dep.0])
+                .execute(
+                    "INSERT OR IGNORE INTO plan_deps (plan_id, depends_on) VALUES (?1, ?2)",
+                    params![plan.0, dep.0],
+                )
                 .on(self)?;
         }
         Ok(())
@@ -185,10 +243,18 @@ impl Tx<'_> {
 
     /// Every initiative, oldest first.
     pub fn initiatives(&self) -> Result<Vec<InitiativeRecord>, StoreError> {
-        let mut stmt = self.conn().prepare_cached("SELECT id, key, title, description FROM initiatives ORDER BY id").on(self)?;
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT id, key, title, description FROM initiatives ORDER BY id")
+            .on(self)?;
         let rows = stmt
             .query_map([], |r| {
-                Ok(InitiativeRecord { id: InitiativeId(r.get(0)?), key: r.get(1)?, title: r.get(2)?, description: r.get(3)? })
+                Ok(InitiativeRecord {
+                    id: InitiativeId(r.get(0)?),
+                    key: r.get(1)?,
+                    title: r.get(2)?,
+                    description: r.get(3)?,
+                })
             })
             .on(self)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().on(self)

@@ -24,13 +24,24 @@ pub use agents::{AgentRecord, NewAgent};
 pub use error::StoreError;
 pub use events::EventRecord;
 pub use hierarchy::{
-    InitiativeRecord, PhaseRecord, PhaseUpsert, PlanRecord, PlanUpsert, InitiativeUpsert,
+    InitiativeRecord, InitiativeUpsert, PhaseRecord, PhaseUpsert, PlanRecord, PlanUpsert,
 };
 pub use tasks::{DepOrigin, NewTask, TaskFilter, TaskRecord, TaskTextUpdate};
 pub use watch::ChangeWatch;
 
 /// How long a writer waits for another process's write lock before giving up with `Busy`.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Overrides `BUSY_TIMEOUT` (milliseconds), for tests of a locked database and for slow disks.
+pub const BUSY_TIMEOUT_ENV: &str = "CW_BUSY_TIMEOUT_MS";
+
+/// The busy timeout in force.
+pub fn busy_timeout() -> Duration {
+    std::env::var(BUSY_TIMEOUT_ENV)
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(BUSY_TIMEOUT, Duration::from_millis)
+}
 
 const MIGRATIONS_SLICE: &[M<'_>] = &[M::up(include_str!("migrations/001_initial.sql"))];
 const MIGRATIONS: Migrations<'_> = Migrations::from_slice(MIGRATIONS_SLICE);
@@ -163,7 +174,7 @@ fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreErr
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.busy_timeout(busy_timeout())?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;

@@ -128,7 +128,13 @@ impl Tx<'_> {
         ])
         .on(self)?;
         let id = TaskId(self.conn().last_insert_rowid());
-        self.append_event(now, "task.created", Some(id), None, &json!({ "state": state.as_str(), "title": task.title }))?;
+        self.append_event(
+            now,
+            "task.created",
+            Some(id),
+            None,
+            &json!({ "state": state.as_str(), "title": task.title }),
+        )?;
         Ok(id)
     }
 
@@ -174,7 +180,12 @@ impl Tx<'_> {
     /// One task, or `None` if the id is unknown.
     pub fn task(&self, id: TaskId) -> Result<Option<TaskRecord>, StoreError> {
         let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1");
-        self.conn().prepare_cached(&sql).on(self)?.query_row([id.0], task_from_row).optional().on(self)
+        self.conn()
+            .prepare_cached(&sql)
+            .on(self)?
+            .query_row([id.0], task_from_row)
+            .optional()
+            .on(self)
     }
 
     /// Tasks matching `filter`, in plan order then id.
@@ -186,7 +197,10 @@ impl Tx<'_> {
         );
         let mut stmt = self.conn().prepare_cached(&sql).on(self)?;
         let rows = stmt
-            .query_map(params![filter.state.map(TaskState::as_str), filter.plan.map(PlanId::get)], task_from_row)
+            .query_map(
+                params![filter.state.map(TaskState::as_str), filter.plan.map(PlanId::get)],
+                task_from_row,
+            )
             .on(self)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
     }
@@ -199,10 +213,14 @@ impl Tx<'_> {
 
     /// Number of tasks in each state.
     pub fn task_counts(&self) -> Result<Vec<(TaskState, u64)>, StoreError> {
-        let mut stmt =
-            self.conn().prepare_cached("SELECT state, count(*) FROM tasks GROUP BY state").on(self)?;
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT state, count(*) FROM tasks GROUP BY state")
+            .on(self)?;
         let rows = stmt
-            .query_map([], |row| Ok((row.get::<_, String>(0)?, u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0))))
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0)))
+            })
             .on(self)?;
         let mut counts = Vec::new();
         for row in rows {
@@ -226,9 +244,12 @@ impl Tx<'_> {
     pub fn all_dependencies(&self) -> Result<HashMap<TaskId, Vec<TaskId>>, StoreError> {
         let mut stmt = self
             .conn()
-            .prepare_cached("SELECT task_id, depends_on FROM task_deps ORDER BY task_id, depends_on")
+            .prepare_cached(
+                "SELECT task_id, depends_on FROM task_deps ORDER BY task_id, depends_on",
+            )
             .on(self)?;
-        let rows = stmt.query_map([], |row| Ok((TaskId(row.get(0)?), TaskId(row.get(1)?)))).on(self)?;
+        let rows =
+            stmt.query_map([], |row| Ok((TaskId(row.get(0)?), TaskId(row.get(1)?)))).on(self)?;
         let mut map: HashMap<TaskId, Vec<TaskId>> = HashMap::new();
         for row in rows {
             let (task, dep) = row.on(self)?;
@@ -238,7 +259,10 @@ impl Tx<'_> {
     }
 
     /// Import-made edges whose dependent belongs to one of `plans`.
-    pub fn import_edges_of_plans(&self, plans: &[PlanId]) -> Result<Vec<(TaskId, TaskId)>, StoreError> {
+    pub fn import_edges_of_plans(
+        &self,
+        plans: &[PlanId],
+    ) -> Result<Vec<(TaskId, TaskId)>, StoreError> {
         let mut stmt = self
             .conn()
             .prepare_cached(
@@ -248,7 +272,9 @@ impl Tx<'_> {
             .on(self)?;
         let mut edges = Vec::new();
         for plan in plans {
-            let rows = stmt.query_map([plan.0], |row| Ok((TaskId(row.get(0)?), TaskId(row.get(1)?)))).on(self)?;
+            let rows = stmt
+                .query_map([plan.0], |row| Ok((TaskId(row.get(0)?), TaskId(row.get(1)?))))
+                .on(self)?;
             edges.extend(rows.collect::<rusqlite::Result<Vec<_>>>().on(self)?);
         }
         Ok(edges)
@@ -268,18 +294,31 @@ impl Tx<'_> {
         };
         let added = self
             .conn()
-            .prepare_cached("INSERT OR IGNORE INTO task_deps (task_id, depends_on, origin) VALUES (?1, ?2, ?3)")
+            .prepare_cached(
+                "INSERT OR IGNORE INTO task_deps (task_id, depends_on, origin) VALUES (?1, ?2, ?3)",
+            )
             .on(self)?
             .execute(params![task.0, dependency.0, origin_text])
             .on(self)?;
         if added > 0 {
-            self.append_event(now, "task.dep_added", Some(task), None, &json!({ "depends_on": dependency.to_string(), "origin": origin_text }))?;
+            self.append_event(
+                now,
+                "task.dep_added",
+                Some(task),
+                None,
+                &json!({ "depends_on": dependency.to_string(), "origin": origin_text }),
+            )?;
         }
         Ok(added > 0)
     }
 
     /// Removes `task → dependency`; returns false if there was no such edge.
-    pub fn delete_dependency(&self, task: TaskId, dependency: TaskId, now: Timestamp) -> Result<bool, StoreError> {
+    pub fn delete_dependency(
+        &self,
+        task: TaskId,
+        dependency: TaskId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         let removed = self
             .conn()
             .prepare_cached("DELETE FROM task_deps WHERE task_id = ?1 AND depends_on = ?2")
@@ -287,7 +326,13 @@ impl Tx<'_> {
             .execute(params![task.0, dependency.0])
             .on(self)?;
         if removed > 0 {
-            self.append_event(now, "task.dep_removed", Some(task), None, &json!({ "depends_on": dependency.to_string() }))?;
+            self.append_event(
+                now,
+                "task.dep_removed",
+                Some(task),
+                None,
+                &json!({ "depends_on": dependency.to_string() }),
+            )?;
         }
         Ok(removed > 0)
     }
@@ -303,7 +348,10 @@ impl Tx<'_> {
 
     /// Moves a task from `from` to `to` (guarded: no change if it is no longer in `from`), sets
     /// the holder and lease, records `reason`, and appends a `task.state` event.
-    #[expect(clippy::too_many_arguments, reason = "one guarded UPDATE; a struct would only rename them")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one guarded UPDATE; a struct would only rename them"
+    )]
     pub fn set_task_state(
         &self,
         id: TaskId,
@@ -321,7 +369,14 @@ impl Tx<'_> {
                  WHERE id = ?1 AND state = ?2",
             )
             .on(self)?
-            .execute(params![id.0, from.as_str(), to.as_str(), agent.map(AgentId::get), lease_expires_at.map(|t| t.0), now.0])
+            .execute(params![
+                id.0,
+                from.as_str(),
+                to.as_str(),
+                agent.map(AgentId::get),
+                lease_expires_at.map(|t| t.0),
+                now.0
+            ])
             .on(self)?;
         if changed == 0 {
             return Err(StoreError::Corrupt {
@@ -329,30 +384,53 @@ impl Tx<'_> {
                 cause: format!("task {id} was not {from} when moving it to {to}"),
             });
         }
-        self.append_event(now, "task.state", Some(id), agent, &json!({ "from": from.as_str(), "to": to.as_str(), "reason": reason }))?;
+        self.append_event(
+            now,
+            "task.state",
+            Some(id),
+            agent,
+            &json!({ "from": from.as_str(), "to": to.as_str(), "reason": reason }),
+        )?;
         Ok(())
     }
 
     /// Sets how many attempts a task has used.
     pub fn set_task_attempts(&self, id: TaskId, attempts: u32) -> Result<(), StoreError> {
-        self.conn().prepare_cached("UPDATE tasks SET attempts = ?2 WHERE id = ?1").on(self)?.execute(params![id.0, attempts]).on(self)?;
+        self.conn()
+            .prepare_cached("UPDATE tasks SET attempts = ?2 WHERE id = ?1")
+            .on(self)?
+            .execute(params![id.0, attempts])
+            .on(self)?;
         Ok(())
     }
 
     /// Records why a task failed (or clears it).
     pub fn set_task_failure(&self, id: TaskId, reason: Option<&str>) -> Result<(), StoreError> {
-        self.conn().prepare_cached("UPDATE tasks SET failure_reason = ?2 WHERE id = ?1").on(self)?.execute(params![id.0, reason]).on(self)?;
+        self.conn()
+            .prepare_cached("UPDATE tasks SET failure_reason = ?2 WHERE id = ?1")
+            .on(self)?
+            .execute(params![id.0, reason])
+            .on(self)?;
         Ok(())
     }
 
     /// Records the outcome summary a task's agent (or an import's SUMMARY file) reported.
     pub fn set_task_result(&self, id: TaskId, summary: Option<&str>) -> Result<(), StoreError> {
-        self.conn().prepare_cached("UPDATE tasks SET result_summary = ?2 WHERE id = ?1").on(self)?.execute(params![id.0, summary]).on(self)?;
+        self.conn()
+            .prepare_cached("UPDATE tasks SET result_summary = ?2 WHERE id = ?1")
+            .on(self)?
+            .execute(params![id.0, summary])
+            .on(self)?;
         Ok(())
     }
 
     /// Extends the lease of a task held by `agent`; false if it does not hold it any more.
-    pub fn renew_lease(&self, id: TaskId, agent: AgentId, until: Timestamp) -> Result<bool, StoreError> {
+    pub fn renew_lease(
+        &self,
+        id: TaskId,
+        agent: AgentId,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
         let changed = self
             .conn()
             .prepare_cached(
@@ -405,7 +483,10 @@ impl Tx<'_> {
     }
 
     /// Claimed tasks whose lease ended before `now`, with their attempt counts.
-    pub fn expired_leases(&self, now: Timestamp) -> Result<Vec<(TaskId, AgentId, u32)>, StoreError> {
+    pub fn expired_leases(
+        &self,
+        now: Timestamp,
+    ) -> Result<Vec<(TaskId, AgentId, u32)>, StoreError> {
         let mut stmt = self
             .conn()
             .prepare_cached(
@@ -414,14 +495,21 @@ impl Tx<'_> {
             )
             .on(self)?;
         let rows = stmt
-            .query_map([now.0], |row| Ok((TaskId(row.get(0)?), AgentId(row.get::<_, Option<i64>>(1)?.unwrap_or(0)), row.get(2)?)))
+            .query_map([now.0], |row| {
+                Ok((
+                    TaskId(row.get(0)?),
+                    AgentId(row.get::<_, Option<i64>>(1)?.unwrap_or(0)),
+                    row.get(2)?,
+                ))
+            })
             .on(self)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
     }
 
     /// The number of tasks.
     pub fn task_count(&self) -> Result<u64, StoreError> {
-        let count: i64 = self.conn().query_row("SELECT count(*) FROM tasks", [], |row| row.get(0)).on(self)?;
+        let count: i64 =
+            self.conn().query_row("SELECT count(*) FROM tasks", [], |row| row.get(0)).on(self)?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
@@ -434,7 +522,13 @@ impl Tx<'_> {
             .execute([id.0])
             .on(self)?;
         if removed > 0 {
-            self.append_event(now, "task.deleted", Some(id), None, &json!({ "reason": "removed from its plan" }))?;
+            self.append_event(
+                now,
+                "task.deleted",
+                Some(id),
+                None,
+                &json!({ "reason": "removed from its plan" }),
+            )?;
         }
         Ok(removed > 0)
     }

@@ -28,6 +28,9 @@ pub(crate) fn cmd_register(cx: &Context, args: &RegisterArgs) -> CommandResult {
     if args.json {
         return Ok(output::json(&RegistrationJson::from(&registration))?);
     }
-    output::note(&format!("registered agent {} ({}); its token is shown only once:", registration.agent.id, registration.agent.name));
+    output::note(&format!(
+        "registered agent {} ({}); its token is shown only once:",
+        registration.agent.id, registration.agent.name
+    ));
     Ok(output::text(&format!("{}\n", registration.token))?)
 }

@@ -25,7 +25,10 @@ pub(crate) fn cmd_cancel(cx: &Context, args: &CancelArgs) -> CommandResult {
     output::text(&format!("{id} cancelled (was {})\n", change.previous))?;
     if !change.blocked_dependents.is_empty() {
         let ids: Vec<String> = change.blocked_dependents.iter().map(ToString::to_string).collect();
-        output::note(&format!("note: {} wait for {id} and will not start until it is retried and merged", ids.join(", ")));
+        output::note(&format!(
+            "note: {} wait for {id} and will not start until it is retried and merged",
+            ids.join(", ")
+        ));
     }
     Ok(())
 }

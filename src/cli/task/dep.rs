@@ -34,15 +34,23 @@ pub(crate) fn run(cx: &Context, command: &DepCommand) -> CommandResult {
     let task = task_id(&args.task)?;
     let dependency = task_id(&args.dependency)?;
     let service = cx.service()?;
-    let change = if adding { service.add_dependency(task, dependency)? } else { service.remove_dependency(task, dependency)? };
+    let change = if adding {
+        service.add_dependency(task, dependency)?
+    } else {
+        service.remove_dependency(task, dependency)?
+    };
     if args.json {
         let deps = service.task(task)?.dependencies.iter().map(|d| d.id).collect::<Vec<_>>();
         return Ok(output::json(&TaskJson::new(&change.task, &deps))?);
     }
     let message = match (adding, change.changed) {
-        (true, true) => format!("{task} now waits for {dependency} ({task} is {})\n", change.task.state),
+        (true, true) => {
+            format!("{task} now waits for {dependency} ({task} is {})\n", change.task.state)
+        }
         (true, false) => format!("{task} already waits for {dependency}\n"),
-        (false, _) => format!("{task} no longer waits for {dependency} ({task} is {})\n", change.task.state),
+        (false, _) => {
+            format!("{task} no longer waits for {dependency} ({task} is {})\n", change.task.state)
+        }
     };
     Ok(output::text(&message)?)
 }

@@ -37,12 +37,18 @@ pub(crate) fn cmd_list(cx: &Context, args: &ListArgs) -> CommandResult {
         let tasks: Vec<TaskJson> = listing
             .tasks
             .iter()
-            .map(|t| TaskJson::new(t, listing.dependencies.get(&t.id).map(Vec::as_slice).unwrap_or(&[])))
+            .map(|t| {
+                TaskJson::new(t, listing.dependencies.get(&t.id).map(Vec::as_slice).unwrap_or(&[]))
+            })
             .collect();
         return Ok(output::json(&tasks)?);
     }
     if listing.tasks.is_empty() {
-        let hint = if state.is_some() { "no tasks in that state\n" } else { "no tasks yet: cw import .planning   or   cw task add \"<title>\"\n" };
+        let hint = if state.is_some() {
+            "no tasks in that state\n"
+        } else {
+            "no tasks yet: cw import .planning   or   cw task add \"<title>\"\n"
+        };
         return Ok(output::text(hint)?);
     }
     Ok(output::text(&render_tree(&listing))?)
@@ -67,7 +73,10 @@ fn render_tree(listing: &TaskListing) -> String {
                 render_tasks(&mut phase_text, &tasks, listing, "      ");
             }
             if !phase_text.is_empty() {
-                initiative_text.push_str(&format!("  Phase {}: {}  ({})\n{phase_text}", phase.number, phase.title, phase.id));
+                initiative_text.push_str(&format!(
+                    "  Phase {}: {}  ({})\n{phase_text}",
+                    phase.number, phase.title, phase.id
+                ));
             }
         }
         if !initiative_text.is_empty() {
@@ -93,8 +102,15 @@ fn render_tasks(out: &mut String, tasks: &[&TaskRecord], listing: &TaskListing, 
         let deps = listing.dependencies.get(&task.id).map(Vec::as_slice).unwrap_or(&[]);
         let after = match deps.len() {
             0 => String::new(),
-            1..=4 => format!("  ← {}", deps.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
-            n => format!("  ← {} +{} more", deps[..3].iter().map(ToString::to_string).collect::<Vec<_>>().join(", "), n - 3),
+            1..=4 => format!(
+                "  ← {}",
+                deps.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            ),
+            n => format!(
+                "  ← {} +{} more",
+                deps[..3].iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                n - 3
+            ),
         };
         let human = if task.needs_human { " [human]" } else { "" };
         out.push_str(&format!(

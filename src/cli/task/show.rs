@@ -58,7 +58,11 @@ pub(crate) fn cmd_show(cx: &Context, args: &ShowArgs) -> CommandResult {
     if !task.files.is_empty() {
         out.push_str(&format!("files:     {}\n", task.files.join(", ")));
     }
-    for (heading, text) in [("description", &task.description), ("verify", &task.verify), ("done when", &task.done_criteria)] {
+    for (heading, text) in [
+        ("description", &task.description),
+        ("verify", &task.verify),
+        ("done when", &task.done_criteria),
+    ] {
         if !text.is_empty() {
             out.push_str(&format!("\n{heading}:\n{text}\n"));
         }

@@ -51,7 +51,8 @@ CREATE TABLE agents (
     id              INTEGER PRIMARY KEY,
     name            TEXT NOT NULL,
     state           TEXT NOT NULL,
-    task_id         INTEGER REFERENCES tasks(id),
+    task_id         INTEGER REFERENCES tasks(id),   -- the task it works on (or last worked on)
+    bound_task_id   INTEGER REFERENCES tasks(id),   -- set at registration: it may claim only this
     worktree        TEXT,
     branch          TEXT,
     pid             INTEGER,

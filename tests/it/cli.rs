@@ -1,0 +1,250 @@
+//! The CLI contract: help text, exit codes, `--json` fields, where cw finds its state.
+
+use crate::support::TestEnv;
+
+/// The whole `cw --help` tree, so any change to the CLI contract shows in review.
+#[test]
+fn help_tree_snapshot() {
+    fn walk(command: &mut clap::Command, path: &str, out: &mut String) {
+        let help = command.render_long_help().to_string();
+        out.push_str(&format!("=== {path} --help\n{}\n", help.trim_end()));
+        let mut children: Vec<clap::Command> =
+            command.get_subcommands().filter(|c| !c.is_hide_set()).cloned().collect();
+        for child in &mut children {
+            let name = child.get_name().to_owned();
+            walk(child, &format!("{path} {name}"), out);
+        }
+    }
+    let mut command = cw::cli::command();
+    command.build();
+    let mut out = String::new();
+    walk(&mut command, "cw", &mut out);
+    insta::assert_snapshot!("help_tree", out);
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_exits_0() {
+    let env = TestEnv::initialised();
+    let run = env.cw(&["task", "frobnicate"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("unrecognized subcommand"), "{run:?}");
+    let run = env.cw(&["task", "show", "x7"]);
+    assert_eq!(run.error(2), "error: 'x7' is not a task id (expected t<number>, e.g. t12)");
+    assert_eq!(env.cw(&["task", "list", "--state", "running"]).code, 2);
+    let run = env.cw(&["--help"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("Usage: cw"), "{run:?}");
+    assert!(run.stderr.is_empty());
+}
+
+#[test]
+fn errors_are_one_line_naming_the_object() {
+    let env = TestEnv::initialised();
+    assert_eq!(
+        env.cw(&["task", "show", "t99"]).error(1),
+        "error: task t99 does not exist (see `cw task list`)"
+    );
+    assert_eq!(
+        env.cw(&["task", "retry", "t1"]).error(1),
+        "error: task t1 does not exist (see `cw task list`)"
+    );
+    env.cw(&["task", "add", "one"]).ok();
+    assert_eq!(
+        env.cw(&["task", "retry", "t1"]).error(1),
+        "error: task t1: a ready task cannot be retried (only failed or cancelled tasks can be retried)"
+    );
+    assert_eq!(env.cw(&["task", "add", "  "]).error(1), "error: a task needs a non-empty title");
+    assert_eq!(
+        env.cw(&["task", "add", "x", "--plan", "p9"]).error(1),
+        "error: plan 'p9' does not exist (see `cw task list` for plan ids)"
+    );
+}
+
+#[test]
+fn init_refuses_outside_a_repo_in_a_bare_repo_twice_and_without_commits() {
+    let outside = tempfile::tempdir().unwrap();
+    let env = TestEnv::repo();
+    let run = env.cw_in(outside.path(), &["init"]);
+    assert!(
+        run.error(1).contains("is not inside a git repository (run `git init` first"),
+        "{run:?}"
+    );
+    assert!(!outside.path().join(".cw").exists());
+
+    let bare = tempfile::tempdir().unwrap();
+    env.git_in(bare.path(), &["init", "-q", "--bare"]);
+    let run = env.cw_in(bare.path(), &["init"]);
+    assert!(run.error(1).contains("is a bare repository; cw needs a working tree"), "{run:?}");
+    assert!(!bare.path().join(".cw").exists());
+
+    let empty = tempfile::tempdir().unwrap();
+    env.git_in(empty.path(), &["init", "-q"]);
+    let run = env.cw_in(empty.path(), &["init"]);
+    assert!(run.error(1).contains("has no commits yet; make a first commit"), "{run:?}");
+    assert!(!empty.path().join(".cw").exists());
+
+    env.cw(&["init"]).ok();
+    let before = fs_err::read(env.root().join(".cw/cw.db")).unwrap();
+    let run = env.cw(&["init"]);
+    assert!(run.error(1).starts_with("error: cw is already initialised in"), "{run:?}");
+    assert_eq!(
+        fs_err::read(env.root().join(".cw/cw.db")).unwrap(),
+        before,
+        "a second init changed the database"
+    );
+}
+
+#[test]
+fn init_sets_up_state_branch_exclude_and_a_private_operator_token() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::repo();
+    let report = env.cw(&["init", "--json"]).json();
+    assert_eq!(report["integration_branch"], "cw/integration");
+    assert_eq!(report["branch_created"], true);
+    let mode =
+        fs_err::metadata(env.root().join(".cw/operator.token")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(env.root().join(".cw/logs").is_dir());
+    let branches =
+        String::from_utf8(env.git(&["branch", "--list", "cw/integration"]).stdout).unwrap();
+    assert!(branches.contains("cw/integration"));
+    let exclude = fs_err::read_to_string(env.root().join(".git/info/exclude")).unwrap();
+    assert!(exclude.lines().any(|l| l == "/.cw/"));
+    let status = String::from_utf8(env.git(&["status", "--porcelain"]).stdout).unwrap();
+    assert_eq!(status, "", "cw's state must not show as untracked");
+    assert!(
+        !env.root().read_dir().unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".cw.init"))
+    );
+}
+
+#[test]
+fn works_from_a_subdirectory_and_from_a_linked_worktree() {
+    let env = TestEnv::initialised();
+    env.cw(&["task", "add", "from the root"]).ok();
+    let sub = env.root().join("deep/er");
+    fs_err::create_dir_all(&sub).unwrap();
+    let tasks = env.cw_in(&sub, &["task", "list", "--json"]).json();
+    assert_eq!(tasks.as_array().unwrap().len(), 1);
+
+    let linked = env
+        .root()
+        .parent()
+        .unwrap()
+        .join(format!("{}-linked", env.root().file_name().unwrap().to_string_lossy()));
+    env.git(&["worktree", "add", "-q", linked.to_str().unwrap(), "-b", "side"]);
+    env.cw_in(&linked, &["task", "add", "from the worktree"]).ok();
+    assert!(!linked.join(".cw").exists(), "a second .cw was created in the linked worktree");
+    let tasks = env.cw(&["task", "list", "--json"]).json();
+    assert_eq!(tasks.as_array().unwrap().len(), 2);
+    let run = env.cw_in(&linked, &["init"]);
+    assert!(run.error(1).contains("already initialised"), "{run:?}");
+    fs_err::remove_dir_all(&linked).unwrap();
+}
+
+#[test]
+fn commands_before_init_say_to_run_init() {
+    let env = TestEnv::repo();
+    let run = env.cw(&["status"]);
+    assert!(run.error(1).contains("cw is not initialised in"), "{run:?}");
+    assert!(run.stderr.contains("run `cw init` there"));
+}
+
+#[test]
+fn task_json_has_the_contract_fields() {
+    let env = TestEnv::initialised();
+    let first = env.cw(&["task", "add", "first", "--json"]).json();
+    assert_eq!(first["id"], "t1");
+    assert_eq!(first["state"], "ready");
+    assert_eq!(first["plan"], serde_json::Value::Null);
+    assert_eq!(first["depends_on"], serde_json::json!([]));
+    let second =
+        env.cw(&["task", "add", "second", "--after", "t1", "-d", "details", "--json"]).json();
+    assert_eq!(second["id"], "t2");
+    assert_eq!(second["state"], "pending");
+    assert_eq!(second["depends_on"], serde_json::json!(["t1"]));
+    assert_eq!(second["description"], "details");
+    let listed = env.cw(&["task", "list", "--json"]).json();
+    for task in listed.as_array().unwrap() {
+        for field in ["id", "title", "state", "depends_on", "plan"] {
+            assert!(task.get(field).is_some(), "missing {field} in {task}");
+        }
+        assert!(task["id"].is_string());
+    }
+    let ready = env.cw(&["task", "list", "--ready", "--json"]).json();
+    assert_eq!(ready.as_array().unwrap().len(), 1);
+    let status = env.cw(&["status", "--json"]).json();
+    assert_eq!(status["total"], 2);
+    assert_eq!(status["counts"]["ready"], 1);
+    assert_eq!(status["counts"]["pending"], 1);
+}
+
+#[test]
+fn dependency_verbs_and_cycle_errors() {
+    let env = TestEnv::initialised();
+    for title in ["a", "b", "c"] {
+        env.cw(&["task", "add", title]).ok();
+    }
+    assert!(
+        env.cw(&["task", "dep", "add", "t2", "t1"])
+            .ok()
+            .contains("t2 now waits for t1 (t2 is pending)")
+    );
+    env.cw(&["task", "dep", "add", "t3", "t2"]).ok();
+    let run = env.cw(&["task", "dep", "add", "t1", "t3"]);
+    assert_eq!(
+        run.error(1),
+        "error: adding this dependency would create a cycle: t1 → t3 → t2 → t1 (→ means \"depends on\")"
+    );
+    assert_eq!(
+        env.cw(&["task", "dep", "add", "t1", "t1"]).error(1),
+        "error: task t1 cannot depend on itself"
+    );
+    assert_eq!(
+        env.cw(&["task", "dep", "rm", "t1", "t2"]).error(1),
+        "error: task t1 does not depend on t2"
+    );
+    assert!(env.cw(&["task", "dep", "rm", "t2", "t1"]).ok().contains("t2 is ready"));
+}
+
+#[test]
+fn tree_listing_shows_states_and_dependencies() {
+    let env = TestEnv::initialised();
+    env.cw(&["task", "add", "write the parser"]).ok();
+    env.cw(&["task", "add", "test the parser", "--after", "t1"]).ok();
+    let listing = env.cw(&["task", "list"]).ok().to_owned();
+    insta::assert_snapshot!(listing, @r"
+    Tasks without a plan
+      t1     ready     write the parser
+      t2     pending   test the parser  ← t1
+    ");
+}
+
+#[test]
+fn cancel_names_the_dependents_it_blocks_and_retry_reopens() {
+    let env = TestEnv::initialised();
+    env.cw(&["task", "add", "a"]).ok();
+    env.cw(&["task", "add", "b", "--after", "t1"]).ok();
+    let run = env.cw(&["task", "cancel", "t1"]);
+    assert!(run.ok().contains("t1 cancelled (was ready)"));
+    assert!(run.stderr.contains("t2 wait for t1"), "{run:?}");
+    assert_eq!(
+        env.cw(&["task", "cancel", "t1"]).error(1),
+        "error: task t1: a cancelled task cannot be cancelled"
+    );
+    assert!(env.cw(&["task", "retry", "t1"]).ok().contains("t1 is ready again (was cancelled)"));
+}
+
+#[test]
+fn completions_are_generated_for_each_shell() {
+    let env = TestEnv::repo();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let run = env.cw(&["completions", shell]);
+        assert!(run.ok().contains("cw"), "{shell}");
+        assert!(run.stdout.len() > 500, "{shell} completion is suspiciously short");
+    }
+    assert_eq!(env.cw(&["completions", "tcsh"]).code, 2);
+}

@@ -1,0 +1,180 @@
+//! Shared test helpers: a temporary git repository with hermetic git, a `cw` command builder, and
+//! direct access to the service for tests below the CLI.
+#![expect(clippy::disallowed_methods, reason = "tests drive real git and cw processes")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use cw::service::Service;
+use cw::workspace::Workspace;
+
+/// A temporary repository with one commit.
+pub(crate) struct TestEnv {
+    dir: tempfile::TempDir,
+}
+
+/// The output of a command, with helpers for asserting on it.
+#[must_use]
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl TestEnv {
+    /// A fresh repository (`git init`, one commit), without cw.
+    pub(crate) fn repo() -> TestEnv {
+        let dir = tempfile::Builder::new().prefix("cw-test-").tempdir().expect("temp dir");
+        let env = TestEnv { dir };
+        env.git(&["init", "-q", "-b", "main"]);
+        fs_err::write(env.root().join("README.md"), "test repo\n").unwrap();
+        env.git(&["add", "README.md"]);
+        env.git(&["commit", "-q", "-m", "initial"]);
+        env
+    }
+
+    /// A fresh repository with `cw init` done.
+    pub(crate) fn initialised() -> TestEnv {
+        let env = TestEnv::repo();
+        let run = env.cw(&["init"]);
+        assert_eq!(run.code, 0, "cw init failed: {run:?}");
+        env
+    }
+
+    /// The repository root.
+    pub(crate) fn root(&self) -> PathBuf {
+        self.dir.path().canonicalize().unwrap()
+    }
+
+    /// Runs git hermetically in the repository.
+    pub(crate) fn git(&self, args: &[&str]) -> Output {
+        self.git_in(&self.root(), args)
+    }
+
+    /// Runs git hermetically in `dir`.
+    pub(crate) fn git_in(&self, dir: &Path, args: &[&str]) -> Output {
+        let output =
+            hermetic(Command::new("git")).args(args).current_dir(dir).output().expect("git runs");
+        assert!(
+            output.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// Runs `cw` in the repository root.
+    pub(crate) fn cw(&self, args: &[&str]) -> Run {
+        self.cw_in(&self.root(), args)
+    }
+
+    /// Runs `cw` in `dir`.
+    pub(crate) fn cw_in(&self, dir: &Path, args: &[&str]) -> Run {
+        self.cw_with(dir, args, &[])
+    }
+
+    /// Runs `cw` in `dir` with extra environment variables.
+    pub(crate) fn cw_with(&self, dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        let mut command = self.cw_command(dir, args);
+        for (key, value) in vars {
+            command.env(key, value);
+        }
+        Run::from(&command.output().expect("cw runs"))
+    }
+
+    /// A `cw` command ready to spawn (for concurrent process tests).
+    pub(crate) fn cw_command(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut command = hermetic(Command::new(cw_binary()));
+        command.args(args).current_dir(dir);
+        command
+    }
+
+    /// The service over this repository, for tests below the CLI.
+    pub(crate) fn service(&self) -> Service {
+        Service::open(Workspace::locate(&self.root()).unwrap()).unwrap()
+    }
+
+    /// Writes a file (creating its directories) relative to the repository root.
+    pub(crate) fn write(&self, relative: &str, text: &str) -> PathBuf {
+        let path = self.root().join(relative);
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Run {
+    fn from(output: &Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts exit code 0 and returns stdout parsed as JSON.
+    pub(crate) fn json(&self) -> serde_json::Value {
+        assert_eq!(self.code, 0, "command failed: {self:?}");
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+
+    /// Asserts exit code 0 and returns stdout.
+    pub(crate) fn ok(&self) -> &str {
+        assert_eq!(self.code, 0, "command failed: {self:?}");
+        &self.stdout
+    }
+
+    /// Asserts the exit code and a one-line error on stderr, and returns that line.
+    pub(crate) fn error(&self, code: i32) -> &str {
+        assert_eq!(self.code, code, "unexpected exit code: {self:?}");
+        self.stderr
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| panic!("no error line: {self:?}"))
+    }
+}
+
+/// The `cw` binary under test.
+pub(crate) fn cw_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cw"))
+}
+
+/// A helper binary from `tools/` (built as a cargo example).
+pub(crate) fn tool_binary(name: &str) -> PathBuf {
+    let mut dir = cw_binary();
+    dir.pop();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join("examples").join(name)
+}
+
+/// A tool binary (see `tool_binary`) as a hermetic command.
+pub(crate) fn tool_command(name: &str) -> Command {
+    hermetic(Command::new(tool_binary(name)))
+}
+
+/// Clears the environment of anything that could leak the developer's git or cw settings.
+pub(crate) fn hermetic(mut command: Command) -> Command {
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_SYSTEM", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z");
+    command
+}
+
+/// The real GSD samples beside the checkout (`../shared/planning-samples`), if present.
+pub(crate) fn planning_samples() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/planning-samples");
+    dir.is_dir().then(|| dir.canonicalize().unwrap())
+}
