@@ -231,6 +231,11 @@ impl Service {
         })
     }
 
+    /// The first `limit` ready tasks in dispatch order (tasks for the human last).
+    pub fn ready(&self, limit: u32) -> Result<Vec<TaskRecord>, ServiceError> {
+        self.store.read(|tx| records(tx, &tx.ready_tasks(limit)?))
+    }
+
     /// Counts by state, what runs next, and who is working.
     pub fn status(&self, next_limit: u32) -> Result<StatusReport, ServiceError> {
         self.store.read(|tx| {

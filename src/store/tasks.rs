@@ -448,8 +448,8 @@ impl Tx<'_> {
         self.conn()
             .prepare_cached(
                 "SELECT id FROM tasks INDEXED BY tasks_ready
-                 WHERE state = 'ready' AND needs_human = 0 AND agent_id IS NULL
-                 ORDER BY priority, phase_seq, wave, id LIMIT 1",
+                 WHERE state = 'ready' AND agent_id IS NULL AND needs_human = 0
+                 ORDER BY needs_human, priority, phase_seq, wave, id LIMIT 1",
             )
             .on(self)?
             .query_row([], |row| row.get(0))
@@ -462,7 +462,10 @@ impl Tx<'_> {
     pub fn ready_tasks(&self, limit: u32) -> Result<Vec<TaskId>, StoreError> {
         let mut stmt = self
             .conn()
-            .prepare_cached("SELECT id FROM tasks WHERE state = 'ready' ORDER BY needs_human, priority, phase_seq, wave, id LIMIT ?1")
+            .prepare_cached(
+                "SELECT id FROM tasks INDEXED BY tasks_ready WHERE state = 'ready' AND agent_id IS NULL
+                 ORDER BY needs_human, priority, phase_seq, wave, id LIMIT ?1",
+            )
             .on(self)?;
         let rows = stmt.query_map([limit], |row| row.get(0)).on(self)?;
         rows.map(|r| r.map(TaskId)).collect::<rusqlite::Result<Vec<_>>>().on(self)

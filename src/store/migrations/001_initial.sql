@@ -96,9 +96,10 @@ CREATE TABLE tasks (
     UNIQUE (plan_id, key)
 );
 
--- The ready set, in dispatch order: the claim picks the first row of this index.
-CREATE INDEX tasks_ready ON tasks (priority, phase_seq, wave, id)
-    WHERE state = 'ready' AND needs_human = 0 AND agent_id IS NULL;
+-- The ready set, in dispatch order: the claim picks the first row with needs_human = 0, and the
+-- ready listing walks it in order (tasks for the human last). Neither ever sorts.
+CREATE INDEX tasks_ready ON tasks (needs_human, priority, phase_seq, wave, id)
+    WHERE state = 'ready' AND agent_id IS NULL;
 CREATE INDEX tasks_by_state ON tasks (state);
 CREATE INDEX tasks_by_lease ON tasks (lease_expires_at) WHERE state = 'claimed';
 CREATE INDEX tasks_by_agent ON tasks (agent_id) WHERE agent_id IS NOT NULL;
