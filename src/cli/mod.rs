@@ -26,7 +26,7 @@ use crate::workspace::Workspace;
 #[derive(Debug, Parser)]
 #[command(name = "cw", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
-    /// Run as if cw was started in <DIR>
+    /// Run as if cw was started in DIR
     #[arg(short = 'C', global = true, value_name = "DIR")]
     directory: Option<PathBuf>,
     /// More log output on stderr (-v info, -vv debug, -vvv trace); CW_LOG overrides
