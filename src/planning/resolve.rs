@@ -295,7 +295,7 @@ impl Context {
         entries.sort();
         for path in entries.into_iter().filter(|p| p.is_file()) {
             let name = file_name(&path);
-            if !name.contains("PLAN") || !name.ends_with(".md") {
+            if !name.ends_with(".md") || (!name.contains("PLAN") && !PLAN_FIX.is_match(&name)) {
                 continue;
             }
             if name.ends_with("-PLAN-CHECK.md")

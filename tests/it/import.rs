@@ -579,3 +579,52 @@ fn sample_summary(report: &ImportReport) -> String {
         report.warnings.len()
     )
 }
+
+#[test]
+fn archived_phases_fix_plans_wave_zero_and_odd_values() {
+    let env = TestEnv::initialised();
+    env.write(".planning/ROADMAP.md", &roadmap("- [x] **Phase 1: Fundação** - base\n- [ ] **Phase 2: 数据** - data\n\n### Phase 2: 数据\n**Depends on**: Phase 1\n"));
+    // Phase 1 was archived with its milestone; it still imports (done, it has a SUMMARY).
+    env.write(
+        ".planning/milestones/v1.0-phases/01-fundacao/01-01-PLAN.md",
+        &plan_file("01", "01", "wave: 1", &auto("base")),
+    );
+    env.write(
+        ".planning/milestones/v1.0-phases/01-fundacao/01-01-SUMMARY.md",
+        "# S\n\n**Feito**\n",
+    );
+    env.write(
+        ".planning/phases/02-data/02-00-PLAN.md",
+        &plan_file("02", "00", "wave: 0\ndepends_on: []", &auto("scaffold")),
+    );
+    env.write(
+        ".planning/phases/02-data/02-01-PLAN.md",
+        &plan_file("02", "7", "wave: soon\ndepends_on: [\"02-00\"]", &auto("数据")),
+    );
+    env.write(
+        ".planning/phases/02-data/02-FIX.md",
+        &plan_file("02", "FIX", "type: fix\nwave: 3\ndepends_on: [\"02-01\"]", &auto("fix")),
+    );
+    let report = import(&env).unwrap();
+    let messages: Vec<String> =
+        report.warnings.iter().map(|w| format!("{}: {}", w.location, w.message)).collect();
+    assert!(
+        messages.contains(
+            &"phases/02-data/02-01-PLAN.md: wave 'soon' is not a number; ignored".to_owned()
+        ),
+        "{messages:?}"
+    );
+    assert!(messages.contains(&"phases/02-data/02-01-PLAN.md: front matter says plan 7 but the file name says 01; using the file name".to_owned()), "{messages:?}");
+    let listing = env.service().list_tasks(&TaskFilter::default()).unwrap();
+    assert_eq!(
+        listing.phases.iter().map(|p| p.title.as_str()).collect::<Vec<_>>(),
+        ["Fundação", "数据"]
+    );
+    assert!(listing.tasks.iter().any(|t| t.title == "数据"));
+    insta::assert_snapshot!(structure(&env.service()), @r"
+    01-01#1 merged
+    02-00#1 ready ← 01-01#1
+    02-01#1 pending ← 02-00#1
+    02-FIX#1 pending ← 02-01#1
+    ");
+}
