@@ -15,6 +15,17 @@ integration_branch = "cw/integration"
 lease_seconds = 1800
 # How many times a task may be handed out again after its lease expired before it fails.
 max_attempts = 3
+
+[mcp]
+# How long ask_user blocks before it answers "pending" (the agent then ends its turn and is
+# resumed with the answer later).
+ask_wait_seconds = 300
+# How often a blocked ask_user sends a progress notification.
+progress_seconds = 10
+
+[server]
+# The port of `cw run`'s MCP endpoint on 127.0.0.1 (0 = any free port; see .cw/server.json).
+port = 0
 "#;
 
 /// All settings.
@@ -23,6 +34,35 @@ max_attempts = 3
 pub struct Config {
     pub integration_branch: String,
     pub claims: ClaimConfig,
+    pub mcp: McpConfig,
+    pub server: ServerConfig,
+}
+
+/// MCP tool settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct McpConfig {
+    pub ask_wait_seconds: u64,
+    pub progress_seconds: u64,
+}
+
+/// `cw run` server settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub port: u16,
+}
+
+impl Default for McpConfig {
+    fn default() -> McpConfig {
+        McpConfig { ask_wait_seconds: 300, progress_seconds: 10 }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig { port: 0 }
+    }
 }
 
 /// Claim and lease settings.
@@ -48,7 +88,12 @@ pub enum ConfigError {
 
 impl Default for Config {
     fn default() -> Config {
-        Config { integration_branch: "cw/integration".to_owned(), claims: ClaimConfig::default() }
+        Config {
+            integration_branch: "cw/integration".to_owned(),
+            claims: ClaimConfig::default(),
+            mcp: McpConfig::default(),
+            server: ServerConfig::default(),
+        }
     }
 }
 
@@ -82,6 +127,9 @@ impl Config {
         let config: Config = toml::from_str(text).map_err(|err| err.message().to_owned())?;
         if config.claims.max_attempts == 0 {
             return Err("claims.max_attempts must be at least 1".to_owned());
+        }
+        if config.mcp.progress_seconds == 0 {
+            return Err("mcp.progress_seconds must be at least 1".to_owned());
         }
         if config.claims.lease_seconds == 0 {
             return Err("claims.lease_seconds must be at least 1".to_owned());

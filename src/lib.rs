@@ -13,7 +13,10 @@ pub mod workspace;
 
 pub mod service;
 
+pub mod mcp;
+
 pub mod cli;
 pub mod error;
 pub mod logging;
+pub mod shutdown;
 pub mod wire;

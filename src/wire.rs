@@ -258,3 +258,125 @@ impl From<&ImportReport> for ImportJson {
         }
     }
 }
+
+/// The work `claim_task` hands an agent.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkJson {
+    pub task_id: String,
+    pub title: String,
+    pub action: String,
+    pub files: Vec<String>,
+    pub verify: String,
+    pub done: String,
+    pub needs_human: bool,
+    pub plan: Option<PlanContextJson>,
+    pub phase: Option<String>,
+    pub dependencies: Vec<DependencyResultJson>,
+    pub worktree: Option<String>,
+    pub branch: Option<String>,
+    pub lease_expires_at: i64,
+    pub already_held: bool,
+}
+
+/// The plan a task belongs to.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanContextJson {
+    pub id: String,
+    pub key: Option<String>,
+    pub title: String,
+    pub description: String,
+}
+
+/// What a dependency's agent reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct DependencyResultJson {
+    pub task_id: String,
+    pub title: String,
+    pub state: &'static str,
+    pub summary: Option<String>,
+}
+
+/// A question for the human (`cw inbox --json`, `list_questions`).
+#[derive(Debug, Clone, Serialize)]
+pub struct QuestionJson {
+    pub id: String,
+    pub agent: Option<String>,
+    pub task: Option<String>,
+    pub question: String,
+    pub options: Vec<String>,
+    pub status: String,
+    pub answer: Option<String>,
+    pub asked_at: i64,
+}
+
+/// A message for an agent.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageJson {
+    pub id: String,
+    pub from: String,
+    pub body: String,
+    pub sent_at: i64,
+}
+
+impl From<&crate::service::ClaimedWork> for WorkJson {
+    fn from(work: &crate::service::ClaimedWork) -> WorkJson {
+        let task = &work.claim.task;
+        WorkJson {
+            task_id: task.id.to_string(),
+            title: task.title.clone(),
+            action: task.description.clone(),
+            files: task.files.clone(),
+            verify: task.verify.clone(),
+            done: task.done_criteria.clone(),
+            needs_human: task.needs_human,
+            plan: work.detail.plan.as_ref().map(|p| PlanContextJson {
+                id: p.id.to_string(),
+                key: p.key.clone(),
+                title: p.title.clone(),
+                description: p.description.clone(),
+            }),
+            phase: work.detail.phase.as_ref().map(|p| format!("Phase {}: {}", p.number, p.title)),
+            dependencies: work
+                .detail
+                .dependencies
+                .iter()
+                .map(|d| DependencyResultJson {
+                    task_id: d.id.to_string(),
+                    title: d.title.clone(),
+                    state: d.state.as_str(),
+                    summary: d.result_summary.clone(),
+                })
+                .collect(),
+            worktree: None,
+            branch: None,
+            lease_expires_at: work.claim.lease.expires_at.0,
+            already_held: work.claim.already_held,
+        }
+    }
+}
+
+impl From<&crate::store::QuestionRecord> for QuestionJson {
+    fn from(q: &crate::store::QuestionRecord) -> QuestionJson {
+        QuestionJson {
+            id: q.id.to_string(),
+            agent: q.agent.map(|a| a.to_string()),
+            task: q.task.map(|t| t.to_string()),
+            question: q.question.clone(),
+            options: q.options.clone(),
+            status: q.status.clone(),
+            answer: q.answer.clone(),
+            asked_at: q.asked_at.0,
+        }
+    }
+}
+
+impl From<&crate::store::MessageRecord> for MessageJson {
+    fn from(m: &crate::store::MessageRecord) -> MessageJson {
+        MessageJson {
+            id: m.id.to_string(),
+            from: m.sender.clone(),
+            body: m.body.clone(),
+            sent_at: m.created_at.0,
+        }
+    }
+}

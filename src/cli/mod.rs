@@ -5,10 +5,15 @@
 //! arguments, makes one `Service` call and renders the result.
 
 mod agent;
+mod answer;
 mod completions;
 mod import;
+mod inbox;
 mod init;
+mod mcp;
 mod output;
+mod run;
+mod send;
 mod status;
 pub(crate) mod task;
 
@@ -43,6 +48,11 @@ enum Command {
     Task(task::TaskCommand),
     Status(status::StatusArgs),
     Import(import::ImportArgs),
+    Run(run::RunArgs),
+    Mcp(mcp::McpArgs),
+    Inbox(inbox::InboxArgs),
+    Answer(answer::AnswerArgs),
+    Send(send::SendArgs),
     #[command(subcommand)]
     Agent(agent::AgentCommand),
     Completions(completions::CompletionsArgs),
@@ -70,7 +80,6 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
         }
     };
-    crate::logging::init(cli.verbose);
     let start = match &cli.directory {
         Some(dir) => dir.clone(),
         None => match std::env::current_dir() {
@@ -81,12 +90,18 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             }
         },
     };
+    init_logging(&cli, &start);
     let cx = Context { start };
     let result = match &cli.command {
         Command::Init(args) => init::cmd_init(&cx, args),
         Command::Task(command) => task::run(&cx, command),
         Command::Status(args) => status::cmd_status(&cx, args),
         Command::Import(args) => import::cmd_import(&cx, args),
+        Command::Run(args) => run::cmd_run(&cx, args),
+        Command::Mcp(args) => mcp::cmd_mcp(&cx, args),
+        Command::Inbox(args) => inbox::cmd_inbox(&cx, args),
+        Command::Answer(args) => answer::cmd_answer(&cx, args),
+        Command::Send(args) => send::cmd_send(&cx, args),
         Command::Agent(command) => agent::run(&cx, command),
         Command::Completions(args) => completions::cmd_completions(args),
     };
@@ -99,6 +114,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             }
             output::error_line(&format!("{err:#}"), hint(&err));
             ExitCode::from(if kind == ErrorKind::Usage { 2 } else { 1 })
+        }
+        Err(CommandError::Failed(message)) => {
+            output::error_line(&message, None);
+            ExitCode::from(1)
         }
         Err(CommandError::Usage(message)) => {
             output::error_line(&message, None);
@@ -114,6 +133,24 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     }
 }
 
+/// stderr for every command; long-running ones (`run`, `mcp`) also append to `.cw/logs/`.
+fn init_logging(cli: &Cli, start: &std::path::Path) {
+    let file = match cli.command {
+        Command::Run(_) => Some("run.log"),
+        Command::Mcp(_) => Some("mcp.log"),
+        _ => None,
+    };
+    let logs = file.and_then(|name| Some(Workspace::locate(start).ok()?.logs_dir().join(name)));
+    match logs {
+        Some(path) if path.parent().is_some_and(std::path::Path::is_dir) => {
+            if crate::logging::init_with_file(cli.verbose, &path).is_err() {
+                crate::logging::init(cli.verbose);
+            }
+        }
+        _ => crate::logging::init(cli.verbose),
+    }
+}
+
 /// The clap command tree (for help snapshots and completions).
 pub fn command() -> clap::Command {
     Cli::command()
@@ -123,6 +160,8 @@ pub fn command() -> clap::Command {
 pub(crate) enum CommandError {
     Service(ServiceError),
     Usage(String),
+    /// A failure outside the service (a transport), already phrased for the user.
+    Failed(String),
     Output(std::io::Error),
 }
 

@@ -17,6 +17,13 @@ pub struct Registration {
     pub token: String,
 }
 
+/// A claim with everything the agent needs to start: plan, phase and dependency results.
+#[derive(Debug, Clone)]
+pub struct ClaimedWork {
+    pub claim: Claim,
+    pub detail: super::TaskDetail,
+}
+
 /// A successful claim: the task, held by the agent until `lease` unless renewed.
 #[derive(Debug, Clone)]
 pub struct Claim {
@@ -108,6 +115,13 @@ impl Service {
         })
     }
 
+    /// `claim` plus the task's context, for agents (MCP `claim_task`).
+    pub fn claim_work(&self, agent: AgentId) -> Result<Option<ClaimedWork>, ServiceError> {
+        let Some(claim) = self.claim(agent)? else { return Ok(None) };
+        let detail = self.task(claim.task.id)?;
+        Ok(Some(ClaimedWork { claim, detail }))
+    }
+
     /// Extends the lease on a task the agent holds.
     #[instrument(skip_all, fields(agent_id = %agent, task_id = %task))]
     pub fn renew_lease(&self, agent: AgentId, task: TaskId) -> Result<Lease, ServiceError> {
@@ -158,6 +172,12 @@ impl Service {
             };
             apply(tx, &record, TaskEvent::Report(outcome), None, reason, now)?;
             tx.set_task_result(task, Some(summary))?;
+            if outcome == ReportOutcome::Blocked {
+                // A blocked agent needs the human: the reason goes to the inbox as a question.
+                let question =
+                    format!("Agent {agent} is blocked on {task} ({}): {summary}", record.title);
+                tx.insert_question(Some(agent), Some(task), &question, &[], now)?;
+            }
             if outcome == ReportOutcome::Failed {
                 tx.set_task_failure(task, Some(summary))?;
             }

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use crate::config::ConfigError;
 use crate::git::GitError;
-use crate::model::{AgentId, IdParseError, TaskId, TaskState, TransitionError};
+use crate::model::{
+    AgentId, IdParseError, QuestionId, TaskId, TaskState, Timestamp, TransitionError,
+};
 use crate::planning::ImportError;
 use crate::store::StoreError;
 
@@ -49,6 +51,20 @@ pub enum ServiceError {
     MissingToken,
     #[error("task {task} is not held by agent {agent}; an agent may only act on its own task")]
     NotYourTask { task: TaskId, agent: AgentId },
+    #[error("question {0} does not exist (see `cw inbox`)")]
+    QuestionNotFound(QuestionId),
+    #[error("question {id} was already answered{}; nothing changed", answered_at.map(|t| format!(" (at {})", t.0)).unwrap_or_default())]
+    AlreadyAnswered { id: QuestionId, answered_at: Option<Timestamp> },
+    #[error("this tool is for the operator; agent {agent} may only use the agent tools")]
+    OperatorOnly { agent: AgentId },
+    #[error("this tool is for agents; call it with an agent token (from `cw agent register`)")]
+    AgentOnly,
+    #[error(
+        "cw run is already serving this repository (pid {pid}); stop it first, or use its server (see .cw/server.json)"
+    )]
+    ServerRunning { pid: String },
+    #[error("the server is shutting down; end your turn, the work will be resumed")]
+    ShuttingDown,
     #[error(transparent)]
     Git(#[from] GitError),
     #[error(transparent)]

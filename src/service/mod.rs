@@ -4,12 +4,16 @@
 //! applying model transitions and choosing each transaction's scope.
 //! Must not: parse arguments, print, know JSON shapes or MCP, write SQL, or spawn processes.
 
+mod caller;
 mod claims;
+mod conversation;
 mod error;
 mod import;
 mod init;
+mod server_lock;
 mod tasks;
 mod token;
+mod work;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -19,14 +23,20 @@ use crate::model::Timestamp;
 use crate::store::Store;
 use crate::workspace::Workspace;
 
-pub use claims::{Claim, Registration};
+pub use caller::Caller;
+pub use claims::{Claim, ClaimedWork, Registration};
+pub use conversation::{
+    AnswerWait, MAX_MESSAGE_BYTES, MAX_OPTION_CHARS, MAX_OPTIONS, MAX_QUESTION_BYTES,
+};
 pub use error::ServiceError;
 pub use import::{ImportOptions, ImportReport};
 pub use init::InitReport;
+pub use server_lock::ServerLock;
 pub use tasks::{
     AddTask, DependencyChange, MAX_DESCRIPTION_BYTES, MAX_TITLE_CHARS, PlanRef, StatusReport,
     TaskChange, TaskDetail, TaskListing,
 };
+pub use work::{MAX_PROGRESS_CHARS, MergeRequest, StopOutcome};
 
 /// The source of "now". Tests move a manual clock to expire leases without sleeping.
 #[derive(Debug, Clone)]
@@ -90,7 +100,8 @@ impl Service {
         &self.store
     }
 
-    fn now(&self) -> Timestamp {
+    /// The current time by this service's clock.
+    pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
 }

@@ -103,6 +103,17 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// The branch the agent works on, once it has a worktree.
+    pub fn agent_branch(&self, id: AgentId) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .prepare_cached("SELECT branch FROM agents WHERE id = ?1")
+            .on(self)?
+            .query_row([id.0], |r| r.get(0))
+            .optional()
+            .on(self)
+            .map(Option::flatten)
+    }
+
     /// Moves an agent to `to` and appends an `agent.state` event.
     pub fn set_agent_state(
         &self,

@@ -10,6 +10,7 @@ mod agents;
 mod error;
 mod events;
 mod hierarchy;
+mod questions;
 mod tasks;
 mod watch;
 
@@ -26,6 +27,7 @@ pub use events::EventRecord;
 pub use hierarchy::{
     InitiativeRecord, InitiativeUpsert, PhaseRecord, PhaseUpsert, PlanRecord, PlanUpsert,
 };
+pub use questions::{MessageRecord, QuestionRecord};
 pub use tasks::{DepOrigin, NewTask, TaskFilter, TaskRecord, TaskTextUpdate};
 pub use watch::ChangeWatch;
 

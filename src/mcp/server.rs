@@ -1,0 +1,188 @@
+//! The MCP handler: who is calling, which tools they see, and the mapping of service results
+//! and errors onto tool results. One handler serves stdio and HTTP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{ErrorKind, classify};
+use crate::service::{Caller, Service, ServiceError};
+
+/// How the caller of a connection is known.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// Decided once for the whole connection (stdio: from `CW_TOKEN`).
+    Fixed(Caller),
+    /// The token was refused; every call gets this message as a tool error.
+    Refused(String),
+    /// Per request, from the `Authorization` header checked by the HTTP middleware.
+    FromHttp,
+}
+
+/// Timing of `ask_user`.
+#[derive(Debug, Clone, Copy)]
+pub struct McpSettings {
+    /// How long `ask_user` blocks before answering `pending`.
+    pub ask_wait: Duration,
+    /// How often a blocked `ask_user` sends a progress notification.
+    pub progress_every: Duration,
+}
+
+/// cw's MCP server: cheap to clone (one per HTTP session).
+#[derive(Clone)]
+pub struct CwServer {
+    pub(super) service: Arc<Service>,
+    identity: Identity,
+    pub(super) shutdown: CancellationToken,
+    pub(super) settings: McpSettings,
+    agent_tools: Arc<ToolRouter<CwServer>>,
+    operator_tools: Arc<ToolRouter<CwServer>>,
+}
+
+/// How the server greets clients: the workflow in three lines.
+const INSTRUCTIONS: &str = "cw coordinates agents on one git repository. Agents: call claim_task first, \
+work in the worktree it names, commit, then report_done and request_merge; use ask_user when only a human \
+can unblock you. Operators: status, list_questions, answer_question.";
+
+impl CwServer {
+    /// A server over `service` for callers known by `identity`.
+    pub fn new(
+        service: Arc<Service>,
+        identity: Identity,
+        settings: McpSettings,
+        shutdown: CancellationToken,
+    ) -> CwServer {
+        CwServer {
+            service,
+            identity,
+            shutdown,
+            settings,
+            agent_tools: Arc::new(Self::agent_router()),
+            operator_tools: Arc::new(Self::operator_router()),
+        }
+    }
+
+    /// The tools an agent sees, and the operator's (for the contract snapshot and token counts).
+    pub fn tool_lists() -> (Vec<rmcp::model::Tool>, Vec<rmcp::model::Tool>) {
+        (Self::agent_router().list_all(), Self::operator_router().list_all())
+    }
+
+    /// The caller of this request.
+    pub(super) fn caller(&self, ctx: &RequestContext<RoleServer>) -> Result<Caller, String> {
+        match &self.identity {
+            Identity::Fixed(caller) => Ok(caller.clone()),
+            Identity::Refused(message) => Err(message.clone()),
+            Identity::FromHttp => ctx
+                .extensions
+                .get::<axum::http::request::Parts>()
+                .and_then(|parts| parts.extensions.get::<Caller>())
+                .cloned()
+                .ok_or_else(|| ServiceError::MissingToken.to_string()),
+        }
+    }
+
+    /// Runs a blocking service call off the async runtime and turns its result into a tool
+    /// result: structured JSON on success, a tool error the model can act on otherwise.
+    pub(super) async fn respond<T, F>(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        call: F,
+    ) -> CallToolResult
+    where
+        T: Serialize + Send + 'static,
+        F: FnOnce(&Service, &Caller) -> Result<T, ServiceError> + Send + 'static,
+    {
+        let caller = match self.caller(ctx) {
+            Ok(caller) => caller,
+            Err(message) => return error_result(&message),
+        };
+        let service = self.service.clone();
+        match tokio::task::spawn_blocking(move || call(&service, &caller)).await {
+            Ok(Ok(value)) => structured(&value),
+            Ok(Err(err)) => service_error(&err),
+            Err(join) => {
+                tracing::error!(cause = %join, "tool call panicked");
+                error_result("internal error: the tool call failed; try again")
+            }
+        }
+    }
+}
+
+/// A tool result carrying `value` as structured content (and as its JSON text).
+pub(super) fn structured<T: Serialize>(value: &T) -> CallToolResult {
+    match serde_json::to_value(value) {
+        Ok(value) => CallToolResult::structured(value),
+        Err(err) => error_result(&format!("internal error: cannot encode the result: {err}")),
+    }
+}
+
+/// A tool error with `message` for the model.
+pub(super) fn error_result(message: &str) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message.to_owned())])
+}
+
+/// Every service error is a tool error the model reads; internal ones are also logged.
+pub(super) fn service_error(err: &ServiceError) -> CallToolResult {
+    if classify(err) == ErrorKind::Internal {
+        tracing::error!(cause = ?err, "tool call failed");
+    }
+    error_result(&err.to_string())
+}
+
+impl ServerHandler for CwServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("cw", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let tools = match self.caller(&ctx) {
+            Ok(Caller::Operator) => self.operator_tools.list_all(),
+            // Agents, and callers still to be refused, see the agent tools.
+            _ => self.agent_tools.list_all(),
+        };
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if self.shutdown.is_cancelled() {
+            return Ok(service_error(&ServiceError::ShuttingDown).into());
+        }
+        let name = request.name.to_string();
+        let caller = match self.caller(&ctx) {
+            Ok(caller) => caller,
+            Err(message) => return Ok(error_result(&message).into()),
+        };
+        let (own, other) = match caller {
+            Caller::Operator => (&self.operator_tools, &self.agent_tools),
+            Caller::Agent(_) => (&self.agent_tools, &self.operator_tools),
+        };
+        if !own.has_route(&name) && other.has_route(&name) {
+            let refusal = match caller {
+                Caller::Operator => ServiceError::AgentOnly,
+                Caller::Agent(agent) => ServiceError::OperatorOnly { agent: agent.id },
+            };
+            return Ok(service_error(&refusal).into());
+        }
+        own.call(ToolCallContext::new(self, request, ctx)).await
+    }
+}

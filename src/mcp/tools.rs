@@ -1,0 +1,291 @@
+//! The tools. Each decodes its arguments, makes one service call and encodes the result; every
+//! rule lives in the service so stdio, HTTP and the CLI cannot drift apart.
+
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ProgressNotificationParam};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, tool, tool_router};
+use serde_json::json;
+
+use super::params::{
+    AddTaskArgs, AgentArgs, AnswerArgs, AskArgs, DoneArgs, MessageArgs, Outcome, ProgressArgs,
+    TaskArgs,
+};
+use super::server::{CwServer, error_result, service_error, structured};
+use crate::model::{AgentId, QuestionId, ReportOutcome, TaskId};
+use crate::service::{AddTask, AnswerWait, PlanRef, ServiceError};
+use crate::wire::{AgentJson, MessageJson, QuestionJson, StatusJson, TaskJson, WorkJson};
+
+fn task_id(text: &str) -> Result<TaskId, ServiceError> {
+    Ok(text.parse()?)
+}
+
+#[tool_router(router = agent_router, vis = "pub(super)")]
+impl CwServer {
+    #[tool(
+        description = "Get your task. Call this first, and again after a restart: it returns the task you hold \
+(title, action, files, verify, done criteria, plan context, results of the tasks it depends on, worktree), \
+or task null when nothing is ready (then stop). Calling it renews your claim."
+    )]
+    async fn claim_task(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
+        self.respond(&ctx, |service, caller| {
+            let work = service.claim_work(caller.agent()?.id)?;
+            Ok(match work {
+                Some(work) => json!({ "task": WorkJson::from(&work) }),
+                None => {
+                    json!({ "task": null, "message": "nothing is ready for you; end your turn" })
+                }
+            })
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Tell the human what you are doing, in one line. Also keeps your claim alive; \
+call it every few minutes during long work."
+    )]
+    async fn report_progress(
+        &self,
+        Parameters(args): Parameters<ProgressArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.respond(&ctx, move |service, caller| {
+            let task = service.report_progress(
+                caller.agent()?.id,
+                task_id(&args.task_id)?,
+                &args.message,
+            )?;
+            Ok(json!({ "task_id": task.id.to_string(), "state": task.state.as_str() }))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Finish your task. outcome done requires all work committed on your branch (you are told \
+what is uncommitted otherwise); then call request_merge. failed: it cannot be done, say why. blocked: only the \
+human can unblock it; the summary goes to the human's inbox."
+    )]
+    async fn report_done(
+        &self,
+        Parameters(args): Parameters<DoneArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.respond(&ctx, move |service, caller| {
+            let outcome = match args.outcome {
+                Outcome::Done => ReportOutcome::Done,
+                Outcome::Failed => ReportOutcome::Failed,
+                Outcome::Blocked => ReportOutcome::Blocked,
+            };
+            let task = service.report_done(caller.agent()?.id, task_id(&args.task_id)?, outcome, &args.summary)?;
+            let next = match outcome {
+                ReportOutcome::Done => "call request_merge with this task_id",
+                ReportOutcome::Failed | ReportOutcome::Blocked => "end your turn",
+            };
+            Ok(json!({ "task_id": task.id.to_string(), "state": task.state.as_str(), "next": next }))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Ask the human when you cannot decide or proceed alone. Blocks until answered and returns \
+the answer. If no answer comes in time it returns status pending with a question_id: then end your turn; you will \
+be resumed with the answer."
+    )]
+    async fn ask_user(
+        &self,
+        Parameters(args): Parameters<AskArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let asked = self
+            .respond(&ctx, move |service, caller| {
+                let task = args.task_id.as_deref().map(task_id).transpose()?;
+                let question =
+                    service.ask(caller.agent()?.id, &args.question, &args.options, task)?;
+                Ok(json!({ "question_id": question.id.to_string() }))
+            })
+            .await;
+        let Some(id) = asked
+            .structured_content
+            .as_ref()
+            .and_then(|v| v["question_id"].as_str())
+            .and_then(|q| q.parse::<QuestionId>().ok())
+        else {
+            return asked;
+        };
+        self.wait_for_answer(id, &ctx).await
+    }
+
+    #[tool(
+        description = "Queue your finished task's branch for merging into the integration branch, after \
+report_done with outcome done. Returns queued (merged after the tasks it depends on), merged, or conflict with the \
+paths to fix: then merge the integration branch into yours, resolve, commit and call request_merge again."
+    )]
+    async fn request_merge(
+        &self,
+        Parameters(args): Parameters<TaskArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.respond(&ctx, move |service, caller| {
+            let request = service.request_merge(caller.agent()?.id, task_id(&args.task_id)?)?;
+            let waiting: Vec<String> = request.waiting_for.iter().map(ToString::to_string).collect();
+            Ok(json!({ "task_id": request.task.id.to_string(), "state": request.state, "waiting_for": waiting,
+                "next": "end your turn; you will be resumed if the merge conflicts" }))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Read new messages from the human or the coordinator (each is returned once). Check \
+after each step of long work."
+    )]
+    async fn get_messages(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
+        self.respond(&ctx, |service, caller| {
+            let messages = service.take_messages(caller.agent()?.id)?;
+            Ok(json!({ "messages": messages.iter().map(MessageJson::from).collect::<Vec<_>>() }))
+        })
+        .await
+    }
+}
+
+#[tool_router(router = operator_router, vis = "pub(super)")]
+impl CwServer {
+    #[tool(description = "Overview: tasks by state, the next ready tasks, agents.")]
+    async fn status(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
+        self.respond(&ctx, |service, caller| {
+            caller.require_operator()?;
+            let report = service.status(10)?;
+            let root = service.workspace().root().display().to_string();
+            Ok(StatusJson::new(&report, root, service.config().integration_branch.clone()))
+        })
+        .await
+    }
+
+    #[tool(description = "Open questions from agents, oldest first. Answer with answer_question.")]
+    async fn list_questions(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
+        self.respond(&ctx, |service, caller| {
+            let questions = service.open_questions(caller)?;
+            Ok(json!({ "questions": questions.iter().map(QuestionJson::from).collect::<Vec<_>>() }))
+        })
+        .await
+    }
+
+    #[tool(description = "Answer an agent's question; the waiting agent receives the answer.")]
+    async fn answer_question(
+        &self,
+        Parameters(args): Parameters<AnswerArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.respond(&ctx, move |service, caller| {
+            let question = service.answer(caller, args.question_id.parse()?, &args.answer)?;
+            Ok(QuestionJson::from(&question))
+        })
+        .await
+    }
+
+    #[tool(description = "Add a task; it is ready once every task in after is merged.")]
+    async fn add_task(
+        &self,
+        Parameters(args): Parameters<AddTaskArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.respond(&ctx, move |service, caller| {
+            caller.require_operator()?;
+            let after = args.after.iter().map(|a| task_id(a)).collect::<Result<Vec<_>, _>>()?;
+            let plan = args.plan.map(|p| p.parse().map_or(PlanRef::Key(p), PlanRef::Id));
+            let request = AddTask {
+                title: args.title,
+                description: args.description,
+                plan,
+                after,
+                priority: args.priority.map(i64::from),
+            };
+            let task = service.add_task(&request)?;
+            Ok(TaskJson::new(&task, &request.after))
+        })
+        .await
+    }
+
+    #[tool(description = "Send a message to an agent; it reads it with get_messages.")]
+    async fn send_message(
+        &self,
+        Parameters(args): Parameters<MessageArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.respond(&ctx, move |service, caller| {
+            let id = service.send_message(caller, args.agent_id.parse::<AgentId>()?, &args.body)?;
+            Ok(json!({ "message_id": id.to_string() }))
+        })
+        .await
+    }
+
+    #[tool(description = "All agents with their state and task.")]
+    async fn list_agents(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
+        self.respond(&ctx, |service, caller| {
+            caller.require_operator()?;
+            Ok(json!({ "agents": service.agents()?.iter().map(AgentJson::from).collect::<Vec<_>>() }))
+        })
+        .await
+    }
+
+    #[tool(description = "Stop an agent's process.")]
+    async fn stop_agent(
+        &self,
+        Parameters(args): Parameters<AgentArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.respond(&ctx, move |service, caller| {
+            let outcome = service.stop_agent(caller, args.agent_id.parse::<AgentId>()?)?;
+            Ok(json!({ "agent_id": outcome.agent.id.to_string(), "stopped": outcome.stopped, "detail": outcome.detail }))
+        })
+        .await
+    }
+}
+
+impl CwServer {
+    /// Blocks until question `id` is answered, sending progress while waiting; `pending` after
+    /// the configured wait; promptly returns on cancellation or shutdown.
+    async fn wait_for_answer(
+        &self,
+        id: QuestionId,
+        ctx: &RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let progress_token = ctx.meta.get_progress_token();
+        let peer = ctx.peer.clone();
+        let tick = |elapsed: std::time::Duration| {
+            if let Some(token) = progress_token.clone() {
+                let note = ProgressNotificationParam::new(token, elapsed.as_secs_f64())
+                    .with_message(format!("waiting for the human to answer {id}"));
+                let peer = peer.clone();
+                // Fire and forget: a slow client must not delay noticing the answer.
+                tokio::spawn(async move {
+                    let _ = peer.notify_progress(note).await;
+                });
+            }
+        };
+        let waited = self
+            .service
+            .await_answer(
+                id,
+                self.settings.ask_wait,
+                self.settings.progress_every,
+                &ctx.ct,
+                &self.shutdown,
+                tick,
+            )
+            .await;
+        match waited {
+            Ok(AnswerWait::Answered(question)) => structured(&json!({
+                "status": "answered", "question_id": id.to_string(), "answer": question.answer })),
+            Ok(AnswerWait::Pending(_)) => structured(&json!({
+                "status": "pending", "question_id": id.to_string(),
+                "next": "the human has not answered yet: end your turn now; you will be resumed with the answer" })),
+            Ok(AnswerWait::Cancelled) => {
+                error_result(&format!("cancelled; question {id} stays open"))
+            }
+            Ok(AnswerWait::ShuttingDown) => error_result(&format!(
+                "the server is shutting down; end your turn, you will be resumed with the answer to {id}"
+            )),
+            Err(err) => service_error(&err),
+        }
+    }
+}

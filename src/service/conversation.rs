@@ -1,0 +1,259 @@
+//! The agent ↔ human conversation: questions (`ask_user`, answers) and messages.
+
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tracing::instrument;
+
+use super::tasks::{apply, require_task};
+use super::{Caller, Service, ServiceError};
+use crate::model::{
+    AgentEvent, AgentId, MessageId, QuestionId, TaskEvent, TaskId, TaskState, Timestamp,
+};
+use crate::store::{AgentRecord, MessageRecord, QuestionRecord, Tx};
+
+/// The longest question accepted, in bytes.
+pub const MAX_QUESTION_BYTES: usize = 16 * 1024;
+/// The most options a question may offer, and the longest option, in characters.
+pub const MAX_OPTIONS: usize = 20;
+pub const MAX_OPTION_CHARS: usize = 500;
+/// The longest answer or message accepted, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// How waiting for an answer ended.
+#[derive(Debug, Clone)]
+pub enum AnswerWait {
+    Answered(QuestionRecord),
+    /// The configured wait passed; the question stays open.
+    Pending(QuestionRecord),
+    /// The caller gave up (the MCP client cancelled).
+    Cancelled,
+    /// The server is shutting down.
+    ShuttingDown,
+}
+
+impl Service {
+    /// Stores a question from `agent` (at once, so it survives any restart) and moves its task to
+    /// waiting. Asking the same open question again returns the existing one.
+    #[instrument(skip_all, fields(agent_id = %agent))]
+    pub fn ask(
+        &self,
+        agent: AgentId,
+        question: &str,
+        options: &[String],
+        task: Option<TaskId>,
+    ) -> Result<QuestionRecord, ServiceError> {
+        let question = question.trim();
+        if question.is_empty() {
+            return Err(ServiceError::InvalidInput(
+                "the question is empty; say what you need from the human".to_owned(),
+            ));
+        }
+        check_size("the question", question.len(), MAX_QUESTION_BYTES)?;
+        if options.len() > MAX_OPTIONS
+            || options.iter().any(|o| o.chars().count() > MAX_OPTION_CHARS)
+        {
+            return Err(ServiceError::InvalidInput(format!(
+                "at most {MAX_OPTIONS} options of at most {MAX_OPTION_CHARS} characters each"
+            )));
+        }
+        let now = self.now();
+        self.store.write(|tx| {
+            let holder = require_agent(tx, agent)?;
+            let task = match task {
+                Some(task) => {
+                    let record = require_task(tx, task)?;
+                    if record.agent != Some(agent) || !record.state.is_held() {
+                        return Err(ServiceError::NotYourTask { task, agent });
+                    }
+                    Some(record)
+                }
+                None => tx.task_held_by(agent)?.map(|id| require_task(tx, id)).transpose()?,
+            };
+            if let Some(existing) = tx.open_question_like(agent, question)? {
+                return Ok(existing);
+            }
+            let id = tx.insert_question(
+                Some(agent),
+                task.as_ref().map(|t| t.id),
+                question,
+                options,
+                now,
+            )?;
+            if let Some(task) = &task {
+                if task.state == TaskState::Claimed {
+                    apply(tx, task, TaskEvent::AskUser, None, "asked the human", now)?;
+                }
+            }
+            move_agent(tx, &holder, AgentEvent::AskUser, now)?;
+            tx.question(id)?.ok_or(ServiceError::QuestionNotFound(id))
+        })
+    }
+
+    /// Waits until question `id` is answered (from any process), `timeout` passes, `cancel`
+    /// fires or `shutdown` fires. `tick` is called about every `tick_every` while waiting (MCP
+    /// progress notifications).
+    pub async fn await_answer(
+        &self,
+        id: QuestionId,
+        timeout: Duration,
+        tick_every: Duration,
+        cancel: &CancellationToken,
+        shutdown: &CancellationToken,
+        mut tick: impl FnMut(Duration),
+    ) -> Result<AnswerWait, ServiceError> {
+        let started = Instant::now();
+        let mut watch = self.store.watch()?;
+        let mut next_tick = tick_every;
+        loop {
+            let question = self.question(id)?;
+            if question.status != "open" {
+                return Ok(AnswerWait::Answered(question));
+            }
+            let elapsed = started.elapsed();
+            if elapsed >= timeout {
+                return Ok(AnswerWait::Pending(question));
+            }
+            if elapsed >= next_tick {
+                tick(elapsed);
+                next_tick += tick_every;
+            }
+            let nap = (timeout - elapsed)
+                .min(next_tick.saturating_sub(elapsed))
+                .max(Duration::from_millis(1));
+            tokio::select! {
+                () = cancel.cancelled() => return Ok(AnswerWait::Cancelled),
+                () = shutdown.cancelled() => return Ok(AnswerWait::ShuttingDown),
+                changed = watch.changed(Duration::from_millis(25), nap) => { changed?; }
+            }
+        }
+    }
+
+    /// One question.
+    pub fn question(&self, id: QuestionId) -> Result<QuestionRecord, ServiceError> {
+        self.store.read(|tx| tx.question(id)?.ok_or(ServiceError::QuestionNotFound(id)))
+    }
+
+    /// Open questions, oldest first (operator).
+    pub fn open_questions(&self, caller: &Caller) -> Result<Vec<QuestionRecord>, ServiceError> {
+        caller.require_operator()?;
+        self.store.read(|tx| Ok(tx.open_questions()?))
+    }
+
+    /// Answers an open question (operator): the asking agent's task and state move on.
+    #[instrument(skip_all, fields(question = %id))]
+    pub fn answer(
+        &self,
+        caller: &Caller,
+        id: QuestionId,
+        answer: &str,
+    ) -> Result<QuestionRecord, ServiceError> {
+        caller.require_operator()?;
+        let answer = answer.trim();
+        if answer.is_empty() {
+            return Err(ServiceError::InvalidInput("the answer is empty".to_owned()));
+        }
+        check_size("the answer", answer.len(), MAX_MESSAGE_BYTES)?;
+        let now = self.now();
+        let lease = self.lease_from(now);
+        self.store.write(|tx| {
+            let question = tx.question(id)?.ok_or(ServiceError::QuestionNotFound(id))?;
+            if !tx.answer_question(id, answer, &caller.label(), now)? {
+                return Err(ServiceError::AlreadyAnswered {
+                    id,
+                    answered_at: question.answered_at,
+                });
+            }
+            if let Some(task) = question.task {
+                let record = require_task(tx, task)?;
+                if record.state == TaskState::Waiting && record.agent == question.agent {
+                    apply(
+                        tx,
+                        &record,
+                        TaskEvent::Answered,
+                        record.agent.map(|a| (a, lease)),
+                        "the human answered",
+                        now,
+                    )?;
+                }
+            }
+            if let Some(agent) = question.agent.and_then(|a| tx.agent(a).transpose()).transpose()? {
+                if agent.state == crate::model::AgentState::Waiting {
+                    move_agent(tx, &agent, AgentEvent::Answered, now)?;
+                }
+            }
+            tx.question(id)?.ok_or(ServiceError::QuestionNotFound(id))
+        })
+    }
+
+    /// Sends a message to an agent (operator); it reads it with `get_messages`.
+    #[instrument(skip_all, fields(agent_id = %agent))]
+    pub fn send_message(
+        &self,
+        caller: &Caller,
+        agent: AgentId,
+        body: &str,
+    ) -> Result<MessageId, ServiceError> {
+        caller.require_operator()?;
+        let body = body.trim();
+        if body.is_empty() {
+            return Err(ServiceError::InvalidInput("the message is empty".to_owned()));
+        }
+        check_size("the message", body.len(), MAX_MESSAGE_BYTES)?;
+        let now = self.now();
+        self.store.write(|tx| {
+            require_agent(tx, agent)?;
+            Ok(tx.insert_message(agent, &caller.label(), body, now)?)
+        })
+    }
+
+    /// The agent's unread messages (marked read), renewing its lease.
+    pub fn take_messages(&self, agent: AgentId) -> Result<Vec<MessageRecord>, ServiceError> {
+        let now = self.now();
+        let lease = self.lease_from(now);
+        self.store.write(|tx| {
+            require_agent(tx, agent)?;
+            renew_held(tx, agent, lease)?;
+            Ok(tx.take_unread_messages(agent, now)?)
+        })
+    }
+}
+
+/// Moves an agent along its state machine when the event applies; other states are left alone
+/// (an agent may call tools in any state, e.g. a user-run agent that never "started").
+pub(super) fn move_agent(
+    tx: &Tx<'_>,
+    agent: &AgentRecord,
+    event: AgentEvent,
+    now: Timestamp,
+) -> Result<(), ServiceError> {
+    if let Ok(next) = agent.state.transition(event) {
+        tx.set_agent_state(agent.id, agent.state, next, now)?;
+    }
+    Ok(())
+}
+
+/// Renews the lease of whatever task `agent` holds (every agent call keeps its claim alive).
+pub(super) fn renew_held(
+    tx: &Tx<'_>,
+    agent: AgentId,
+    until: Timestamp,
+) -> Result<(), ServiceError> {
+    if let Some(task) = tx.task_held_by(agent)? {
+        tx.renew_lease(task, agent, until)?;
+    }
+    Ok(())
+}
+
+pub(super) fn require_agent(tx: &Tx<'_>, id: AgentId) -> Result<AgentRecord, ServiceError> {
+    tx.agent(id)?.ok_or(ServiceError::AgentNotFound(id))
+}
+
+fn check_size(what: &str, len: usize, max: usize) -> Result<(), ServiceError> {
+    if len > max {
+        return Err(ServiceError::InvalidInput(format!(
+            "{what} is {len} bytes; the limit is {max}"
+        )));
+    }
+    Ok(())
+}

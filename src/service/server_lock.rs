@@ -1,0 +1,70 @@
+//! One MCP HTTP server per repository: an exclusive lock on `.cw/run.lock` (the kernel releases
+//! it when the owner dies, so a stale owner can never block a restart) and `.cw/server.json`
+//! telling clients where to connect.
+
+use std::io::{Read, Seek, Write};
+
+use serde_json::json;
+
+use super::{Service, ServiceError};
+
+/// Held while this process serves; dropping it removes `server.json` and releases the lock.
+#[derive(Debug)]
+pub struct ServerLock {
+    file: std::fs::File,
+    server_json: std::path::PathBuf,
+}
+
+impl Service {
+    /// Takes the repository's server lock, or names the process that holds it.
+    pub fn lock_server(&self) -> Result<ServerLock, ServiceError> {
+        let path = self.workspace.cw_dir.join("run.lock");
+        let io = |source| ServiceError::Io { path: path.clone(), source };
+        let mut file = fs_err::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?
+            .into_parts()
+            .0;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut owner = String::new();
+                let _ = file.read_to_string(&mut owner);
+                let pid = owner
+                    .trim()
+                    .parse::<u32>()
+                    .map_or_else(|_| "unknown".to_owned(), |p| p.to_string());
+                return Err(ServiceError::ServerRunning { pid });
+            }
+            Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
+        }
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .map_err(io)?;
+        Ok(ServerLock { file, server_json: self.workspace.cw_dir.join("server.json") })
+    }
+}
+
+impl ServerLock {
+    /// Publishes the endpoint in `.cw/server.json` (atomically: temp file + rename).
+    pub fn publish(&self, url: &str, started_at_millis: i64) -> Result<(), ServiceError> {
+        let body =
+            json!({ "url": url, "pid": std::process::id(), "started_at": started_at_millis });
+        let temp = self.server_json.with_extension("json.tmp");
+        let io = |source| ServiceError::Io { path: self.server_json.clone(), source };
+        fs_err::write(&temp, format!("{body:#}\n")).map_err(io)?;
+        fs_err::rename(&temp, &self.server_json).map_err(io)
+    }
+}
+
+impl Drop for ServerLock {
+    fn drop(&mut self) {
+        let _ = fs_err::remove_file(&self.server_json);
+        let _ = self.file.unlock();
+    }
+}

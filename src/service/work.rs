@@ -1,0 +1,154 @@
+//! An agent's work on its task: progress heartbeats and merge requests; agents for the operator.
+
+use tracing::instrument;
+
+use super::conversation::{renew_held, require_agent};
+use super::tasks::{apply, require_task};
+use super::{Caller, Service, ServiceError};
+use crate::model::{AgentId, TaskEvent, TaskId, TaskState, Timestamp};
+use crate::store::{AgentRecord, TaskRecord};
+
+/// The longest progress line accepted, in characters.
+pub const MAX_PROGRESS_CHARS: usize = 2_000;
+
+/// What happened to a merge request.
+#[derive(Debug, Clone)]
+pub struct MergeRequest {
+    pub task: TaskRecord,
+    /// `queued` until the coordinator merges (`merged`) or bounces it (`conflict`).
+    pub state: &'static str,
+    /// Tasks this one depends on that are not merged yet (it merges after them).
+    pub waiting_for: Vec<TaskId>,
+}
+
+/// What stopping an agent did.
+#[derive(Debug, Clone)]
+pub struct StopOutcome {
+    pub agent: AgentRecord,
+    pub stopped: bool,
+    pub detail: String,
+}
+
+impl Service {
+    /// A heartbeat with a line for the human; renews the lease.
+    #[instrument(skip_all, fields(agent_id = %agent, task_id = %task))]
+    pub fn report_progress(
+        &self,
+        agent: AgentId,
+        task: TaskId,
+        message: &str,
+    ) -> Result<TaskRecord, ServiceError> {
+        let message = message.trim();
+        if message.is_empty() {
+            return Err(ServiceError::InvalidInput("the progress message is empty".to_owned()));
+        }
+        if message.chars().count() > MAX_PROGRESS_CHARS {
+            return Err(ServiceError::InvalidInput(format!(
+                "a progress message is at most {MAX_PROGRESS_CHARS} characters; keep it to a line"
+            )));
+        }
+        let now = self.now();
+        let lease = self.lease_from(now);
+        self.store.write(|tx| {
+            let record = owned_task(tx, agent, task)?;
+            if !record.state.is_held() {
+                return Err(ServiceError::Transition {
+                    task,
+                    source: crate::model::TransitionError {
+                        from: record.state,
+                        action: "take progress reports",
+                        hint: " (it is not being worked on)",
+                    },
+                });
+            }
+            renew_held(tx, agent, lease)?;
+            tx.append_event(
+                now,
+                "task.progress",
+                Some(task),
+                Some(agent),
+                &serde_json::json!({ "message": message }),
+            )?;
+            require_task(tx, task)
+        })
+    }
+
+    /// Queues a done (or conflict-fixed) task's branch for the integration branch.
+    #[instrument(skip_all, fields(agent_id = %agent, task_id = %task))]
+    pub fn request_merge(
+        &self,
+        agent: AgentId,
+        task: TaskId,
+    ) -> Result<MergeRequest, ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let record = owned_task(tx, agent, task)?;
+            if record.state == TaskState::Merging {
+                // Asking twice is harmless: the request is already queued.
+                return Ok(MergeRequest {
+                    waiting_for: unmerged_dependencies(tx, task)?,
+                    task: record,
+                    state: "queued",
+                });
+            }
+            apply(tx, &record, TaskEvent::RequestMerge, None, "merge requested", now)?;
+            let branch = tx.agent_branch(agent)?;
+            tx.insert_merge_request(task, branch.as_deref(), now)?;
+            Ok(MergeRequest {
+                waiting_for: unmerged_dependencies(tx, task)?,
+                task: require_task(tx, task)?,
+                state: "queued",
+            })
+        })
+    }
+
+    /// Every agent, newest first.
+    pub fn agents(&self) -> Result<Vec<AgentRecord>, ServiceError> {
+        self.store.read(|tx| Ok(tx.agents()?))
+    }
+
+    /// Stops an agent (operator). cw does not supervise agent processes yet, so this reports
+    /// whether there is anything to stop.
+    pub fn stop_agent(&self, caller: &Caller, agent: AgentId) -> Result<StopOutcome, ServiceError> {
+        caller.require_operator()?;
+        let record = self.store.read(|tx| require_agent(tx, agent))?;
+        Ok(StopOutcome {
+            detail: format!(
+                "agent {agent} is not running under cw (cw does not supervise agent processes yet); stop it where you started it"
+            ),
+            agent: record,
+            stopped: false,
+        })
+    }
+
+    pub(super) fn lease_from(&self, now: Timestamp) -> Timestamp {
+        now.plus_millis(self.config.claims.lease_millis())
+    }
+}
+
+/// The task, if `agent` is the one working on it.
+fn owned_task(
+    tx: &crate::store::Tx<'_>,
+    agent: AgentId,
+    task: TaskId,
+) -> Result<TaskRecord, ServiceError> {
+    require_agent(tx, agent)?;
+    let record = require_task(tx, task)?;
+    if record.agent != Some(agent) {
+        return Err(ServiceError::NotYourTask { task, agent });
+    }
+    Ok(record)
+}
+
+fn unmerged_dependencies(
+    tx: &crate::store::Tx<'_>,
+    task: TaskId,
+) -> Result<Vec<TaskId>, ServiceError> {
+    let mut waiting = Vec::new();
+    for dep in tx.dependencies(task)? {
+        if require_task(tx, dep)?.state != TaskState::Merged {
+            waiting.push(dep);
+        }
+    }
+    Ok(waiting)
+}

@@ -1,0 +1,241 @@
+//! Questions for the human, and messages for agents.
+
+use rusqlite::{OptionalExtension, params};
+use serde_json::json;
+
+use super::error::SqlResultExt;
+use super::{StoreError, Tx};
+use crate::model::{AgentId, MessageId, QuestionId, TaskId, Timestamp};
+
+/// A question row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuestionRecord {
+    pub id: QuestionId,
+    pub agent: Option<AgentId>,
+    pub task: Option<TaskId>,
+    pub question: String,
+    pub options: Vec<String>,
+    /// `open`, `answered` or `withdrawn`.
+    pub status: String,
+    pub answer: Option<String>,
+    pub answered_by: Option<String>,
+    pub asked_at: Timestamp,
+    pub answered_at: Option<Timestamp>,
+}
+
+/// A message row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRecord {
+    pub id: MessageId,
+    pub agent: AgentId,
+    pub sender: String,
+    pub body: String,
+    pub created_at: Timestamp,
+    pub read_at: Option<Timestamp>,
+}
+
+const QUESTION_COLUMNS: &str =
+    "id, agent_id, task_id, question, options, status, answer, answered_by, asked_at, answered_at";
+
+impl Tx<'_> {
+    /// Stores a new open question.
+    pub fn insert_question(
+        &self,
+        agent: Option<AgentId>,
+        task: Option<TaskId>,
+        question: &str,
+        options: &[String],
+        now: Timestamp,
+    ) -> Result<QuestionId, StoreError> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO questions (agent_id, task_id, question, options, asked_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .on(self)?
+            .execute(params![agent.map(AgentId::get), task.map(TaskId::get), question, json!(options).to_string(), now.0])
+            .on(self)?;
+        let id = QuestionId(self.conn().last_insert_rowid());
+        self.append_event(
+            now,
+            "question.asked",
+            task,
+            agent,
+            &json!({ "question": id.to_string() }),
+        )?;
+        Ok(id)
+    }
+
+    /// One question, or `None` if the id is unknown.
+    pub fn question(&self, id: QuestionId) -> Result<Option<QuestionRecord>, StoreError> {
+        let sql = format!("SELECT {QUESTION_COLUMNS} FROM questions WHERE id = ?1");
+        self.conn()
+            .prepare_cached(&sql)
+            .on(self)?
+            .query_row([id.0], question_from_row)
+            .optional()
+            .on(self)
+    }
+
+    /// The open question `agent` already asked with exactly this text, if any.
+    pub fn open_question_like(
+        &self,
+        agent: AgentId,
+        question: &str,
+    ) -> Result<Option<QuestionRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {QUESTION_COLUMNS} FROM questions WHERE agent_id = ?1 AND question = ?2 AND status = 'open' ORDER BY id LIMIT 1"
+        );
+        self.conn()
+            .prepare_cached(&sql)
+            .on(self)?
+            .query_row(params![agent.0, question], question_from_row)
+            .optional()
+            .on(self)
+    }
+
+    /// Open questions, oldest first.
+    pub fn open_questions(&self) -> Result<Vec<QuestionRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {QUESTION_COLUMNS} FROM questions WHERE status = 'open' ORDER BY asked_at, id"
+        );
+        let mut stmt = self.conn().prepare_cached(&sql).on(self)?;
+        let rows = stmt.query_map([], question_from_row).on(self)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+    }
+
+    /// Records the answer to an open question; false if it was not open any more.
+    pub fn answer_question(
+        &self,
+        id: QuestionId,
+        answer: &str,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .conn()
+            .prepare_cached(
+                "UPDATE questions SET status = 'answered', answer = ?2, answered_by = ?3, answered_at = ?4
+                 WHERE id = ?1 AND status = 'open'",
+            )
+            .on(self)?
+            .execute(params![id.0, answer, by, now.0])
+            .on(self)?;
+        if changed > 0 {
+            self.append_event(
+                now,
+                "question.answered",
+                None,
+                None,
+                &json!({ "question": id.to_string(), "by": by }),
+            )?;
+        }
+        Ok(changed > 0)
+    }
+
+    /// Stores a message for an agent.
+    pub fn insert_message(
+        &self,
+        agent: AgentId,
+        sender: &str,
+        body: &str,
+        now: Timestamp,
+    ) -> Result<MessageId, StoreError> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO messages (agent_id, sender, body, created_at) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .on(self)?
+            .execute(params![agent.0, sender, body, now.0])
+            .on(self)?;
+        let id = MessageId(self.conn().last_insert_rowid());
+        self.append_event(
+            now,
+            "message.sent",
+            None,
+            Some(agent),
+            &json!({ "message": id.to_string(), "sender": sender }),
+        )?;
+        Ok(id)
+    }
+
+    /// Unread messages for `agent`, marked read in the same transaction.
+    pub fn take_unread_messages(
+        &self,
+        agent: AgentId,
+        now: Timestamp,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "UPDATE messages SET read_at = ?2 WHERE agent_id = ?1 AND read_at IS NULL
+                 RETURNING id, agent_id, sender, body, created_at, read_at",
+            )
+            .on(self)?;
+        let rows = stmt
+            .query_map(params![agent.0, now.0], |r| {
+                Ok(MessageRecord {
+                    id: MessageId(r.get(0)?),
+                    agent: AgentId(r.get(1)?),
+                    sender: r.get(2)?,
+                    body: r.get(3)?,
+                    created_at: Timestamp(r.get(4)?),
+                    read_at: r.get::<_, Option<i64>>(5)?.map(Timestamp),
+                })
+            })
+            .on(self)?;
+        let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>().on(self)?;
+        messages.sort_by_key(|m| m.id);
+        if !messages.is_empty() {
+            self.append_event(
+                now,
+                "message.read",
+                None,
+                Some(agent),
+                &json!({ "count": messages.len() }),
+            )?;
+        }
+        Ok(messages)
+    }
+
+    /// Queues a merge request for a task's branch.
+    pub fn insert_merge_request(
+        &self,
+        task: TaskId,
+        branch: Option<&str>,
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        self.conn()
+            .prepare_cached("INSERT INTO merges (task_id, state, branch, requested_at) VALUES (?1, 'queued', ?2, ?3)")
+            .on(self)?
+            .execute(params![task.0, branch, now.0])
+            .on(self)?;
+        let id = self.conn().last_insert_rowid();
+        self.append_event(now, "merge.requested", Some(task), None, &json!({ "merge": id }))?;
+        Ok(id)
+    }
+
+    /// Number of queued merge requests.
+    pub fn queued_merges(&self) -> Result<u64, StoreError> {
+        let count: i64 = self
+            .conn()
+            .query_row("SELECT count(*) FROM merges WHERE state = 'queued'", [], |r| r.get(0))
+            .on(self)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+}
+
+fn question_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QuestionRecord> {
+    let options: String = r.get(4)?;
+    Ok(QuestionRecord {
+        id: QuestionId(r.get(0)?),
+        agent: r.get::<_, Option<i64>>(1)?.map(AgentId),
+        task: r.get::<_, Option<i64>>(2)?.map(TaskId),
+        question: r.get(3)?,
+        options: serde_json::from_str(&options).unwrap_or_default(),
+        status: r.get(5)?,
+        answer: r.get(6)?,
+        answered_by: r.get(7)?,
+        asked_at: Timestamp(r.get(8)?),
+        answered_at: r.get::<_, Option<i64>>(9)?.map(Timestamp),
+    })
+}

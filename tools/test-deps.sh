@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the real MCP clients the integration tests drive (clients we did not write):
+# the Python `mcp` SDK in a virtualenv and the MCP Inspector CLI from npm, both at pinned
+# versions, under .test-deps/. Idempotent; a failed install fails the test run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+deps="$PWD/.test-deps"
+mkdir -p "$deps"
+
+python_version="mcp==2.3.0"
+if [ ! -f "$deps/venv/.installed-$python_version" ]; then
+  python3 -m venv "$deps/venv"
+  "$deps/venv/bin/pip" install --quiet --disable-pip-version-check "$python_version"
+  touch "$deps/venv/.installed-$python_version"
+fi
+
+inspector_version="@modelcontextprotocol/inspector@2.12.0"
+if [ ! -f "$deps/node/.installed-${inspector_version//\//_}" ]; then
+  mkdir -p "$deps/node"
+  (cd "$deps/node" && { [ -f package.json ] || echo '{"private": true}' > package.json; } \
+    && npm install --silent --no-audit --no-fund "$inspector_version")
+  touch "$deps/node/.installed-${inspector_version//\//_}"
+fi
