@@ -41,14 +41,14 @@ fn main() {
             ms(claims.0),
             ms(claims.1)
         ));
-        if let Some(br) = &br {
-            if let Some((ready, claim)) = beads_side_by_side(br, size) {
-                rows.push(format!(
-                    "| beads `br` ready --json / update --claim | {size} | {} | {} |",
-                    ms(ready),
-                    ms(claim)
-                ));
-            }
+        if let Some(br) = &br
+            && let Some((ready, claim)) = beads_side_by_side(br, size)
+        {
+            rows.push(format!(
+                "| beads `br` ready --json / update --claim | {size} | {} | {} |",
+                ms(ready),
+                ms(claim)
+            ));
         }
         if size == 10_000 {
             let list = median_of(10, || time_command(&repo.root, &["task", "list", "--json"]));

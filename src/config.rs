@@ -49,6 +49,7 @@ pub struct McpConfig {
 /// `cw run` server settings.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[derive(Default)]
 pub struct ServerConfig {
     pub port: u16,
 }
@@ -56,12 +57,6 @@ pub struct ServerConfig {
 impl Default for McpConfig {
     fn default() -> McpConfig {
         McpConfig { ask_wait_seconds: 300, progress_seconds: 10 }
-    }
-}
-
-impl Default for ServerConfig {
-    fn default() -> ServerConfig {
-        ServerConfig { port: 0 }
     }
 }
 

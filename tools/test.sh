@@ -3,6 +3,7 @@
 # Needs only the Rust toolchain and git.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash tools/test-deps.sh
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet

@@ -1,6 +1,4 @@
 //! The only place that writes to stdout and stderr. Data goes to stdout; messages to stderr.
-#![expect(clippy::print_stderr, reason = "this module is the one sanctioned writer")]
-
 use std::io::Write;
 
 use serde::Serialize;
@@ -20,16 +18,18 @@ pub(crate) fn text(body: &str) -> std::io::Result<()> {
     stdout.flush()
 }
 
-/// Writes a one-line message for the human to stderr.
+/// Writes a one-line message for the human to stderr. A closed stderr is ignored (never a
+/// panic: a server whose terminal went away keeps serving).
 pub(crate) fn note(message: &str) {
-    eprintln!("{message}");
+    let _ = writeln!(std::io::stderr().lock(), "{message}");
 }
 
 /// Writes `error: …` (and `hint: …`) to stderr.
 pub(crate) fn error_line(message: &str, hint: Option<&str>) {
-    eprintln!("error: {message}");
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {message}");
     if let Some(hint) = hint {
-        eprintln!("hint: {hint}");
+        let _ = writeln!(stderr, "hint: {hint}");
     }
 }
 

@@ -129,26 +129,22 @@ fn parse_children(content: &str) -> ChildrenResult {
     // Options first: each `<option>` has its own `<name>`, which must not title the task.
     let mut options = Vec::new();
     let mut remaining = content.to_owned();
-    if let (Some(start), Some(end)) = (content.find("<options>"), content.find("</options>")) {
-        if start < end {
-            for caps in OPTION.captures_iter(&content[start..end]) {
-                let attrs = parse_attributes(&caps[1]);
-                let id = attrs
-                    .iter()
-                    .find(|(k, _)| k == "id")
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_default();
-                let name =
-                    block(&caps[2], "name").map(|(_, t)| t).unwrap_or_else(|| dedent(&caps[2]));
-                options.push((id, name));
-            }
-            // Blank the options out, keeping offsets (and so line numbers) unchanged.
-            let blank: String = content[start..end + "</options>".len()]
-                .chars()
-                .map(|c| if c == '\n' { '\n' } else { ' ' })
-                .collect();
-            remaining.replace_range(start..end + "</options>".len(), &blank);
+    if let (Some(start), Some(end)) = (content.find("<options>"), content.find("</options>"))
+        && start < end
+    {
+        for caps in OPTION.captures_iter(&content[start..end]) {
+            let attrs = parse_attributes(&caps[1]);
+            let id =
+                attrs.iter().find(|(k, _)| k == "id").map(|(_, v)| v.clone()).unwrap_or_default();
+            let name = block(&caps[2], "name").map(|(_, t)| t).unwrap_or_else(|| dedent(&caps[2]));
+            options.push((id, name));
         }
+        // Blank the options out, keeping offsets (and so line numbers) unchanged.
+        let blank: String = content[start..end + "</options>".len()]
+            .chars()
+            .map(|c| if c == '\n' { '\n' } else { ' ' })
+            .collect();
+        remaining.replace_range(start..end + "</options>".len(), &blank);
     }
     let mut children = Vec::new();
     let mut cursor = 0;

@@ -126,24 +126,21 @@ pub fn read(
     for number in &numbers {
         let road = roadmap.phases.get(number);
         let dir = dirs.get(number);
-        if let Some(road) = road {
-            if road.backlog || road.abandoned {
-                let why = if road.backlog { "backlog" } else { "abandoned" };
-                set.skipped.push(format!("phase {} ({why}): {}", number.as_str(), road.name));
-                continue;
-            }
+        if let Some(road) = road
+            && (road.backlog || road.abandoned)
+        {
+            let why = if road.backlog { "backlog" } else { "abandoned" };
+            set.skipped.push(format!("phase {} ({why}): {}", number.as_str(), road.name));
+            continue;
         }
-        if road.is_none() {
-            if let Some(dir) = dir {
-                cx.warn(
-                    &dir.path,
-                    None,
-                    format!(
-                        "phase directory not in ROADMAP.md; imported as phase {}",
-                        number.as_str()
-                    ),
-                );
-            }
+        if road.is_none()
+            && let Some(dir) = dir
+        {
+            cx.warn(
+                &dir.path,
+                None,
+                format!("phase directory not in ROADMAP.md; imported as phase {}", number.as_str()),
+            );
         }
         let seq = i64::try_from(kept.len()).unwrap_or(i64::MAX);
         kept.push(number.clone());
@@ -322,10 +319,10 @@ impl Context {
                 );
                 continue;
             };
-            if let Some(file_phase) = file_phase.as_deref().and_then(PhaseNumber::parse) {
-                if &file_phase != number {
-                    self.warn(&path, None, format!("file name says phase {} but it is in the directory of phase {}; using the directory", file_phase.as_str(), number.as_str()));
-                }
+            if let Some(file_phase) = file_phase.as_deref().and_then(PhaseNumber::parse)
+                && &file_phase != number
+            {
+                self.warn(&path, None, format!("file name says phase {} but it is in the directory of phase {}; using the directory", file_phase.as_str(), number.as_str()));
             }
             let Some(plan) = plan_number(&raw_plan) else { continue };
             if candidates.iter().any(|(n, _)| *n == plan) {
@@ -809,10 +806,10 @@ fn build_edges(
     let last = |plan: &str| tasks_of.get(plan).and_then(|t| t.last().copied());
     let mut edges: Vec<(String, String)> = Vec::new();
     let push = |edges: &mut Vec<(String, String)>, from: Option<&str>, to: Option<&str>| {
-        if let (Some(from), Some(to)) = (from, to) {
-            if from != to {
-                edges.push((from.to_owned(), to.to_owned()));
-            }
+        if let (Some(from), Some(to)) = (from, to)
+            && from != to
+        {
+            edges.push((from.to_owned(), to.to_owned()));
         }
     };
     // Tasks of one plan run in document order.
@@ -834,12 +831,11 @@ fn build_edges(
         let mut deps: Vec<String> = Vec::new();
         if *legacy {
             // GSD ≤ 1.3 ran the plans of a phase one after another.
-            if let Some(position) = phase_plans.iter().position(|p| p.key == plan.key) {
-                if let Some(previous) = position.checked_sub(1).and_then(|i| phase_plans.get(i)) {
-                    if previous.seq >= 0 {
-                        deps.push(previous.key.clone());
-                    }
-                }
+            if let Some(position) = phase_plans.iter().position(|p| p.key == plan.key)
+                && let Some(previous) = position.checked_sub(1).and_then(|i| phase_plans.get(i))
+                && previous.seq >= 0
+            {
+                deps.push(previous.key.clone());
             }
         }
         for item in raw {

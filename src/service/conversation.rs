@@ -80,10 +80,10 @@ impl Service {
                 options,
                 now,
             )?;
-            if let Some(task) = &task {
-                if task.state == TaskState::Claimed {
-                    apply(tx, task, TaskEvent::AskUser, None, "asked the human", now)?;
-                }
+            if let Some(task) = &task
+                && task.state == TaskState::Claimed
+            {
+                apply(tx, task, TaskEvent::AskUser, None, "asked the human", now)?;
             }
             move_agent(tx, &holder, AgentEvent::AskUser, now)?;
             tx.question(id)?.ok_or(ServiceError::QuestionNotFound(id))
@@ -159,10 +159,8 @@ impl Service {
         self.store.write(|tx| {
             let question = tx.question(id)?.ok_or(ServiceError::QuestionNotFound(id))?;
             if !tx.answer_question(id, answer, &caller.label(), now)? {
-                return Err(ServiceError::AlreadyAnswered {
-                    id,
-                    answered_at: question.answered_at,
-                });
+                let by = question.answered_by.unwrap_or_else(|| "someone".to_owned());
+                return Err(ServiceError::AlreadyAnswered { id, by });
             }
             if let Some(task) = question.task {
                 let record = require_task(tx, task)?;
@@ -177,10 +175,10 @@ impl Service {
                     )?;
                 }
             }
-            if let Some(agent) = question.agent.and_then(|a| tx.agent(a).transpose()).transpose()? {
-                if agent.state == crate::model::AgentState::Waiting {
-                    move_agent(tx, &agent, AgentEvent::Answered, now)?;
-                }
+            if let Some(agent) = question.agent.and_then(|a| tx.agent(a).transpose()).transpose()?
+                && agent.state == crate::model::AgentState::Waiting
+            {
+                move_agent(tx, &agent, AgentEvent::Answered, now)?;
             }
             tx.question(id)?.ok_or(ServiceError::QuestionNotFound(id))
         })

@@ -4,9 +4,7 @@ use std::path::PathBuf;
 
 use crate::config::ConfigError;
 use crate::git::GitError;
-use crate::model::{
-    AgentId, IdParseError, QuestionId, TaskId, TaskState, Timestamp, TransitionError,
-};
+use crate::model::{AgentId, IdParseError, QuestionId, TaskId, TaskState, TransitionError};
 use crate::planning::ImportError;
 use crate::store::StoreError;
 
@@ -53,8 +51,8 @@ pub enum ServiceError {
     NotYourTask { task: TaskId, agent: AgentId },
     #[error("question {0} does not exist (see `cw inbox`)")]
     QuestionNotFound(QuestionId),
-    #[error("question {id} was already answered{}; nothing changed", answered_at.map(|t| format!(" (at {})", t.0)).unwrap_or_default())]
-    AlreadyAnswered { id: QuestionId, answered_at: Option<Timestamp> },
+    #[error("question {id} was already answered by {by}; nothing changed")]
+    AlreadyAnswered { id: QuestionId, by: String },
     #[error("this tool is for the operator; agent {agent} may only use the agent tools")]
     OperatorOnly { agent: AgentId },
     #[error("this tool is for agents; call it with an agent token (from `cw agent register`)")]

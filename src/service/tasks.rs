@@ -373,10 +373,10 @@ fn resolve_plan(tx: &Tx<'_>, plan_ref: &PlanRef) -> Result<PlanRecord, ServiceEr
         PlanRef::Id(id) => tx.plan(*id)?.ok_or_else(|| ServiceError::PlanNotFound(id.to_string())),
         PlanRef::Key(key) => {
             let mut plans = tx.plans_with_key(key)?;
-            if plans.is_empty() {
-                if let Some(canonical) = crate::planning::canonical_plan_key(key) {
-                    plans = tx.plans_with_key(&canonical)?;
-                }
+            if plans.is_empty()
+                && let Some(canonical) = crate::planning::canonical_plan_key(key)
+            {
+                plans = tx.plans_with_key(&canonical)?;
             }
             match plans.len() {
                 0 => Err(ServiceError::PlanNotFound(key.clone())),

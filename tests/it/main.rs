@@ -6,6 +6,7 @@ mod support;
 mod claims;
 mod cli;
 mod import;
+mod mcp;
 mod store;
 mod tasks;
 mod tidy;

@@ -29,6 +29,8 @@ fn external_effects_stay_with_their_owner() {
         ("clap", &["cli/"]),
         ("nix::sys::signal", &["process/"]),
         ("rmcp", &["mcp/"]),
+        ("axum", &["mcp/"]),
+        ("tokio::signal", &["shutdown.rs"]),
         ("notify", &["fsui/"]),
     ];
     let root = src();

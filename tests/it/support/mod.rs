@@ -156,6 +156,11 @@ pub(crate) fn tool_command(name: &str) -> Command {
     hermetic(Command::new(tool_binary(name)))
 }
 
+/// A hermetic command for any program (python, the inspector, cw).
+pub(crate) fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    hermetic(Command::new(program))
+}
+
 /// Clears the environment of anything that could leak the developer's git or cw settings.
 pub(crate) fn hermetic(mut command: Command) -> Command {
     command
@@ -177,4 +182,63 @@ pub(crate) fn hermetic(mut command: Command) -> Command {
 pub(crate) fn planning_samples() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/planning-samples");
     dir.is_dir().then(|| dir.canonicalize().unwrap())
+}
+
+/// A test dependency installed by `tools/test-deps.sh`; a missing one fails the test loudly.
+pub(crate) fn test_dep(relative: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-deps").join(relative);
+    assert!(
+        path.exists(),
+        "{} is missing: run `bash tools/test-deps.sh` (tools/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A running `cw run --no-dispatch`, stopped (SIGTERM, then waited for) when dropped.
+pub(crate) struct RunningServer {
+    pub(crate) child: std::process::Child,
+    pub(crate) url: String,
+    pub(crate) _stderr: std::io::BufReader<std::process::ChildStderr>,
+}
+
+impl TestEnv {
+    /// Starts `cw run --no-dispatch` and waits for the line announcing its URL.
+    #[expect(clippy::zombie_processes, reason = "RunningServer waits for the child in Drop")]
+    pub(crate) fn start_server(&self) -> RunningServer {
+        use std::io::BufRead;
+        let mut child = self
+            .cw_command(&self.root(), &["run", "--no-dispatch"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "cw run exited before serving");
+            if let Some(rest) = line.split("serving MCP on ").nth(1) {
+                let url = rest.split_whitespace().next().unwrap().to_owned();
+                return RunningServer { child, url, _stderr: stderr };
+            }
+        }
+    }
+}
+
+impl RunningServer {
+    /// Sends SIGTERM and waits for the exit code.
+    pub(crate) fn terminate(&mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().ok()?.code()
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.terminate();
+        }
+    }
 }

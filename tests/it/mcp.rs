@@ -1,0 +1,539 @@
+//! The MCP server driven by clients we did not write: the Python `mcp` SDK (default and legacy
+//! protocol modes) and the MCP Inspector CLI, over stdio and HTTP.
+
+use std::io::{Read, Write};
+use std::process::Stdio;
+
+use serde_json::Value;
+
+use crate::support::{RunningServer, TestEnv, command, cw_binary, test_dep};
+
+/// A repository with two ready tasks, fast ask_user progress, and one agent.
+fn setup() -> (TestEnv, String) {
+    let env = TestEnv::initialised();
+    env.write(".cw/config.toml", "[mcp]\nask_wait_seconds = 60\nprogress_seconds = 1\n");
+    env.cw(&["task", "add", "paint the button"]).ok();
+    env.cw(&["task", "add", "another task"]).ok();
+    let token = env.cw(&["agent", "register", "--name", "client", "--json"]).json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (env, token)
+}
+
+fn operator_token(env: &TestEnv) -> String {
+    fs_err::read_to_string(env.root().join(".cw/operator.token")).unwrap().trim().to_owned()
+}
+
+/// Runs tests/clients/mcp_client.py and returns its JSON result.
+fn python(env: &TestEnv, args: &[&str]) -> Value {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/mcp_client.py");
+    let root = env.root();
+    let output = command(test_dep("venv/bin/python"))
+        .arg(script)
+        .args(args)
+        .args(["--cw", cw_binary().to_str().unwrap(), "--repo", root.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "python client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("bad JSON ({e}): {stdout}"))
+}
+
+fn check_flow(result: &Value) {
+    let names = |v: &Value| {
+        v.as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&result["tools"]),
+        [
+            "ask_user",
+            "claim_task",
+            "get_messages",
+            "report_done",
+            "report_progress",
+            "request_merge"
+        ]
+    );
+    assert_eq!(result["claim"]["data"]["task"]["task_id"], "t1");
+    assert_eq!(result["claim"]["data"]["task"]["title"], "paint the button");
+    assert_eq!(result["again"]["data"]["task"]["already_held"], true);
+    assert_eq!(result["progress"]["data"]["state"], "claimed");
+    let error = |key: &str| {
+        assert_eq!(result[key]["is_error"], true, "{key} should be a tool error: {}", result[key]);
+        result[key]["text"].as_str().unwrap().to_owned()
+    };
+    assert!(error("not_mine").contains("an agent may only act on its own task"));
+    assert_eq!(error("unknown"), "task t999 does not exist (see `cw task list`)");
+    assert!(error("bad_id").contains("is not a task id"));
+    assert!(error("wrong_type").contains("expected a string"));
+    assert!(error("missing_field").contains("missing field `summary`"));
+    assert!(error("oversized").contains("at most 2000 characters"));
+    assert!(error("operator_tool").contains("this tool is for the operator"));
+    assert!(
+        result["unknown_tool"].as_str().unwrap().contains("tool not found"),
+        "{}",
+        result["unknown_tool"]
+    );
+    assert_eq!(result["ask"]["data"]["status"], "answered");
+    assert_eq!(result["ask"]["data"]["answer"], "blue");
+    assert!(
+        !result["progress_messages"].as_array().unwrap().is_empty(),
+        "no progress while waiting"
+    );
+    assert_eq!(result["answer_cli"][1]["code"], 0);
+    assert_eq!(result["answer_cli"][2]["code"], 1);
+    assert!(
+        result["answer_cli"][2]["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("was already answered by operator; nothing changed")
+    );
+    assert_eq!(result["done"]["data"]["state"], "done");
+    assert_eq!(result["merge"]["data"]["state"], "queued");
+    assert_eq!(result["messages"]["data"]["messages"][0]["body"], "please also update the docs");
+    assert_eq!(result["messages_again"]["data"]["messages"], serde_json::json!([]));
+    assert_eq!(
+        names(&result["operator_tools"]),
+        [
+            "add_task",
+            "answer_question",
+            "list_agents",
+            "list_questions",
+            "send_message",
+            "status",
+            "stop_agent"
+        ]
+    );
+    assert_eq!(result["operator_status"]["data"]["counts"]["merging"], 1);
+    assert_eq!(result["operator_add"]["data"]["state"], "pending");
+    assert!(
+        result["operator_agent_tool"]["text"].as_str().unwrap().contains("this tool is for agents")
+    );
+}
+
+fn python_flow(transport: &str, mode: &str) {
+    let (env, token) = setup();
+    let operator = operator_token(&env);
+    let server = (transport == "http").then(|| env.start_server());
+    let mut args = vec![
+        "flow",
+        "--transport",
+        transport,
+        "--mode",
+        mode,
+        "--token",
+        &token,
+        "--operator-token",
+        &operator,
+    ];
+    let url;
+    if let Some(server) = &server {
+        url = server.url.clone();
+        args.extend(["--url", &url]);
+    }
+    check_flow(&python(&env, &args));
+    // The merge request is durable: it is in the database, not in the server's memory.
+    let status = env.cw(&["status", "--json"]).json();
+    assert_eq!(status["counts"]["merging"], 1);
+}
+
+#[test]
+fn python_sdk_stdio_default_mode() {
+    python_flow("stdio", "auto");
+}
+
+#[test]
+fn python_sdk_stdio_legacy_mode() {
+    python_flow("stdio", "legacy");
+}
+
+#[test]
+fn python_sdk_http_default_mode() {
+    python_flow("http", "auto");
+}
+
+#[test]
+fn python_sdk_http_legacy_mode() {
+    python_flow("http", "legacy");
+}
+
+/// Runs the MCP Inspector CLI; returns its exit code and parsed stdout.
+fn inspector(env: &TestEnv, target: &[&str], method: &[&str]) -> (i32, Value) {
+    let root = env.root();
+    let output = command(test_dep("node/node_modules/.bin/mcp-inspector"))
+        .arg("--cli")
+        .args(target)
+        .args(method)
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let json_start = stdout.find('{').unwrap_or(0);
+    let mut stream = serde_json::Deserializer::from_str(&stdout[json_start..]).into_iter::<Value>();
+    let value = stream.next().and_then(Result::ok).unwrap_or(Value::Null);
+    (output.status.code().unwrap_or(-1), value)
+}
+
+fn inspector_flow(env: &TestEnv, token: &str, target: &[&str]) {
+    let call = |tool: &str, args: &[&str]| {
+        let mut method = vec!["--method", "tools/call", "--tool-name", tool];
+        for arg in args {
+            method.extend(["--tool-arg", arg]);
+        }
+        inspector(env, target, &method)
+    };
+    let (code, tools) = inspector(env, target, &["--method", "tools/list"]);
+    assert_eq!(code, 0, "{tools}");
+    assert_eq!(tools["tools"].as_array().unwrap().len(), 6);
+    let (code, claim) = call("claim_task", &[]);
+    assert_eq!(
+        (code, claim["structuredContent"]["task"]["task_id"].as_str()),
+        (0, Some("t1")),
+        "{claim}"
+    );
+    let (code, _) = call("report_progress", &["task_id=t1", "message=from the inspector"]);
+    assert_eq!(code, 0);
+    let (code, refused) = call("report_progress", &["task_id=t2", "message=not mine"]);
+    assert_eq!(code, 5, "a tool error exits 5: {refused}");
+    assert!(refused["content"][0]["text"].as_str().unwrap().contains("only act on its own task"));
+    // ask_user, answered from another process while the Inspector waits.
+    let root = env.root();
+    let answerer = std::thread::spawn({
+        let cw = cw_binary();
+        move || loop {
+            let inbox = command(&cw).args(["inbox", "--json"]).current_dir(&root).output().unwrap();
+            let questions: Value = serde_json::from_slice(&inbox.stdout).unwrap();
+            if let Some(id) = questions[0]["id"].as_str() {
+                let status = command(&cw)
+                    .args(["answer", id, "yes, go ahead"])
+                    .current_dir(&root)
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    });
+    let (code, asked) = call("ask_user", &["question=May I delete the old API?"]);
+    answerer.join().unwrap();
+    assert_eq!(
+        (code, asked["structuredContent"]["answer"].as_str()),
+        (0, Some("yes, go ahead")),
+        "{asked}"
+    );
+    let (code, done) = call("report_done", &["task_id=t1", "summary=done", "outcome=done"]);
+    assert_eq!(code, 0, "{done}");
+    let (code, merge) = call("request_merge", &["task_id=t1"]);
+    assert_eq!((code, merge["structuredContent"]["state"].as_str()), (0, Some("queued")));
+    let _ = token;
+}
+
+#[test]
+fn inspector_cli_over_stdio() {
+    let (env, token) = setup();
+    let cw = cw_binary();
+    let env_arg = format!("CW_TOKEN={token}");
+    inspector_flow(&env, &token, &["-e", &env_arg, cw.to_str().unwrap(), "mcp"]);
+}
+
+#[test]
+fn inspector_cli_over_http() {
+    let (env, token) = setup();
+    let server = env.start_server();
+    let header = format!("Authorization: Bearer {token}");
+    inspector_flow(&env, &token, &[&server.url, "--header", &header]);
+}
+
+/// Sends one raw HTTP request and returns the status line and body.
+fn raw_http(server: &RunningServer, headers: &[&str]) -> (String, String) {
+    let address = server.url.trim_start_matches("http://").trim_end_matches("/mcp").to_owned();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
+    let mut request = format!(
+        "POST /mcp HTTP/1.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    if !headers.iter().any(|h| h.starts_with("Host:")) {
+        request.push_str(&format!("Host: {address}\r\n"));
+    }
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.lines().next().unwrap_or("").to_owned();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+#[test]
+fn http_refuses_missing_and_bad_tokens_and_foreign_hosts_and_origins() {
+    let (env, token) = setup();
+    let server = env.start_server();
+    assert!(server.url.starts_with("http://127.0.0.1:"), "{}", server.url);
+    let bearer = format!("Authorization: Bearer {token}");
+    let (status, body) = raw_http(&server, &[]);
+    assert!(status.contains("401"), "{status}");
+    assert!(body.contains("missing `Authorization: Bearer <token>`"), "{body}");
+    let (status, body) = raw_http(&server, &["Authorization: Bearer cwa_forged"]);
+    assert!(status.contains("403"), "{status}");
+    assert!(body.contains("the token is not valid for this repository"), "{body}");
+    let (status, _) = raw_http(&server, &[&bearer, "Host: evil.example.com"]);
+    assert!(status.contains("403"), "DNS rebinding: a foreign Host must be refused ({status})");
+    let (status, _) = raw_http(&server, &[&bearer, "Origin: http://evil.example.com"]);
+    assert!(status.contains("403"), "a foreign Origin must be refused ({status})");
+    let (status, _) = raw_http(&server, &[&bearer]);
+    assert!(status.contains("200"), "{status}");
+    let log = fs_err::read_to_string(env.root().join(".cw/logs/run.log")).unwrap_or_default();
+    assert!(!log.contains(&token), "a token leaked into the log");
+}
+
+#[test]
+fn a_second_server_for_the_same_repository_is_refused() {
+    let (env, _) = setup();
+    let mut first = env.start_server();
+    let info: Value =
+        serde_json::from_str(&fs_err::read_to_string(env.root().join(".cw/server.json")).unwrap())
+            .unwrap();
+    assert_eq!(info["url"], first.url);
+    assert_eq!(info["pid"], first.child.id());
+    let run = env.cw(&["run", "--no-dispatch"]);
+    assert_eq!(
+        run.error(1),
+        format!(
+            "error: cw run is already serving this repository (pid {}); stop it first, or use its server (see .cw/server.json)",
+            first.child.id()
+        )
+    );
+    assert_eq!(first.terminate(), Some(0));
+    assert!(!env.root().join(".cw/server.json").exists(), "server.json is removed on a clean stop");
+    // The lock dies with its owner: a new server starts at once.
+    let second = env.start_server();
+    assert_ne!(second.url, "");
+}
+
+#[test]
+fn run_without_no_dispatch_is_a_usage_error() {
+    let env = TestEnv::initialised();
+    assert!(env.cw(&["run"]).error(2).contains("use `cw run --no-dispatch`"));
+}
+
+/// SIGTERM while an agent waits in ask_user: the call returns "shutting down" promptly, the
+/// server exits 0, and the question survives for the next run.
+#[test]
+fn graceful_shutdown_answers_blocked_calls() {
+    use std::io::BufRead;
+    let (env, token) = setup();
+    let mut server = env.start_server();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/mcp_client.py");
+    let root = env.root();
+    let mut client = command(test_dep("venv/bin/python"))
+        .arg(script)
+        .args([
+            "wait",
+            "--transport",
+            "http",
+            "--mode",
+            "legacy",
+            "--url",
+            &server.url,
+            "--token",
+            &token,
+        ])
+        .args(["--cw", cw_binary().to_str().unwrap(), "--repo", root.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(client.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), r#"{"asking": true}"#);
+    // Wait until the question is stored, then stop the server.
+    while env.cw(&["inbox", "--json"]).json().as_array().unwrap().is_empty() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(server.terminate(), Some(0));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    let result: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert!(client.wait().unwrap().success());
+    assert_eq!(result["is_error"], true, "{result}");
+    assert!(result["text"].as_str().unwrap().contains("shutting down"), "{result}");
+    let inbox = env.cw(&["inbox", "--json"]).json();
+    assert_eq!(inbox[0]["question"], "Still there?", "the question survives the shutdown");
+}
+
+#[test]
+fn cancellation_returns_promptly_and_keeps_the_question() {
+    for transport in ["stdio", "http"] {
+        let (env, token) = setup();
+        let server = (transport == "http").then(|| env.start_server());
+        let mut args = vec![
+            "cancel",
+            "--transport",
+            transport,
+            "--mode",
+            "legacy",
+            "--token",
+            &token,
+            "--after",
+            "1",
+        ];
+        let url = server.as_ref().map(|s| s.url.clone()).unwrap_or_default();
+        if server.is_some() {
+            args.extend(["--url", &url]);
+        }
+        let result = python(&env, &args);
+        assert!(result["gave_up_after"].as_f64().unwrap() < 3.0, "{transport}: {result}");
+        assert_eq!(result["still_works"], true, "{transport}");
+        assert_eq!(env.cw(&["inbox", "--json"]).json().as_array().unwrap().len(), 1, "{transport}");
+    }
+}
+
+#[test]
+fn ask_user_without_an_answer_returns_pending() {
+    let env = TestEnv::initialised();
+    env.write(".cw/config.toml", "[mcp]\nask_wait_seconds = 1\nprogress_seconds = 1\n");
+    env.cw(&["task", "add", "x"]).ok();
+    let token =
+        env.cw(&["agent", "register", "--json"]).json()["token"].as_str().unwrap().to_owned();
+    let result =
+        python(&env, &["wait", "--transport", "stdio", "--mode", "legacy", "--token", &token]);
+    assert_eq!(result["data"]["status"], "pending", "{result}");
+    assert_eq!(result["data"]["question_id"], "q1");
+    assert!(result["data"]["next"].as_str().unwrap().contains("end your turn"));
+    let task = env.cw(&["task", "show", "t1", "--json"]).json();
+    assert_eq!(task["state"], "waiting");
+}
+
+#[test]
+fn several_waiting_agents_each_get_their_own_answer() {
+    let env = TestEnv::initialised();
+    for i in 0..5 {
+        env.cw(&["task", "add", &format!("task {i}")]).ok();
+    }
+    let tokens: Vec<String> = (0..5)
+        .map(|_| {
+            env.cw(&["agent", "register", "--json"]).json()["token"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let file = env.root().join(".cw/tokens.json");
+    fs_err::write(&file, serde_json::json!({ "http": tokens, "stdio": [] }).to_string()).unwrap();
+    let server = env.start_server();
+    let result = python(
+        &env,
+        &[
+            "multi",
+            "--transport",
+            "http",
+            "--mode",
+            "auto",
+            "--url",
+            &server.url,
+            "--tokens",
+            file.to_str().unwrap(),
+        ],
+    );
+    for i in 0..5 {
+        assert_eq!(result[i.to_string()]["answer"], format!("code-{i}"), "{result}");
+    }
+}
+
+#[test]
+fn stdio_refuses_a_bad_token_and_a_token_for_another_agent() {
+    let (env, token) = setup();
+    let cw = cw_binary();
+    let (code, refused) = inspector(
+        &env,
+        &["-e", "CW_TOKEN=cwa_nonsense", cw.to_str().unwrap(), "mcp"],
+        &["--method", "tools/call", "--tool-name", "claim_task"],
+    );
+    assert_eq!(code, 5, "{refused}");
+    assert!(
+        refused["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("the token is not valid for this repository")
+    );
+    let env_arg = format!("CW_TOKEN={token}");
+    let (code, refused) = inspector(
+        &env,
+        &["-e", &env_arg, cw.to_str().unwrap(), "mcp", "--agent", "a9"],
+        &["--method", "tools/call", "--tool-name", "claim_task"],
+    );
+    assert_eq!(code, 5, "{refused}");
+    assert!(
+        refused["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("CW_TOKEN belongs to agent a1, not a9")
+    );
+}
+
+/// 32 HTTP clients and 8 stdio servers drain 2,000 tasks: each claimed exactly once.
+#[test]
+fn forty_clients_drain_two_thousand_tasks() {
+    let env = TestEnv::initialised();
+    let service = env.service();
+    for i in 0..2_000 {
+        service
+            .add_task(&cw::service::AddTask { title: format!("task {i}"), ..Default::default() })
+            .unwrap();
+    }
+    let register = |n| {
+        (0..n).map(|_| service.register_agent("drainer", None).unwrap().token).collect::<Vec<_>>()
+    };
+    let tokens = serde_json::json!({ "http": register(32), "stdio": register(8) });
+    let file = env.root().join(".cw/tokens.json");
+    fs_err::write(&file, tokens.to_string()).unwrap();
+    let server = env.start_server();
+    let result = python(
+        &env,
+        &["drain", "--mode", "legacy", "--url", &server.url, "--tokens", file.to_str().unwrap()],
+    );
+    let claimed: Vec<&str> =
+        result["claimed"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let unique: std::collections::HashSet<&str> = claimed.iter().copied().collect();
+    assert_eq!(claimed.len(), 2_000, "every task claimed once");
+    assert_eq!(unique.len(), 2_000, "no task claimed twice");
+    assert_eq!(env.cw(&["status", "--json"]).json()["counts"]["done"], 2_000);
+}
+
+/// The agent and operator tool lists are the MCP contract: any change shows in review.
+#[test]
+fn tools_list_snapshot_and_token_budget() {
+    let (agent, operator) = cw::mcp::CwServer::tool_lists();
+    let agent_json = serde_json::to_string_pretty(&agent).unwrap();
+    let operator_json = serde_json::to_string_pretty(&operator).unwrap();
+    insta::assert_snapshot!("agent_tools", agent_json);
+    insta::assert_snapshot!("operator_tools", operator_json);
+    let compact = serde_json::to_string(&agent).unwrap();
+    let tokens = compact.len() / 4;
+    assert!(tokens < 2_000, "the agent tool list costs ~{tokens} tokens; keep it under 2,000");
+}
+
+#[test]
+fn the_repository_registers_cw_mcp_for_claude_code() {
+    let config: Value = serde_json::from_str(
+        &fs_err::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".mcp.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["mcpServers"]["cw"]["command"], "cw");
+    assert_eq!(config["mcpServers"]["cw"]["args"], serde_json::json!(["mcp"]));
+}
