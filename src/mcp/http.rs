@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::{CwServer, Identity, McpError, McpSettings};
-use crate::service::Service;
+use crate::service::{Caller, Service};
 
 /// The largest request body accepted (tool arguments are small; this bounds abuse).
 const MAX_REQUEST_BYTES: usize = 1024 * 1024;
@@ -72,9 +72,13 @@ impl HttpServer {
             LocalSessionManager::default().into(),
             config,
         );
+        let auth = Arc::new(Authenticator {
+            service,
+            known: std::sync::Mutex::new(std::collections::HashMap::new()),
+        });
         let app = axum::Router::new()
             .nest_service("/mcp", mcp)
-            .layer(axum::middleware::from_fn_with_state(service, authenticate));
+            .layer(axum::middleware::from_fn_with_state(auth, authenticate));
         // Without TCP_NODELAY, Node clients pay ~40 ms of Nagle + delayed ACK on every call.
         let listener = axum::serve::ListenerExt::tap_io(
             self.listener,
@@ -89,10 +93,18 @@ impl HttpServer {
     }
 }
 
+/// Resolves tokens to callers, remembering the ones it has seen (a token never changes owner), so
+/// a request costs no database read for authentication.
+struct Authenticator {
+    service: Arc<Service>,
+    /// Keyed by the token's hash, never the token itself.
+    known: std::sync::Mutex<std::collections::HashMap<String, Caller>>,
+}
+
 /// Resolves `Authorization: Bearer <token>` to a caller for the tools, or refuses the request.
 /// Tokens are never logged.
 async fn authenticate(
-    State(service): State<Arc<Service>>,
+    State(auth): State<Arc<Authenticator>>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -110,8 +122,20 @@ async fn authenticate(
         )
             .into_response();
     };
+    let key = crate::service::token_hash(&token);
+    let known =
+        auth.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).cloned();
+    if let Some(caller) = known {
+        request.extensions_mut().insert(caller);
+        return next.run(request).await;
+    }
+    let service = auth.service.clone();
     match tokio::task::spawn_blocking(move || service.caller_for(Some(&token), false)).await {
         Ok(Ok(caller)) => {
+            auth.known
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(key, caller.clone());
             request.extensions_mut().insert(caller);
             next.run(request).await
         }

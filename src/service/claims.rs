@@ -3,7 +3,7 @@
 
 use tracing::{info, instrument};
 
-use super::tasks::{apply, require_task};
+use super::tasks::{apply, detail, require_task};
 use super::{Service, ServiceError, token};
 use crate::model::{
     AgentEvent, AgentId, AgentState, Lease, ReportOutcome, TaskEvent, TaskId, TaskState, Timestamp,
@@ -80,46 +80,51 @@ impl Service {
     /// ready — including when another process won the race — which is not an error.
     #[instrument(skip_all, fields(agent_id = %agent))]
     pub fn claim(&self, agent: AgentId) -> Result<Option<Claim>, ServiceError> {
-        let now = self.now();
-        let lease = Lease::starting(now, self.config.claims.lease_millis());
-        let max_attempts = self.config.claims.max_attempts;
+        self.store.write(|tx| self.claim_in(tx, agent))
+    }
+
+    /// `claim` plus the task's context (plan, phase, dependency results), in the same
+    /// transaction: what MCP `claim_task` hands an agent.
+    pub fn claim_work(&self, agent: AgentId) -> Result<Option<ClaimedWork>, ServiceError> {
         self.store.write(|tx| {
-            let holder = tx.agent(agent)?.ok_or(ServiceError::AgentNotFound(agent))?;
-            if let Some(held) = tx.task_held_by(agent)? {
-                tx.renew_lease(held, agent, lease.expires_at)?;
-                let task = require_task(tx, held)?;
-                return Ok(Some(Claim { task, lease, already_held: true }));
-            }
-            expire_in(tx, now, max_attempts)?;
-            let candidate = match holder.bound_task {
-                Some(bound) => Some(bound),
-                None => tx.first_ready_task()?,
-            };
-            let Some(candidate) = candidate else { return Ok(None) };
-            let task = require_task(tx, candidate)?;
-            if task.state != TaskState::Ready || task.needs_human {
-                // A bound agent whose task is not ready (yet, or any more) gets nothing.
-                return Ok(None);
-            }
-            apply(tx, &task, TaskEvent::Claim, Some((agent, lease.expires_at)), "claimed", now)?;
-            tx.set_agent_task(agent, Some(candidate), now)?;
-            if holder.state == AgentState::Starting {
-                let next = holder
-                    .state
-                    .transition(AgentEvent::Started)
-                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
-                tx.set_agent_state(agent, holder.state, next, now)?;
-            }
-            let task = require_task(tx, candidate)?;
-            Ok(Some(Claim { task, lease, already_held: false }))
+            let Some(claim) = self.claim_in(tx, agent)? else { return Ok(None) };
+            let detail = detail(tx, claim.task.id)?;
+            Ok(Some(ClaimedWork { claim, detail }))
         })
     }
 
-    /// `claim` plus the task's context, for agents (MCP `claim_task`).
-    pub fn claim_work(&self, agent: AgentId) -> Result<Option<ClaimedWork>, ServiceError> {
-        let Some(claim) = self.claim(agent)? else { return Ok(None) };
-        let detail = self.task(claim.task.id)?;
-        Ok(Some(ClaimedWork { claim, detail }))
+    fn claim_in(&self, tx: &Tx<'_>, agent: AgentId) -> Result<Option<Claim>, ServiceError> {
+        let now = self.now();
+        let lease = Lease::starting(now, self.config.claims.lease_millis());
+        let max_attempts = self.config.claims.max_attempts;
+        let holder = tx.agent(agent)?.ok_or(ServiceError::AgentNotFound(agent))?;
+        if let Some(held) = tx.task_held_by(agent)? {
+            tx.renew_lease(held, agent, lease.expires_at)?;
+            let task = require_task(tx, held)?;
+            return Ok(Some(Claim { task, lease, already_held: true }));
+        }
+        expire_in(tx, now, max_attempts)?;
+        let candidate = match holder.bound_task {
+            Some(bound) => Some(bound),
+            None => tx.first_ready_task()?,
+        };
+        let Some(candidate) = candidate else { return Ok(None) };
+        let task = require_task(tx, candidate)?;
+        if task.state != TaskState::Ready || task.needs_human {
+            // A bound agent whose task is not ready (yet, or any more) gets nothing.
+            return Ok(None);
+        }
+        apply(tx, &task, TaskEvent::Claim, Some((agent, lease.expires_at)), "claimed", now)?;
+        tx.set_agent_task(agent, Some(candidate), now)?;
+        if holder.state == AgentState::Starting {
+            let next = holder
+                .state
+                .transition(AgentEvent::Started)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            tx.set_agent_state(agent, holder.state, next, now)?;
+        }
+        let task = require_task(tx, candidate)?;
+        Ok(Some(Claim { task, lease, already_held: false }))
     }
 
     /// Extends the lease on a task the agent holds.

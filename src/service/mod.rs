@@ -38,6 +38,11 @@ pub use tasks::{
 };
 pub use work::{MAX_PROGRESS_CHARS, MergeRequest, StopOutcome};
 
+/// The stored (hashed) form of a token: what caches of known tokens may keep.
+pub fn token_hash(token: &str) -> String {
+    token::hash(token)
+}
+
 /// The source of "now". Tests move a manual clock to expire leases without sleeping.
 #[derive(Debug, Clone)]
 pub enum Clock {

@@ -137,20 +137,7 @@ impl Service {
 
     /// One task and its neighbourhood.
     pub fn task(&self, id: TaskId) -> Result<TaskDetail, ServiceError> {
-        self.store.read(|tx| {
-            let task = require_task(tx, id)?;
-            let dependencies = records(tx, &tx.dependencies(id)?)?;
-            let dependents = records(tx, &tx.dependents(id)?)?;
-            let plan = match task.plan {
-                Some(plan) => tx.plan(plan)?,
-                None => None,
-            };
-            let phase = match plan.as_ref().and_then(|p| p.phase) {
-                Some(phase) => tx.phases()?.into_iter().find(|p| p.id == phase),
-                None => None,
-            };
-            Ok(TaskDetail { task, dependencies, dependents, plan, phase })
-        })
+        self.store.read(|tx| detail(tx, id))
     }
 
     /// Tasks (filtered) with their dependency edges and containers.
@@ -358,6 +345,22 @@ pub(super) fn remove_edge(
         unblock_one(tx, task, now)?;
     }
     Ok(())
+}
+
+/// A task with its dependencies, dependents, plan and phase, read in `tx`.
+pub(super) fn detail(tx: &Tx<'_>, id: TaskId) -> Result<TaskDetail, ServiceError> {
+    let task = require_task(tx, id)?;
+    let dependencies = records(tx, &tx.dependencies(id)?)?;
+    let dependents = records(tx, &tx.dependents(id)?)?;
+    let plan = match task.plan {
+        Some(plan) => tx.plan(plan)?,
+        None => None,
+    };
+    let phase = match plan.as_ref().and_then(|p| p.phase) {
+        Some(phase) => tx.phase(phase)?,
+        None => None,
+    };
+    Ok(TaskDetail { task, dependencies, dependents, plan, phase })
 }
 
 pub(super) fn require_task(tx: &Tx<'_>, id: TaskId) -> Result<TaskRecord, ServiceError> {

@@ -282,6 +282,26 @@ impl Tx<'_> {
         rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
     }
 
+    /// One phase, or `None` if the id is unknown.
+    pub fn phase(&self, id: PhaseId) -> Result<Option<PhaseRecord>, StoreError> {
+        self.conn()
+            .prepare_cached("SELECT id, initiative_id, key, number, seq, title, description FROM phases WHERE id = ?1")
+            .on(self)?
+            .query_row([id.0], |r| {
+                Ok(PhaseRecord {
+                    id: PhaseId(r.get(0)?),
+                    initiative: InitiativeId(r.get(1)?),
+                    key: r.get(2)?,
+                    number: r.get(3)?,
+                    seq: r.get(4)?,
+                    title: r.get(5)?,
+                    description: r.get(6)?,
+                })
+            })
+            .optional()
+            .on(self)
+    }
+
     /// Every plan, by phase then order.
     pub fn plans(&self) -> Result<Vec<PlanRecord>, StoreError> {
         let mut stmt = self
