@@ -2,7 +2,7 @@
 //! claim throughput with 16 processes, `cw task list --json` at 10K, `cw status` cold start, and
 //! the same operations on beads (`br`) side by side when it is installed.
 //!
-//! Run: `cargo bench --bench store` (sizes: CW_BENCH_SIZES=1000,10000,100000; peer binary:
+//! Run: `cargo build --release --example claim_worker && cargo bench --bench store` (sizes: CW_BENCH_SIZES=1000,10000,100000; peer binary:
 //! CW_BENCH_BR=/path/to/br). Prints a markdown table; BENCHMARKS.md keeps the results.
 #![expect(clippy::print_stdout, clippy::print_stderr, reason = "a benchmark reports on stdout")]
 #![expect(clippy::disallowed_methods, reason = "the benchmark drives git, cw and br processes")]
@@ -40,6 +40,19 @@ fn main() {
             ms(ready.0),
             ms(claims.0),
             ms(claims.1)
+        ));
+        let listed = median_of(10, || time_command(&repo.root, &["task", "list", "--ready", "--json"]));
+        let mut process_claims: Vec<Duration> = (0..11)
+            .map(|i| {
+                let token = service.register_agent(&format!("cli-{i}"), None).unwrap().token;
+                time_command_with(&repo.root, &["task", "claim", "--json"], &[("CW_TOKEN", &token)])
+            })
+            .collect();
+        process_claims.sort();
+        rows.push(format!(
+            "| cw as a process: `task list --ready --json` (whole ready set) / `task claim --json` | {size} | {} | {} |",
+            ms(listed.0),
+            ms(process_claims[5])
         ));
         if let Some(br) = &br
             && let Some((ready, claim)) = beads_side_by_side(br, size)
@@ -199,6 +212,7 @@ fn claim_throughput(processes: usize, tasks: usize) -> (f64, Duration) {
     let mut claimed = 0;
     for child in children {
         let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "claim_worker failed (rebuild it: cargo build --release --example claim_worker)");
         claimed += String::from_utf8(output.stdout)
             .unwrap()
             .lines()
@@ -215,7 +229,7 @@ fn beads_side_by_side(br: &Path, size: usize) -> Option<(Duration, Duration)> {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     git(root, &["init", "-q"]);
-    run_br(br, root, &["init"])?;
+    run_br(br, root, &["init", "--prefix", "bd"])?;
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
     let deps = random_dag(size, &mut rng);
     // One JSONL import instead of `size` process spawns.
@@ -245,15 +259,20 @@ fn beads_side_by_side(br: &Path, size: usize) -> Option<(Duration, Duration)> {
         }
         jsonl.push('\n');
     }
-    let file = root.join("issues.jsonl");
-    fs_err::write(&file, jsonl).unwrap();
-    run_br(br, root, &["import", file.to_str()?])
-        .or_else(|| run_br(br, root, &["sync", "--import-only"]))?;
+    fs_err::write(root.join(".beads/issues.jsonl"), jsonl).unwrap();
+    run_br(br, root, &["sync", "--import-only"])?;
     let ready = median_of(5, || time_br(br, root, &["ready", "--json"]));
+    // Claim issues that are really ready (br refuses blocked ones, as it should).
+    let listed = Command::new(br).args(["ready", "--json", "--limit", "20"]).current_dir(root).output().ok()?;
+    let ready_ids: Vec<String> = serde_json::from_slice::<Vec<serde_json::Value>>(&listed.stdout)
+        .ok()?
+        .iter()
+        .filter_map(|issue| issue["id"].as_str().map(str::to_owned))
+        .collect();
     let mut claims = Vec::new();
-    for index in (size * 2 / 5..size).take(11) {
+    for id in ready_ids.iter().take(11) {
         let started = Instant::now();
-        run_br(br, root, &["update", &format!("bd-{index}"), "--claim"])?;
+        run_br(br, root, &["update", id, "--claim"])?;
         claims.push(started.elapsed());
     }
     claims.sort();
@@ -263,14 +282,14 @@ fn beads_side_by_side(br: &Path, size: usize) -> Option<(Duration, Duration)> {
 fn peer_binary() -> Option<PathBuf> {
     let candidate = std::env::var_os("CW_BENCH_BR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp/br-install/bin/br"));
+        .unwrap_or_else(|| PathBuf::from("/tmp/br-src/target/release/br"));
     candidate.exists().then_some(candidate)
 }
 
 fn run_br(br: &Path, dir: &Path, args: &[&str]) -> Option<()> {
     let output = Command::new(br).args(args).current_dir(dir).env("NO_COLOR", "1").output().ok()?;
     if !output.status.success() {
-        eprintln!("br {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        eprintln!("br {args:?} failed: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         return None;
     }
     Some(())
@@ -290,13 +309,17 @@ fn time_br(br: &Path, dir: &Path, args: &[&str]) -> Duration {
 }
 
 fn time_command(dir: &Path, args: &[&str]) -> Duration {
+    time_command_with(dir, args, &[])
+}
+
+fn time_command_with(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Duration {
+    let mut command = Command::new(cw_binary());
+    command.args(args).current_dir(dir).stdout(Stdio::null());
+    for (key, value) in vars {
+        command.env(key, value);
+    }
     let started = Instant::now();
-    let status = Command::new(cw_binary())
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
+    let status = command.status().unwrap();
     assert!(status.success(), "cw {args:?}");
     started.elapsed()
 }
