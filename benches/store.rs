@@ -41,7 +41,8 @@ fn main() {
             ms(claims.0),
             ms(claims.1)
         ));
-        let listed = median_of(10, || time_command(&repo.root, &["task", "list", "--ready", "--json"]));
+        let listed =
+            median_of(10, || time_command(&repo.root, &["task", "list", "--ready", "--json"]));
         let mut process_claims: Vec<Duration> = (0..11)
             .map(|i| {
                 let token = service.register_agent(&format!("cli-{i}"), None).unwrap().token;
@@ -212,7 +213,10 @@ fn claim_throughput(processes: usize, tasks: usize) -> (f64, Duration) {
     let mut claimed = 0;
     for child in children {
         let output = child.wait_with_output().unwrap();
-        assert!(output.status.success(), "claim_worker failed (rebuild it: cargo build --release --example claim_worker)");
+        assert!(
+            output.status.success(),
+            "claim_worker failed (rebuild it: cargo build --release --example claim_worker)"
+        );
         claimed += String::from_utf8(output.stdout)
             .unwrap()
             .lines()
@@ -263,7 +267,11 @@ fn beads_side_by_side(br: &Path, size: usize) -> Option<(Duration, Duration)> {
     run_br(br, root, &["sync", "--import-only"])?;
     let ready = median_of(5, || time_br(br, root, &["ready", "--json"]));
     // Claim issues that are really ready (br refuses blocked ones, as it should).
-    let listed = Command::new(br).args(["ready", "--json", "--limit", "20"]).current_dir(root).output().ok()?;
+    let listed = Command::new(br)
+        .args(["ready", "--json", "--limit", "20"])
+        .current_dir(root)
+        .output()
+        .ok()?;
     let ready_ids: Vec<String> = serde_json::from_slice::<Vec<serde_json::Value>>(&listed.stdout)
         .ok()?
         .iter()
@@ -289,7 +297,11 @@ fn peer_binary() -> Option<PathBuf> {
 fn run_br(br: &Path, dir: &Path, args: &[&str]) -> Option<()> {
     let output = Command::new(br).args(args).current_dir(dir).env("NO_COLOR", "1").output().ok()?;
     if !output.status.success() {
-        eprintln!("br {args:?} failed: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        eprintln!(
+            "br {args:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
         return None;
     }
     Some(())
