@@ -11,6 +11,14 @@ pub(crate) fn json<T: Serialize>(value: &T) -> std::io::Result<()> {
     stdout.flush()
 }
 
+/// Writes `value` as one line of compact JSON to stdout (for streams: `--follow --json`).
+pub(crate) fn json_line<T: Serialize>(value: &T) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer(&mut stdout, value).map_err(std::io::Error::other)?;
+    stdout.write_all(b"\n")?;
+    stdout.flush()
+}
+
 /// Writes text (which should end with a newline) to stdout.
 pub(crate) fn text(body: &str) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();

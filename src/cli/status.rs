@@ -1,28 +1,57 @@
 //! `cw status`.
 
+use std::time::Duration;
+
 use clap::Args;
 
 use super::{CommandResult, Context, output};
 use crate::model::TaskState;
+use crate::service::Service;
 use crate::wire::StatusJson;
 
 /// Show where the work stands: tasks by state, what runs next, agents
+///
+/// With --follow, print it again whenever anything changes (from any process) until
+/// interrupted; with --json --follow, one JSON object per line.
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
     /// Print the status as JSON
     #[arg(long)]
     json: bool,
+    /// Keep printing the status as it changes
+    #[arg(long, short)]
+    follow: bool,
 }
 
 pub(crate) fn cmd_status(cx: &Context, args: &StatusArgs) -> CommandResult {
     let service = cx.service()?;
+    if !args.follow {
+        return print_status(&service, args.json, false);
+    }
+    let mut watch = service.store().watch()?;
+    loop {
+        print_status(&service, args.json, true)?;
+        // Wakes within a few milliseconds of a change made by any process.
+        while watch.wait_blocking(Duration::from_millis(50), Duration::from_secs(3600))?.is_none() {
+        }
+    }
+}
+
+fn print_status(service: &Service, json: bool, following: bool) -> CommandResult {
     let report = service.status(5)?;
     let root = service.workspace().root().display().to_string();
     let branch = service.config().integration_branch.clone();
-    if args.json {
-        return Ok(output::json(&StatusJson::new(&report, root, branch))?);
+    if json {
+        let status = StatusJson::new(&report, root, branch);
+        if following {
+            output::json_line(&status)?;
+        } else {
+            output::json(&status)?;
+        }
+        return Ok(());
     }
-    let mut out = format!("cw · {root} · integrating into {branch}\n");
+    let mut out = if following { "\n".to_owned() } else { String::new() };
+    out.push_str(&format!("cw · {root} · integrating into {branch}\n"));
     if report.total == 0 {
         out.push_str("no tasks yet: cw import .planning   or   cw task add \"<title>\"\n");
         return Ok(output::text(&out)?);

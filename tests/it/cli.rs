@@ -248,3 +248,24 @@ fn completions_are_generated_for_each_shell() {
     }
     assert_eq!(env.cw(&["completions", "tcsh"]).code, 2);
 }
+
+/// `cw status --follow --json` prints a new line whenever another process changes something.
+#[test]
+fn status_follow_wakes_on_changes_from_other_processes() {
+    use std::io::BufRead;
+    let env = TestEnv::initialised();
+    let mut follower = env
+        .cw_command(&env.root(), &["status", "--follow", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(follower.stdout.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["total"], 0);
+    env.cw(&["task", "add", "from elsewhere"]).ok();
+    let second: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(second["total"], 1);
+    assert_eq!(second["counts"]["ready"], 1);
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+}
