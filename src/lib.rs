@@ -8,6 +8,7 @@ pub mod model;
 pub mod config;
 pub mod git;
 pub mod planning;
+pub mod process;
 pub mod store;
 pub mod workspace;
 

@@ -7,6 +7,7 @@ mod claims;
 mod cli;
 mod import;
 mod mcp;
+mod process;
 mod store;
 mod tasks;
 mod tidy;

@@ -1,0 +1,239 @@
+//! Child processes: the only module that spawns processes or sends signals.
+//!
+//! Owns: spawning a child in its own process group with stdout/stderr going to files (not pipes,
+//! so it outlives a crashed cw), identifying it by pid + start time (a reused pid is never
+//! mistaken for it), liveness, stopping the whole group (TERM, grace period, KILL), reaping, and
+//! recording how it ended.
+//! Must not: know about agents, tasks, Claude or the database.
+#![expect(clippy::disallowed_methods, reason = "this module is the one owner of Command::new")]
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+/// What to run, where, and where its output goes.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub cwd: PathBuf,
+    /// Variables to set on top of the inherited environment.
+    pub env: Vec<(OsString, OsString)>,
+    /// Variables to remove from the inherited environment.
+    pub env_remove: Vec<OsString>,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+}
+
+/// How to find a process again, also after cw restarts: pid, process group and start time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessHandle {
+    pub pid: u32,
+    pub pgid: u32,
+    /// Start time in clock ticks since boot (`/proc/<pid>/stat` field 22).
+    pub start_time: u64,
+}
+
+/// A child this process spawned (and must reap).
+#[derive(Debug)]
+pub struct Supervised {
+    pub handle: ProcessHandle,
+    child: Child,
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitOutcome {
+    /// Exited by itself with this code.
+    Exited(i32),
+    /// Ended by this signal.
+    Signaled(i32),
+}
+
+/// What stopping a process group did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopReport {
+    /// True when the group ignored SIGTERM for the whole grace period and was killed.
+    pub killed: bool,
+    pub took: Duration,
+}
+
+/// A process could not be started or controlled.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("cannot run {}: no such program (check the configured command and PATH)", program.display())]
+    NotFound { program: PathBuf },
+    #[error("cannot run {}: permission denied (is it executable?)", program.display())]
+    NotExecutable { program: PathBuf },
+    #[error("cannot start {}: {source}", program.display())]
+    Spawn {
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the log file {}: {source}", path.display())]
+    Log {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot signal process group {pgid}: {errno}")]
+    Signal { pgid: u32, errno: Errno },
+}
+
+/// Starts `spec` in a new process group (so a Ctrl-C in cw's terminal does not reach it and a
+/// stop reaches every process it started), with output appended to its log files.
+pub fn spawn(spec: &SpawnSpec) -> Result<Supervised, ProcessError> {
+    let open = |path: &Path| {
+        fs_err::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map(|file| file.into_parts().0)
+            .map_err(|source| ProcessError::Log { path: path.to_owned(), source })
+    };
+    let mut command = Command::new(&spec.program);
+    command
+        .args(&spec.args)
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(open(&spec.stdout)?))
+        .stderr(Stdio::from(open(&spec.stderr)?));
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    for name in &spec.env_remove {
+        command.env_remove(name);
+    }
+    for (name, value) in &spec.env {
+        command.env(name, value);
+    }
+    let child = command.spawn().map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => ProcessError::NotFound { program: spec.program.clone() },
+        std::io::ErrorKind::PermissionDenied => {
+            ProcessError::NotExecutable { program: spec.program.clone() }
+        }
+        _ => ProcessError::Spawn { program: spec.program.clone(), source },
+    })?;
+    let pid = child.id();
+    let handle = ProcessHandle { pid, pgid: pid, start_time: start_time(pid).unwrap_or(0) };
+    Ok(Supervised { handle, child })
+}
+
+impl Supervised {
+    /// How it ended, if it has (reaps it; never blocks).
+    pub fn try_exit(&mut self) -> Option<ExitOutcome> {
+        self.child.try_wait().ok().flatten().map(outcome)
+    }
+
+    /// Waits for it to end (reaping it).
+    pub fn wait(&mut self) -> std::io::Result<ExitOutcome> {
+        self.child.wait().map(outcome)
+    }
+
+    /// Stops its whole process group and reaps it.
+    pub fn stop(&mut self, grace: Duration) -> Result<(StopReport, ExitOutcome), ProcessError> {
+        let report = stop_group(self.handle, grace, || {
+            let _ = self.child.try_wait();
+        })?;
+        let exit = self.wait().map_err(|source| ProcessError::Spawn {
+            program: PathBuf::from(format!("pid {}", self.handle.pid)),
+            source,
+        })?;
+        Ok((report, exit))
+    }
+}
+
+fn outcome(status: std::process::ExitStatus) -> ExitOutcome {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => ExitOutcome::Exited(code),
+        (None, Some(signal)) => ExitOutcome::Signaled(signal),
+        (None, None) => ExitOutcome::Exited(-1),
+    }
+}
+
+/// True while the process the handle names is alive: same pid *and* same start time, and not a
+/// zombie. A pid reused by another program is not "running".
+pub fn is_running(handle: ProcessHandle) -> bool {
+    match stat(handle.pid) {
+        Some(stat) => stat.start_time == handle.start_time && stat.state != 'Z',
+        None => false,
+    }
+}
+
+/// The start time of `pid` in clock ticks since boot, if it exists.
+pub fn start_time(pid: u32) -> Option<u64> {
+    stat(pid).map(|s| s.start_time)
+}
+
+/// Live (non-zombie) processes in process group `pgid`.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = fs_err::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| stat(pid).is_some_and(|s| s.pgrp == pgid && s.state != 'Z'))
+        .collect()
+}
+
+/// SIGTERM to the whole group; after `grace`, SIGKILL to whatever is left. `reap` is called
+/// while waiting so a direct child does not linger as a zombie. Returns once the group is empty.
+pub fn stop_group(
+    handle: ProcessHandle,
+    grace: Duration,
+    mut reap: impl FnMut(),
+) -> Result<StopReport, ProcessError> {
+    let started = Instant::now();
+    let group = Pid::from_raw(i32::try_from(handle.pgid).unwrap_or(i32::MAX));
+    if !signal_group(group, Signal::SIGTERM, handle.pgid)? {
+        return Ok(StopReport { killed: false, took: started.elapsed() });
+    }
+    while started.elapsed() < grace {
+        reap();
+        if group_members(handle.pgid).is_empty() {
+            return Ok(StopReport { killed: false, took: started.elapsed() });
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    signal_group(group, Signal::SIGKILL, handle.pgid)?;
+    while !group_members(handle.pgid).is_empty()
+        && started.elapsed() < grace + Duration::from_secs(5)
+    {
+        reap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    reap();
+    Ok(StopReport { killed: true, took: started.elapsed() })
+}
+
+/// Sends `signal` to a group; false if the group no longer exists.
+fn signal_group(group: Pid, signal: Signal, pgid: u32) -> Result<bool, ProcessError> {
+    match killpg(group, signal) {
+        Ok(()) => Ok(true),
+        Err(Errno::ESRCH) => Ok(false),
+        Err(errno) => Err(ProcessError::Signal { pgid, errno }),
+    }
+}
+
+struct Stat {
+    state: char,
+    pgrp: u32,
+    start_time: u64,
+}
+
+/// Fields of `/proc/<pid>/stat`. The command name (field 2) may contain spaces and parentheses,
+/// so parsing starts after its last `)`.
+fn stat(pid: u32) -> Option<Stat> {
+    let text = fs_err::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: state (3), ppid (4), pgrp (5), … starttime (22).
+    Some(Stat {
+        state: fields.first()?.chars().next()?,
+        pgrp: fields.get(2)?.parse().ok()?,
+        start_time: fields.get(19)?.parse().ok()?,
+    })
+}
