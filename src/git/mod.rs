@@ -6,7 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
+mod worktree;
+
 use git2::{BranchType, ErrorCode, Repository};
+
+pub use worktree::{CreatedWorktree, WorktreeSpec, create_worktree, task_branch};
 
 /// A git failure, named by the repository or branch it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +21,18 @@ pub enum GitError {
     Bare { path: PathBuf },
     #[error("the repository {} has no commits yet; make a first commit, then try again", path.display())]
     NoCommits { path: PathBuf },
+    #[error("the directory {} already exists; cw will not check a worktree out over it (remove it or choose another worktree directory)", path.display())]
+    PathExists { path: PathBuf },
+    #[error(
+        "the branch {branch} already exists; cw never reuses or overwrites a branch (delete or rename it)"
+    )]
+    BranchExists { branch: String },
+    #[error(
+        "the branch {branch} does not exist (run `cw init`, or set integration_branch in .cw/config.toml)"
+    )]
+    MissingBranch { branch: String },
+    #[error("{branch} is checked out in {} with uncommitted changes; commit or stash them first (merges move this branch)", path.display())]
+    DirtyIntegration { branch: String, path: PathBuf },
     #[error("'{name}' is not a valid branch name")]
     InvalidBranchName { name: String },
     #[error("git error in {}: {source}", path.display())]

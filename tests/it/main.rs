@@ -11,6 +11,7 @@ mod process;
 mod store;
 mod tasks;
 mod tidy;
+mod worktree;
 
 /// Every file in tests/it must be declared above, or it would silently never run.
 #[test]

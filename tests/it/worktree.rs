@@ -1,0 +1,123 @@
+//! Agent worktrees on real repositories: cut from the integration branch, never over an existing
+//! directory or branch, never from a dirty checkout of the integration branch, with
+//! `.worktreeinclude` files copied in.
+
+use std::path::PathBuf;
+
+use cw::git::{self, GitError, WorktreeSpec};
+use cw::workspace::Workspace;
+
+use crate::support::TestEnv;
+
+fn spec(env: &TestEnv, branch: &str) -> WorktreeSpec {
+    let path = env
+        .root()
+        .parent()
+        .unwrap()
+        .join(format!("{}-wt", env.root().file_name().unwrap().to_string_lossy()))
+        .join(branch.replace('/', "-"));
+    WorktreeSpec { branch: branch.to_owned(), path, base: "cw/integration".to_owned() }
+}
+
+fn location(env: &TestEnv) -> git::RepoLocation {
+    Workspace::locate(&env.root()).unwrap().repo
+}
+
+fn head_of(env: &TestEnv, dir: &std::path::Path) -> String {
+    String::from_utf8(env.git_in(dir, &["rev-parse", "HEAD"]).stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn a_worktree_starts_from_the_integration_branch_not_head() {
+    let env = TestEnv::initialised();
+    let integration = String::from_utf8(env.git(&["rev-parse", "cw/integration"]).stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    env.write("later.txt", "committed on main after init\n");
+    env.git(&["add", "later.txt"]);
+    env.git(&["commit", "-q", "-m", "later"]);
+    let created = git::create_worktree(&location(&env), &spec(&env, "cw/first-t1")).unwrap();
+    assert_eq!(created.base_commit, integration);
+    assert_eq!(head_of(&env, &created.path), integration);
+    assert!(created.path.join("README.md").is_file());
+    assert!(
+        !created.path.join("later.txt").exists(),
+        "work on main after init is not in the agent's base"
+    );
+    let branch =
+        String::from_utf8(env.git_in(&created.path, &["branch", "--show-current"]).stdout).unwrap();
+    assert_eq!(branch.trim(), "cw/first-t1");
+    let listed = String::from_utf8(env.git(&["worktree", "list"]).stdout).unwrap();
+    assert!(listed.contains(&created.path.display().to_string()), "{listed}");
+    // cw finds its state from inside the agent's worktree.
+    assert_eq!(
+        env.cw_in(&created.path, &["status", "--json"]).json()["root"],
+        env.root().display().to_string()
+    );
+    fs_err::remove_dir_all(created.path.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn existing_directories_and_branches_are_refused_and_nothing_is_left_behind() {
+    let env = TestEnv::initialised();
+    let taken = spec(&env, "cw/taken-t2");
+    fs_err::create_dir_all(&taken.path).unwrap();
+    let err = git::create_worktree(&location(&env), &taken).unwrap_err();
+    assert!(matches!(err, GitError::PathExists { .. }), "{err}");
+    assert!(err.to_string().contains("already exists; cw will not check a worktree out over it"));
+    let branches = String::from_utf8(env.git(&["branch", "--list", "cw/taken-t2"]).stdout).unwrap();
+    assert_eq!(branches, "", "no branch was created");
+
+    env.git(&["branch", "cw/exists-t3"]);
+    let err = git::create_worktree(&location(&env), &spec(&env, "cw/exists-t3")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the branch cw/exists-t3 already exists; cw never reuses or overwrites a branch (delete or rename it)"
+    );
+
+    let mut missing_base = spec(&env, "cw/orphan-t4");
+    missing_base.base = "cw/nowhere".to_owned();
+    let err = git::create_worktree(&location(&env), &missing_base).unwrap_err();
+    assert!(matches!(err, GitError::MissingBranch { .. }), "{err}");
+    let err = git::create_worktree(&location(&env), &spec(&env, "cw/bad..name")).unwrap_err();
+    assert!(matches!(err, GitError::InvalidBranchName { .. }), "{err}");
+    fs_err::remove_dir_all(taken.path.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn a_dirty_checkout_of_the_integration_branch_is_refused() {
+    let env = TestEnv::initialised();
+    env.git(&["checkout", "-q", "cw/integration"]);
+    env.write("README.md", "edited but not committed\n");
+    let err = git::create_worktree(&location(&env), &spec(&env, "cw/dirty-t5")).unwrap_err();
+    assert!(matches!(err, GitError::DirtyIntegration { .. }), "{err}");
+    assert!(err.to_string().contains("with uncommitted changes; commit or stash them first"));
+    env.git(&["checkout", "-q", "--", "README.md"]);
+    let created = git::create_worktree(&location(&env), &spec(&env, "cw/clean-t6")).unwrap();
+    fs_err::remove_dir_all(created.path.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn worktreeinclude_copies_the_ignored_files_it_names() {
+    let env = TestEnv::initialised();
+    env.write(".gitignore", ".env\n*.log\nsecrets/\n");
+    env.write(".worktreeinclude", "# ignored files agents need\n.env\nsecrets/api.key\n");
+    env.git(&["add", ".gitignore", ".worktreeinclude"]);
+    env.git(&["commit", "-q", "-m", "ignore"]);
+    env.git(&["branch", "-f", "cw/integration", "HEAD"]);
+    env.write(".env", "DATABASE_URL=postgres://local\n");
+    env.write("debug.log", "not wanted\n");
+    env.write("secrets/api.key", "k\n");
+    env.write("secrets/other.key", "not listed\n");
+    let created = git::create_worktree(&location(&env), &spec(&env, "cw/with-env-t7")).unwrap();
+    assert_eq!(created.included, [PathBuf::from(".env"), PathBuf::from("secrets/api.key")]);
+    assert_eq!(
+        fs_err::read_to_string(created.path.join(".env")).unwrap(),
+        "DATABASE_URL=postgres://local\n"
+    );
+    assert!(!created.path.join("debug.log").exists());
+    assert!(!created.path.join("secrets/other.key").exists());
+    assert!(!created.path.join(".cw").exists(), "cw's own state is never copied");
+    fs_err::remove_dir_all(created.path.parent().unwrap()).unwrap();
+}
