@@ -266,19 +266,7 @@ impl Tx<'_> {
             .conn()
             .prepare_cached("SELECT id, initiative_id, key, number, seq, title, description FROM phases ORDER BY initiative_id, seq")
             .on(self)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(PhaseRecord {
-                    id: PhaseId(r.get(0)?),
-                    initiative: InitiativeId(r.get(1)?),
-                    key: r.get(2)?,
-                    number: r.get(3)?,
-                    seq: r.get(4)?,
-                    title: r.get(5)?,
-                    description: r.get(6)?,
-                })
-            })
-            .on(self)?;
+        let rows = stmt.query_map([], phase_from_row).on(self)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
     }
 
@@ -287,17 +275,7 @@ impl Tx<'_> {
         self.conn()
             .prepare_cached("SELECT id, initiative_id, key, number, seq, title, description FROM phases WHERE id = ?1")
             .on(self)?
-            .query_row([id.0], |r| {
-                Ok(PhaseRecord {
-                    id: PhaseId(r.get(0)?),
-                    initiative: InitiativeId(r.get(1)?),
-                    key: r.get(2)?,
-                    number: r.get(3)?,
-                    seq: r.get(4)?,
-                    title: r.get(5)?,
-                    description: r.get(6)?,
-                })
-            })
+            .query_row([id.0], phase_from_row)
             .optional()
             .on(self)
     }
@@ -346,6 +324,18 @@ impl Tx<'_> {
         let rows = stmt.query_map([phase.0], plan_from_row).on(self)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
     }
+}
+
+fn phase_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PhaseRecord> {
+    Ok(PhaseRecord {
+        id: PhaseId(r.get(0)?),
+        initiative: InitiativeId(r.get(1)?),
+        key: r.get(2)?,
+        number: r.get(3)?,
+        seq: r.get(4)?,
+        title: r.get(5)?,
+        description: r.get(6)?,
+    })
 }
 
 fn plan_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlanRecord> {
