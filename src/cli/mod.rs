@@ -171,12 +171,6 @@ impl From<ServiceError> for CommandError {
     }
 }
 
-impl From<crate::store::StoreError> for CommandError {
-    fn from(err: crate::store::StoreError) -> CommandError {
-        CommandError::Service(ServiceError::Store(err))
-    }
-}
-
 impl From<std::io::Error> for CommandError {
     fn from(err: std::io::Error) -> CommandError {
         CommandError::Output(err)

@@ -28,12 +28,11 @@ pub(crate) fn cmd_status(cx: &Context, args: &StatusArgs) -> CommandResult {
     if !args.follow {
         return print_status(&service, args.json, false);
     }
-    let mut watch = service.store().watch()?;
+    let mut watch = service.watch_changes()?;
     loop {
         print_status(&service, args.json, true)?;
         // Wakes within a few milliseconds of a change made by any process.
-        while watch.wait_blocking(Duration::from_millis(50), Duration::from_secs(3600))?.is_none() {
-        }
+        while !service.wait_for_change(&mut watch, Duration::from_secs(3600))? {}
     }
 }
 

@@ -100,6 +100,20 @@ impl Service {
         &self.workspace
     }
 
+    /// A watcher that wakes when any process changes state (for `--follow` and waiting calls).
+    pub fn watch_changes(&self) -> Result<crate::store::ChangeWatch, ServiceError> {
+        Ok(self.store.watch()?)
+    }
+
+    /// Blocks until the next change (from any process) or `timeout`; true if something changed.
+    pub fn wait_for_change(
+        &self,
+        watch: &mut crate::store::ChangeWatch,
+        timeout: std::time::Duration,
+    ) -> Result<bool, ServiceError> {
+        Ok(watch.wait_blocking(std::time::Duration::from_millis(50), timeout)?.is_some())
+    }
+
     /// The database, for watchers (`Store::watch`).
     pub fn store(&self) -> &Store {
         &self.store
