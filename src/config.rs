@@ -26,6 +26,24 @@ progress_seconds = 10
 [server]
 # The port of `cw run`'s MCP endpoint on 127.0.0.1 (0 = any free port; see .cw/server.json).
 port = 0
+
+[agent]
+# The agent CLI: "claude" (resolved on PATH), a path, or "sim" for cw's built-in scripted agent.
+command = "claude"
+# Extra arguments put before cw's own (e.g. ["--model", "sonnet"]).
+args = []
+# Claude Code's permission mode; "" leaves it to Claude Code's default.
+permission_mode = "acceptEdits"
+# Tools the agent may use without asking (Claude Code's --allowedTools). The cw tools are always
+# allowed.
+allowed_tools = ["Read", "Edit", "Write", "Glob", "Grep", "Bash(git add:*)", "Bash(git commit:*)", "Bash(git status:*)", "Bash(git diff:*)", "Bash(git log:*)", "Bash(git merge:*)"]
+# Where agent worktrees go; relative paths are relative to the repository's parent directory.
+# "" means <repo>/../<repo name>.cw-worktrees.
+worktree_dir = ""
+# A command run (with sh -c) in each new worktree before the agent starts, e.g. "npm ci".
+setup_command = ""
+# How long a stopped agent gets between SIGTERM and SIGKILL.
+stop_grace_seconds = 5
 "#;
 
 /// All settings.
@@ -36,6 +54,48 @@ pub struct Config {
     pub claims: ClaimConfig,
     pub mcp: McpConfig,
     pub server: ServerConfig,
+    pub agent: AgentConfig,
+}
+
+/// How agents are started (design.md §5).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentConfig {
+    pub command: String,
+    pub args: Vec<String>,
+    pub permission_mode: String,
+    pub allowed_tools: Vec<String>,
+    pub worktree_dir: String,
+    pub setup_command: String,
+    pub stop_grace_seconds: u64,
+}
+
+impl Default for AgentConfig {
+    fn default() -> AgentConfig {
+        AgentConfig {
+            command: "claude".to_owned(),
+            args: Vec::new(),
+            permission_mode: "acceptEdits".to_owned(),
+            allowed_tools: [
+                "Read",
+                "Edit",
+                "Write",
+                "Glob",
+                "Grep",
+                "Bash(git add:*)",
+                "Bash(git commit:*)",
+                "Bash(git status:*)",
+                "Bash(git diff:*)",
+                "Bash(git log:*)",
+                "Bash(git merge:*)",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            worktree_dir: String::new(),
+            setup_command: String::new(),
+            stop_grace_seconds: 5,
+        }
+    }
 }
 
 /// MCP tool settings.
@@ -88,6 +148,7 @@ impl Default for Config {
             claims: ClaimConfig::default(),
             mcp: McpConfig::default(),
             server: ServerConfig::default(),
+            agent: AgentConfig::default(),
         }
     }
 }
@@ -125,6 +186,9 @@ impl Config {
         }
         if config.mcp.progress_seconds == 0 {
             return Err("mcp.progress_seconds must be at least 1".to_owned());
+        }
+        if config.agent.command.trim().is_empty() {
+            return Err("agent.command must name a program (or \"sim\")".to_owned());
         }
         if config.claims.lease_seconds == 0 {
             return Err("claims.lease_seconds must be at least 1".to_owned());

@@ -5,6 +5,7 @@
 
 pub mod model;
 
+pub mod agent;
 pub mod config;
 pub mod git;
 pub mod planning;

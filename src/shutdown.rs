@@ -47,3 +47,14 @@ pub async fn on_signals(shutdown: Shutdown) -> std::io::Result<()> {
     tracing::warn!("second signal: stopping at once");
     std::process::exit(130);
 }
+
+/// Resolves at the first SIGINT or SIGTERM (for foreground commands that clean up themselves).
+pub async fn first_signal() -> std::io::Result<()> {
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}

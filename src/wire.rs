@@ -65,6 +65,14 @@ pub struct AgentJson {
     pub name: String,
     pub state: &'static str,
     pub task: Option<String>,
+    pub pid: Option<u32>,
+    pub worktree: Option<String>,
+    pub branch: Option<String>,
+    pub session_id: Option<String>,
+    pub cost_usd: f64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub exit_status: Option<String>,
 }
 
 /// `cw agent register --json`.
@@ -177,7 +185,15 @@ impl From<&AgentRecord> for AgentJson {
             id: agent.id.to_string(),
             name: agent.name.clone(),
             state: agent.state.as_str(),
-            task: agent.task.map(|t| t.to_string()),
+            task: agent.task.or(agent.bound_task).map(|t| t.to_string()),
+            pid: agent.process.map(|p| p.pid),
+            worktree: agent.worktree.clone(),
+            branch: agent.branch.clone(),
+            session_id: agent.session_id.clone(),
+            cost_usd: agent.usage.cost_usd,
+            input_tokens: agent.usage.input_tokens,
+            output_tokens: agent.usage.output_tokens,
+            exit_status: agent.exit_status.clone(),
         }
     }
 }
@@ -264,6 +280,8 @@ impl From<&ImportReport> for ImportJson {
 pub struct WorkJson {
     pub task_id: String,
     pub title: String,
+    /// `claimed`, `waiting` or `conflict` (then merge the integration branch and resolve).
+    pub state: &'static str,
     pub action: String,
     pub files: Vec<String>,
     pub verify: String,
@@ -274,6 +292,8 @@ pub struct WorkJson {
     pub dependencies: Vec<DependencyResultJson>,
     pub worktree: Option<String>,
     pub branch: Option<String>,
+    /// The branch your work merges into.
+    pub integration_branch: String,
     pub lease_expires_at: i64,
     pub already_held: bool,
 }
@@ -324,6 +344,7 @@ impl From<&crate::service::ClaimedWork> for WorkJson {
         WorkJson {
             task_id: task.id.to_string(),
             title: task.title.clone(),
+            state: task.state.as_str(),
             action: task.description.clone(),
             files: task.files.clone(),
             verify: task.verify.clone(),
@@ -347,8 +368,9 @@ impl From<&crate::service::ClaimedWork> for WorkJson {
                     summary: d.result_summary.clone(),
                 })
                 .collect(),
-            worktree: None,
-            branch: None,
+            worktree: work.worktree.clone(),
+            branch: work.branch.clone(),
+            integration_branch: work.integration.clone(),
             lease_expires_at: work.claim.lease.expires_at.0,
             already_held: work.claim.already_held,
         }

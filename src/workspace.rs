@@ -34,6 +34,31 @@ impl Workspace {
         Ok(Workspace { cw_dir: repo.main_workdir.join(CW_DIR), repo })
     }
 
+    /// An agent's directory: its MCP config, stream log, stderr log.
+    pub fn agent_dir(&self, agent: crate::model::AgentId) -> PathBuf {
+        self.cw_dir.join("agents").join(agent.to_string())
+    }
+
+    /// Where agent worktrees go: `worktree_dir` from config (relative to the repository's parent),
+    /// or `<parent>/<repo name>.cw-worktrees` — outside the user's working tree.
+    pub fn worktrees_dir(&self, configured: &str) -> PathBuf {
+        let root = self.root();
+        let parent = root.parent().unwrap_or(root);
+        if configured.trim().is_empty() {
+            let name = root
+                .file_name()
+                .map_or_else(|| "repo".to_owned(), |n| n.to_string_lossy().into_owned());
+            parent.join(format!("{name}.cw-worktrees"))
+        } else {
+            parent.join(configured)
+        }
+    }
+
+    /// The user's prompt overrides (`.cw/prompts/<name>.md`).
+    pub fn prompts_dir(&self) -> PathBuf {
+        self.cw_dir.join("prompts")
+    }
+
     /// The database file.
     pub fn db_path(&self) -> PathBuf {
         self.cw_dir.join("cw.db")

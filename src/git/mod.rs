@@ -6,10 +6,15 @@
 
 use std::path::{Path, PathBuf};
 
+mod branches;
 mod worktree;
 
 use git2::{BranchType, ErrorCode, Repository};
 
+pub use branches::{
+    archive_branch, branch_diff, branch_exists, is_merged, prune_missing, remove_worktree,
+    uncommitted_paths,
+};
 pub use worktree::{CreatedWorktree, WorktreeSpec, create_worktree, task_branch};
 
 /// A git failure, named by the repository or branch it concerns.
@@ -33,6 +38,10 @@ pub enum GitError {
     MissingBranch { branch: String },
     #[error("{branch} is checked out in {} with uncommitted changes; commit or stash them first (merges move this branch)", path.display())]
     DirtyIntegration { branch: String, path: PathBuf },
+    #[error(
+        "the branch {branch} holds work that is not merged; cw keeps it (archive it with `cw gc` once its task is cancelled or failed)"
+    )]
+    Unmerged { branch: String },
     #[error("'{name}' is not a valid branch name")]
     InvalidBranchName { name: String },
     #[error("git error in {}: {source}", path.display())]
@@ -160,4 +169,35 @@ fn open(location: &RepoLocation) -> Result<Repository, GitError> {
 
 fn strip_trailing_slash(path: &Path) -> PathBuf {
     path.components().collect()
+}
+
+/// Held while cw changes the repository (worktrees, branches, merges): cw's own git writes are
+/// serialised per repository, across processes, so they never race for `index.lock` or a ref.
+#[derive(Debug)]
+pub struct WriteLock {
+    file: std::fs::File,
+}
+
+impl WriteLock {
+    /// Blocks until this process holds the repository's write lock.
+    pub fn acquire(location: &RepoLocation) -> Result<WriteLock, GitError> {
+        let path = location.common_dir.join("cw-write.lock");
+        let io = |source| GitError::Io { path: path.clone(), source };
+        let file = fs_err::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?
+            .into_parts()
+            .0;
+        file.lock().map_err(io)?;
+        Ok(WriteLock { file })
+    }
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
 }

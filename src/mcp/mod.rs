@@ -5,6 +5,7 @@
 //! mapping, both transports, HTTP authentication and DNS-rebinding protection.
 //! Must not: hold business rules (the service does), write SQL, touch git.
 
+mod client;
 mod http;
 mod params;
 mod server;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use rmcp::ServiceExt;
 use tokio_util::sync::CancellationToken;
 
+pub use client::{McpClient, ToolAnswer};
 pub use http::{HttpServer, bind};
 pub use server::{CwServer, Identity, McpSettings};
 

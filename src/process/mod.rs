@@ -123,6 +123,47 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Supervised, ProcessError> {
     Ok(Supervised { handle, child })
 }
 
+/// Runs `spec` to its end (same group and log rules as `spawn`) and returns how it ended.
+pub fn run_to_end(spec: &SpawnSpec) -> Result<ExitOutcome, ProcessError> {
+    let mut child = spawn(spec)?;
+    child.wait().map_err(|source| ProcessError::Spawn { program: spec.program.clone(), source })
+}
+
+/// Runs a short command to its end with its output captured (stdout and stderr together), for
+/// the scripted agent's `git` calls.
+pub fn capture(
+    program: &Path,
+    args: &[&str],
+    cwd: &Path,
+    env: &[(&str, &str)],
+) -> Result<(ExitOutcome, String), ProcessError> {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => ProcessError::NotFound { program: program.to_owned() },
+            _ => ProcessError::Spawn { program: program.to_owned(), source },
+        })?;
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    Ok((outcome(output.status), text))
+}
+
+/// A tokio command for a child that talks to its parent over pipes (an MCP server started by an
+/// MCP client). It stays in the parent's process group, so stopping the parent's group stops it.
+pub fn piped_command(
+    program: &Path,
+    args: &[OsString],
+    env: &[(OsString, OsString)],
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(program);
+    command.args(args).envs(env.iter().map(|(k, v)| (k, v))).kill_on_drop(true);
+    command
+}
+
 impl Supervised {
     /// How it ended, if it has (reaps it; never blocks).
     pub fn try_exit(&mut self) -> Option<ExitOutcome> {
@@ -132,6 +173,12 @@ impl Supervised {
     /// Waits for it to end (reaping it).
     pub fn wait(&mut self) -> std::io::Result<ExitOutcome> {
         self.child.wait().map(outcome)
+    }
+
+    /// Gives up the child without stopping it (it keeps running; whoever finds it by its handle
+    /// later supervises it).
+    pub fn release(self) -> ProcessHandle {
+        self.handle
     }
 
     /// Stops its whole process group and reaps it.

@@ -7,7 +7,7 @@ use crate::store::AgentRecord;
 #[derive(Debug, Clone)]
 pub enum Caller {
     /// An agent: it may act only on its own task.
-    Agent(AgentRecord),
+    Agent(Box<AgentRecord>),
     /// The human (operator token, or the owner's own `cw mcp`/CLI).
     Operator,
 }
@@ -55,7 +55,7 @@ impl Service {
             Some(given) if operator.as_deref() == Some(token::hash(given).as_str()) => {
                 Ok(Caller::Operator)
             }
-            Some(given) => Ok(Caller::Agent(self.authenticate(Some(given))?)),
+            Some(given) => Ok(Caller::Agent(Box::new(self.authenticate(Some(given))?))),
         }
     }
 

@@ -22,6 +22,11 @@ pub struct Registration {
 pub struct ClaimedWork {
     pub claim: Claim,
     pub detail: super::TaskDetail,
+    /// The agent's worktree and branch, when cw made them.
+    pub worktree: Option<String>,
+    pub branch: Option<String>,
+    /// The branch the work merges into.
+    pub integration: String,
 }
 
 /// A successful claim: the task, held by the agent until `lease` unless renewed.
@@ -89,7 +94,14 @@ impl Service {
         self.store.write(|tx| {
             let Some(claim) = self.claim_in(tx, agent)? else { return Ok(None) };
             let detail = detail(tx, claim.task.id)?;
-            Ok(Some(ClaimedWork { claim, detail }))
+            let holder = tx.agent(agent)?.ok_or(ServiceError::AgentNotFound(agent))?;
+            Ok(Some(ClaimedWork {
+                claim,
+                detail,
+                worktree: holder.worktree,
+                branch: holder.branch,
+                integration: self.config.integration_branch.clone(),
+            }))
         })
     }
 
@@ -165,6 +177,9 @@ impl Service {
         summary: &str,
     ) -> Result<TaskRecord, ServiceError> {
         let now = self.now();
+        if outcome == ReportOutcome::Done {
+            self.require_committed(agent, task)?;
+        }
         self.store.write(|tx| {
             let record = require_task(tx, task)?;
             if record.agent != Some(agent) {
@@ -188,6 +203,24 @@ impl Service {
             }
             require_task(tx, task)
         })
+    }
+
+    /// Done means committed: an agent with a cw worktree may not report done with uncommitted
+    /// files there (they would never be merged).
+    fn require_committed(&self, agent: AgentId, task: TaskId) -> Result<(), ServiceError> {
+        let record =
+            self.store.read(|tx| tx.agent(agent)?.ok_or(ServiceError::AgentNotFound(agent)))?;
+        let Some(worktree) = record.worktree.as_deref().map(std::path::Path::new) else {
+            return Ok(());
+        };
+        if !worktree.is_dir() {
+            return Ok(());
+        }
+        let paths = crate::git::uncommitted_paths(worktree)?;
+        if paths.is_empty() {
+            return Ok(());
+        }
+        Err(ServiceError::Uncommitted { task, paths })
     }
 
     /// Returns every claimed task whose lease has run out to the ready set (attempts + 1), or

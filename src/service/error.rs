@@ -77,6 +77,14 @@ pub enum ServiceError {
         #[source]
         source: std::io::Error,
     },
+    #[error("task {task} has uncommitted changes in its worktree: {}; commit them (git add, git commit) and call report_done again", .paths.join(", "))]
+    Uncommitted { task: TaskId, paths: Vec<String> },
+    #[error("task {task} cannot be given to an agent: {why}")]
+    TaskNotReady { task: TaskId, why: String },
+    #[error("agent {0} is running; stop it first (`cw agent stop {0}`)")]
+    AgentRunning(AgentId),
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
     #[error("internal error: {0}")]
     Internal(String),
 }

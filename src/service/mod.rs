@@ -4,10 +4,12 @@
 //! applying model transitions and choosing each transaction's scope.
 //! Must not: parse arguments, print, know JSON shapes or MCP, write SQL, or spawn processes.
 
+mod agents;
 mod caller;
 mod claims;
 mod conversation;
 mod error;
+mod gc;
 mod import;
 mod init;
 mod server_lock;
@@ -23,12 +25,14 @@ use crate::model::Timestamp;
 use crate::store::Store;
 use crate::workspace::Workspace;
 
+pub use agents::ExitKind;
 pub use caller::Caller;
 pub use claims::{Claim, ClaimedWork, Registration};
 pub use conversation::{
     AnswerWait, MAX_MESSAGE_BYTES, MAX_OPTION_CHARS, MAX_OPTIONS, MAX_QUESTION_BYTES,
 };
 pub use error::ServiceError;
+pub use gc::GcReport;
 pub use import::{ImportOptions, ImportReport};
 pub use init::InitReport;
 pub use server_lock::ServerLock;

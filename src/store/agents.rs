@@ -16,7 +16,35 @@ pub struct AgentRecord {
     pub task: Option<TaskId>,
     /// The only task this agent may claim, if it was registered for one.
     pub bound_task: Option<TaskId>,
+    /// Its worktree and branch, once cw gave it one.
+    pub worktree: Option<String>,
+    pub branch: Option<String>,
+    /// The process cw started for it, while one is recorded.
+    pub process: Option<AgentProcess>,
+    /// The agent CLI's session id (Claude Code `--session-id`), for `--resume`.
+    pub session_id: Option<String>,
+    pub usage: AgentUsage,
+    /// How its last process ended ("exited 0", "crashed: signal 9", …).
+    pub exit_status: Option<String>,
     pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// pid, process group and start time (clock ticks since boot): enough to find the process again
+/// after cw restarts and to never mistake a reused pid for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentProcess {
+    pub pid: u32,
+    pub pgid: u32,
+    pub start_time: u64,
+}
+
+/// What an agent's sessions cost so far.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct AgentUsage {
+    pub cost_usd: f64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
 }
 
 /// The fields of a new agent identity.
@@ -28,7 +56,9 @@ pub struct NewAgent {
     pub state: AgentState,
 }
 
-const AGENT_COLUMNS: &str = "id, name, state, task_id, bound_task_id, created_at";
+const AGENT_COLUMNS: &str = "id, name, state, task_id, bound_task_id, worktree, branch, pid, pgid, \
+     process_start, session_id, cost_usd, input_tokens, output_tokens, exit_status, created_at, \
+     updated_at";
 
 impl Tx<'_> {
     /// Inserts an agent; returns its id.
@@ -114,6 +144,123 @@ impl Tx<'_> {
             .map(Option::flatten)
     }
 
+    /// Records the worktree and branch cw made for the agent, and its session id.
+    pub fn set_agent_workspace(
+        &self,
+        id: AgentId,
+        worktree: &str,
+        branch: &str,
+        session_id: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE agents SET worktree = ?2, branch = ?3, session_id = ?4, updated_at = ?5
+                 WHERE id = ?1",
+            )
+            .on(self)?
+            .execute(params![id.0, worktree, branch, session_id, now.0])
+            .on(self)?;
+        Ok(())
+    }
+
+    /// Records the process now running for the agent (`None` once it ended), with an event.
+    pub fn set_agent_process(
+        &self,
+        id: AgentId,
+        process: Option<AgentProcess>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE agents SET pid = ?2, pgid = ?3, process_start = ?4, updated_at = ?5
+                 WHERE id = ?1",
+            )
+            .on(self)?
+            .execute(params![
+                id.0,
+                process.map(|p| p.pid),
+                process.map(|p| p.pgid),
+                process.map(|p| p.start_time.to_string()),
+                now.0
+            ])
+            .on(self)?;
+        if let Some(p) = process {
+            self.append_event(
+                now,
+                "agent.process",
+                None,
+                Some(id),
+                &json!({ "pid": p.pid, "pgid": p.pgid }),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Records the agent CLI's session id.
+    pub fn set_agent_session(
+        &self,
+        id: AgentId,
+        session_id: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached("UPDATE agents SET session_id = ?2, updated_at = ?3 WHERE id = ?1")
+            .on(self)?
+            .execute(params![id.0, session_id, now.0])
+            .on(self)?;
+        Ok(())
+    }
+
+    /// Replaces the agent's cumulative cost and token counts.
+    pub fn set_agent_usage(
+        &self,
+        id: AgentId,
+        usage: AgentUsage,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE agents SET cost_usd = ?2, input_tokens = ?3, output_tokens = ?4,
+                 updated_at = ?5 WHERE id = ?1",
+            )
+            .on(self)?
+            .execute(params![id.0, usage.cost_usd, usage.input_tokens, usage.output_tokens, now.0])
+            .on(self)?;
+        Ok(())
+    }
+
+    /// Replaces the agent's token (each new session gets a fresh one).
+    pub fn set_agent_token_hash(
+        &self,
+        id: AgentId,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached("UPDATE agents SET token_hash = ?2, updated_at = ?3 WHERE id = ?1")
+            .on(self)?
+            .execute(params![id.0, token_hash, now.0])
+            .on(self)?;
+        Ok(())
+    }
+
+    /// Records how the agent's process ended, with an `agent.exit` event.
+    pub fn set_agent_exit(
+        &self,
+        id: AgentId,
+        exit_status: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached("UPDATE agents SET exit_status = ?2, updated_at = ?3 WHERE id = ?1")
+            .on(self)?
+            .execute(params![id.0, exit_status, now.0])
+            .on(self)?;
+        self.append_event(now, "agent.exit", None, Some(id), &json!({ "status": exit_status }))?;
+        Ok(())
+    }
+
     /// Moves an agent to `to` and appends an `agent.state` event.
     pub fn set_agent_state(
         &self,
@@ -151,6 +298,27 @@ fn agent_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
         state,
         task: r.get::<_, Option<i64>>(3)?.map(TaskId),
         bound_task: r.get::<_, Option<i64>>(4)?.map(TaskId),
-        created_at: Timestamp(r.get(5)?),
+        worktree: r.get(5)?,
+        branch: r.get(6)?,
+        process: match (r.get::<_, Option<u32>>(7)?, r.get::<_, Option<u32>>(8)?) {
+            (Some(pid), Some(pgid)) => Some(AgentProcess {
+                pid,
+                pgid,
+                start_time: r
+                    .get::<_, Option<String>>(9)?
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
+            }),
+            _ => None,
+        },
+        session_id: r.get(10)?,
+        usage: AgentUsage {
+            cost_usd: r.get(11)?,
+            input_tokens: r.get(12)?,
+            output_tokens: r.get(13)?,
+        },
+        exit_status: r.get(14)?,
+        created_at: Timestamp(r.get(15)?),
+        updated_at: Timestamp(r.get(16)?),
     })
 }

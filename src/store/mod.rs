@@ -21,7 +21,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
 
-pub use agents::{AgentRecord, NewAgent};
+pub use agents::{AgentProcess, AgentRecord, AgentUsage, NewAgent};
 pub use error::StoreError;
 pub use events::EventRecord;
 pub use hierarchy::{

@@ -14,22 +14,36 @@ pub(crate) struct ListArgs {
 }
 
 pub(crate) fn cmd_list(cx: &Context, args: &ListArgs) -> CommandResult {
-    let agents = cx.service()?.agents()?;
+    let service = std::sync::Arc::new(cx.service()?);
+    // Agents whose process ended while nobody watched get their end recorded now.
+    crate::agent::AgentRuntime::for_current_exe(service.clone())?.adopt_all()?;
+    let agents = service.agents()?;
     if args.json {
         return Ok(output::json(&agents.iter().map(AgentJson::from).collect::<Vec<_>>())?);
     }
     if agents.is_empty() {
-        return Ok(output::text("no agents (cw agent register creates one)\n")?);
+        return Ok(output::text("no agents (`cw agent spawn <task>` starts one)\n")?);
     }
     let mut out = String::new();
     for agent in &agents {
-        let task = agent.task.map(|t| t.to_string()).unwrap_or_else(|| "-".to_owned());
+        let task = agent
+            .task
+            .or(agent.bound_task)
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "-".to_owned());
+        let process = match (&agent.process, &agent.exit_status) {
+            (Some(p), _) => format!("pid {}", p.pid),
+            (None, Some(status)) => status.clone(),
+            (None, None) => String::new(),
+        };
         out.push_str(&format!(
-            "{} {} {}  {}\n",
+            "{} {} {} {} ${:.4}  {}\n",
             output::column(&agent.id.to_string(), 6),
             output::column(agent.state.as_str(), 9),
             output::column(&task, 6),
-            agent.name
+            output::column(agent.branch.as_deref().unwrap_or(&agent.name), 32),
+            agent.usage.cost_usd,
+            process
         ));
     }
     Ok(output::text(&out)?)

@@ -1,0 +1,480 @@
+//! Running agents: spawn one on a task (worktree, MCP config, session, supervised process),
+//! continue its session, watch its stream, stop it, and find it again after cw restarts.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use super::launch::{self, SessionStart};
+use super::prompts::Prompt;
+use super::stream::{RunSummary, StreamEvent, StreamTail};
+use crate::git::{self, WorktreeSpec};
+use crate::model::{AgentId, TaskId};
+use crate::process::{self, ExitOutcome, ProcessHandle, SpawnSpec, StopReport, Supervised};
+use crate::service::{ExitKind, Service, ServiceError};
+use crate::store::{AgentProcess, AgentRecord, AgentUsage};
+
+/// Why a session is continued, and what to tell the agent.
+#[derive(Debug, Clone)]
+pub enum Continuation {
+    /// After a crash, a stop, a restart of cw.
+    Interrupted { reason: String },
+    /// The human answered a question.
+    Answer { question: String, question_text: String, answer: String },
+    /// The merge was bounced: conflicting paths, or the merge gate failed.
+    Conflict { reason: String, paths: Vec<String> },
+    /// Messages are waiting.
+    Messages,
+}
+
+/// The process behind a live agent: one cw started (and reaps), or one found again after cw
+/// restarted (watched by pid + start time).
+#[derive(Debug)]
+enum ProcessRef {
+    Child(Supervised),
+    Adopted(ProcessHandle),
+}
+
+/// An agent whose process is running, being watched.
+#[derive(Debug)]
+pub struct LiveAgent {
+    pub agent: AgentId,
+    pub task: Option<TaskId>,
+    process: ProcessRef,
+    tail: StreamTail,
+    pub summary: RunSummary,
+    /// Usage recorded before this process started.
+    usage_before: AgentUsage,
+    recorded_session: Option<String>,
+}
+
+/// How an agent's process ended.
+#[derive(Debug, Clone)]
+pub struct AgentExit {
+    pub agent: AgentRecord,
+    pub kind: ExitKind,
+    pub status: String,
+    pub summary: RunSummary,
+    /// True when it had been asked to stop.
+    pub stopped: bool,
+}
+
+impl LiveAgent {
+    /// The process's pid.
+    pub fn pid(&self) -> u32 {
+        self.handle().pid
+    }
+
+    fn handle(&self) -> ProcessHandle {
+        match &self.process {
+            ProcessRef::Child(child) => child.handle,
+            ProcessRef::Adopted(handle) => *handle,
+        }
+    }
+}
+
+/// Spawns, continues, watches and stops agents for one repository.
+pub struct AgentRuntime {
+    service: Arc<Service>,
+    cw_exe: PathBuf,
+}
+
+impl AgentRuntime {
+    /// `cw_exe` is the cw binary agents' MCP configs start (`cw mcp --agent ID`).
+    pub fn new(service: Arc<Service>, cw_exe: PathBuf) -> AgentRuntime {
+        AgentRuntime { service, cw_exe }
+    }
+
+    /// The service this runtime records into.
+    pub fn service(&self) -> &Arc<Service> {
+        &self.service
+    }
+
+    /// The runtime for the running cw binary.
+    pub fn for_current_exe(service: Arc<Service>) -> Result<AgentRuntime, ServiceError> {
+        let exe = std::env::current_exe()
+            .map_err(|source| ServiceError::Io { path: PathBuf::from("/proc/self/exe"), source })?;
+        Ok(AgentRuntime::new(service, exe))
+    }
+
+    /// Starts a new agent on a ready task: its own branch and worktree cut from the integration
+    /// branch, the setup command, a new session. Nothing is left half-made on failure: the agent
+    /// is recorded as crashed with the reason.
+    pub fn spawn_on_task(&self, task: TaskId) -> Result<LiveAgent, ServiceError> {
+        let registration = self.service.prepare_agent(task)?;
+        let agent = registration.agent.id;
+        match self.start_new(agent, task) {
+            Ok(live) => Ok(live),
+            Err(err) => {
+                let status = format!("did not start: {err}");
+                self.service.record_agent_exit(agent, ExitKind::Crashed, &status)?;
+                Err(err)
+            }
+        }
+    }
+
+    fn start_new(&self, agent: AgentId, task: TaskId) -> Result<LiveAgent, ServiceError> {
+        let detail = self.service.task(task)?;
+        let config = self.service.config();
+        let workspace = self.service.workspace();
+        let dir = self.agent_dir(agent)?;
+        let branch = git::task_branch(&detail.task.title, &task.to_string());
+        let path = workspace
+            .worktrees_dir(&config.agent.worktree_dir)
+            .join(branch.trim_start_matches("cw/").replace('/', "-"));
+        let created = {
+            let _lock = git::WriteLock::acquire(&workspace.repo)?;
+            git::create_worktree(
+                &workspace.repo,
+                &WorktreeSpec { branch, path, base: config.integration_branch.clone() },
+            )?
+        };
+        let session = launch::new_session_id();
+        self.service.record_agent_workspace(
+            agent,
+            &created.path.to_string_lossy(),
+            &created.branch,
+            &session,
+        )?;
+        self.run_setup(&dir, &created.path)?;
+        let prompt = Prompt::Start.render(
+            &workspace.prompts_dir(),
+            &[("task", &task.to_string()), ("title", &detail.task.title)],
+        );
+        self.launch(
+            agent,
+            Some(task),
+            &prompt,
+            &SessionStart::New(session),
+            StreamTail::new(&dir.join("stream.jsonl")),
+        )
+    }
+
+    /// Continues an agent that is not running: `--resume <session>` with a prompt saying why, in
+    /// the same worktree. Without a session that ever started, a new one begins.
+    pub fn continue_session(
+        &self,
+        agent: AgentId,
+        how: &Continuation,
+    ) -> Result<LiveAgent, ServiceError> {
+        let record = self.service.prepare_restart(agent)?;
+        let dir = self.agent_dir(agent)?;
+        let stream = dir.join("stream.jsonl");
+        let task = record.task.or(record.bound_task);
+        let task_text = task.map(|t| t.to_string()).unwrap_or_default();
+        let overrides = self.service.workspace().prompts_dir();
+        let integration = self.service.config().integration_branch.clone();
+        let branch = record.branch.clone().unwrap_or_default();
+        let started_before =
+            record.session_id.as_deref().is_some_and(|id| session_seen(&stream, id));
+        let session = match (&record.session_id, started_before) {
+            (Some(id), true) => SessionStart::Resume(id.clone()),
+            _ => SessionStart::New(launch::new_session_id()),
+        };
+        let prompt = match (how, &session) {
+            (_, SessionStart::New(_)) => {
+                let title = match task {
+                    Some(t) => self.service.task(t)?.task.title,
+                    None => String::new(),
+                };
+                Prompt::Start.render(&overrides, &[("task", &task_text), ("title", &title)])
+            }
+            (Continuation::Interrupted { reason }, _) => {
+                Prompt::Resume.render(&overrides, &[("task", &task_text), ("reason", reason)])
+            }
+            (Continuation::Answer { question, question_text, answer }, _) => Prompt::Answer.render(
+                &overrides,
+                &[
+                    ("task", &task_text),
+                    ("question", question),
+                    ("question_text", question_text),
+                    ("answer", answer),
+                ],
+            ),
+            (Continuation::Conflict { reason, paths }, _) => {
+                let paths: Vec<String> = paths.iter().map(|p| format!("- {p}")).collect();
+                Prompt::Conflict.render(
+                    &overrides,
+                    &[
+                        ("task", &task_text),
+                        ("branch", &branch),
+                        ("integration", &integration),
+                        ("reason", reason),
+                        ("paths", &paths.join("\n")),
+                    ],
+                )
+            }
+            (Continuation::Messages, _) => {
+                Prompt::Message.render(&overrides, &[("task", &task_text)])
+            }
+        };
+        self.launch(agent, task, &prompt, &session, StreamTail::from_end(&stream))
+    }
+
+    fn launch(
+        &self,
+        agent: AgentId,
+        task: Option<TaskId>,
+        prompt: &str,
+        session: &SessionStart,
+        tail: StreamTail,
+    ) -> Result<LiveAgent, ServiceError> {
+        let record = self.service.agent(agent)?;
+        let worktree = record.worktree.clone().map(PathBuf::from).ok_or_else(|| {
+            ServiceError::Internal(format!("agent {agent} has no worktree recorded"))
+        })?;
+        if !worktree.is_dir() {
+            return Err(ServiceError::InvalidInput(format!(
+                "the worktree {} of agent {agent} is gone; its branch {} still holds its commits",
+                worktree.display(),
+                record.branch.unwrap_or_default()
+            )));
+        }
+        let config = &self.service.config().agent;
+        let workspace = self.service.workspace();
+        let dir = self.agent_dir(agent)?;
+        let mcp_config = dir.join("mcp.json");
+        let token = self.service.rotate_agent_token(agent)?;
+        launch::write_mcp_config(&mcp_config, &self.cw_exe, workspace.root(), agent, &token)
+            .map_err(|source| ServiceError::Io { path: mcp_config.clone(), source })?;
+        let role = Prompt::Role.render(
+            &workspace.prompts_dir(),
+            &[
+                ("agent", &agent.to_string()),
+                ("worktree", &worktree.to_string_lossy()),
+                ("branch", record.branch.as_deref().unwrap_or("")),
+                ("integration", &self.service.config().integration_branch),
+            ],
+        );
+        let (program, mut args) = launch::agent_program(config, &self.cw_exe);
+        args.extend(launch::session_args(config, prompt, &mcp_config, session, &role));
+        let spec = SpawnSpec {
+            program,
+            args,
+            cwd: worktree,
+            env: vec![(OsString::from("CW_AGENT_ID"), OsString::from(agent.to_string()))],
+            // The agent's token lives only in its MCP config; an inherited operator or agent token
+            // and a parent Claude Code session must not leak into the agent.
+            env_remove: ["CW_TOKEN", "CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"]
+                .map(OsString::from)
+                .to_vec(),
+            stdout: dir.join("stream.jsonl"),
+            stderr: dir.join("stderr.log"),
+        };
+        let child = process::spawn(&spec)?;
+        let handle = child.handle;
+        let process =
+            AgentProcess { pid: handle.pid, pgid: handle.pgid, start_time: handle.start_time };
+        self.service.record_agent_started(agent, process, session.id())?;
+        info!(agent_id = %agent, pid = handle.pid, session = session.id(), "agent started");
+        Ok(LiveAgent {
+            agent,
+            task,
+            process: ProcessRef::Child(child),
+            tail,
+            summary: RunSummary::default(),
+            usage_before: record.usage,
+            recorded_session: Some(session.id().to_owned()),
+        })
+    }
+
+    fn run_setup(&self, agent_dir: &Path, worktree: &Path) -> Result<(), ServiceError> {
+        let setup = self.service.config().agent.setup_command.trim().to_owned();
+        if setup.is_empty() {
+            return Ok(());
+        }
+        let log = agent_dir.join("setup.log");
+        let spec = SpawnSpec {
+            program: PathBuf::from("sh"),
+            args: vec!["-c".into(), setup.clone().into()],
+            cwd: worktree.to_owned(),
+            env: Vec::new(),
+            env_remove: vec!["CW_TOKEN".into()],
+            stdout: log.clone(),
+            stderr: log.clone(),
+        };
+        match process::run_to_end(&spec)? {
+            ExitOutcome::Exited(0) => Ok(()),
+            outcome => Err(ServiceError::InvalidInput(format!(
+                "the setup command `{setup}` failed ({}); its output is in {}",
+                describe(outcome),
+                log.display()
+            ))),
+        }
+    }
+
+    fn agent_dir(&self, agent: AgentId) -> Result<PathBuf, ServiceError> {
+        let dir = self.service.workspace().agent_dir(agent);
+        fs_err::create_dir_all(&dir)
+            .map_err(|source| ServiceError::Io { path: dir.clone(), source })?;
+        Ok(dir)
+    }
+
+    /// Reads what the agent wrote since the last call, records its session and usage, and
+    /// returns how it ended if it has. Returns the new events too, for live rendering.
+    pub fn observe(
+        &self,
+        live: &mut LiveAgent,
+    ) -> Result<(Vec<StreamEvent>, Option<AgentExit>), ServiceError> {
+        let ended = match &mut live.process {
+            ProcessRef::Child(child) => child.try_exit().map(Some),
+            ProcessRef::Adopted(handle) => (!process::is_running(*handle)).then_some(None),
+        };
+        let stream_path = self.service.workspace().agent_dir(live.agent).join("stream.jsonl");
+        let read = |result: std::io::Result<Vec<StreamEvent>>| {
+            result.map_err(|source| ServiceError::Io { path: stream_path.clone(), source })
+        };
+        let events =
+            if ended.is_some() { read(live.tail.finish())? } else { read(live.tail.poll())? };
+        let mut usage_changed = false;
+        for event in &events {
+            live.summary.add(event);
+            usage_changed |= matches!(event, StreamEvent::Result(_));
+        }
+        if let Some(session) = &live.summary.session_id
+            && live.recorded_session.as_ref() != Some(session)
+        {
+            self.service.record_agent_session(live.agent, session)?;
+            live.recorded_session = Some(session.clone());
+        }
+        if usage_changed && let Some(result) = &live.summary.result {
+            let usage = AgentUsage {
+                cost_usd: live.usage_before.cost_usd + result.cost_usd,
+                input_tokens: live.usage_before.input_tokens + result.input_tokens,
+                output_tokens: live.usage_before.output_tokens + result.output_tokens,
+            };
+            self.service.record_agent_usage(live.agent, usage)?;
+        }
+        let Some(outcome) = ended else { return Ok((events, None)) };
+        let exit = self.record_end(live.agent, outcome, &live.summary)?;
+        Ok((events, Some(exit)))
+    }
+
+    fn record_end(
+        &self,
+        agent: AgentId,
+        outcome: Option<ExitOutcome>,
+        summary: &RunSummary,
+    ) -> Result<AgentExit, ServiceError> {
+        let stopped = self.service.agent(agent)?.state == crate::model::AgentState::Stopped;
+        let failure = summary.result.as_ref().and_then(|r| r.failure());
+        let (kind, status) = match (outcome, &summary.result, failure) {
+            _ if stopped => (ExitKind::Crashed, "stopped".to_owned()),
+            (Some(ExitOutcome::Exited(0)), Some(_), None) => {
+                (ExitKind::Exited, "exited 0".to_owned())
+            }
+            (None, Some(_), None) => {
+                (ExitKind::Exited, "exited (ended while cw was not its parent)".to_owned())
+            }
+            (outcome, _, Some(why)) => {
+                (ExitKind::Crashed, format!("{}: {why}", describe_opt(outcome)))
+            }
+            (outcome, None, None) => (
+                ExitKind::Crashed,
+                format!("{}: it ended without finishing its turn", describe_opt(outcome)),
+            ),
+            (Some(outcome), Some(_), None) => (ExitKind::Crashed, describe(outcome)),
+        };
+        let record = self.service.record_agent_exit(agent, kind, &status)?;
+        if !stopped {
+            info!(agent_id = %agent, status, "agent ended");
+        }
+        Ok(AgentExit { agent: record, kind, status, summary: summary.clone(), stopped })
+    }
+
+    /// Stops an agent: marks it stopped, SIGTERM to its process group, the grace period, then
+    /// SIGKILL; returns once nothing of the group is left. `live` is the agent if this process
+    /// supervises it (so it is reaped).
+    pub fn stop(
+        &self,
+        agent: AgentId,
+        live: Option<LiveAgent>,
+    ) -> Result<Option<StopReport>, ServiceError> {
+        let record = self.service.record_agent_stopping(agent)?;
+        let grace = Duration::from_secs(self.service.config().agent.stop_grace_seconds);
+        let report = match live.map(|l| l.process) {
+            Some(ProcessRef::Child(mut child)) => Some(child.stop(grace)?.0),
+            Some(ProcessRef::Adopted(handle)) => Some(process::stop_group(handle, grace, || {})?),
+            None => match record.process.map(handle_of) {
+                Some(handle) if process::is_running(handle) => {
+                    Some(process::stop_group(handle, grace, || {})?)
+                }
+                _ => None,
+            },
+        };
+        let status = match report {
+            Some(r) if r.killed => "stopped (killed after the grace period)".to_owned(),
+            Some(_) => "stopped".to_owned(),
+            None => record.exit_status.unwrap_or_else(|| "stopped".to_owned()),
+        };
+        self.service.record_agent_exit(agent, ExitKind::Crashed, &status)?;
+        Ok(report)
+    }
+
+    /// After cw starts: every agent with a recorded process is either still running (pid and start
+    /// time match: it is adopted and watched again) or gone (its end is recorded from its log).
+    pub fn adopt_all(&self) -> Result<(Vec<LiveAgent>, Vec<AgentExit>), ServiceError> {
+        let mut live = Vec::new();
+        let mut ended = Vec::new();
+        for record in self.service.agents()? {
+            let Some(process) = record.process else { continue };
+            let handle = handle_of(process);
+            let stream = self.service.workspace().agent_dir(record.id).join("stream.jsonl");
+            let mut agent = LiveAgent {
+                agent: record.id,
+                task: record.task.or(record.bound_task),
+                process: ProcessRef::Adopted(handle),
+                tail: StreamTail::new(&stream),
+                summary: RunSummary::default(),
+                usage_before: record.usage,
+                recorded_session: record.session_id.clone(),
+            };
+            // Re-read the log so the summary covers the current run (it resets at each init).
+            for event in agent.tail.poll().unwrap_or_default() {
+                agent.summary.add(&event);
+            }
+            // Usage already recorded for this run must not be counted twice.
+            if let Some(result) = &agent.summary.result {
+                agent.usage_before.cost_usd -= result.cost_usd;
+                agent.usage_before.input_tokens -= result.input_tokens;
+                agent.usage_before.output_tokens -= result.output_tokens;
+            }
+            if process::is_running(handle) {
+                info!(agent_id = %record.id, pid = handle.pid, "re-adopted a running agent");
+                live.push(agent);
+            } else {
+                warn!(agent_id = %record.id, pid = handle.pid, "agent ended while cw was away");
+                ended.push(self.record_end(record.id, None, &agent.summary)?);
+            }
+        }
+        Ok((live, ended))
+    }
+}
+
+fn handle_of(process: AgentProcess) -> ProcessHandle {
+    ProcessHandle { pid: process.pid, pgid: process.pgid, start_time: process.start_time }
+}
+
+/// True when the stream log shows a session with this id started (so `--resume` can find it).
+fn session_seen(stream: &Path, session: &str) -> bool {
+    let mut tail = StreamTail::new(stream);
+    tail.poll()
+        .unwrap_or_default()
+        .iter()
+        .any(|e| matches!(e, StreamEvent::Init { session_id, .. } if session_id == session))
+}
+
+/// "exited 1" / "killed by signal 9".
+pub fn describe(outcome: ExitOutcome) -> String {
+    match outcome {
+        ExitOutcome::Exited(code) => format!("exited {code}"),
+        ExitOutcome::Signaled(signal) => format!("killed by signal {signal}"),
+    }
+}
+
+fn describe_opt(outcome: Option<ExitOutcome>) -> String {
+    outcome.map_or_else(|| "ended while cw was not its parent".to_owned(), describe)
+}

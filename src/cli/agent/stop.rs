@@ -1,0 +1,61 @@
+//! `cw agent stop` and `cw agent restart`.
+
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::agent::{AgentRuntime, Continuation};
+use crate::cli::{CommandError, CommandResult, Context, output};
+use crate::model::AgentId;
+
+/// Stop an agent: SIGTERM to its process group, a grace period, then SIGKILL
+///
+/// Its task stays with it, and its worktree and branch are kept; `cw agent restart` continues it.
+#[derive(Debug, Args)]
+pub(crate) struct StopArgs {
+    /// The agent (e.g. a2)
+    agent: String,
+}
+
+/// Stop an agent if it runs, then continue its session (`--resume`) in the same worktree
+#[derive(Debug, Args)]
+pub(crate) struct RestartArgs {
+    /// The agent (e.g. a2)
+    agent: String,
+    /// Why, as told to the agent
+    #[arg(long, default_value = "it was restarted by the operator")]
+    reason: String,
+}
+
+fn parse(agent: &str) -> Result<AgentId, CommandError> {
+    agent.parse().map_err(|e: crate::model::IdParseError| CommandError::Usage(e.to_string()))
+}
+
+pub(crate) fn cmd_stop(cx: &Context, args: &StopArgs) -> CommandResult {
+    let agent = parse(&args.agent)?;
+    let runtime = AgentRuntime::for_current_exe(Arc::new(cx.service()?))?;
+    let report = runtime.stop(agent, None)?;
+    let message = match report {
+        Some(r) if r.killed => {
+            format!("agent {agent} stopped (killed after {:.1} s)", r.took.as_secs_f64())
+        }
+        Some(r) => format!("agent {agent} stopped in {:.2} s", r.took.as_secs_f64()),
+        None => format!("agent {agent} was not running; marked stopped"),
+    };
+    Ok(output::text(&format!("{message}\n"))?)
+}
+
+pub(crate) fn cmd_restart(cx: &Context, args: &RestartArgs) -> CommandResult {
+    let agent = parse(&args.agent)?;
+    let service = Arc::new(cx.service()?);
+    let runtime = AgentRuntime::for_current_exe(service.clone())?;
+    if service.agent(agent)?.process.is_some() {
+        runtime.stop(agent, None)?;
+    }
+    let live = runtime
+        .continue_session(agent, &Continuation::Interrupted { reason: args.reason.clone() })?;
+    Ok(output::text(&format!(
+        "agent {agent} restarted (pid {}); follow it with `cw agent logs {agent} -f`\n",
+        live.pid()
+    ))?)
+}

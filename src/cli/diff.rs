@@ -1,0 +1,28 @@
+//! `cw diff`: an agent's changes against the integration branch.
+
+use clap::Args;
+
+use super::{CommandResult, Context, output};
+
+/// Show what an agent changed: its branch against the integration branch, then anything
+/// uncommitted in its worktree
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// A task (t3: its latest agent) or an agent (a2)
+    target: String,
+}
+
+pub(crate) fn cmd_diff(cx: &Context, args: &DiffArgs) -> CommandResult {
+    let service = cx.service()?;
+    let agent = service.agent_for_target(&args.target)?;
+    let patch = service.agent_diff(&agent)?;
+    if patch.is_empty() {
+        output::note(&format!(
+            "{} has no changes against {}",
+            agent.branch.unwrap_or_default(),
+            service.config().integration_branch
+        ));
+        return Ok(());
+    }
+    Ok(output::text(&patch)?)
+}

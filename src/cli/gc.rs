@@ -1,0 +1,37 @@
+//! `cw gc`: clean up merged worktrees without ever losing unmerged work.
+
+use clap::Args;
+
+use super::{CommandResult, Context, output};
+
+/// Remove merged agent worktrees and their branches, archive the unmerged work of cancelled or
+/// failed tasks under refs/cw/archive/, and forget worktrees whose directories are gone
+#[derive(Debug, Args)]
+pub(crate) struct GcArgs {
+    /// Say what would be done without doing it
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub(crate) fn cmd_gc(cx: &Context, args: &GcArgs) -> CommandResult {
+    let report = cx.service()?.gc(args.dry_run)?;
+    let verb = if args.dry_run { "would remove" } else { "removed" };
+    let mut out = String::new();
+    for (branch, archive) in &report.archived {
+        let verb = if args.dry_run { "would archive" } else { "archived" };
+        out.push_str(&format!("{verb} {branch} as {archive}\n"));
+    }
+    for (agent, path, branch) in &report.removed {
+        out.push_str(&format!("{verb} {} ({branch}, agent {agent})\n", path.display()));
+    }
+    for (agent, path, why) in &report.kept {
+        out.push_str(&format!("kept {} (agent {agent}): {why}\n", path.display()));
+    }
+    for path in &report.pruned {
+        out.push_str(&format!("forgot {} (its directory was gone)\n", path.display()));
+    }
+    if out.is_empty() {
+        out.push_str("nothing to clean up\n");
+    }
+    Ok(output::text(&out)?)
+}

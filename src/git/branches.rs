@@ -1,0 +1,163 @@
+//! Agent branches after the work: what they changed (`cw diff`), whether they are merged,
+//! uncommitted files in a worktree, archiving unmerged work under `refs/cw/archive/`, and removing
+//! worktrees. Nothing here ever deletes a commit that no ref holds.
+
+use std::path::{Path, PathBuf};
+
+use git2::{BranchType, DiffFormat, DiffOptions, Repository, StatusOptions, WorktreePruneOptions};
+
+use super::{GitError, RepoLocation, open};
+
+fn tip<'r>(
+    repo: &'r Repository,
+    branch: &str,
+    location: &RepoLocation,
+) -> Result<git2::Commit<'r>, GitError> {
+    let found = repo
+        .find_branch(branch, BranchType::Local)
+        .map_err(|_| GitError::MissingBranch { branch: branch.to_owned() })?;
+    found
+        .get()
+        .peel_to_commit()
+        .map_err(|source| GitError::Git { path: location.main_workdir.clone(), source })
+}
+
+/// The patch of `branch` against where it left `base` (the merge base), then, when `worktree`
+/// is given, its uncommitted changes.
+pub fn branch_diff(
+    location: &RepoLocation,
+    base: &str,
+    branch: &str,
+    worktree: Option<&Path>,
+) -> Result<String, GitError> {
+    let repo = open(location)?;
+    let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
+    let head = tip(&repo, branch, location)?;
+    let base_tip = tip(&repo, base, location)?;
+    let merge_base = repo.merge_base(base_tip.id(), head.id()).map_err(wrap)?;
+    let from = repo.find_commit(merge_base).and_then(|c| c.tree()).map_err(wrap)?;
+    let to = head.tree().map_err(wrap)?;
+    let committed = repo.diff_tree_to_tree(Some(&from), Some(&to), None).map_err(wrap)?;
+    let mut out = patch_text(&committed).map_err(wrap)?;
+    if let Some(dir) = worktree.filter(|d| d.is_dir()) {
+        let linked = Repository::open(dir)
+            .map_err(|source| GitError::Git { path: dir.to_owned(), source })?;
+        let mut options = DiffOptions::new();
+        options.include_untracked(true).recurse_untracked_dirs(true).show_untracked_content(true);
+        let tree = linked.head().and_then(|h| h.peel_to_tree()).map_err(wrap)?;
+        let dirty = linked
+            .diff_tree_to_workdir_with_index(Some(&tree), Some(&mut options))
+            .map_err(wrap)?;
+        let text = patch_text(&dirty).map_err(wrap)?;
+        if !text.is_empty() {
+            out.push_str(&format!("# uncommitted in {}\n", dir.display()));
+            out.push_str(&text);
+        }
+    }
+    Ok(out)
+}
+
+fn patch_text(diff: &git2::Diff<'_>) -> Result<String, git2::Error> {
+    let mut out = String::new();
+    diff.print(DiffFormat::Patch, |_, _, line| {
+        if matches!(line.origin(), '+' | '-' | ' ') {
+            out.push(line.origin());
+        }
+        out.push_str(&String::from_utf8_lossy(line.content()));
+        true
+    })?;
+    Ok(out)
+}
+
+/// True when every commit of `branch` is on `into` (a missing branch counts as merged: it holds
+/// nothing).
+pub fn is_merged(location: &RepoLocation, branch: &str, into: &str) -> Result<bool, GitError> {
+    let repo = open(location)?;
+    let Ok(head) = tip(&repo, branch, location) else { return Ok(true) };
+    let target = tip(&repo, into, location)?;
+    if head.id() == target.id() {
+        return Ok(true);
+    }
+    repo.graph_descendant_of(target.id(), head.id())
+        .map_err(|source| GitError::Git { path: location.main_workdir.clone(), source })
+}
+
+/// Files with uncommitted changes (untracked ones included, ignored ones not) in a worktree.
+pub fn uncommitted_paths(worktree: &Path) -> Result<Vec<String>, GitError> {
+    let repo = Repository::open(worktree)
+        .map_err(|source| GitError::Git { path: worktree.to_owned(), source })?;
+    let mut options = StatusOptions::new();
+    options.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
+    let statuses = repo
+        .statuses(Some(&mut options))
+        .map_err(|source| GitError::Git { path: worktree.to_owned(), source })?;
+    Ok(statuses.iter().filter_map(|e| e.path().ok().map(str::to_owned)).collect())
+}
+
+/// Keeps `branch`'s commits under `refs/cw/archive/<branch>` (so deleting the branch loses
+/// nothing); returns the ref name.
+pub fn archive_branch(location: &RepoLocation, branch: &str) -> Result<String, GitError> {
+    let repo = open(location)?;
+    let head = tip(&repo, branch, location)?;
+    let name = format!("refs/cw/archive/{}", branch.trim_start_matches("cw/"));
+    repo.reference(&name, head.id(), true, &format!("cw: archived {branch}"))
+        .map_err(|source| GitError::Git { path: location.main_workdir.clone(), source })?;
+    Ok(name)
+}
+
+/// Removes a worktree's directory and git's record of it, and deletes its branch. Refuses unless
+/// the branch is merged into `into` or archived (`archived` = the archive ref exists).
+pub fn remove_worktree(
+    location: &RepoLocation,
+    path: &Path,
+    branch: &str,
+    into: &str,
+) -> Result<(), GitError> {
+    let repo = open(location)?;
+    let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
+    let archived = repo
+        .find_reference(&format!("refs/cw/archive/{}", branch.trim_start_matches("cw/")))
+        .ok()
+        .and_then(|r| r.target())
+        .zip(tip(&repo, branch, location).ok().map(|c| c.id()))
+        .is_some_and(|(a, b)| a == b);
+    if !archived && !is_merged(location, branch, into)? {
+        return Err(GitError::Unmerged { branch: branch.to_owned() });
+    }
+    if path.exists() {
+        fs_err::remove_dir_all(path)
+            .map_err(|source| GitError::Io { path: path.to_owned(), source })?;
+    }
+    prune_missing(location)?;
+    if let Ok(mut found) = repo.find_branch(branch, BranchType::Local) {
+        found.delete().map_err(wrap)?;
+    }
+    Ok(())
+}
+
+/// Forgets worktrees whose directories are gone; returns their paths.
+pub fn prune_missing(location: &RepoLocation) -> Result<Vec<PathBuf>, GitError> {
+    let repo = open(location)?;
+    let mut pruned = Vec::new();
+    let names = repo
+        .worktrees()
+        .map_err(|source| GitError::Git { path: location.main_workdir.clone(), source })?;
+    for name in names.iter().filter_map(|n| n.ok().flatten()) {
+        let Ok(worktree) = repo.find_worktree(name) else { continue };
+        if worktree.path().exists() {
+            continue;
+        }
+        let path = worktree.path().to_owned();
+        let mut options = WorktreePruneOptions::new();
+        options.working_tree(false).valid(true);
+        if worktree.prune(Some(&mut options)).is_ok() {
+            pruned.push(path);
+        }
+    }
+    Ok(pruned)
+}
+
+/// True when the local branch exists.
+pub fn branch_exists(location: &RepoLocation, branch: &str) -> bool {
+    open(location).is_ok_and(|repo| repo.find_branch(branch, BranchType::Local).is_ok())
+}

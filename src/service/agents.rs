@@ -1,0 +1,174 @@
+//! Agent processes as the database sees them: preparing an agent for a task, and recording its
+//! worktree, process, session, usage and exit. The agent runtime (`crate::agent`) does the
+//! spawning and signalling and calls these to keep the record.
+
+use tracing::info;
+
+use super::conversation::require_agent;
+use super::tasks::require_task;
+use super::{Registration, Service, ServiceError, token};
+use crate::model::{AgentEvent, AgentId, AgentState, TaskId, TaskState};
+use crate::store::{AgentProcess, AgentRecord, AgentUsage, Tx};
+
+/// How an agent's process ended, as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitKind {
+    /// It ended by itself after a successful turn.
+    Exited,
+    /// It died, failed its turn, or ended without a result.
+    Crashed,
+}
+
+impl Service {
+    /// Registers an agent bound to `task`, refusing a task that is not ready for an agent.
+    pub fn prepare_agent(&self, task: TaskId) -> Result<Registration, ServiceError> {
+        let record = self.store.read(|tx| require_task(tx, task))?;
+        if record.state != TaskState::Ready || record.needs_human || record.agent.is_some() {
+            let why = if record.needs_human {
+                "it is a task for the human (answer it with `cw task` or the inbox)".to_owned()
+            } else if record.state == TaskState::Pending {
+                "its dependencies are not merged yet".to_owned()
+            } else {
+                format!("it is {}", record.state)
+            };
+            return Err(ServiceError::TaskNotReady { task, why });
+        }
+        self.register_agent(&format!("agent-{task}"), Some(task))
+    }
+
+    /// One agent.
+    pub fn agent(&self, agent: AgentId) -> Result<AgentRecord, ServiceError> {
+        self.store.read(|tx| require_agent(tx, agent))
+    }
+
+    /// Records the worktree, branch and session cw prepared for the agent.
+    pub fn record_agent_workspace(
+        &self,
+        agent: AgentId,
+        worktree: &str,
+        branch: &str,
+        session_id: &str,
+    ) -> Result<(), ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| {
+            require_agent(tx, agent)?;
+            Ok(tx.set_agent_workspace(agent, worktree, branch, Some(session_id), now)?)
+        })
+    }
+
+    /// Gives the agent a fresh token (for a new session's MCP config) and returns it.
+    pub fn rotate_agent_token(&self, agent: AgentId) -> Result<String, ServiceError> {
+        let token = token::generate("cwa_")?;
+        let now = self.now();
+        self.store.write(|tx| -> Result<(), ServiceError> {
+            require_agent(tx, agent)?;
+            Ok(tx.set_agent_token_hash(agent, &token::hash(&token), now)?)
+        })?;
+        Ok(token)
+    }
+
+    /// Moves a finished agent back to `starting` before a new session; refuses a live one.
+    pub fn prepare_restart(&self, agent: AgentId) -> Result<AgentRecord, ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let record = require_agent(tx, agent)?;
+            if record.process.is_some() {
+                return Err(ServiceError::AgentRunning(agent));
+            }
+            if record.state != AgentState::Starting {
+                agent_event(tx, &record, AgentEvent::Restart, now)?;
+            }
+            require_agent(tx, agent)
+        })
+    }
+
+    /// Records the process now running for the agent, and that it runs.
+    pub fn record_agent_started(
+        &self,
+        agent: AgentId,
+        process: AgentProcess,
+        session_id: &str,
+    ) -> Result<(), ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let record = require_agent(tx, agent)?;
+            tx.set_agent_process(agent, Some(process), now)?;
+            tx.set_agent_session(agent, session_id, now)?;
+            if record.state == AgentState::Starting {
+                agent_event(tx, &record, AgentEvent::Started, now)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Records a session id seen in the agent's output (it can differ after a fork).
+    pub fn record_agent_session(
+        &self,
+        agent: AgentId,
+        session_id: &str,
+    ) -> Result<(), ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| Ok(tx.set_agent_session(agent, session_id, now)?))
+    }
+
+    /// Replaces the agent's cumulative usage.
+    pub fn record_agent_usage(
+        &self,
+        agent: AgentId,
+        usage: AgentUsage,
+    ) -> Result<(), ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| Ok(tx.set_agent_usage(agent, usage, now)?))
+    }
+
+    /// Marks the agent stopped (before its process is signalled, so whoever sees it end knows
+    /// it was asked to).
+    pub fn record_agent_stopping(&self, agent: AgentId) -> Result<AgentRecord, ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let record = require_agent(tx, agent)?;
+            if record.state.transition(AgentEvent::Stop).is_ok() {
+                agent_event(tx, &record, AgentEvent::Stop, now)?;
+            }
+            require_agent(tx, agent)
+        })
+    }
+
+    /// Records that the agent's process ended: clears it, keeps `status`, and moves the agent to
+    /// exited or crashed (a stopped agent stays stopped).
+    pub fn record_agent_exit(
+        &self,
+        agent: AgentId,
+        kind: ExitKind,
+        status: &str,
+    ) -> Result<AgentRecord, ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let record = require_agent(tx, agent)?;
+            tx.set_agent_process(agent, None, now)?;
+            tx.set_agent_exit(agent, status, now)?;
+            if record.state != AgentState::Stopped {
+                let event = match kind {
+                    ExitKind::Exited => AgentEvent::Exit,
+                    ExitKind::Crashed => AgentEvent::Crash,
+                };
+                if record.state.transition(event).is_ok() {
+                    agent_event(tx, &record, event, now)?;
+                }
+            }
+            info!(agent_id = %agent, status, "agent process ended");
+            require_agent(tx, agent)
+        })
+    }
+}
+
+fn agent_event(
+    tx: &Tx<'_>,
+    record: &AgentRecord,
+    event: AgentEvent,
+    now: crate::model::Timestamp,
+) -> Result<(), ServiceError> {
+    let next = record.state.transition(event).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    tx.set_agent_state(record.id, record.state, next, now)?;
+    Ok(())
+}
