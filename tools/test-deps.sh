@@ -21,3 +21,20 @@ if [ ! -f "$deps/node/.installed-${inspector_version//\//_}" ]; then
     && npm install --silent --no-audit --no-fund "$inspector_version")
   touch "$deps/node/.installed-${inspector_version//\//_}"
 fi
+
+# The real Claude Code CLI, driven offline against tools/fake_anthropic.py by the end-to-end
+# tests. Pinned: its stream-json and request formats change between versions.
+claude_version="@anthropic-ai/claude-code@2.1.329"
+claude_dir="$deps/claude"
+claude_pkg="$claude_dir/node_modules/@anthropic-ai/claude-code"
+if [ ! -f "$claude_dir/.installed-${claude_version//\//_}" ]; then
+  mkdir -p "$claude_dir"
+  (cd "$claude_dir" && { [ -f package.json ] || echo '{"private": true}' > package.json; } \
+    && npm install --silent --no-audit --no-fund "$claude_version")
+  # If npm skipped the postinstall, the binary is still a stub: put the native one in place.
+  if ! "$claude_dir/node_modules/.bin/claude" --version >/dev/null 2>&1; then
+    node "$claude_pkg/install.cjs"
+  fi
+  "$claude_dir/node_modules/.bin/claude" --version
+  touch "$claude_dir/.installed-${claude_version//\//_}"
+fi

@@ -46,8 +46,6 @@ pub struct LiveAgent {
     process: ProcessRef,
     tail: StreamTail,
     pub summary: RunSummary,
-    /// Usage recorded before this process started.
-    usage_before: AgentUsage,
     recorded_session: Option<String>,
 }
 
@@ -276,7 +274,6 @@ impl AgentRuntime {
             process: ProcessRef::Child(child),
             tail,
             summary: RunSummary::default(),
-            usage_before: record.usage,
             recorded_session: Some(session.id().to_owned()),
         })
     }
@@ -340,13 +337,8 @@ impl AgentRuntime {
             self.service.record_agent_session(live.agent, session)?;
             live.recorded_session = Some(session.clone());
         }
-        if usage_changed && let Some(result) = &live.summary.result {
-            let usage = AgentUsage {
-                cost_usd: live.usage_before.cost_usd + result.cost_usd,
-                input_tokens: live.usage_before.input_tokens + result.input_tokens,
-                output_tokens: live.usage_before.output_tokens + result.output_tokens,
-            };
-            self.service.record_agent_usage(live.agent, usage)?;
+        if usage_changed {
+            self.service.record_agent_usage(live.agent, usage_from_log(&stream_path))?;
         }
         let Some(outcome) = ended else { return Ok((events, None)) };
         let exit = self.record_end(live.agent, outcome, &live.summary)?;
@@ -378,11 +370,26 @@ impl AgentRuntime {
             ),
             (Some(outcome), Some(_), None) => (ExitKind::Crashed, describe(outcome)),
         };
+        let status = match (kind, stopped) {
+            (ExitKind::Crashed, false) => match self.last_stderr_line(agent) {
+                Some(line) => format!("{status} (stderr: {line})"),
+                None => status,
+            },
+            _ => status,
+        };
         let record = self.service.record_agent_exit(agent, kind, &status)?;
         if !stopped {
             info!(agent_id = %agent, status, "agent ended");
         }
         Ok(AgentExit { agent: record, kind, status, summary: summary.clone(), stopped })
+    }
+
+    /// The last line the agent wrote to stderr: often the only word on why it died.
+    fn last_stderr_line(&self, agent: AgentId) -> Option<String> {
+        let path = self.service.workspace().agent_dir(agent).join("stderr.log");
+        let text = fs_err::read_to_string(path).ok()?;
+        let line = text.lines().rev().map(str::trim).find(|l| !l.is_empty())?;
+        Some(line.chars().take(300).collect())
     }
 
     /// Stops an agent: marks it stopped, SIGTERM to its process group, the grace period, then
@@ -429,19 +436,14 @@ impl AgentRuntime {
                 process: ProcessRef::Adopted(handle),
                 tail: StreamTail::new(&stream),
                 summary: RunSummary::default(),
-                usage_before: record.usage,
                 recorded_session: record.session_id.clone(),
             };
             // Re-read the log so the summary covers the current run (it resets at each init).
             for event in agent.tail.poll().unwrap_or_default() {
                 agent.summary.add(&event);
             }
-            // Usage already recorded for this run must not be counted twice.
-            if let Some(result) = &agent.summary.result {
-                agent.usage_before.cost_usd -= result.cost_usd;
-                agent.usage_before.input_tokens -= result.input_tokens;
-                agent.usage_before.output_tokens -= result.output_tokens;
-            }
+            // Results written while nobody watched count too.
+            self.service.record_agent_usage(record.id, usage_from_log(&stream))?;
             if process::is_running(handle) {
                 info!(agent_id = %record.id, pid = handle.pid, "re-adopted a running agent");
                 live.push(agent);
@@ -452,6 +454,20 @@ impl AgentRuntime {
         }
         Ok((live, ended))
     }
+}
+
+/// An agent's usage: the sum of every turn result in its log (all its sessions' runs). Summing
+/// the whole log keeps the total right however often, and by whom, it is observed.
+fn usage_from_log(stream: &Path) -> AgentUsage {
+    let mut usage = AgentUsage::default();
+    for event in StreamTail::new(stream).poll().unwrap_or_default() {
+        if let StreamEvent::Result(result) = event {
+            usage.cost_usd += result.cost_usd;
+            usage.input_tokens += result.input_tokens;
+            usage.output_tokens += result.output_tokens;
+        }
+    }
+    usage
 }
 
 fn handle_of(process: AgentProcess) -> ProcessHandle {

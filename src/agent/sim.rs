@@ -100,16 +100,20 @@ struct Stream {
     session: String,
     calls: u64,
     message: u64,
+    /// The first failed write (a full disk, a closed pipe): the run stops with it.
+    failed: Option<std::io::Error>,
 }
 
 impl Stream {
-    fn emit(&self, value: &Value) {
+    fn emit(&mut self, value: &Value) {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{value}");
-        let _ = out.flush();
+        let written = writeln!(out, "{value}").and_then(|()| out.flush());
+        if let Err(err) = written {
+            self.failed.get_or_insert(err);
+        }
     }
 
-    fn init(&self) {
+    fn init(&mut self) {
         self.emit(&json!({
             "type": "system", "subtype": "init", "session_id": self.session, "model": "cw-sim",
             "cwd": std::env::current_dir().unwrap_or_default(),
@@ -149,7 +153,7 @@ impl Stream {
         Ok(answer)
     }
 
-    fn result(&self, is_error: bool, text: &str) {
+    fn result(&mut self, is_error: bool, text: &str) {
         self.emit(&json!({
             "type": "result", "subtype": "success", "is_error": is_error, "result": text,
             "session_id": self.session, "num_turns": self.calls + 1,
@@ -171,8 +175,13 @@ pub fn run(args: &SimArgs) -> i32 {
             return 1;
         }
     };
-    let mut stream = Stream { session: args.session_id.clone(), calls: 0, message: 0 };
+    let mut stream =
+        Stream { session: args.session_id.clone(), calls: 0, message: 0, failed: None };
     stream.init();
+    if let Some(err) = &stream.failed {
+        eprintln_safe(&format!("sim-agent: cannot write its output: {err}"));
+        return 1;
+    }
     match runtime.block_on(session(args, &mut stream)) {
         Ok(Outcome::Finished(text)) => {
             stream.result(false, &text);

@@ -178,7 +178,12 @@ impl StreamTail {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(err) => return Err(err),
         };
-        let len = file.metadata()?.len();
+        let metadata = file.metadata()?;
+        if !metadata.is_file() {
+            // A device or pipe in place of the log (e.g. /dev/full) has no lines to give.
+            return Ok(Vec::new());
+        }
+        let len = metadata.len();
         if len < self.offset {
             // Truncated or replaced: start over rather than read garbage.
             self.offset = 0;
@@ -186,7 +191,8 @@ impl StreamTail {
         }
         file.seek(SeekFrom::Start(self.offset))?;
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
+        // Only up to the length seen: a file still being written is read on the next call.
+        file.take(len - self.offset).read_to_end(&mut bytes)?;
         self.offset += bytes.len() as u64;
         self.partial.extend_from_slice(&bytes);
         let mut events = Vec::new();
@@ -322,18 +328,24 @@ mod tests {
     #[test]
     fn an_api_error_reported_as_success_is_a_failure() {
         let line = r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":529,"terminal_reason":"api_error","result":"API Error: 529 Overloaded. x","session_id":"s1","total_cost_usd":0.5}"#;
-        let [StreamEvent::Result(result)] = <[StreamEvent; 1]>::try_from(parse_line(line, 1)).unwrap() else {
+        let [StreamEvent::Result(result)] =
+            <[StreamEvent; 1]>::try_from(parse_line(line, 1)).unwrap()
+        else {
             panic!("one result")
         };
         assert_eq!(result.failure().as_deref(), Some("API Error: 529 Overloaded. x"));
         assert_eq!(result.api_error_status, Some(529));
         let ok = r#"{"type":"result","subtype":"success","is_error":false,"result":"fine","session_id":"s1"}"#;
-        let [StreamEvent::Result(result)] = <[StreamEvent; 1]>::try_from(parse_line(ok, 1)).unwrap() else {
+        let [StreamEvent::Result(result)] =
+            <[StreamEvent; 1]>::try_from(parse_line(ok, 1)).unwrap()
+        else {
             panic!("one result")
         };
         assert_eq!(result.failure(), None);
         let turns = r#"{"type":"result","subtype":"error_max_turns","is_error":true,"terminal_reason":"max_turns","errors":["Reached maximum number of turns (1)"]}"#;
-        let [StreamEvent::Result(result)] = <[StreamEvent; 1]>::try_from(parse_line(turns, 1)).unwrap() else {
+        let [StreamEvent::Result(result)] =
+            <[StreamEvent; 1]>::try_from(parse_line(turns, 1)).unwrap()
+        else {
             panic!("one result")
         };
         assert_eq!(result.failure().as_deref(), Some("Reached maximum number of turns (1)"));

@@ -3,7 +3,9 @@
 
 mod support;
 
+mod agents;
 mod claims;
+mod claude;
 mod cli;
 mod import;
 mod mcp;

@@ -8,7 +8,8 @@ use std::process::{Command, Output};
 use cw::service::Service;
 use cw::workspace::Workspace;
 
-/// A temporary repository with one commit.
+/// A temporary repository with one commit, at `<temp dir>/repo` (so agent worktrees, which go
+/// beside the repository, are inside the temp dir and removed with it).
 pub(crate) struct TestEnv {
     dir: tempfile::TempDir,
 }
@@ -26,6 +27,7 @@ impl TestEnv {
     /// A fresh repository (`git init`, one commit), without cw.
     pub(crate) fn repo() -> TestEnv {
         let dir = tempfile::Builder::new().prefix("cw-test-").tempdir().expect("temp dir");
+        fs_err::create_dir(dir.path().join("repo")).unwrap();
         let env = TestEnv { dir };
         env.git(&["init", "-q", "-b", "main"]);
         fs_err::write(env.root().join("README.md"), "test repo\n").unwrap();
@@ -44,6 +46,11 @@ impl TestEnv {
 
     /// The repository root.
     pub(crate) fn root(&self) -> PathBuf {
+        self.dir.path().join("repo").canonicalize().unwrap()
+    }
+
+    /// The temp dir around the repository (worktrees go to `<it>/repo.cw-worktrees`).
+    pub(crate) fn outer(&self) -> PathBuf {
         self.dir.path().canonicalize().unwrap()
     }
 
@@ -105,7 +112,7 @@ impl TestEnv {
 }
 
 impl Run {
-    fn from(output: &Output) -> Run {
+    pub(crate) fn from(output: &Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
