@@ -233,9 +233,17 @@ impl CwServer {
         Parameters(args): Parameters<AgentArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        self.respond(&ctx, move |service, caller| {
-            let outcome = service.stop_agent(caller, args.agent_id.parse::<AgentId>()?)?;
-            Ok(json!({ "agent_id": outcome.agent.id.to_string(), "stopped": outcome.stopped, "detail": outcome.detail }))
+        let shared = self.service.clone();
+        self.respond(&ctx, move |_, caller| {
+            caller.require_operator()?;
+            let agent = args.agent_id.parse::<AgentId>()?;
+            let report = crate::agent::AgentRuntime::for_current_exe(shared)?.stop(agent, None)?;
+            let detail = match report {
+                Some(r) if r.killed => "stopped (killed after the grace period)".to_owned(),
+                Some(_) => "stopped".to_owned(),
+                None => "it was not running; marked stopped".to_owned(),
+            };
+            Ok(json!({ "agent_id": agent.to_string(), "stopped": report.is_some(), "detail": detail }))
         })
         .await
     }

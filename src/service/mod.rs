@@ -40,7 +40,7 @@ pub use tasks::{
     AddTask, DependencyChange, MAX_DESCRIPTION_BYTES, MAX_TITLE_CHARS, PlanRef, StatusReport,
     TaskChange, TaskDetail, TaskListing,
 };
-pub use work::{MAX_PROGRESS_CHARS, MergeRequest, StopOutcome};
+pub use work::{MAX_PROGRESS_CHARS, MergeRequest};
 
 /// The stored (hashed) form of a token: what caches of known tokens may keep.
 pub fn token_hash(token: &str) -> String {

@@ -4,7 +4,7 @@ use tracing::instrument;
 
 use super::conversation::{renew_held, require_agent};
 use super::tasks::{apply, require_task};
-use super::{Caller, Service, ServiceError};
+use super::{Service, ServiceError};
 use crate::model::{AgentId, TaskEvent, TaskId, TaskState, Timestamp};
 use crate::store::{AgentRecord, TaskRecord};
 
@@ -19,14 +19,6 @@ pub struct MergeRequest {
     pub state: &'static str,
     /// Tasks this one depends on that are not merged yet (it merges after them).
     pub waiting_for: Vec<TaskId>,
-}
-
-/// What stopping an agent did.
-#[derive(Debug, Clone)]
-pub struct StopOutcome {
-    pub agent: AgentRecord,
-    pub stopped: bool,
-    pub detail: String,
 }
 
 impl Service {
@@ -105,20 +97,6 @@ impl Service {
     /// Every agent, newest first.
     pub fn agents(&self) -> Result<Vec<AgentRecord>, ServiceError> {
         self.store.read(|tx| Ok(tx.agents()?))
-    }
-
-    /// Stops an agent (operator). cw does not supervise agent processes yet, so this reports
-    /// whether there is anything to stop.
-    pub fn stop_agent(&self, caller: &Caller, agent: AgentId) -> Result<StopOutcome, ServiceError> {
-        caller.require_operator()?;
-        let record = self.store.read(|tx| require_agent(tx, agent))?;
-        Ok(StopOutcome {
-            detail: format!(
-                "agent {agent} is not running under cw (cw does not supervise agent processes yet); stop it where you started it"
-            ),
-            agent: record,
-            stopped: false,
-        })
     }
 
     pub(super) fn lease_from(&self, now: Timestamp) -> Timestamp {
