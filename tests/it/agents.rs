@@ -327,3 +327,34 @@ fn report_done_names_uncommitted_files() {
     assert_eq!(task_state(&env, &task), "claimed", "nothing changed");
     env.cw(&["agent", "stop", "a1"]).ok();
 }
+
+#[test]
+fn the_setup_command_runs_in_the_worktree_and_its_failure_is_reported() {
+    let env = with_agent("sim");
+    let config = env.root().join(".cw/config.toml");
+    let text = fs_err::read_to_string(&config).unwrap();
+    fs_err::write(
+        &config,
+        text.replace("setup_command = \"\"", "setup_command = \"echo preparing; exit 3\""),
+    )
+    .unwrap();
+    let task = add_task(&env, "Needs setup", "");
+    let error = env.cw(&["agent", "spawn", &task]).error(1).to_owned();
+    assert!(
+        error.contains("the setup command `echo preparing; exit 3` failed (exited 3)"),
+        "{error}"
+    );
+    let log = fs_err::read_to_string(env.root().join(".cw/agents/a1/setup.log")).unwrap();
+    assert_eq!(log, "preparing\n", "its output is kept");
+    assert_eq!(agent_json(&env, "a1")["state"], "crashed");
+    assert_eq!(task_state(&env, &task), "ready", "the task waits for a working setup");
+
+    let text = fs_err::read_to_string(&config).unwrap();
+    fs_err::write(&config, text.replace("echo preparing; exit 3", "echo ready > .setup-done"))
+        .unwrap();
+    let task = add_task(&env, "Set up", "");
+    let agent = env.cw(&["agent", "spawn", &task, "--json"]).json();
+    let worktree = PathBuf::from(agent["worktree"].as_str().unwrap());
+    assert!(worktree.join(".setup-done").is_file(), "setup ran in the worktree");
+    assert_eq!(agent["exit_status"], "exited 0");
+}
