@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 mod branches;
+mod merge;
 mod worktree;
 
 use git2::{BranchType, ErrorCode, Repository};
@@ -15,6 +16,7 @@ pub use branches::{
     archive_branch, branch_diff, branch_exists, is_merged, prune_missing, remove_worktree,
     uncommitted_paths,
 };
+pub use merge::{MergeOutcome, merge_branch};
 pub use worktree::{CreatedWorktree, WorktreeSpec, create_worktree, task_branch};
 
 /// A git failure, named by the repository or branch it concerns.

@@ -9,6 +9,7 @@ mod claude;
 mod cli;
 mod import;
 mod mcp;
+mod merge;
 mod process;
 mod store;
 mod tasks;

@@ -1,0 +1,67 @@
+//! Merges into the integration branch on real repositories: computed in memory (the user's
+//! checkout is never touched), a merge commit per branch, conflicts reported with their paths
+//! and nothing changed, and a ref that moved meanwhile is detected, never overwritten.
+
+use cw::git::{self, MergeOutcome};
+use cw::workspace::Workspace;
+
+use crate::support::TestEnv;
+
+fn rev(env: &TestEnv, name: &str) -> String {
+    String::from_utf8(env.git(&["rev-parse", name]).stdout).unwrap().trim().to_owned()
+}
+
+/// A branch off the integration branch with one commit writing `file`.
+fn branch_with(env: &TestEnv, branch: &str, file: &str, text: &str) {
+    env.git(&["checkout", "-q", "-b", branch, "cw/integration"]);
+    env.write(file, text);
+    env.git(&["add", file]);
+    env.git(&["commit", "-q", "-m", &format!("{branch}: {file}")]);
+    env.git(&["checkout", "-q", "main"]);
+}
+
+#[test]
+fn clean_branches_merge_in_memory_with_a_merge_commit_each() {
+    let env = TestEnv::initialised();
+    let location = Workspace::locate(&env.root()).unwrap().repo;
+    branch_with(&env, "cw/a-t1", "a.txt", "a\n");
+    branch_with(&env, "cw/b-t2", "b.txt", "b\n");
+    let main_before = rev(&env, "main");
+    let outcome = git::merge_branch(&location, "cw/integration", "cw/a-t1", "merge t1").unwrap();
+    let MergeOutcome::Merged { commit } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(rev(&env, "cw/integration"), commit);
+    let outcome = git::merge_branch(&location, "cw/integration", "cw/b-t2", "merge t2").unwrap();
+    assert!(matches!(outcome, MergeOutcome::Merged { .. }), "{outcome:?}");
+    let log = env.git(&["log", "--format=%s", "--first-parent", "cw/integration"]);
+    assert_eq!(String::from_utf8_lossy(&log.stdout), "merge t2\nmerge t1\ninitial\n");
+    let files = env.git(&["ls-tree", "--name-only", "cw/integration"]);
+    assert_eq!(String::from_utf8_lossy(&files.stdout), "README.md\na.txt\nb.txt\n");
+    // Asking again changes nothing; the user's checkout never moved.
+    let again = git::merge_branch(&location, "cw/integration", "cw/a-t1", "merge t1").unwrap();
+    assert_eq!(again, MergeOutcome::AlreadyMerged);
+    assert_eq!(rev(&env, "main"), main_before);
+    assert!(!env.root().join("a.txt").exists());
+    let status = env.git(&["status", "--porcelain"]);
+    assert!(status.stdout.is_empty());
+}
+
+#[test]
+fn a_conflict_names_its_paths_and_changes_nothing() {
+    let env = TestEnv::initialised();
+    let location = Workspace::locate(&env.root()).unwrap().repo;
+    branch_with(&env, "cw/one-t1", "shared.txt", "one\n");
+    branch_with(&env, "cw/two-t2", "shared.txt", "two\n");
+    git::merge_branch(&location, "cw/integration", "cw/one-t1", "merge t1").unwrap();
+    let before = rev(&env, "cw/integration");
+    let outcome = git::merge_branch(&location, "cw/integration", "cw/two-t2", "merge t2").unwrap();
+    assert_eq!(outcome, MergeOutcome::Conflict { paths: vec!["shared.txt".to_owned()] });
+    assert_eq!(rev(&env, "cw/integration"), before, "the integration branch did not move");
+}
+
+#[test]
+fn unknown_branches_are_clear_errors() {
+    let env = TestEnv::initialised();
+    let location = Workspace::locate(&env.root()).unwrap().repo;
+    let err = git::merge_branch(&location, "cw/integration", "cw/nope-t9", "x").unwrap_err();
+    assert!(err.to_string().contains("the branch cw/nope-t9 does not exist"), "{err}");
+}
