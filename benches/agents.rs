@@ -11,6 +11,10 @@
 #![expect(clippy::disallowed_methods, reason = "the benchmark drives git, cw and claude processes")]
 #![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
 
+#[path = "common/mod.rs"]
+mod common;
+use common::git;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -54,7 +58,7 @@ fn main() {
     for i in 0..RUNS {
         let path = dir.path().join(format!("cli-{i}"));
         let started = Instant::now();
-        run_git(
+        git(
             &root,
             &[
                 "worktree",
@@ -251,7 +255,7 @@ fn wait_until(mut check: impl FnMut() -> bool) {
 
 fn make_repo(root: &Path, files: usize) {
     fs_err::create_dir_all(root).unwrap();
-    run_git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["init", "-q", "-b", "main"]);
     for i in 0..files {
         let path = root.join(format!("src/d{:03}/f{i:05}.txt", i / 100));
         if i % 100 == 0 {
@@ -259,21 +263,8 @@ fn make_repo(root: &Path, files: usize) {
         }
         fs_err::write(&path, format!("file {i}\n")).unwrap();
     }
-    run_git(root, &["add", "-A"]);
-    run_git(root, &["commit", "-q", "-m", "10k files"]);
-}
-
-fn run_git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "b")
-        .env("GIT_AUTHOR_EMAIL", "b@b")
-        .env("GIT_COMMITTER_NAME", "b")
-        .env("GIT_COMMITTER_EMAIL", "b@b")
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "10k files"]);
 }
 
 fn run(cw: &Path, dir: &Path, args: &[&str]) {

@@ -8,6 +8,10 @@
 #![expect(clippy::disallowed_methods, reason = "the benchmark drives git, cw and br processes")]
 #![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
 
+#[path = "common/mod.rs"]
+mod common;
+use common::git;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -354,20 +358,6 @@ fn examples_dir() -> PathBuf {
 fn cw_binary() -> PathBuf {
     let dir = examples_dir();
     dir.parent().unwrap().join("cw")
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "b")
-        .env("GIT_AUTHOR_EMAIL", "b@b")
-        .env("GIT_COMMITTER_NAME", "b")
-        .env("GIT_COMMITTER_EMAIL", "b@b")
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 fn ms(duration: Duration) -> String {
