@@ -421,6 +421,24 @@ impl AgentRuntime {
         Ok(report)
     }
 
+    /// True while the agent's recorded process runs; once it is found gone, its end is recorded
+    /// from its log (for watchers that do not supervise it, like `cw agent logs -f`).
+    pub fn refresh(&self, agent: AgentId) -> Result<bool, ServiceError> {
+        let record = self.service.agent(agent)?;
+        let Some(process) = record.process else { return Ok(false) };
+        if process::is_running(handle_of(process)) {
+            return Ok(true);
+        }
+        let mut summary = RunSummary::default();
+        let stream = self.service.workspace().agent_dir(agent).join("stream.jsonl");
+        for event in StreamTail::new(&stream).finish().unwrap_or_default() {
+            summary.add(&event);
+        }
+        self.service.record_agent_usage(agent, usage_from_log(&stream))?;
+        self.record_end(agent, None, &summary)?;
+        Ok(false)
+    }
+
     /// After cw starts: every agent with a recorded process is either still running (pid and start
     /// time match: it is adopted and watched again) or gone (its end is recorded from its log).
     pub fn adopt_all(&self) -> Result<(Vec<LiveAgent>, Vec<AgentExit>), ServiceError> {

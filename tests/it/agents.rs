@@ -358,3 +358,20 @@ fn the_setup_command_runs_in_the_worktree_and_its_failure_is_reported() {
     assert!(worktree.join(".setup-done").is_file(), "setup ran in the worktree");
     assert_eq!(agent["exit_status"], "exited 0");
 }
+
+#[test]
+fn logs_follow_an_agent_until_it_ends() {
+    let env = with_agent("sim");
+    let task = add_task(&env, "Follow me", "sim: sleep 300");
+    env.cw(&["agent", "spawn", &task, "--detach"]).ok();
+    let logs = env.cw(&["agent", "logs", "a1", "-f"]);
+    let logs = logs.ok();
+    assert!(logs.contains("→ claim_task({})"), "{logs}");
+    assert!(logs.ends_with("out tokens)\n"), "it followed to the end of the turn: {logs}");
+    assert_eq!(agent_json(&env, "a1")["state"], "exited");
+    let raw = env.cw(&["agent", "logs", "a1", "--raw"]);
+    assert!(
+        raw.ok().lines().all(|l| serde_json::from_str::<Value>(l).is_ok()),
+        "raw is stream-json"
+    );
+}

@@ -26,8 +26,9 @@ pub(crate) fn cmd_logs(cx: &Context, args: &LogsArgs) -> CommandResult {
         .agent
         .parse()
         .map_err(|e: crate::model::IdParseError| CommandError::Usage(e.to_string()))?;
-    let service = cx.service()?;
+    let service = std::sync::Arc::new(cx.service()?);
     service.agent(agent)?;
+    let runtime = crate::agent::AgentRuntime::for_current_exe(service.clone())?;
     let path = service.workspace().agent_dir(agent).join("stream.jsonl");
     if args.raw {
         let text = fs_err::read_to_string(&path).unwrap_or_default();
@@ -38,7 +39,7 @@ pub(crate) fn cmd_logs(cx: &Context, args: &LogsArgs) -> CommandResult {
         CommandError::Service(crate::service::ServiceError::Io { path: path.clone(), source })
     };
     loop {
-        let running = service.agent(agent)?.process.is_some();
+        let running = runtime.refresh(agent)?;
         let events =
             if running || args.follow { tail.poll() } else { tail.finish() }.map_err(io)?;
         let lines: String = events.iter().filter_map(stream::render).map(|l| l + "\n").collect();
