@@ -429,14 +429,21 @@ impl AgentRuntime {
         if process::is_running(handle_of(process)) {
             return Ok(true);
         }
-        let mut summary = RunSummary::default();
+        self.end_unsupervised(agent)?;
+        Ok(false)
+    }
+
+    /// Records the end of an agent whose process ended while nobody supervised it: its usage and
+    /// how its last run went, both from its log.
+    fn end_unsupervised(&self, agent: AgentId) -> Result<AgentExit, ServiceError> {
         let stream = self.service.workspace().agent_dir(agent).join("stream.jsonl");
+        let mut summary = RunSummary::default();
+        // The summary covers the last run: it resets at each init.
         for event in StreamTail::new(&stream).finish().unwrap_or_default() {
             summary.add(&event);
         }
         self.service.record_agent_usage(agent, usage_from_log(&stream))?;
-        self.record_end(agent, None, &summary)?;
-        Ok(false)
+        self.record_end(agent, None, &summary)
     }
 
     /// After cw starts: every agent with a recorded process is either still running (pid and start
@@ -447,6 +454,11 @@ impl AgentRuntime {
         for record in self.service.agents()? {
             let Some(process) = record.process else { continue };
             let handle = handle_of(process);
+            if !process::is_running(handle) {
+                warn!(agent_id = %record.id, pid = handle.pid, "agent ended while cw was away");
+                ended.push(self.end_unsupervised(record.id)?);
+                continue;
+            }
             let stream = self.service.workspace().agent_dir(record.id).join("stream.jsonl");
             let mut agent = LiveAgent {
                 agent: record.id,
@@ -462,13 +474,8 @@ impl AgentRuntime {
             }
             // Results written while nobody watched count too.
             self.service.record_agent_usage(record.id, usage_from_log(&stream))?;
-            if process::is_running(handle) {
-                info!(agent_id = %record.id, pid = handle.pid, "re-adopted a running agent");
-                live.push(agent);
-            } else {
-                warn!(agent_id = %record.id, pid = handle.pid, "agent ended while cw was away");
-                ended.push(self.record_end(record.id, None, &agent.summary)?);
-            }
+            info!(agent_id = %record.id, pid = handle.pid, "re-adopted a running agent");
+            live.push(agent);
         }
         Ok((live, ended))
     }
