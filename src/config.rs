@@ -27,6 +27,18 @@ progress_seconds = 10
 # The port of `cw run`'s MCP endpoint on 127.0.0.1 (0 = any free port; see .cw/server.json).
 port = 0
 
+[run]
+# How many agents `cw run` keeps working at once (`--agents` overrides it).
+agents = 4
+# Do not start another agent if that would leave less memory than this available (MiB); each
+# `claude` takes roughly 200-600 MiB.
+memory_headroom_mb = 1024
+# What cw assumes one more agent takes when it checks the headroom (MiB).
+agent_memory_mb = 500
+# A command (sh -c) run on each merged tree in a scratch worktree before the integration branch
+# moves, e.g. "cargo test"; if it fails, the task is bounced back with its output. "" = none.
+merge_gate = ""
+
 [agent]
 # The agent CLI: "claude" (resolved on PATH), a path, or "sim" for cw's built-in scripted agent.
 command = "claude"
@@ -54,7 +66,29 @@ pub struct Config {
     pub claims: ClaimConfig,
     pub mcp: McpConfig,
     pub server: ServerConfig,
+    pub run: RunConfig,
     pub agent: AgentConfig,
+}
+
+/// How `cw run` dispatches and merges.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    pub agents: usize,
+    pub memory_headroom_mb: u64,
+    pub agent_memory_mb: u64,
+    pub merge_gate: String,
+}
+
+impl Default for RunConfig {
+    fn default() -> RunConfig {
+        RunConfig {
+            agents: 4,
+            memory_headroom_mb: 1024,
+            agent_memory_mb: 500,
+            merge_gate: String::new(),
+        }
+    }
 }
 
 /// How agents are started (design.md §5).
@@ -148,6 +182,7 @@ impl Default for Config {
             claims: ClaimConfig::default(),
             mcp: McpConfig::default(),
             server: ServerConfig::default(),
+            run: RunConfig::default(),
             agent: AgentConfig::default(),
         }
     }
@@ -189,6 +224,9 @@ impl Config {
         }
         if config.agent.command.trim().is_empty() {
             return Err("agent.command must name a program (or \"sim\")".to_owned());
+        }
+        if config.run.agents == 0 {
+            return Err("run.agents must be at least 1".to_owned());
         }
         if config.claims.lease_seconds == 0 {
             return Err("claims.lease_seconds must be at least 1".to_owned());

@@ -7,6 +7,7 @@ pub mod model;
 
 pub mod agent;
 pub mod config;
+pub mod coordinator;
 pub mod git;
 pub mod planning;
 pub mod process;

@@ -12,4 +12,4 @@ mod runtime;
 pub mod sim;
 pub mod stream;
 
-pub use runtime::{AgentExit, AgentRuntime, Continuation, LiveAgent, describe};
+pub use runtime::{Adoption, AgentExit, AgentRuntime, Continuation, LiveAgent, describe};

@@ -17,6 +17,10 @@ use crate::process::{self, ExitOutcome, ProcessHandle, SpawnSpec, StopReport, Su
 use crate::service::{ExitKind, Service, ServiceError};
 use crate::store::{AgentProcess, AgentRecord, AgentUsage};
 
+/// The environment variables every agent process carries: its id and its repository.
+const AGENT_ENV: &str = "CW_AGENT_ID";
+const REPO_ENV: &str = "CW_REPO";
+
 /// Why a session is continued, and what to tell the agent.
 #[derive(Debug, Clone)]
 pub enum Continuation {
@@ -119,10 +123,7 @@ impl AgentRuntime {
         let config = self.service.config();
         let workspace = self.service.workspace();
         let dir = self.agent_dir(agent)?;
-        let branch = git::task_branch(&detail.task.title, &task.to_string());
-        let path = workspace
-            .worktrees_dir(&config.agent.worktree_dir)
-            .join(branch.trim_start_matches("cw/").replace('/', "-"));
+        let (branch, path) = self.planned_worktree(task, &detail.task.title);
         let created = {
             let _lock = git::WriteLock::acquire(&workspace.repo)?;
             git::create_worktree(
@@ -151,6 +152,49 @@ impl AgentRuntime {
         )
     }
 
+    /// The branch and worktree directory an agent on `task` gets.
+    fn planned_worktree(&self, task: TaskId, title: &str) -> (String, PathBuf) {
+        let branch = git::task_branch(title, &task.to_string());
+        let path = self
+            .service
+            .workspace()
+            .worktrees_dir(&self.service.config().agent.worktree_dir)
+            .join(branch.trim_start_matches("cw/").replace('/', "-"));
+        (branch, path)
+    }
+
+    /// Cleans up after an agent cw registered but never started: a cw killed between
+    /// registering it and recording its worktree leaves an unrecorded branch and worktree (holding
+    /// nothing but the integration tip) that would block the task's next agent. True if it was one.
+    pub fn discard_unstarted(&self, record: &AgentRecord) -> Result<bool, ServiceError> {
+        let unstarted = record.worktree.is_none()
+            && record.process.is_none()
+            && record.state == crate::model::AgentState::Starting;
+        let Some(task) = record.bound_task.filter(|_| unstarted) else { return Ok(false) };
+        let title = self.service.task(task)?.task.title;
+        let (branch, path) = self.planned_worktree(task, &title);
+        let repo = &self.service.workspace().repo;
+        let integration = &self.service.config().integration_branch;
+        // Only a linked worktree (a `.git` file) is cw's; any other directory is left alone.
+        let ours = !path.exists() || path.join(".git").is_file();
+        if ours {
+            let _lock = git::WriteLock::acquire(repo)?;
+            if git::branch_exists(repo, &branch) {
+                git::remove_worktree(repo, &path, &branch, integration)?;
+            } else if path.exists() {
+                fs_err::remove_dir_all(&path)
+                    .map_err(|source| ServiceError::Io { path: path.clone(), source })?;
+                git::prune_missing(repo)?;
+            }
+        }
+        self.service.record_agent_exit(
+            record.id,
+            ExitKind::Crashed,
+            "never started: cw stopped while preparing it",
+        )?;
+        Ok(true)
+    }
+
     /// Continues an agent that is not running: `--resume <session>` with a prompt saying why, in
     /// the same worktree. Without a session that ever started, a new one begins.
     pub fn continue_session(
@@ -166,8 +210,12 @@ impl AgentRuntime {
         let overrides = self.service.workspace().prompts_dir();
         let integration = self.service.config().integration_branch.clone();
         let branch = record.branch.clone().unwrap_or_default();
-        let started_before =
-            record.session_id.as_deref().is_some_and(|id| session_seen(&stream, id));
+        // Claude Code killed before it saved its transcript cannot resume that session; its
+        // last run said so ("No conversation found"). Then a new session starts the task over.
+        let transcript_lost =
+            record.exit_status.as_deref().is_some_and(|s| s.contains("No conversation found"));
+        let started_before = !transcript_lost
+            && record.session_id.as_deref().is_some_and(|id| session_seen(&stream, id));
         let session = match (&record.session_id, started_before) {
             (Some(id), true) => SessionStart::Resume(id.clone()),
             _ => SessionStart::New(launch::new_session_id()),
@@ -253,7 +301,12 @@ impl AgentRuntime {
             program,
             args,
             cwd: worktree,
-            env: vec![(OsString::from("CW_AGENT_ID"), OsString::from(agent.to_string()))],
+            // Both name the agent's processes, so a cw that died before it recorded the pid
+            // can still find them (`stop_unrecorded`).
+            env: vec![
+                (OsString::from(AGENT_ENV), OsString::from(agent.to_string())),
+                (OsString::from(REPO_ENV), workspace.root().as_os_str().to_owned()),
+            ],
             // The agent's token lives only in its MCP config; an inherited operator or agent token
             // and a parent Claude Code session must not leak into the agent.
             env_remove: ["CW_TOKEN", "CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"]
@@ -452,33 +505,63 @@ impl AgentRuntime {
         let mut live = Vec::new();
         let mut ended = Vec::new();
         for record in self.service.agents()? {
-            let Some(process) = record.process else { continue };
-            let handle = handle_of(process);
-            if !process::is_running(handle) {
-                warn!(agent_id = %record.id, pid = handle.pid, "agent ended while cw was away");
-                ended.push(self.end_unsupervised(record.id)?);
-                continue;
+            match self.adopt(&record)? {
+                Some(Adoption::Running(agent)) => live.push(*agent),
+                Some(Adoption::Ended(exit)) => ended.push(*exit),
+                None => {}
             }
-            let stream = self.service.workspace().agent_dir(record.id).join("stream.jsonl");
-            let mut agent = LiveAgent {
-                agent: record.id,
-                task: record.task.or(record.bound_task),
-                process: ProcessRef::Adopted(handle),
-                tail: StreamTail::new(&stream),
-                summary: RunSummary::default(),
-                recorded_session: record.session_id.clone(),
-            };
-            // Re-read the log so the summary covers the current run (it resets at each init).
-            for event in agent.tail.poll().unwrap_or_default() {
-                agent.summary.add(&event);
-            }
-            // Results written while nobody watched count too.
-            self.service.record_agent_usage(record.id, usage_from_log(&stream))?;
-            info!(agent_id = %record.id, pid = handle.pid, "re-adopted a running agent");
-            live.push(agent);
         }
         Ok((live, ended))
     }
+
+    /// Watches an agent whose process this cw did not start (another cw started it, or this one
+    /// before a restart); records its end if it is gone. `None` if no process is recorded.
+    pub fn adopt(&self, record: &AgentRecord) -> Result<Option<Adoption>, ServiceError> {
+        let Some(process) = record.process else { return Ok(None) };
+        let handle = handle_of(process);
+        if !process::is_running(handle) {
+            warn!(agent_id = %record.id, pid = handle.pid, "agent ended while cw was away");
+            return Ok(Some(Adoption::Ended(Box::new(self.end_unsupervised(record.id)?))));
+        }
+        let stream = self.service.workspace().agent_dir(record.id).join("stream.jsonl");
+        let mut agent = LiveAgent {
+            agent: record.id,
+            task: record.task.or(record.bound_task),
+            process: ProcessRef::Adopted(handle),
+            tail: StreamTail::new(&stream),
+            summary: RunSummary::default(),
+            recorded_session: record.session_id.clone(),
+        };
+        // Re-read the log so the summary covers the current run (it resets at each init).
+        for event in agent.tail.poll().unwrap_or_default() {
+            agent.summary.add(&event);
+        }
+        // Results written while nobody watched count too.
+        self.service.record_agent_usage(record.id, usage_from_log(&stream))?;
+        info!(agent_id = %record.id, pid = handle.pid, "re-adopted a running agent");
+        Ok(Some(Adoption::Running(Box::new(agent))))
+    }
+
+    /// Stops processes of this repository's agent `agent` that no record names: what a cw killed
+    /// between starting an agent and recording its pid leaves behind. Returns how many groups.
+    pub fn stop_unrecorded(&self, agent: AgentId) -> Result<usize, ServiceError> {
+        let id = agent.to_string();
+        let root = self.service.workspace().root().to_string_lossy().into_owned();
+        let groups = process::groups_with_env(&[(AGENT_ENV, &id), (REPO_ENV, &root)]);
+        let grace = Duration::from_secs(self.service.config().agent.stop_grace_seconds);
+        for group in &groups {
+            warn!(agent_id = %agent, pid = group.pid, "stopping an agent process nobody recorded");
+            process::stop_group(*group, grace, || {})?;
+        }
+        Ok(groups.len())
+    }
+}
+
+/// What `AgentRuntime::adopt` found.
+#[derive(Debug)]
+pub enum Adoption {
+    Running(Box<LiveAgent>),
+    Ended(Box<AgentExit>),
 }
 
 /// An agent's usage: the sum of every turn result in its log (all its sessions' runs). Summing

@@ -4,7 +4,8 @@
 //! the benchmarks fast and deterministic.
 //!
 //! The script is read from the task's action, one `sim: <step>` line each:
-//! `write <path> <text>` (`\n` for new lines), `ask <question>`, `sleep <ms>`, `fail <reason>`,
+//! `write <path> <text>` (`\n` for new lines), `ask <question>`, `sleep <ms>`, `sleep-first <ms>`
+//! (first session only), `fail <reason>`,
 //! `block <reason>`, `crash` (first session only), `hang`, `children <n>` (starts n sleeping
 //! children), `exit-silently`. Without `write` steps it writes `cw-sim/<task>.txt`. Then it
 //! commits, reports done and requests the merge. A task in `conflict` is fixed by merging the
@@ -57,9 +58,14 @@ impl SimArgs {
 /// One step of a task's script.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Step {
-    Write { path: String, text: String },
+    Write {
+        path: String,
+        text: String,
+    },
     Ask(String),
     Sleep(u64),
+    /// Sleeps in the first session only (a long first run to interrupt).
+    SleepFirst(u64),
     Fail(String),
     Block(String),
     Crash,
@@ -83,6 +89,7 @@ fn script(action: &str) -> Vec<Step> {
                 }
                 "ask" => Step::Ask(rest),
                 "sleep" => Step::Sleep(rest.parse().unwrap_or(0)),
+                "sleep-first" => Step::SleepFirst(rest.parse().unwrap_or(0)),
                 "fail" => Step::Fail(rest),
                 "block" => Step::Block(rest),
                 "crash" => Step::Crash,
@@ -266,6 +273,10 @@ async fn work(args: &SimArgs, stream: &mut Stream, client: &McpClient) -> Result
                 notes.push(format!("{question} -> {answer}"));
             }
             Step::Sleep(ms) => tokio::time::sleep(Duration::from_millis(*ms)).await,
+            Step::SleepFirst(ms) if !args.resumed => {
+                tokio::time::sleep(Duration::from_millis(*ms)).await;
+            }
+            Step::SleepFirst(_) => {}
             Step::Fail(reason) => {
                 stream
                     .call(

@@ -7,6 +7,7 @@
 mod agent;
 mod answer;
 mod completions;
+mod demo;
 mod diff;
 mod gc;
 mod import;
@@ -14,6 +15,7 @@ mod inbox;
 mod init;
 mod mcp;
 mod output;
+mod progress;
 mod run;
 mod send;
 mod status;
@@ -51,6 +53,7 @@ enum Command {
     Status(status::StatusArgs),
     Import(import::ImportArgs),
     Run(run::RunArgs),
+    Demo(demo::DemoArgs),
     Mcp(mcp::McpArgs),
     Inbox(inbox::InboxArgs),
     Answer(answer::AnswerArgs),
@@ -111,6 +114,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Status(args) => status::cmd_status(&cx, args),
         Command::Import(args) => import::cmd_import(&cx, args),
         Command::Run(args) => run::cmd_run(&cx, args),
+        Command::Demo(args) => demo::cmd_demo(args),
         Command::Mcp(args) => mcp::cmd_mcp(&cx, args),
         Command::Inbox(args) => inbox::cmd_inbox(&cx, args),
         Command::Answer(args) => answer::cmd_answer(&cx, args),

@@ -1,38 +1,88 @@
-//! `cw run`: the long-running process of a repository (for now: the MCP server over HTTP).
+//! `cw run`: the long-running process of a repository — the coordinator plus the MCP server.
 
 use std::sync::Arc;
 
 use clap::Args;
 
+use super::progress::TerminalProgress;
 use super::{CommandError, CommandResult, Context, output};
+use crate::agent::AgentRuntime;
+use crate::coordinator::{Coordinator, Progress, RunOptions, RunReport};
 use crate::mcp;
+use crate::service::Service;
 use crate::shutdown::{self, Shutdown};
 
-/// Run the coordinator: serve MCP over HTTP on 127.0.0.1 and (soon) dispatch agents
+/// Run the plan: dispatch agents, merge their work, serve MCP on 127.0.0.1
 ///
-/// Writes the endpoint to .cw/server.json. Only one `cw run` may serve a repository. SIGINT or
-/// SIGTERM stops it gracefully (blocked calls are answered "shutting down"); a second signal
-/// stops it at once.
+/// Starts up to --agents agents on ready tasks (dependency order first), resumes agents when an
+/// answer or a merge bounce is waiting for them, merges finished branches into the integration
+/// branch and serves MCP over HTTP (the URL is in .cw/server.json). Only one `cw run` may serve
+/// a repository. SIGINT or SIGTERM stops it gracefully (agents are stopped and their tasks kept
+/// for the next run); a second signal stops it at once.
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// Serve MCP without starting agents (bring your own agents)
+    /// How many agents work at once (default from .cw/config.toml, [run] agents)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    agents: Option<u16>,
+    /// The agent program: "claude", a path, or "sim" for the built-in scripted agent
+    #[arg(long, value_name = "CMD")]
+    agent_command: Option<String>,
+    /// Exit when every task is merged (0), or when nothing more can happen (1, with a summary)
+    #[arg(long)]
+    exit_when_done: bool,
+    /// Serve MCP and merge the queue without starting agents (bring your own agents)
     #[arg(long)]
     no_dispatch: bool,
+    /// Leave agents running on shutdown; the next `cw run` adopts them
+    #[arg(long)]
+    keep_agents: bool,
     /// The port on 127.0.0.1 (0 = any free port; default from .cw/config.toml)
     #[arg(long)]
     port: Option<u16>,
 }
 
 pub(crate) fn cmd_run(cx: &Context, args: &RunArgs) -> CommandResult {
-    if !args.no_dispatch {
-        return Err(CommandError::Usage(
-            "dispatching agents is not available yet; use `cw run --no-dispatch` to serve MCP for your own agents".to_owned(),
-        ));
+    let mut service = cx.service()?;
+    if let Some(command) = &args.agent_command {
+        let command = command.trim().to_owned();
+        if command.is_empty() {
+            return Err(CommandError::Usage(
+                "--agent-command needs a program (or \"sim\")".to_owned(),
+            ));
+        }
+        service = service.with_settings(|config| config.agent.command = command);
     }
-    let service = Arc::new(cx.service()?);
+    let options = RunOptions {
+        agents: args.agents.map_or(service.config().run.agents, usize::from),
+        dispatch: !args.no_dispatch,
+        exit_when_done: args.exit_when_done,
+        keep_agents: args.keep_agents,
+        ..RunOptions::default()
+    };
+    let port = args.port.unwrap_or(service.config().server.port);
+    let report =
+        serve_and_coordinate(Arc::new(service), options, port, Box::new(TerminalProgress::new()))?;
+    if args.exit_when_done && !report.all_merged() {
+        return Err(CommandError::Failed(format!(
+            "{} of {} tasks merged; {} not (see above, or `cw status`)",
+            report.merged,
+            report.total,
+            report.unfinished.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Serves MCP over HTTP while the coordinator runs; returns the coordinator's report once it
+/// ends (a signal, or `exit_when_done`) and the server has drained.
+pub(crate) fn serve_and_coordinate(
+    service: Arc<Service>,
+    options: RunOptions,
+    port: u16,
+    mut progress: Box<dyn Progress + Send>,
+) -> Result<RunReport, CommandError> {
     let lock = service.lock_server()?;
     let settings = super::mcp::settings(&service);
-    let port = args.port.unwrap_or(service.config().server.port);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -41,17 +91,40 @@ pub(crate) fn cmd_run(cx: &Context, args: &RunArgs) -> CommandResult {
         let server = mcp::bind(port).await.map_err(|err| CommandError::Failed(err.to_string()))?;
         let url = server.url();
         lock.publish(&url, service.now().0)?;
+        let what = if options.dispatch { "running the plan" } else { "serving (no dispatch)" };
         output::note(&format!(
-            "cw: serving MCP on {url} (pid {}); Ctrl-C to stop",
+            "cw: serving MCP on {url} (pid {}); {what}; Ctrl-C to stop",
             std::process::id()
         ));
         let stop = Shutdown::default();
         let signals = tokio::spawn(shutdown::on_signals(stop.clone()));
-        let served =
-            server.serve(service, settings, stop.app.clone(), stop.transport.clone()).await;
+        let serving = tokio::spawn(server.serve(
+            Arc::clone(&service),
+            settings,
+            stop.app.clone(),
+            stop.transport.clone(),
+        ));
+        // The loop blocks (SQLite, git2, waiting on processes): it gets its own thread (R15).
+        let cancel = stop.app.clone();
+        let coordinated = tokio::task::spawn_blocking(move || {
+            let runtime = AgentRuntime::for_current_exe(service)?;
+            let report = Coordinator::new(runtime, options, cancel, progress.as_mut())?.run()?;
+            progress.finish(&report);
+            Ok::<_, CommandError>(report)
+        })
+        .await
+        .map_err(|err| CommandError::Failed(format!("the coordinator stopped: {err}")))?;
+        stop.begin();
+        let served = serving.await;
         signals.abort();
         drop(lock);
+        let report = coordinated?;
+        match served {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Err(CommandError::Failed(err.to_string())),
+            Err(err) => return Err(CommandError::Failed(format!("the MCP server stopped: {err}"))),
+        }
         output::note("cw: stopped");
-        served.map_err(|err| CommandError::Failed(err.to_string()))
+        Ok(report)
     })
 }

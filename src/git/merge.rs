@@ -1,8 +1,11 @@
 //! Merging a task branch into the integration branch without a checkout: the merge is computed
 //! in memory (git2 merge of the two commits), a clean result is committed, and the branch ref is
 //! advanced with a compare-and-swap, so a concurrent move of the ref is detected, never
-//! overwritten.
+//! overwritten. Between the two steps a merge gate may test the merged tree (`gate_checkout`).
 
+use std::path::Path;
+
+use git2::build::CheckoutBuilder;
 use git2::{BranchType, MergeOptions, Oid, Repository, Signature};
 
 use super::{GitError, RepoLocation, open};
@@ -20,6 +23,23 @@ pub enum MergeOutcome {
     RefMoved,
 }
 
+/// A merge commit made but not yet on the integration branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedMerge {
+    pub into: String,
+    /// The integration tip the merge was computed on (the compare-and-swap's expected value).
+    pub base: String,
+    pub commit: String,
+}
+
+/// The first step of a merge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prepared {
+    Ready(PreparedMerge),
+    AlreadyMerged,
+    Conflict { paths: Vec<String> },
+}
+
 /// Merges `branch` into `into` with a merge commit (always, so history shows each task's merge).
 pub fn merge_branch(
     location: &RepoLocation,
@@ -27,12 +47,27 @@ pub fn merge_branch(
     branch: &str,
     message: &str,
 ) -> Result<MergeOutcome, GitError> {
+    match prepare_merge(location, into, branch, message)? {
+        Prepared::AlreadyMerged => Ok(MergeOutcome::AlreadyMerged),
+        Prepared::Conflict { paths } => Ok(MergeOutcome::Conflict { paths }),
+        Prepared::Ready(merge) => advance(location, &merge, message),
+    }
+}
+
+/// Computes the merge of `branch` into `into` in memory and, when clean, writes its merge commit
+/// (reachable from no ref yet). Nothing a user sees changes.
+pub fn prepare_merge(
+    location: &RepoLocation,
+    into: &str,
+    branch: &str,
+    message: &str,
+) -> Result<Prepared, GitError> {
     let repo = open(location)?;
     let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
     let ours = branch_commit(&repo, into)?;
     let theirs = branch_commit(&repo, branch)?;
     if ours == theirs || repo.graph_descendant_of(ours, theirs).map_err(wrap)? {
-        return Ok(MergeOutcome::AlreadyMerged);
+        return Ok(Prepared::AlreadyMerged);
     }
     let ours_commit = repo.find_commit(ours).map_err(wrap)?;
     let theirs_commit = repo.find_commit(theirs).map_err(wrap)?;
@@ -50,7 +85,7 @@ pub fn merge_branch(
             .collect();
         paths.sort();
         paths.dedup();
-        return Ok(MergeOutcome::Conflict { paths });
+        return Ok(Prepared::Conflict { paths });
     }
     let tree = repo.find_tree(index.write_tree_to(&repo).map_err(wrap)?).map_err(wrap)?;
     let signature =
@@ -58,13 +93,66 @@ pub fn merge_branch(
     let commit = repo
         .commit(None, &signature, &signature, message, &tree, &[&ours_commit, &theirs_commit])
         .map_err(wrap)?;
-    let name = format!("refs/heads/{into}");
-    match repo.reference_matching(&name, commit, true, ours, &format!("cw: {message}")) {
-        Ok(_) => Ok(MergeOutcome::Merged { commit: commit.to_string() }),
+    Ok(Prepared::Ready(PreparedMerge {
+        into: into.to_owned(),
+        base: ours.to_string(),
+        commit: commit.to_string(),
+    }))
+}
+
+/// Moves the integration branch to the prepared merge commit if it still points where the merge
+/// was computed (compare-and-swap); `RefMoved` otherwise.
+pub fn advance(
+    location: &RepoLocation,
+    merge: &PreparedMerge,
+    message: &str,
+) -> Result<MergeOutcome, GitError> {
+    let repo = open(location)?;
+    let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
+    let commit = Oid::from_str(&merge.commit).map_err(wrap)?;
+    let base = Oid::from_str(&merge.base).map_err(wrap)?;
+    let name = format!("refs/heads/{}", merge.into);
+    match repo.reference_matching(&name, commit, true, base, &format!("cw: {message}")) {
+        Ok(_) => Ok(MergeOutcome::Merged { commit: merge.commit.clone() }),
         // The ref is no longer where the merge started: someone moved it. Never overwrite.
         Err(err) if err.code() == git2::ErrorCode::Modified => Ok(MergeOutcome::RefMoved),
         Err(source) => Err(wrap(source)),
     }
+}
+
+/// Checks `commit` out in the scratch worktree at `path` (made on first use, detached, kept
+/// between gates so build caches survive), removing untracked files but not ignored ones.
+pub fn gate_checkout(location: &RepoLocation, path: &Path, commit: &str) -> Result<(), GitError> {
+    let wrap = |source| GitError::Git { path: path.to_owned(), source };
+    let repo = open(location)?;
+    let oid = Oid::from_str(commit).map_err(wrap)?;
+    if !path.join(".git").exists() {
+        if path.exists() {
+            return Err(GitError::PathExists { path: path.to_owned() });
+        }
+        if let Some(parent) = path.parent() {
+            fs_err::create_dir_all(parent)
+                .map_err(|source| GitError::Io { path: parent.to_owned(), source })?;
+        }
+        let name = format!(
+            "cw-gate-{}",
+            path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        );
+        // A worktree needs a branch; the gate's own one is moved to every commit it tests.
+        let branch =
+            repo.branch(&name, &repo.find_commit(oid).map_err(wrap)?, true).map_err(wrap)?;
+        let mut options = git2::WorktreeAddOptions::new();
+        let reference = branch.into_reference();
+        options.reference(Some(&reference));
+        repo.worktree(&name, path, Some(&options)).map_err(wrap)?;
+    }
+    let scratch = Repository::open(path).map_err(wrap)?;
+    let target = scratch.find_commit(oid).map_err(wrap)?;
+    scratch.set_head_detached(oid).map_err(wrap)?;
+    let mut checkout = CheckoutBuilder::new();
+    checkout.force().remove_untracked(true);
+    scratch.checkout_tree(target.as_object(), Some(&mut checkout)).map_err(wrap)?;
+    Ok(())
 }
 
 fn branch_commit(repo: &Repository, branch: &str) -> Result<Oid, GitError> {

@@ -16,7 +16,9 @@ pub use branches::{
     archive_branch, branch_diff, branch_exists, is_merged, prune_missing, remove_worktree,
     uncommitted_paths,
 };
-pub use merge::{MergeOutcome, merge_branch};
+pub use merge::{
+    MergeOutcome, Prepared, PreparedMerge, advance, gate_checkout, merge_branch, prepare_merge,
+};
 pub use worktree::{CreatedWorktree, WorktreeSpec, create_worktree, task_branch};
 
 /// A git failure, named by the repository or branch it concerns.

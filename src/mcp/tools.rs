@@ -282,8 +282,14 @@ impl CwServer {
             )
             .await;
         match waited {
-            Ok(AnswerWait::Answered(question)) => structured(&json!({
-                "status": "answered", "question_id": id.to_string(), "answer": question.answer })),
+            Ok(AnswerWait::Answered(question)) => {
+                // The agent has it now: nobody needs to resume its session with it later.
+                if let Err(err) = self.service.mark_answer_delivered(id) {
+                    return service_error(&err);
+                }
+                structured(&json!({
+                    "status": "answered", "question_id": id.to_string(), "answer": question.answer }))
+            }
             Ok(AnswerWait::Pending(_)) => structured(&json!({
                 "status": "pending", "question_id": id.to_string(),
                 "next": "the human has not answered yet: end your turn now; you will be resumed with the answer" })),

@@ -59,6 +59,12 @@ pub enum TaskEvent {
         attempts: u32,
         max_attempts: u32,
     },
+    /// The agent's process ended (or never started) with the task unfinished. `attempts`
+    /// counts this attempt too; past the maximum the task fails.
+    AgentLost {
+        attempts: u32,
+        max_attempts: u32,
+    },
     AskUser,
     Answered,
     Report(ReportOutcome),
@@ -113,6 +119,13 @@ impl TaskState {
                 (S::Claimed, E::LeaseExpired { attempts, max_attempts }) => {
                     if attempts > max_attempts { S::Failed } else { S::Ready }
                 }
+                (S::Ready | S::Claimed | S::Conflict, E::AgentLost { attempts, max_attempts })
+                    if attempts > max_attempts =>
+                {
+                    S::Failed
+                }
+                (S::Ready | S::Claimed, E::AgentLost { .. }) => S::Ready,
+                (S::Conflict, E::AgentLost { .. }) => S::Conflict,
                 (S::Claimed, E::AskUser) => S::Waiting,
                 (S::Waiting, E::Answered) => S::Claimed,
                 (S::Claimed, E::Report(ReportOutcome::Done)) => S::Done,
@@ -173,6 +186,7 @@ impl TaskEvent {
             TaskEvent::Claim => "be claimed",
             TaskEvent::Release => "be released",
             TaskEvent::LeaseExpired { .. } => "have its lease expire",
+            TaskEvent::AgentLost { .. } => "lose its agent",
             TaskEvent::AskUser => "wait for an answer",
             TaskEvent::Answered => "receive an answer",
             TaskEvent::Report(ReportOutcome::Done) => "be reported done",
@@ -232,6 +246,8 @@ mod tests {
             E::Release,
             E::LeaseExpired { attempts: 1, max_attempts: 3 },
             E::LeaseExpired { attempts: 4, max_attempts: 3 },
+            E::AgentLost { attempts: 1, max_attempts: 3 },
+            E::AgentLost { attempts: 4, max_attempts: 3 },
             E::AskUser,
             E::Answered,
             E::Report(ReportOutcome::Done),
@@ -258,6 +274,9 @@ mod tests {
             (S::Claimed, E::Release) => S::Ready,
             (S::Claimed, E::LeaseExpired { attempts: 1, .. }) => S::Ready,
             (S::Claimed, E::LeaseExpired { attempts: 4, .. }) => S::Failed,
+            (S::Ready | S::Claimed, E::AgentLost { attempts: 1, .. }) => S::Ready,
+            (S::Conflict, E::AgentLost { attempts: 1, .. }) => S::Conflict,
+            (S::Ready | S::Claimed | S::Conflict, E::AgentLost { attempts: 4, .. }) => S::Failed,
             (S::Claimed, E::AskUser) => S::Waiting,
             (S::Waiting, E::Answered) => S::Claimed,
             (S::Claimed, E::Report(ReportOutcome::Done)) => S::Done,
@@ -298,7 +317,7 @@ mod tests {
             }
         }
         assert_eq!(allowed + refused, TaskState::ALL.len() * all_events().len());
-        assert_eq!(allowed, 31, "the number of allowed transitions changed: update the table");
+        assert_eq!(allowed, 37, "the number of allowed transitions changed: update the table");
     }
 
     #[test]

@@ -284,3 +284,32 @@ fn stat(pid: u32) -> Option<Stat> {
         start_time: fields.get(19)?.parse().ok()?,
     })
 }
+
+/// Process groups whose members carry every `key=value` pair in their environment: agents a cw
+/// that died mid-spawn started but never recorded. One handle per group (its leader if alive).
+pub fn groups_with_env(pairs: &[(&str, &str)]) -> Vec<ProcessHandle> {
+    let Ok(entries) = fs_err::read_dir("/proc") else { return Vec::new() };
+    let wanted: Vec<Vec<u8>> = pairs.iter().map(|(k, v)| format!("{k}={v}").into_bytes()).collect();
+    let mut groups: Vec<ProcessHandle> = Vec::new();
+    for pid in entries.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+        if !wanted.iter().all(|w| vars.contains(&w.as_slice())) {
+            continue;
+        }
+        let Some(stat) = stat(pid).filter(|s| s.state != 'Z') else { continue };
+        if groups.iter().any(|g| g.pgid == stat.pgrp) {
+            continue;
+        }
+        groups.push(ProcessHandle { pid, pgid: stat.pgrp, start_time: stat.start_time });
+    }
+    groups
+}
+
+/// The memory the kernel says is available for new programs (`MemAvailable`), in bytes.
+pub fn available_memory() -> Option<u64> {
+    let text = fs_err::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
+}

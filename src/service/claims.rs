@@ -239,6 +239,11 @@ fn expire_in(
 ) -> Result<Vec<(TaskId, TaskState)>, ServiceError> {
     let mut changed = Vec::new();
     for (task, agent, attempts) in tx.expired_leases(now)? {
+        if tx.agent(agent)?.is_some_and(|a| a.process.is_some()) {
+            // Its process still runs (or has not been seen ending yet): a long think is not a
+            // lost agent. The supervisor records the end, then the claim is handed back.
+            continue;
+        }
         let record = require_task(tx, task)?;
         let attempts = attempts.saturating_add(1);
         let event = TaskEvent::LeaseExpired { attempts, max_attempts };

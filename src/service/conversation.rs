@@ -164,7 +164,21 @@ impl Service {
             }
             if let Some(task) = question.task {
                 let record = require_task(tx, task)?;
-                if record.state == TaskState::Waiting && record.agent == question.agent {
+                if question.agent.is_none()
+                    && record.needs_human
+                    && matches!(record.state, TaskState::Ready | TaskState::Waiting)
+                {
+                    // A task for the human, asked as a question: the answer completes it.
+                    apply(
+                        tx,
+                        &record,
+                        TaskEvent::CompletedByHuman,
+                        None,
+                        "done by the human",
+                        now,
+                    )?;
+                    tx.set_task_result(task, Some(answer))?;
+                } else if record.state == TaskState::Waiting && record.agent == question.agent {
                     apply(
                         tx,
                         &record,

@@ -8,6 +8,7 @@ mod agents;
 mod caller;
 mod claims;
 mod conversation;
+mod coordination;
 mod error;
 mod gc;
 mod import;
@@ -31,6 +32,7 @@ pub use claims::{Claim, ClaimedWork, Registration};
 pub use conversation::{
     AnswerWait, MAX_MESSAGE_BYTES, MAX_OPTION_CHARS, MAX_OPTIONS, MAX_QUESTION_BYTES,
 };
+pub use coordination::{Delivery, HeldTask, QueuedMerge};
 pub use error::ServiceError;
 pub use gc::GcReport;
 pub use import::{ImportOptions, ImportReport};
@@ -91,6 +93,13 @@ impl Service {
     /// Replaces the clock (tests).
     pub fn with_clock(mut self, clock: Clock) -> Service {
         self.clock = clock;
+        self
+    }
+
+    /// Adjusts the settings for this process only (command-line overrides such as
+    /// `cw run --agent-command`); the file is not changed.
+    pub fn with_settings(mut self, adjust: impl FnOnce(&mut Config)) -> Service {
+        adjust(&mut self.config);
         self
     }
 

@@ -10,6 +10,7 @@ mod agents;
 mod error;
 mod events;
 mod hierarchy;
+mod merges;
 mod questions;
 mod tasks;
 mod watch;
@@ -27,6 +28,7 @@ pub use events::EventRecord;
 pub use hierarchy::{
     InitiativeRecord, InitiativeUpsert, PhaseRecord, PhaseUpsert, PlanRecord, PlanUpsert,
 };
+pub use merges::{MergeEnd, MergeRecord};
 pub use questions::{MessageRecord, QuestionRecord};
 pub use tasks::{DepOrigin, NewTask, TaskFilter, TaskRecord, TaskTextUpdate};
 pub use watch::ChangeWatch;
@@ -45,7 +47,10 @@ pub fn busy_timeout() -> Duration {
         .map_or(BUSY_TIMEOUT, Duration::from_millis)
 }
 
-const MIGRATIONS_SLICE: &[M<'_>] = &[M::up(include_str!("migrations/001_initial.sql"))];
+const MIGRATIONS_SLICE: &[M<'_>] = &[
+    M::up(include_str!("migrations/001_initial.sql")),
+    M::up(include_str!("migrations/002_deliveries.sql")),
+];
 const MIGRATIONS: Migrations<'_> = Migrations::from_slice(MIGRATIONS_SLICE);
 
 /// An open database. Safe to share between threads; writes are serialised by SQLite itself.

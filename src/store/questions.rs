@@ -93,6 +93,56 @@ impl Tx<'_> {
             .on(self)
     }
 
+    /// The oldest answer to a question `agent` asked that it has not been given yet.
+    pub fn undelivered_answer(&self, agent: AgentId) -> Result<Option<QuestionRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {QUESTION_COLUMNS} FROM questions WHERE agent_id = ?1 AND status = 'answered'
+             AND delivered_at IS NULL ORDER BY answered_at, id LIMIT 1"
+        );
+        self.conn()
+            .prepare_cached(&sql)
+            .on(self)?
+            .query_row([agent.0], question_from_row)
+            .optional()
+            .on(self)
+    }
+
+    /// Records that the answer reached the agent (in its `ask_user` call or a resumed session).
+    pub fn mark_answer_delivered(&self, id: QuestionId, now: Timestamp) -> Result<(), StoreError> {
+        let changed = self
+            .conn()
+            .prepare_cached(
+                "UPDATE questions SET delivered_at = ?2 WHERE id = ?1 AND delivered_at IS NULL",
+            )
+            .on(self)?
+            .execute(params![id.0, now.0])
+            .on(self)?;
+        if changed > 0 {
+            self.append_event(
+                now,
+                "question.delivered",
+                None,
+                None,
+                &json!({ "question": id.to_string() }),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The question cw asked the human on behalf of a task for the human, if any.
+    pub fn human_task_question(&self, task: TaskId) -> Result<Option<QuestionRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {QUESTION_COLUMNS} FROM questions WHERE task_id = ?1 AND agent_id IS NULL
+             ORDER BY id DESC LIMIT 1"
+        );
+        self.conn()
+            .prepare_cached(&sql)
+            .on(self)?
+            .query_row([task.0], question_from_row)
+            .optional()
+            .on(self)
+    }
+
     /// Open questions, oldest first.
     pub fn open_questions(&self) -> Result<Vec<QuestionRecord>, StoreError> {
         let sql = format!(
@@ -195,32 +245,6 @@ impl Tx<'_> {
             )?;
         }
         Ok(messages)
-    }
-
-    /// Queues a merge request for a task's branch.
-    pub fn insert_merge_request(
-        &self,
-        task: TaskId,
-        branch: Option<&str>,
-        now: Timestamp,
-    ) -> Result<i64, StoreError> {
-        self.conn()
-            .prepare_cached("INSERT INTO merges (task_id, state, branch, requested_at) VALUES (?1, 'queued', ?2, ?3)")
-            .on(self)?
-            .execute(params![task.0, branch, now.0])
-            .on(self)?;
-        let id = self.conn().last_insert_rowid();
-        self.append_event(now, "merge.requested", Some(task), None, &json!({ "merge": id }))?;
-        Ok(id)
-    }
-
-    /// Number of queued merge requests.
-    pub fn queued_merges(&self) -> Result<u64, StoreError> {
-        let count: i64 = self
-            .conn()
-            .query_row("SELECT count(*) FROM merges WHERE state = 'queued'", [], |r| r.get(0))
-            .on(self)?;
-        Ok(u64::try_from(count).unwrap_or(0))
     }
 }
 

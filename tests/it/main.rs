@@ -7,6 +7,7 @@ mod agents;
 mod claims;
 mod claude;
 mod cli;
+mod coordinator;
 mod import;
 mod mcp;
 mod merge;

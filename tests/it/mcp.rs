@@ -325,9 +325,10 @@ fn a_second_server_for_the_same_repository_is_refused() {
 }
 
 #[test]
-fn run_without_no_dispatch_is_a_usage_error() {
+fn bad_run_options_are_usage_errors() {
     let env = TestEnv::initialised();
-    assert!(env.cw(&["run"]).error(2).contains("use `cw run --no-dispatch`"));
+    assert!(env.cw(&["run", "--agent-command", " "]).error(2).contains("--agent-command needs"));
+    assert!(env.cw(&["run", "--agents", "0"]).error(2).contains("--agents"));
 }
 
 /// SIGTERM while an agent waits in ask_user: the call returns "shutting down" promptly, the

@@ -1,0 +1,144 @@
+//! Rendering the coordinator's progress: on a terminal, event lines scroll above a status block
+//! that is redrawn in place; otherwise plain timestamped lines (logs, CI, pipes).
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use super::output;
+use crate::coordinator::{Progress, RunReport, Snapshot};
+use crate::model::TaskState;
+
+/// The `Progress` for `cw run` and `cw demo`.
+pub(crate) struct TerminalProgress {
+    live: bool,
+    started: Instant,
+    /// Lines of the status block currently on screen (erased before the next output).
+    drawn: usize,
+    snapshot: Option<Snapshot>,
+    last_summary: String,
+}
+
+impl TerminalProgress {
+    /// Redraws a status block when stdout is a terminal (and `CW_PLAIN` is not set).
+    pub(crate) fn new() -> TerminalProgress {
+        let live = std::io::stdout().is_terminal() && std::env::var_os("CW_PLAIN").is_none();
+        TerminalProgress {
+            live,
+            started: Instant::now(),
+            drawn: 0,
+            snapshot: None,
+            last_summary: String::new(),
+        }
+    }
+
+    fn stamp(&self) -> String {
+        let secs = self.started.elapsed().as_secs_f64();
+        format!("[{secs:6.1}s]")
+    }
+
+    fn erase(&mut self) -> String {
+        let erase =
+            if self.drawn > 0 { format!("\x1b[{}A\x1b[J", self.drawn) } else { String::new() };
+        self.drawn = 0;
+        erase
+    }
+
+    fn block(&self) -> Vec<String> {
+        let Some(snapshot) = &self.snapshot else { return Vec::new() };
+        let mut lines = vec![format!("── {}", summary(snapshot))];
+        for agent in &snapshot.agents {
+            let task = agent.task.map(|t| t.to_string()).unwrap_or_else(|| "-".to_owned());
+            lines.push(format!(
+                "   {} {}  {}  · {}",
+                output::column(&agent.agent.to_string(), 5),
+                output::column(&task, 5),
+                output::column(&agent.title, 36),
+                output::column(&agent.last_action, 50).trim_end()
+            ));
+        }
+        if let Some(paused) = &snapshot.paused {
+            lines.push(format!("   {paused}"));
+        }
+        lines
+    }
+
+    fn draw(&mut self, text: &str) {
+        let mut out = self.erase();
+        out.push_str(text);
+        let block = self.block();
+        for line in &block {
+            out.push_str(line);
+            out.push('\n');
+        }
+        self.drawn = block.len();
+        // A closed stdout (the terminal went away) must not stop the coordinator.
+        let _ = output::text(&out);
+    }
+
+    /// Clears the status block and prints the final summary.
+    fn done(&mut self, report: &RunReport) {
+        let mut out = if self.live { self.erase() } else { String::new() };
+        out.push_str(&format!(
+            "{} done: {} of {} tasks merged\n",
+            self.stamp(),
+            report.merged,
+            report.total
+        ));
+        for (task, state, why) in &report.unfinished {
+            out.push_str(&format!("  {task}  {state}: {why}\n"));
+        }
+        let _ = output::text(&out);
+    }
+}
+
+impl Progress for TerminalProgress {
+    fn finish(&mut self, report: &RunReport) {
+        self.done(report);
+    }
+
+    fn line(&mut self, text: &str) {
+        let line = format!("{} {text}\n", self.stamp());
+        if self.live {
+            self.draw(&line);
+        } else {
+            let _ = output::text(&line);
+        }
+    }
+
+    fn snapshot(&mut self, snapshot: &Snapshot) {
+        self.snapshot = Some(snapshot.clone());
+        if self.live {
+            self.draw("");
+            return;
+        }
+        // Plain output: a summary line whenever the counts change.
+        let summary = summary(snapshot);
+        if summary != self.last_summary {
+            let _ = output::text(&format!("{} ── {summary}\n", self.stamp()));
+            self.last_summary = summary;
+        }
+    }
+}
+
+/// "12 tasks: 3 merged, 2 claimed, … · 2 agents · 1 merge queued · 1 open question"
+pub(crate) fn summary(snapshot: &Snapshot) -> String {
+    let parts: Vec<String> = TaskState::ALL
+        .iter()
+        .filter_map(|state| {
+            snapshot
+                .counts
+                .iter()
+                .find(|(s, n)| s == state && *n > 0)
+                .map(|(_, n)| format!("{n} {state}"))
+        })
+        .collect();
+    let mut text = format!("{} tasks: {}", snapshot.total, parts.join(", "));
+    text.push_str(&format!(" · {} agent(s) running", snapshot.agents.len()));
+    if snapshot.queued_merges > 0 {
+        text.push_str(&format!(" · {} merge(s) queued", snapshot.queued_merges));
+    }
+    if snapshot.open_questions > 0 {
+        text.push_str(&format!(" · {} open question(s) (cw inbox)", snapshot.open_questions));
+    }
+    text
+}

@@ -1,0 +1,174 @@
+//! Dispatch: which ready task gets the next agent, and whether the machine has room for one.
+
+use std::collections::HashMap;
+
+use tracing::warn;
+
+use super::Coordinator;
+use crate::agent::Continuation;
+use crate::model::{TaskId, TaskState};
+use crate::process;
+use crate::service::ServiceError;
+use crate::store::TaskRecord;
+
+const MIB: u64 = 1024 * 1024;
+
+impl Coordinator<'_> {
+    /// Starts (or resumes) agents on ready tasks, best first, while there is a free slot and
+    /// memory to spare.
+    pub(super) fn dispatch(&mut self) -> Result<(), ServiceError> {
+        let ready: Vec<TaskRecord> = self
+            .service
+            .ready(u32::MAX)?
+            .into_iter()
+            .filter(|t| !t.needs_human && !self.failed_starts.contains_key(&t.id))
+            .collect();
+        self.paused = None;
+        if ready.is_empty() {
+            return Ok(());
+        }
+        let heights = chain_heights(&self.service.dependency_map()?);
+        for task in dispatch_order(ready, &heights) {
+            if self.live.len() >= self.options.agents {
+                break;
+            }
+            if self.live.values().any(|l| l.task == Some(task.id)) {
+                continue;
+            }
+            if let Some(why) = self.memory_pause() {
+                self.paused = Some(why);
+                break;
+            }
+            self.start_on(&task)?;
+        }
+        Ok(())
+    }
+
+    /// Resumes the task's earlier agent in its worktree if there is one, else starts a new one.
+    fn start_on(&mut self, task: &TaskRecord) -> Result<(), ServiceError> {
+        let started = match self.service.resumable_agent(task.id)? {
+            Some(agent) => {
+                let reason = format!(
+                    "your previous session ended before {} was finished (attempt {} of {}); \
+                     check what is already done in the worktree and continue",
+                    task.id,
+                    task.attempts + 1,
+                    self.service.config().claims.max_attempts + 1
+                );
+                self.runtime
+                    .continue_session(agent.id, &Continuation::Interrupted { reason })
+                    .map(|live| (live, true))
+            }
+            None => self.runtime.spawn_on_task(task.id).map(|live| (live, false)),
+        };
+        match started {
+            Ok((live, resumed)) => {
+                let verb = if resumed { "resumed" } else { "started" };
+                self.progress.line(&format!(
+                    "{verb} {} (pid {}) on {}: {}",
+                    live.agent,
+                    live.pid(),
+                    task.id,
+                    task.title
+                ));
+                self.live.insert(live.agent, live);
+            }
+            Err(err) => {
+                warn!(task_id = %task.id, cause = %err, "could not start an agent");
+                let why = err.to_string();
+                let state = self.service.start_failed(task.id, &why)?;
+                self.progress.line(&format!("{}: its agent did not start: {why}", task.id));
+                if state == TaskState::Failed {
+                    self.progress
+                        .line(&format!("{} failed after repeated start failures", task.id));
+                }
+                // Not again in this pass: the next tick tries once more.
+                self.failed_starts.insert(task.id, why);
+            }
+        }
+        Ok(())
+    }
+
+    /// Why one more agent would push the machine below the configured headroom, if it would.
+    fn memory_pause(&self) -> Option<String> {
+        let run = &self.service.config().run;
+        let available = process::available_memory()?;
+        let needed = (run.memory_headroom_mb + run.agent_memory_mb) * MIB;
+        (available < needed).then(|| {
+            format!(
+                "dispatch paused: {} MiB available, one more agent needs ~{} MiB above the {} MiB headroom",
+                available / MIB,
+                run.agent_memory_mb,
+                run.memory_headroom_mb
+            )
+        })
+    }
+}
+
+/// For each task, the number of tasks on the longest chain of dependents below it (itself
+/// included): starting the tallest first shortens the whole run (critical path first).
+pub(super) fn chain_heights(dependencies: &HashMap<TaskId, Vec<TaskId>>) -> HashMap<TaskId, u32> {
+    let mut dependents: HashMap<TaskId, Vec<TaskId>> = HashMap::new();
+    for (task, deps) in dependencies {
+        for dep in deps {
+            dependents.entry(*dep).or_default().push(*task);
+        }
+    }
+    let mut heights = HashMap::new();
+    fn height(
+        task: TaskId,
+        dependents: &HashMap<TaskId, Vec<TaskId>>,
+        heights: &mut HashMap<TaskId, u32>,
+    ) -> u32 {
+        if let Some(h) = heights.get(&task) {
+            return *h;
+        }
+        // The graph is acyclic (edges that would close a cycle are refused when added).
+        let below = dependents
+            .get(&task)
+            .map(|ds| ds.iter().map(|d| height(*d, dependents, heights)).max().unwrap_or(0))
+            .unwrap_or(0);
+        heights.insert(task, below + 1);
+        below + 1
+    }
+    let tasks: Vec<TaskId> = dependents.keys().copied().collect();
+    for task in tasks {
+        height(task, &dependents, &mut heights);
+    }
+    heights
+}
+
+/// Dependency order (the longest chain of dependents first), then wave, then priority, then age.
+pub(super) fn dispatch_order(
+    mut ready: Vec<TaskRecord>,
+    heights: &HashMap<TaskId, u32>,
+) -> Vec<TaskRecord> {
+    ready.sort_by_key(|t| {
+        (
+            std::cmp::Reverse(heights.get(&t.id).copied().unwrap_or(1)),
+            t.phase_seq,
+            t.wave,
+            t.priority,
+            t.id,
+        )
+    });
+    ready
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heights_count_the_longest_chain_of_dependents() {
+        let t = TaskId;
+        // 1 ← 2 ← 3, 1 ← 4, 5 alone.
+        let deps = HashMap::from([(t(2), vec![t(1)]), (t(3), vec![t(2)]), (t(4), vec![t(1)])]);
+        let heights = chain_heights(&deps);
+        assert_eq!(heights[&t(1)], 3);
+        assert_eq!(heights[&t(2)], 2);
+        assert_eq!(heights[&t(3)], 1);
+        assert_eq!(heights[&t(4)], 1);
+        assert_eq!(heights.get(&t(5)), None);
+    }
+}

@@ -1,0 +1,505 @@
+//! The coordinator: `cw run`'s loop. It dispatches ready tasks to agents, resumes agents that
+//! have something to hear (an answer, a bounce) or lost their process, merges the queue into the
+//! integration branch and stops everything on shutdown.
+//!
+//! Owns: the one event loop (`next_event` → `handle_event`, style.md R14) and the set of agent
+//! processes this `cw run` supervises.
+//! Must not: decide task transitions (the service does), speak SQL or git2 (service, git),
+//! signal processes itself (the agent runtime and process module do), or print (it reports
+//! through `Progress`).
+//! Invariant: everything it knows survives in the database; a restarted coordinator rebuilds its
+//! state from there and from the agents' pids and logs.
+
+mod dispatch;
+mod merge;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::agent::stream::{StreamEvent, short_tool};
+use crate::agent::{AgentExit, AgentRuntime, Continuation, LiveAgent};
+use crate::model::{AgentId, TaskId, TaskState};
+use crate::service::{Delivery, Service, ServiceError};
+use crate::store::ChangeWatch;
+
+/// How a `cw run` behaves.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Agents working at once.
+    pub agents: usize,
+    /// Start agents at all (`--no-dispatch` serves MCP only).
+    pub dispatch: bool,
+    /// Return once every task is merged, or nothing more can happen without the human.
+    pub exit_when_done: bool,
+    /// Leave agents running at shutdown (a later `cw run` adopts them).
+    pub keep_agents: bool,
+    /// How often the loop looks at agents' output and the clock when nothing else happens.
+    pub poll: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            agents: 4,
+            dispatch: true,
+            exit_when_done: false,
+            keep_agents: false,
+            poll: Duration::from_millis(20),
+        }
+    }
+}
+
+/// Where the coordinator reports what happens (the terminal, a log, a test).
+pub trait Progress {
+    /// Something happened (an agent started, a merge, a bounce, a question…).
+    fn line(&mut self, text: &str);
+    /// The current picture; called whenever it may have changed.
+    fn snapshot(&mut self, snapshot: &Snapshot);
+    /// The run ended.
+    fn finish(&mut self, _report: &RunReport) {}
+}
+
+/// The picture `cw run` shows: tasks by state, running agents, merges and questions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub counts: Vec<(TaskState, u64)>,
+    pub total: u64,
+    pub agents: Vec<AgentLine>,
+    pub queued_merges: u64,
+    pub open_questions: usize,
+    /// Why no more agents start right now, if that is the case.
+    pub paused: Option<String>,
+}
+
+/// One running agent in the snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentLine {
+    pub agent: AgentId,
+    pub task: Option<TaskId>,
+    pub title: String,
+    pub last_action: String,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    pub merged: u64,
+    pub total: u64,
+    /// Tasks not merged, with their state and why.
+    pub unfinished: Vec<(TaskId, TaskState, String)>,
+    /// True when the run stopped because a signal asked it to.
+    pub interrupted: bool,
+}
+
+impl RunReport {
+    /// Every task merged.
+    pub fn all_merged(&self) -> bool {
+        self.unfinished.is_empty() && !self.interrupted
+    }
+}
+
+/// Everything the loop reacts to (R14): one match handles them all.
+#[derive(Debug)]
+enum Event {
+    /// Something changed in the database (any process).
+    Changed,
+    /// An agent wrote to its stream.
+    Output { agent: AgentId, events: Vec<StreamEvent> },
+    /// An agent's process ended.
+    Exited(Box<AgentExit>),
+    /// Time passed with nothing else happening.
+    Tick,
+    /// Stop (a signal, or the caller).
+    Shutdown,
+}
+
+/// The coordinator of one repository.
+pub struct Coordinator<'p> {
+    runtime: AgentRuntime,
+    service: Arc<Service>,
+    options: RunOptions,
+    live: BTreeMap<AgentId, LiveAgent>,
+    watch: ChangeWatch,
+    queue: VecDeque<Event>,
+    shutdown: CancellationToken,
+    progress: &'p mut dyn Progress,
+    last_tick: Instant,
+    paused: Option<String>,
+    last_snapshot: Option<Snapshot>,
+    /// Tasks whose agent could not be started this run (not retried until something changes).
+    failed_starts: BTreeMap<TaskId, String>,
+}
+
+/// How often the loop does its periodic work (lease expiry, memory check) when idle.
+const TICK: Duration = Duration::from_millis(500);
+
+impl<'p> Coordinator<'p> {
+    /// A coordinator over `runtime`'s repository. `shutdown` ends `run` gracefully.
+    pub fn new(
+        runtime: AgentRuntime,
+        options: RunOptions,
+        shutdown: CancellationToken,
+        progress: &'p mut dyn Progress,
+    ) -> Result<Coordinator<'p>, ServiceError> {
+        let service = Arc::clone(runtime.service());
+        let watch = service.watch_changes()?;
+        Ok(Coordinator {
+            runtime,
+            service,
+            options,
+            live: BTreeMap::new(),
+            watch,
+            queue: VecDeque::new(),
+            shutdown,
+            progress,
+            last_tick: Instant::now(),
+            paused: None,
+            last_snapshot: None,
+            failed_starts: BTreeMap::new(),
+        })
+    }
+
+    /// Runs until shutdown (or, with `exit_when_done`, until nothing is left to do).
+    pub fn run(mut self) -> Result<RunReport, ServiceError> {
+        self.recover()?;
+        loop {
+            let event = self.next_event()?;
+            debug!(?event, "coordinator event");
+            if matches!(event, Event::Shutdown) {
+                self.stop_all()?;
+                let mut report = self.report()?;
+                report.interrupted = true;
+                return Ok(report);
+            }
+            self.handle_event(event)?;
+            if self.options.exit_when_done && self.finished()? {
+                self.stop_all()?;
+                return self.report();
+            }
+        }
+    }
+
+    /// After a start: adopt agents that still run, record the end of those that do not, stop
+    /// agent processes nobody recorded (a cw killed mid-spawn).
+    fn recover(&mut self) -> Result<(), ServiceError> {
+        let (live, ended) = self.runtime.adopt_all()?;
+        for agent in live {
+            self.progress.line(&format!(
+                "adopted {} (pid {}), still running",
+                agent.agent,
+                agent.pid()
+            ));
+            self.live.insert(agent.agent, agent);
+        }
+        for exit in ended {
+            self.progress
+                .line(&format!("{} ended while cw was away: {}", exit.agent.id, exit.status));
+        }
+        for agent in self.service.agents()? {
+            if self.runtime.discard_unstarted(&agent)? {
+                self.progress.line(&format!(
+                    "{} never started (cw stopped while preparing it); cleaned up",
+                    agent.id
+                ));
+                continue;
+            }
+            if agent.process.is_none() && agent.worktree.is_some() {
+                self.tidy(agent.id);
+                let stopped = self.runtime.stop_unrecorded(agent.id)?;
+                if stopped > 0 {
+                    self.progress.line(&format!(
+                        "stopped {stopped} unrecorded process group(s) of {}",
+                        agent.id
+                    ));
+                }
+            }
+        }
+        self.step()
+    }
+
+    fn next_event(&mut self) -> Result<Event, ServiceError> {
+        loop {
+            if self.shutdown.is_cancelled() {
+                return Ok(Event::Shutdown);
+            }
+            if let Some(event) = self.queue.pop_front() {
+                return Ok(event);
+            }
+            for live in self.live.values_mut() {
+                let (events, exit) = self.runtime.observe(live)?;
+                if !events.is_empty() {
+                    self.queue.push_back(Event::Output { agent: live.agent, events });
+                }
+                if let Some(exit) = exit {
+                    self.queue.push_back(Event::Exited(Box::new(exit)));
+                }
+            }
+            if !self.queue.is_empty() {
+                continue;
+            }
+            if self.watch.poll()?.is_some() {
+                return Ok(Event::Changed);
+            }
+            if self.last_tick.elapsed() >= TICK {
+                self.last_tick = Instant::now();
+                return Ok(Event::Tick);
+            }
+            // Wakes at once for this process's writes, within `poll` for others' and agents'.
+            if self.watch.wait_blocking(self.options.poll, self.options.poll)?.is_some() {
+                return Ok(Event::Changed);
+            }
+        }
+    }
+
+    fn handle_event(&mut self, event: Event) -> Result<(), ServiceError> {
+        match event {
+            Event::Output { agent, events } => {
+                for event in &events {
+                    if let StreamEvent::ToolUse { name, .. } = event {
+                        let task = self.live.get(&agent).and_then(|l| l.task);
+                        let on = task.map(|t| format!(" ({t})")).unwrap_or_default();
+                        self.progress.line(&format!("{agent}{on} → {}", short_tool(name)));
+                    }
+                }
+                self.publish_snapshot()
+            }
+            Event::Exited(exit) => {
+                self.live.remove(&exit.agent.id);
+                let task = exit.agent.task.or(exit.agent.bound_task);
+                let on = task.map(|t| format!(" ({t})")).unwrap_or_default();
+                self.progress.line(&format!("{}{on} ended: {}", exit.agent.id, exit.status));
+                self.tidy(exit.agent.id);
+                self.step()
+            }
+            Event::Changed => self.step(),
+            Event::Tick => {
+                for (task, state) in self.service.expire_leases()? {
+                    self.progress.line(&format!("{task}: lease expired, now {state}"));
+                }
+                self.failed_starts.clear();
+                self.step()
+            }
+            Event::Shutdown => Ok(()),
+        }
+    }
+
+    /// One pass over everything that may need doing; each part is idempotent.
+    fn step(&mut self) -> Result<(), ServiceError> {
+        self.merge_queue()?;
+        self.settle_held_tasks()?;
+        for question in self.service.ask_human_for_checkpoints()? {
+            let task = question.task.map(|t| t.to_string()).unwrap_or_default();
+            self.progress.line(&format!(
+                "{task} is a task for the human: question {} is in the inbox (cw inbox)",
+                question.id
+            ));
+        }
+        if self.options.dispatch {
+            self.dispatch()?;
+        }
+        self.publish_snapshot()
+    }
+
+    /// Tasks held by agents whose process has ended: hand over what they must hear, or count
+    /// the attempt as lost.
+    fn settle_held_tasks(&mut self) -> Result<(), ServiceError> {
+        for held in self.service.held_tasks()? {
+            let agent = &held.agent;
+            // Only agents cw started (they have a worktree) and whose process is gone; a process
+            // another cw command supervises, or a user-run agent, is not ours to judge.
+            if self.live.contains_key(&agent.id)
+                || agent.process.is_some()
+                || agent.worktree.is_none()
+            {
+                continue;
+            }
+            if !self.options.dispatch {
+                continue;
+            }
+            match self.service.next_delivery(agent.id)? {
+                Some(delivery) => {
+                    if self.live.len() >= self.options.agents {
+                        continue;
+                    }
+                    self.deliver(agent.id, &delivery)?;
+                }
+                None if held.task.state == TaskState::Waiting => {}
+                None => {
+                    let why = agent.exit_status.clone().unwrap_or_else(|| "it ended".to_owned());
+                    if let Some((task, state)) = self.service.agent_lost(agent.id, &why)? {
+                        let line = match state {
+                            TaskState::Failed => {
+                                format!("{task} failed: its agent ended too often ({why})")
+                            }
+                            _ => format!(
+                                "{task}: its agent ended before finishing ({why}); it will be resumed"
+                            ),
+                        };
+                        self.progress.line(&line);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Resumes `agent`'s session with an answer or a bounce.
+    fn deliver(&mut self, agent: AgentId, delivery: &Delivery) -> Result<(), ServiceError> {
+        let how = match delivery {
+            Delivery::Answer(question) => Continuation::Answer {
+                question: question.id.to_string(),
+                question_text: question.question.clone(),
+                answer: question.answer.clone().unwrap_or_default(),
+            },
+            Delivery::Bounce(merge) => Continuation::Conflict {
+                reason: merge.detail.clone().unwrap_or_else(|| "the merge conflicted".to_owned()),
+                paths: merge.paths.clone(),
+            },
+        };
+        match self.runtime.continue_session(agent, &how) {
+            Ok(live) => {
+                self.service.mark_delivered(delivery)?;
+                let what = match delivery {
+                    Delivery::Answer(q) => format!("with the answer to {}", q.id),
+                    Delivery::Bounce(_) => "to fix its merge conflict".to_owned(),
+                };
+                self.progress.line(&format!("resumed {agent} (pid {}) {what}", live.pid()));
+                self.live.insert(agent, live);
+            }
+            Err(err) => {
+                warn!(agent_id = %agent, cause = %err, "could not resume an agent");
+                let why = format!("could not be resumed: {err}");
+                self.service.record_agent_exit(agent, crate::service::ExitKind::Crashed, &why)?;
+                if let Some((task, state)) = self.service.agent_lost(agent, &why)? {
+                    self.progress.line(&format!("{task}: {agent} {why}; now {state}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a finished agent's worktree once its work is merged (never unmerged work).
+    fn tidy(&self, agent: AgentId) {
+        if let Err(err) = self.service.clean_merged_worktree(agent) {
+            warn!(agent_id = %agent, cause = %err, "could not remove a merged worktree");
+        }
+    }
+
+    /// True when nothing more will happen without the human or a new task: every task merged,
+    /// failed or cancelled, or stuck behind one that is.
+    fn finished(&self) -> Result<bool, ServiceError> {
+        if !self.live.is_empty() || !self.queue.is_empty() {
+            return Ok(false);
+        }
+        let status = self.service.status(0)?;
+        let count = |state: TaskState| {
+            status.counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n)
+        };
+        let moving = [
+            TaskState::Ready,
+            TaskState::Claimed,
+            TaskState::Waiting,
+            TaskState::Done,
+            TaskState::Merging,
+            TaskState::Conflict,
+        ];
+        Ok(moving.iter().all(|s| count(*s) == 0))
+    }
+
+    fn report(&self) -> Result<RunReport, ServiceError> {
+        let tasks = self.service.all_tasks()?;
+        let mut report = RunReport { total: tasks.len() as u64, ..RunReport::default() };
+        for task in tasks {
+            if task.state == TaskState::Merged {
+                report.merged += 1;
+                continue;
+            }
+            let why = task.failure_reason.clone().unwrap_or_else(|| match task.state {
+                TaskState::Pending => "a dependency is not merged".to_owned(),
+                state => format!("it is {state}"),
+            });
+            report.unfinished.push((task.id, task.state, why));
+        }
+        Ok(report)
+    }
+
+    /// Stops every supervised agent (or leaves them running with `keep_agents`); their tasks are
+    /// recorded so the next `cw run` resumes them without losing an attempt.
+    fn stop_all(&mut self) -> Result<(), ServiceError> {
+        if self.live.is_empty() {
+            return Ok(());
+        }
+        if self.options.keep_agents {
+            self.progress.line(&format!(
+                "leaving {} agent(s) running; the next `cw run` adopts them",
+                self.live.len()
+            ));
+            return Ok(());
+        }
+        self.progress.line(&format!("stopping {} agent(s)", self.live.len()));
+        let agents: Vec<LiveAgent> = std::mem::take(&mut self.live).into_values().collect();
+        for agent in &agents {
+            self.service.release_for_shutdown(agent.agent)?;
+        }
+        let runtime = &self.runtime;
+        let results: Vec<Result<(), ServiceError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = agents
+                .into_iter()
+                .map(|agent| {
+                    scope.spawn(move || runtime.stop(agent.agent, Some(agent)).map(|_| ()))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(ServiceError::Internal("stopping an agent panicked".to_owned()))
+                    })
+                })
+                .collect()
+        });
+        for result in results {
+            result?;
+        }
+        info!("all agents stopped");
+        Ok(())
+    }
+
+    fn publish_snapshot(&mut self) -> Result<(), ServiceError> {
+        let status = self.service.status(0)?;
+        let mut agents = Vec::new();
+        for live in self.live.values() {
+            let title = match live.task {
+                Some(task) => self.service.task(task)?.task.title,
+                None => String::new(),
+            };
+            agents.push(AgentLine {
+                agent: live.agent,
+                task: live.task,
+                title,
+                last_action: live
+                    .summary
+                    .last_action
+                    .clone()
+                    .unwrap_or_else(|| "starting".to_owned()),
+            });
+        }
+        let snapshot = Snapshot {
+            counts: status.counts,
+            total: status.total,
+            agents,
+            queued_merges: self.service.queued_merge_count()?,
+            open_questions: self.service.open_question_count()?,
+            paused: self.paused.clone(),
+        };
+        if self.last_snapshot.as_ref() != Some(&snapshot) {
+            self.progress.snapshot(&snapshot);
+            self.last_snapshot = Some(snapshot);
+        }
+        Ok(())
+    }
+}

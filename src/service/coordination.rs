@@ -1,0 +1,342 @@
+//! The coordinator's use cases: the merge queue and its outcomes, agents that went away with
+//! their task unfinished, answers and bounces still to hand to an agent, and tasks for the human.
+//! The coordinator (`crate::coordinator`) decides when; the rules live here.
+
+use std::path::Path;
+
+use tracing::{info, instrument};
+
+use super::conversation::require_agent;
+use super::tasks::{apply, require_task};
+use super::{Service, ServiceError};
+use crate::git;
+use crate::model::{AgentId, QuestionId, TaskEvent, TaskId, TaskState};
+use crate::store::{AgentRecord, MergeEnd, MergeRecord, QuestionRecord, TaskFilter, TaskRecord};
+
+/// A queued merge request with its task.
+#[derive(Debug, Clone)]
+pub struct QueuedMerge {
+    pub merge: MergeRecord,
+    pub task: TaskRecord,
+    pub branch: String,
+    /// Dependencies not merged yet: the merge waits for them (dependency order).
+    pub waiting_for: Vec<TaskId>,
+}
+
+/// Something a stopped agent must be told by resuming its session.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// The human answered its question.
+    Answer(QuestionRecord),
+    /// Its merge was bounced (conflict or failed gate).
+    Bounce(MergeRecord),
+}
+
+/// A task held by an agent, as the coordinator sees it.
+#[derive(Debug, Clone)]
+pub struct HeldTask {
+    pub task: TaskRecord,
+    pub agent: AgentRecord,
+}
+
+impl Service {
+    /// The merge queue, oldest request first. Requests whose task left `merging` (cancelled,
+    /// retried) are closed as failed on the way.
+    pub fn merge_queue(&self) -> Result<Vec<QueuedMerge>, ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let mut queue = Vec::new();
+            for merge in tx.queued_merge_requests()? {
+                let task = require_task(tx, merge.task)?;
+                let branch = merge.branch.clone().unwrap_or_default();
+                if task.state != TaskState::Merging || branch.is_empty() {
+                    let why = if branch.is_empty() {
+                        "the agent has no branch".to_owned()
+                    } else {
+                        format!("the task is {} now", task.state)
+                    };
+                    tx.finish_merge(&merge, MergeEnd::Failed, None, &[], Some(&why), now)?;
+                    continue;
+                }
+                let mut waiting_for = Vec::new();
+                for dep in tx.dependencies(task.id)? {
+                    if require_task(tx, dep)?.state != TaskState::Merged {
+                        waiting_for.push(dep);
+                    }
+                }
+                queue.push(QueuedMerge { merge, task, branch, waiting_for });
+            }
+            Ok(queue)
+        })
+    }
+
+    /// Records a merge on the integration branch (`commit` is `None` when the branch was already
+    /// there, e.g. merged before cw restarted): the task is merged and its dependents may start.
+    #[instrument(skip_all, fields(task_id = %merge.task))]
+    pub fn record_merged(
+        &self,
+        merge: &MergeRecord,
+        commit: Option<&str>,
+    ) -> Result<TaskRecord, ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let task = require_task(tx, merge.task)?;
+            tx.finish_merge(merge, MergeEnd::Merged, commit, &[], None, now)?;
+            if task.state == TaskState::Merging {
+                let reason = match commit {
+                    Some(commit) => format!("merged as {}", &commit[..commit.len().min(12)]),
+                    None => "already on the integration branch".to_owned(),
+                };
+                apply(tx, &task, TaskEvent::MergeSucceeded, None, &reason, now)?;
+            }
+            require_task(tx, merge.task)
+        })
+    }
+
+    /// Bounces a merge back to the task's agent: conflicting `paths`, or why the gate failed.
+    #[instrument(skip_all, fields(task_id = %merge.task))]
+    pub fn record_bounce(
+        &self,
+        merge: &MergeRecord,
+        paths: &[String],
+        reason: &str,
+    ) -> Result<TaskRecord, ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let task = require_task(tx, merge.task)?;
+            tx.finish_merge(merge, MergeEnd::Conflict, None, paths, Some(reason), now)?;
+            if task.state == TaskState::Merging {
+                apply(tx, &task, TaskEvent::MergeBounced, None, reason, now)?;
+            }
+            require_task(tx, merge.task)
+        })
+    }
+
+    /// Tasks an agent holds (claimed, waiting, conflict), with the agent.
+    pub fn held_tasks(&self) -> Result<Vec<HeldTask>, ServiceError> {
+        self.store.read(|tx| {
+            let mut held = Vec::new();
+            for state in [TaskState::Claimed, TaskState::Waiting, TaskState::Conflict] {
+                for task in tx.tasks(&TaskFilter { state: Some(state), plan: None })? {
+                    let Some(agent) = task.agent else { continue };
+                    held.push(HeldTask { agent: require_agent(tx, agent)?, task });
+                }
+            }
+            Ok(held)
+        })
+    }
+
+    /// What `agent` must be told when it is resumed, if anything: an answer it has not seen, or
+    /// the bounce of its task's merge.
+    pub fn next_delivery(&self, agent: AgentId) -> Result<Option<Delivery>, ServiceError> {
+        self.store.read(|tx| {
+            if let Some(question) = tx.undelivered_answer(agent)? {
+                return Ok(Some(Delivery::Answer(question)));
+            }
+            let Some(task) = tx.task_held_by(agent)? else { return Ok(None) };
+            let task = require_task(tx, task)?;
+            if task.state != TaskState::Conflict {
+                return Ok(None);
+            }
+            Ok(tx
+                .latest_merge(task.id)?
+                .filter(|m| m.state == "conflict" && m.delivered_at.is_none())
+                .map(Delivery::Bounce))
+        })
+    }
+
+    /// Records that a delivery reached the agent (its session was resumed with it).
+    pub fn mark_delivered(&self, delivery: &Delivery) -> Result<(), ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| match delivery {
+            Delivery::Answer(question) => Ok(tx.mark_answer_delivered(question.id, now)?),
+            Delivery::Bounce(merge) => {
+                Ok(tx.set_merge_delivered(merge.id, merge.task, Some(now), now)?)
+            }
+        })
+    }
+
+    /// Records that the answer reached the agent inside its `ask_user` call.
+    pub fn mark_answer_delivered(&self, question: QuestionId) -> Result<(), ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| Ok(tx.mark_answer_delivered(question, now)?))
+    }
+
+    /// The agent's process ended (or never started) while its task was unfinished: one attempt
+    /// is used up. A claimed task goes back to ready (its agent is resumed in the same worktree);
+    /// a bounced one stays in conflict and the bounce is handed over again; past the maximum the
+    /// task fails with `why`. Returns the task's new state, or `None` if it held none.
+    #[instrument(skip_all, fields(agent_id = %agent))]
+    pub fn agent_lost(
+        &self,
+        agent: AgentId,
+        why: &str,
+    ) -> Result<Option<(TaskId, TaskState)>, ServiceError> {
+        let now = self.now();
+        let max_attempts = self.config.claims.max_attempts;
+        self.store.write(|tx| {
+            let Some(task) = tx.task_held_by(agent)? else { return Ok(None) };
+            let task = require_task(tx, task)?;
+            if task.state == TaskState::Waiting {
+                return Ok(None);
+            }
+            let attempts = task.attempts.saturating_add(1);
+            let event = TaskEvent::AgentLost { attempts, max_attempts };
+            let reason = format!("agent {agent} ended: {why} (attempt {attempts} of {max_attempts})");
+            let next = apply(tx, &task, event, None, &reason, now)?;
+            tx.set_task_attempts(task.id, attempts)?;
+            match next {
+                TaskState::Failed => {
+                    let failure = format!(
+                        "its agent ended {attempts} times without finishing (last: {why}); retry it with `cw task retry {}`",
+                        task.id
+                    );
+                    tx.set_task_failure(task.id, Some(&failure))?;
+                }
+                TaskState::Conflict => {
+                    if let Some(merge) = tx.latest_merge(task.id)? {
+                        tx.set_merge_delivered(merge.id, task.id, None, now)?;
+                    }
+                }
+                _ => {}
+            }
+            info!(task_id = %task.id, state = %next, "agent lost");
+            Ok(Some((task.id, next)))
+        })
+    }
+
+    /// A ready task's agent could not be started: one attempt is used up; past the maximum the
+    /// task fails with `why`.
+    pub fn start_failed(&self, task: TaskId, why: &str) -> Result<TaskState, ServiceError> {
+        let now = self.now();
+        let max_attempts = self.config.claims.max_attempts;
+        self.store.write(|tx| {
+            let record = require_task(tx, task)?;
+            let attempts = record.attempts.saturating_add(1);
+            let event = TaskEvent::AgentLost { attempts, max_attempts };
+            let reason = format!("its agent did not start: {why}");
+            let next = apply(tx, &record, event, None, &reason, now)?;
+            tx.set_task_attempts(task, attempts)?;
+            if next == TaskState::Failed {
+                tx.set_task_failure(task, Some(&format!("its agent did not start: {why}")))?;
+            }
+            Ok(next)
+        })
+    }
+
+    /// Before the coordinator stops an agent for a shutdown: its claimed task goes back to ready
+    /// (no attempt used) and a bounce it was fixing is handed over again next time.
+    pub fn release_for_shutdown(&self, agent: AgentId) -> Result<(), ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let Some(task) = tx.task_held_by(agent)? else { return Ok(()) };
+            let task = require_task(tx, task)?;
+            match task.state {
+                TaskState::Claimed => {
+                    apply(tx, &task, TaskEvent::Release, None, "cw run shut down", now)?;
+                }
+                TaskState::Conflict => {
+                    if let Some(merge) = tx.latest_merge(task.id)? {
+                        tx.set_merge_delivered(merge.id, task.id, None, now)?;
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        })
+    }
+
+    /// The agent to resume for a ready task: the newest one bound to it whose worktree is still
+    /// there (a new agent would start over on a new branch).
+    pub fn resumable_agent(&self, task: TaskId) -> Result<Option<AgentRecord>, ServiceError> {
+        Ok(self.agents()?.into_iter().find(|a| {
+            a.bound_task == Some(task)
+                && a.worktree.as_deref().is_some_and(|w| Path::new(w).is_dir())
+                && a.branch.is_some()
+        }))
+    }
+
+    /// Every task, in plan order.
+    pub fn all_tasks(&self) -> Result<Vec<TaskRecord>, ServiceError> {
+        self.store.read(|tx| Ok(tx.tasks(&TaskFilter { state: None, plan: None })?))
+    }
+
+    /// Merge requests waiting in the queue.
+    pub fn queued_merge_count(&self) -> Result<u64, ServiceError> {
+        self.store.read(|tx| Ok(tx.queued_merges()?))
+    }
+
+    /// Questions waiting for the human.
+    pub fn open_question_count(&self) -> Result<usize, ServiceError> {
+        self.store.read(|tx| Ok(tx.open_questions()?.len()))
+    }
+
+    /// Every dependency edge (task → its dependencies).
+    pub fn dependency_map(
+        &self,
+    ) -> Result<std::collections::HashMap<TaskId, Vec<TaskId>>, ServiceError> {
+        self.store.read(|tx| Ok(tx.all_dependencies()?))
+    }
+
+    /// Puts each ready task for the human (a plan's checkpoint) in the inbox as a question, once.
+    /// Answering it completes the task and its dependents go on.
+    pub fn ask_human_for_checkpoints(&self) -> Result<Vec<QuestionRecord>, ServiceError> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let mut asked = Vec::new();
+            for id in tx.ready_tasks(u32::MAX)? {
+                let task = require_task(tx, id)?;
+                if !task.needs_human
+                    || tx.human_task_question(id)?.is_some_and(|q| q.status == "open")
+                {
+                    continue;
+                }
+                let mut text = format!("Task {id} is for you: {}", task.title);
+                for (label, body) in [
+                    ("What to do", &task.description),
+                    ("How to verify", &task.verify),
+                    ("Done when", &task.done_criteria),
+                ] {
+                    if !body.trim().is_empty() {
+                        text.push_str(&format!("\n\n{label}:\n{}", body.trim()));
+                    }
+                }
+                text.push_str(
+                    "\n\nAnswer when it is done (anything you write is kept as its result).",
+                );
+                let question = tx.insert_question(None, Some(id), &text, &[], now)?;
+                asked.push(tx.question(question)?.ok_or(ServiceError::QuestionNotFound(question))?);
+            }
+            Ok(asked)
+        })
+    }
+
+    /// Removes the worktree and branch of a finished agent once its branch is merged; true if it
+    /// did. Unmerged work is never touched.
+    pub fn clean_merged_worktree(&self, agent: AgentId) -> Result<bool, ServiceError> {
+        let record = self.agent(agent)?;
+        let (Some(path), Some(branch)) = (record.worktree.as_deref(), record.branch.as_deref())
+        else {
+            return Ok(false);
+        };
+        if record.process.is_some() || !Path::new(path).exists() {
+            return Ok(false);
+        }
+        let task = record.task.or(record.bound_task);
+        let merged = match task {
+            Some(task) => self.store.read(|tx| require_task(tx, task))?.state == TaskState::Merged,
+            None => false,
+        };
+        if !merged {
+            return Ok(false);
+        }
+        let repo = &self.workspace.repo;
+        let integration = &self.config.integration_branch;
+        if !git::is_merged(repo, branch, integration)? {
+            return Ok(false);
+        }
+        let _lock = git::WriteLock::acquire(repo)?;
+        git::remove_worktree(repo, Path::new(path), branch, integration)?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,411 @@
+//! The coordinator end to end with scripted agents: dispatch in dependency order, merges, bounces,
+//! crashes, answers, shutdown and restarts. Real repositories, databases and agent processes.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cw::agent::AgentRuntime;
+use cw::coordinator::{Coordinator, Progress, RunOptions, RunReport, Snapshot};
+use cw::service::Caller;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::agents::{add_task, wait_until, with_agent};
+use crate::support::{TestEnv, command, cw_binary, hermetic};
+
+/// Collects what the coordinator reports.
+#[derive(Default)]
+struct Recorder {
+    lines: Vec<String>,
+}
+
+impl Progress for Recorder {
+    fn line(&mut self, text: &str) {
+        self.lines.push(text.to_owned());
+    }
+
+    fn snapshot(&mut self, _snapshot: &Snapshot) {}
+}
+
+/// A repository whose agents are the scripted agent, with settings for fast tests.
+fn sim_env(extra_config: &str) -> TestEnv {
+    let env = with_agent("sim");
+    let config = env.root().join(".cw/config.toml");
+    let mut text = fs_err::read_to_string(&config).unwrap();
+    // The test machine's free memory must not decide whether agents start.
+    text = text.replace("memory_headroom_mb = 1024", "memory_headroom_mb = 0");
+    text = text.replace("agent_memory_mb = 500", "agent_memory_mb = 0");
+    text.push_str(extra_config);
+    fs_err::write(&config, text).unwrap();
+    env
+}
+
+/// Runs the coordinator in this process until every task is merged or nothing more can happen.
+fn run_to_end(env: &TestEnv, agents: usize) -> (RunReport, Vec<String>) {
+    let service = Arc::new(env.service());
+    let runtime = AgentRuntime::new(service, cw_binary());
+    let options = RunOptions { agents, exit_when_done: true, ..RunOptions::default() };
+    let mut recorder = Recorder::default();
+    let report = Coordinator::new(runtime, options, CancellationToken::new(), &mut recorder)
+        .unwrap()
+        .run()
+        .unwrap();
+    (report, recorder.lines)
+}
+
+fn add_after(env: &TestEnv, title: &str, action: &str, after: &[&str]) -> String {
+    let mut args = vec!["task", "add", title, "--description", action, "--json"];
+    for dep in after {
+        args.push("--after");
+        args.push(dep);
+    }
+    env.cw(&args).json()["id"].as_str().unwrap().to_owned()
+}
+
+fn tasks(env: &TestEnv) -> Vec<Value> {
+    env.cw(&["task", "list", "--json"]).json().as_array().unwrap().clone()
+}
+
+/// The merge commits on the integration branch, oldest first, as task ids ("t3").
+fn merge_order(env: &TestEnv) -> Vec<String> {
+    let log = env.git(&["log", "--first-parent", "--reverse", "--format=%s", "cw/integration"]);
+    String::from_utf8_lossy(&log.stdout)
+        .lines()
+        .filter(|l| l.starts_with("Merge cw/"))
+        .map(|l| l.rsplit_once('(').unwrap().1.trim_end_matches(')').to_owned())
+        .collect()
+}
+
+fn integration_file(env: &TestEnv, path: &str) -> Option<String> {
+    let out = hermetic(command("git"))
+        .current_dir(env.root())
+        .args(["show", &format!("cw/integration:{path}")])
+        .output()
+        .unwrap();
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn worktrees_left(env: &TestEnv) -> Vec<String> {
+    let dir = env.outer().join("repo.cw-worktrees");
+    match fs_err::read_dir(&dir) {
+        Ok(entries) => {
+            entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Processes (any pid) whose environment names this repository: agents and their MCP servers.
+fn agent_processes(root: &Path) -> Vec<u32> {
+    let wanted = format!("CW_REPO={}", root.display()).into_bytes();
+    let mut pids = Vec::new();
+    for entry in fs_err::read_dir("/proc").unwrap() {
+        let Some(pid) = entry.unwrap().file_name().to_str().and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        let zombie = fs_err::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        });
+        if !zombie && environ.split(|b| *b == 0).any(|v| v == wanted.as_slice()) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[test]
+fn a_diamond_of_30_tasks_merges_completely_in_dependency_order() {
+    let env = sim_env("");
+    // One root, four layers of seven (each task after one or two of the layer above), one sink.
+    let root = add_after(&env, "root", "", &[]);
+    let mut layer = vec![root];
+    let mut edges: Vec<(String, String)> = Vec::new();
+    for depth in 0..4 {
+        let mut next = Vec::new();
+        for i in 0..7 {
+            let mut deps = vec![layer[i % layer.len()].clone()];
+            if layer.len() > 1 {
+                deps.push(layer[(i + 1) % layer.len()].clone());
+            }
+            deps.dedup();
+            let refs: Vec<&str> = deps.iter().map(String::as_str).collect();
+            let id = add_after(&env, &format!("layer {depth} task {i}"), "", &refs);
+            for dep in &deps {
+                edges.push((id.clone(), dep.clone()));
+            }
+            next.push(id);
+        }
+        layer = next;
+    }
+    let refs: Vec<&str> = layer.iter().map(String::as_str).collect();
+    let sink = add_after(&env, "sink", "", &refs);
+    for dep in &layer {
+        edges.push((sink.clone(), dep.clone()));
+    }
+
+    let (report, lines) = run_to_end(&env, 4);
+    assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
+    assert_eq!(report.merged, 30);
+    let all = tasks(&env);
+    assert!(all.iter().all(|t| t["state"] == "merged"));
+
+    // History: each task merged once, after every one of its dependencies.
+    let order = merge_order(&env);
+    assert_eq!(order.len(), 30, "{order:?}");
+    let position: HashMap<&str, usize> =
+        order.iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
+    assert_eq!(position.len(), 30, "a task merged twice: {order:?}");
+    for (task, dep) in &edges {
+        assert!(position[task.as_str()] > position[dep.as_str()], "{task} merged before {dep}");
+    }
+    for task in &all {
+        let id = task["id"].as_str().unwrap();
+        let file = integration_file(&env, &format!("cw-sim/{id}.txt")).unwrap();
+        assert!(file.starts_with(&format!("{id} done")), "{file}");
+    }
+    assert_eq!(worktrees_left(&env), Vec::<String>::new());
+    assert_eq!(agent_processes(&env.root()), Vec::<u32>::new());
+}
+
+#[test]
+fn a_conflict_is_bounced_to_its_agent_and_merged_once_fixed() {
+    let env = sim_env("");
+    let a = add_task(&env, "left", "sim: write shared.txt left side\\n");
+    let b = add_task(&env, "right", "sim: write shared.txt right side\\n");
+
+    let (report, lines) = run_to_end(&env, 2);
+    assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
+    let bounced: Vec<&String> = lines.iter().filter(|l| l.contains("bounced back")).collect();
+    assert_eq!(bounced.len(), 1, "{lines:#?}");
+    assert!(bounced[0].contains("conflicts in shared.txt"), "{}", bounced[0]);
+    assert!(lines.iter().any(|l| l.contains("to fix its merge conflict")), "{lines:#?}");
+    let shared = integration_file(&env, "shared.txt").unwrap();
+    assert!(shared.contains("left side") && shared.contains("right side"), "{shared}");
+    let order = merge_order(&env);
+    assert_eq!(order.len(), 2);
+    assert!(order.contains(&a) && order.contains(&b));
+    // The bounce cost no attempt.
+    assert!(tasks(&env).iter().all(|t| t["attempts"] == 0), "{:?}", tasks(&env));
+}
+
+#[test]
+fn a_crashed_agent_is_resumed_in_its_worktree_and_finishes() {
+    let env = sim_env("");
+    let task = add_task(&env, "fragile", "sim: crash\n");
+
+    let (report, lines) = run_to_end(&env, 1);
+    assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
+    assert!(lines.iter().any(|l| l.contains("ended: exited 3")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.starts_with("resumed a1")), "{lines:#?}");
+    let shown = env.cw(&["task", "show", &task, "--json"]).json();
+    assert_eq!(shown["attempts"], 1);
+    // One agent did it all: the same session went on in the same worktree.
+    let agents = env.cw(&["agent", "list", "--json"]).json();
+    assert_eq!(agents.as_array().unwrap().len(), 1, "{agents}");
+    assert!(integration_file(&env, &format!("cw-sim/{task}.partial")).is_none());
+    assert!(integration_file(&env, &format!("cw-sim/{task}.txt")).is_some());
+}
+
+#[test]
+fn a_task_out_of_attempts_fails_with_the_reason_and_the_run_says_so() {
+    let env = sim_env("");
+    let config = env.root().join(".cw/config.toml");
+    let text =
+        fs_err::read_to_string(&config).unwrap().replace("max_attempts = 3", "max_attempts = 1");
+    fs_err::write(&config, text).unwrap();
+    let task = add_task(&env, "hopeless", "sim: exit-silently\n");
+    let after = add_after(&env, "after it", "", &[&task]);
+
+    let (report, lines) = run_to_end(&env, 1);
+    assert!(!report.all_merged());
+    let unfinished: HashMap<String, String> =
+        report.unfinished.iter().map(|(t, s, _)| (t.to_string(), s.to_string())).collect();
+    assert_eq!(unfinished[&task], "failed", "{lines:#?}");
+    assert_eq!(unfinished[&after], "pending");
+    let shown = env.cw(&["task", "show", &task, "--json"]).json();
+    assert!(shown["failure_reason"].as_str().unwrap().contains("ended 2 times"), "{shown}");
+}
+
+#[test]
+fn an_answer_to_a_pending_question_resumes_the_agent_with_it() {
+    let env = sim_env("");
+    // ask_user returns "pending" at once: the agent ends its turn and must be resumed.
+    let config = env.root().join(".cw/config.toml");
+    let text = fs_err::read_to_string(&config)
+        .unwrap()
+        .replace("ask_wait_seconds = 300", "ask_wait_seconds = 0");
+    fs_err::write(&config, text).unwrap();
+    let task = add_task(&env, "needs a choice", "sim: ask Which colour?\n");
+
+    let answerer = {
+        let service = env.service();
+        std::thread::spawn(move || {
+            let caller = Caller::Operator;
+            wait_until(Duration::from_secs(30), "the question is asked", || {
+                !service.open_questions(&caller).unwrap().is_empty()
+            });
+            let question = service.open_questions(&caller).unwrap().remove(0);
+            service.answer(&caller, question.id, "teal").unwrap();
+        })
+    };
+    let (report, lines) = run_to_end(&env, 1);
+    answerer.join().unwrap();
+    assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
+    assert!(lines.iter().any(|l| l.contains("with the answer to q1")), "{lines:#?}");
+    let file = integration_file(&env, &format!("cw-sim/{task}.txt")).unwrap();
+    assert!(file.contains("Which colour? -> teal"), "{file}");
+}
+
+#[test]
+fn sigterm_stops_agents_keeps_their_tasks_and_the_next_run_finishes_them() {
+    let env = sim_env("");
+    // Slow in its first session only, so the resumed one finishes at once.
+    let task = add_task(&env, "slow", "sim: sleep-first 60000\n");
+    let mut child = env
+        .cw_command(&env.root(), &["run", "--agent-command", "sim"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(30), "the task is claimed", || {
+        env.cw(&["task", "show", &task, "--json"]).json()["state"] == "claimed"
+    });
+    assert!(!agent_processes(&env.root()).is_empty());
+    let _ = command("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(agent_processes(&env.root()), Vec::<u32>::new(), "agents outlived cw run");
+    let shown = env.cw(&["task", "show", &task, "--json"]).json();
+    assert_eq!(shown["state"], "ready", "{shown}");
+    assert_eq!(shown["attempts"], 0, "a shutdown costs no attempt");
+
+    // The next run resumes the same agent.
+    let (report, lines) = run_to_end(&env, 1);
+    assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
+    let agents = env.cw(&["agent", "list", "--json"]).json();
+    assert_eq!(agents.as_array().unwrap().len(), 1, "the same agent went on: {agents}");
+}
+
+#[test]
+fn a_second_run_is_refused_naming_the_first_ones_pid() {
+    let env = sim_env("");
+    let server = env.start_server();
+    let run = env.cw(&["run", "--agent-command", "sim"]);
+    let message = run.error(1);
+    assert!(message.contains(&server.child.id().to_string()), "{message}");
+}
+
+/// kill -9 at random moments of a 50-task run, restarting each time: every task merged exactly
+/// once, nothing left running or checked out, every question answered and its answer used.
+#[test]
+fn killing_cw_run_at_random_moments_loses_nothing_and_merges_nothing_twice() {
+    let env = sim_env("");
+    let config = env.root().join(".cw/config.toml");
+    let text = fs_err::read_to_string(&config)
+        .unwrap()
+        .replace("ask_wait_seconds = 300", "ask_wait_seconds = 0");
+    fs_err::write(&config, text).unwrap();
+    let mut ids: Vec<String> = Vec::new();
+    let mut seed: u64 = 0x5eed_cafe;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n.max(1)
+    };
+    let mut asking = Vec::new();
+    for i in 0..50 {
+        let action = match i {
+            7 | 31 => format!("sim: ask Question {i}?\nsim: sleep 50\n"),
+            _ => format!("sim: sleep {}\n", 20 + next(120)),
+        };
+        let deps: Vec<String> = if i >= 5 {
+            let a = ids[usize::try_from(next(i as u64)).unwrap()].clone();
+            let b = ids[usize::try_from(next(i as u64)).unwrap()].clone();
+            let mut deps = vec![a, b];
+            deps.dedup();
+            deps
+        } else {
+            Vec::new()
+        };
+        let refs: Vec<&str> = deps.iter().map(String::as_str).collect();
+        let id = add_after(&env, &format!("task {i}"), &action, &refs);
+        if matches!(i, 7 | 31) {
+            asking.push(id.clone());
+        }
+        ids.push(id);
+    }
+
+    // The human: answers every question as soon as it appears, whatever cw is doing.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let answerer = {
+        let service = env.service();
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let caller = Caller::Operator;
+            let mut answered = HashSet::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                for question in service.open_questions(&caller).unwrap_or_default() {
+                    if answered.insert(question.id) {
+                        service
+                            .answer(&caller, question.id, &format!("answer {}", question.id))
+                            .unwrap();
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+
+    for _ in 0..20 {
+        let mut child = env
+            .cw_command(&env.root(), &["run", "--agent-command", "sim", "--agents", "4"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100 + next(500)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let (report, lines) = run_to_end(&env, 4);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    answerer.join().unwrap();
+    assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
+
+    let order = merge_order(&env);
+    let unique: HashSet<&String> = order.iter().collect();
+    assert_eq!(order.len(), 50, "every task merged exactly once: {order:?}");
+    assert_eq!(unique.len(), 50);
+    for id in &ids {
+        assert!(integration_file(&env, &format!("cw-sim/{id}.txt")).is_some(), "{id} missing");
+    }
+    for id in &asking {
+        let file = integration_file(&env, &format!("cw-sim/{id}.txt")).unwrap();
+        assert!(file.contains("-> answer q"), "the answer to {id}'s question was lost: {file}");
+    }
+    let service = env.service();
+    assert!(service.open_questions(&Caller::Operator).unwrap().is_empty());
+    assert_eq!(agent_processes(&env.root()), Vec::<u32>::new(), "processes left behind");
+    assert_eq!(worktrees_left(&env), Vec::<String>::new(), "worktrees left behind");
+}
+
+#[test]
+fn cw_demo_runs_its_plan_to_the_end_showing_question_conflict_and_crash() {
+    let env = TestEnv::repo();
+    let run = env.cw_with(&env.outer(), &["demo", "--agents", "3"], &[("CW_PLAIN", "1")]);
+    let out = run.ok();
+    assert!(out.contains("9 of 9 tasks merged"), "{out}");
+    assert!(out.contains("bounced back to its agent"), "no conflict shown: {out}");
+    assert!(out.contains("to fix its merge conflict"), "{out}");
+    assert!(out.contains("ended: exited 3"), "no crash shown: {out}");
+    assert!(out.contains("with the answer to q1"), "no answered question: {out}");
+    assert!(out.contains("is a task for the human"), "no checkpoint: {out}");
+    // The temporary repository is gone.
+    let path = out.split("planned in ").nth(1).unwrap().split(' ').next().unwrap();
+    assert!(!Path::new(path).exists(), "{path} was left behind");
+}
