@@ -195,7 +195,8 @@ fn configure(repo: &Path, fake_api: Option<&FakeApi>, base: &Path) -> Result<(),
 }
 
 fn find_claude() -> Result<PathBuf, CommandError> {
-    let dev = Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-deps/node_modules/.bin/claude");
+    let dev =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(".test-deps/claude/node_modules/.bin/claude");
     let on_path = std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).map(|d| d.join("claude")).collect::<Vec<_>>())
         .unwrap_or_default();

@@ -184,3 +184,45 @@ fn transcript_has(projects: &Path, session: &str, needle: &str) -> bool {
             .is_ok_and(|text| text.contains(needle))
     })
 }
+
+/// `cw run --exit-when-done` with the real `claude`: three tasks, one waiting on another, all
+/// merged, the dependency first.
+#[test]
+fn cw_run_drives_the_real_claude_through_a_plan_to_the_end() {
+    let env = claude_repo();
+    let config = env.root().join(".cw/config.toml");
+    let text = fs_err::read_to_string(&config)
+        .unwrap()
+        .replace("memory_headroom_mb = 1024", "memory_headroom_mb = 0")
+        .replace("agent_memory_mb = 500", "agent_memory_mb = 0");
+    fs_err::write(&config, text).unwrap();
+    let api = FakeApi::start();
+    let home = tempfile::tempdir().unwrap();
+    let first = add_task(&env, "First", "Write fake-t1.txt and commit it.");
+    let second = add_task(&env, "Second", "Write fake-t2.txt and commit it.");
+    let third = env.cw(&["task", "add", "Third", "--after", &first, "--json"]).json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run =
+        run(cw_claude(&env, &api, home.path(), &["run", "--exit-when-done", "--agents", "2"]));
+    assert!(run.stdout.contains("done: 3 of 3 tasks merged"), "{run:?}");
+    for task in [&first, &second, &third] {
+        let file = env.git(&["show", &format!("cw/integration:fake-{task}.txt")]);
+        assert_eq!(
+            String::from_utf8_lossy(&file.stdout),
+            format!("written by claude for {task}\n")
+        );
+    }
+    let log = env.git(&["log", "--first-parent", "--reverse", "--format=%s", "cw/integration"]);
+    let merges: Vec<String> = String::from_utf8_lossy(&log.stdout)
+        .lines()
+        .filter(|l| l.starts_with("Merge "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(merges.len(), 3, "{merges:?}");
+    let at = |task: &str| merges.iter().position(|m| m.ends_with(&format!("({task})"))).unwrap();
+    assert!(at(&first) < at(&third), "{merges:?}");
+    let agents = env.cw(&["agent", "list", "--json"]).json();
+    assert!(agents.as_array().unwrap().iter().all(|a| a["cost_usd"].as_f64().unwrap() > 0.0));
+}
