@@ -1,0 +1,256 @@
+//! Coordinator benchmarks (issue 5), each side by side with its yardstick in the same run:
+//! - schedule: a 200-task DAG (13 layers of up to 16, each task after two of the layer above)
+//!   run by 16 scripted agents doing 2 s of simulated work each, against the ideal
+//!   critical-path schedule (13 × 2 s);
+//! - merge throughput: 100 non-conflicting branches on a 10,000-file repository merged by cw (in
+//!   memory, merge commit, compare-and-swap) next to a loop of `git merge --no-ff` in a checkout;
+//! - coordinator memory: the RSS of `cw run` supervising 50 running agents.
+//!
+//! Run: `cargo build --release && cargo bench --bench coordinator`. Prints a markdown table.
+#![expect(clippy::print_stdout, clippy::print_stderr, reason = "a benchmark reports on stdout")]
+#![expect(clippy::disallowed_methods, reason = "the benchmark drives git and cw processes")]
+#![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
+
+#[path = "common/mod.rs"]
+mod common;
+use common::git;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cw::agent::AgentRuntime;
+use cw::coordinator::{Coordinator, Progress, RunOptions, Snapshot};
+use cw::service::{AddTask, Service};
+use cw::workspace::Workspace;
+use tokio_util::sync::CancellationToken;
+
+const WORK_MS: u64 = 2_000;
+const LAYER: usize = 16;
+const TASKS: usize = 200;
+
+struct Quiet;
+
+impl Progress for Quiet {
+    fn line(&mut self, _text: &str) {}
+    fn snapshot(&mut self, _snapshot: &Snapshot) {}
+}
+
+fn main() {
+    let cw_bin = release_cw();
+    let mut rows = Vec::new();
+    rows.push(schedule(&cw_bin));
+    rows.extend(merges(&cw_bin));
+    rows.push(coordinator_rss(&cw_bin));
+    println!("| measurement | result |\n|---|---|");
+    for (what, result) in rows {
+        println!("| {what} | {result} |");
+    }
+}
+
+/// 200 tasks, 16 agents, 2 s of work each: wall time against the critical path.
+fn schedule(cw_bin: &Path) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    make_repo(&root, 1);
+    let service = init(cw_bin, &root);
+    let mut layers: Vec<Vec<cw::model::TaskId>> = Vec::new();
+    let mut seed: u64 = 0x00c0_ffee;
+    let mut rand = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        usize::try_from(seed % n as u64).unwrap()
+    };
+    let mut count = 0;
+    while count < TASKS {
+        let width = LAYER.min(TASKS - count);
+        let mut layer = Vec::new();
+        for i in 0..width {
+            let after = match layers.last() {
+                Some(above) => {
+                    let mut deps = vec![above[rand(above.len())], above[rand(above.len())]];
+                    deps.dedup();
+                    deps
+                }
+                None => Vec::new(),
+            };
+            let request = AddTask {
+                title: format!("layer {} task {i}", layers.len()),
+                description: format!("sim: sleep {WORK_MS}\n"),
+                after,
+                ..AddTask::default()
+            };
+            layer.push(service.add_task(&request).unwrap().id);
+            count += 1;
+        }
+        layers.push(layer);
+    }
+    let ideal = Duration::from_millis(WORK_MS * layers.len() as u64);
+    let runtime = AgentRuntime::new(Arc::clone(&service), cw_bin.to_owned());
+    let options = RunOptions { agents: LAYER, exit_when_done: true, ..RunOptions::default() };
+    let started = Instant::now();
+    let report = Coordinator::new(runtime, options, CancellationToken::new(), &mut Quiet)
+        .unwrap()
+        .run()
+        .unwrap();
+    let wall = started.elapsed();
+    assert!(report.all_merged(), "{report:?}");
+    (
+        format!(
+            "{TASKS}-task DAG ({} layers), {LAYER} scripted agents, {WORK_MS} ms work each",
+            layers.len()
+        ),
+        format!(
+            "{:.1} s vs ideal critical path {:.1} s: ratio {:.3}",
+            wall.as_secs_f64(),
+            ideal.as_secs_f64(),
+            wall.as_secs_f64() / ideal.as_secs_f64()
+        ),
+    )
+}
+
+/// 100 branches, one new file each, on a 10,000-file repository: cw's in-memory merges against
+/// `git merge --no-ff` in a checkout.
+fn merges(cw_bin: &Path) -> Vec<(String, String)> {
+    const BRANCHES: usize = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    make_repo(&root, 10_000);
+    let service = init(cw_bin, &root);
+    for i in 0..BRANCHES {
+        git(&root, &["checkout", "-q", "-b", &format!("b{i}"), "main"]);
+        fs_err::write(root.join(format!("new-{i}.txt")), format!("branch {i}\n")).unwrap();
+        git(&root, &["add", &format!("new-{i}.txt")]);
+        git(&root, &["commit", "-q", "-m", &format!("b{i}")]);
+    }
+    git(&root, &["branch", "-q", "by-git", "main"]);
+    git(&root, &["branch", "-q", "-f", "by-cw", "main"]);
+    git(&root, &["checkout", "-q", "by-git"]);
+    let location = &service.workspace().repo;
+    let started = Instant::now();
+    for i in 0..BRANCHES {
+        let outcome =
+            cw::git::merge_branch(location, "by-cw", &format!("b{i}"), &format!("Merge b{i}"))
+                .unwrap();
+        assert!(matches!(outcome, cw::git::MergeOutcome::Merged { .. }), "{outcome:?}");
+    }
+    let by_cw = started.elapsed();
+    let started = Instant::now();
+    for i in 0..BRANCHES {
+        git(&root, &["merge", "-q", "--no-ff", "--no-edit", &format!("b{i}")]);
+    }
+    let by_git = started.elapsed();
+    let per = |d: Duration| d.as_secs_f64() * 1000.0 / BRANCHES as f64;
+    vec![
+        (
+            format!("merge {BRANCHES} branches, 10,000-file repo: cw (in memory + CAS)"),
+            format!("{:.0} ms total, {:.1} ms/merge", by_cw.as_secs_f64() * 1000.0, per(by_cw)),
+        ),
+        (
+            format!("merge {BRANCHES} branches, 10,000-file repo: `git merge --no-ff` loop"),
+            format!(
+                "{:.0} ms total, {:.1} ms/merge; cw is {:.1}× faster",
+                by_git.as_secs_f64() * 1000.0,
+                per(by_git),
+                by_git.as_secs_f64() / by_cw.as_secs_f64()
+            ),
+        ),
+    ]
+}
+
+/// `cw run` supervising 50 running agents: its resident memory.
+fn coordinator_rss(cw_bin: &Path) -> (String, String) {
+    const AGENTS: usize = 50;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    make_repo(&root, 1);
+    let service = init(cw_bin, &root);
+    for i in 0..AGENTS {
+        let request = AddTask {
+            title: format!("idle {i}"),
+            description: "sim: sleep 600000\n".to_owned(),
+            ..AddTask::default()
+        };
+        service.add_task(&request).unwrap();
+    }
+    let mut child = Command::new(cw_bin)
+        .args(["run", "--agents", &AGENTS.to_string()])
+        .current_dir(&root)
+        .env("CW_PLAIN", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let claimed = service
+            .status(0)
+            .unwrap()
+            .counts
+            .iter()
+            .find(|(s, _)| *s == cw::model::TaskState::Claimed)
+            .map_or(0, |(_, n)| *n);
+        if claimed as usize == AGENTS {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {claimed} agents started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Let the loop settle into its steady state (polling 50 logs).
+    std::thread::sleep(Duration::from_secs(2));
+    let status = fs_err::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let rss_kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    let started = Instant::now();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap();
+    let stop = started.elapsed();
+    (
+        format!("`cw run` RSS supervising {AGENTS} running agents"),
+        format!(
+            "{:.1} MiB ({:.2} MiB per agent); graceful stop of all {AGENTS}: {:.2} s",
+            rss_kib as f64 / 1024.0,
+            rss_kib as f64 / 1024.0 / AGENTS as f64,
+            stop.as_secs_f64()
+        ),
+    )
+}
+
+fn init(cw_bin: &Path, root: &Path) -> Arc<Service> {
+    let status = Command::new(cw_bin).arg("init").current_dir(root).stdout(Stdio::null()).status();
+    assert!(status.unwrap().success());
+    let config = root.join(".cw/config.toml");
+    let text = fs_err::read_to_string(&config)
+        .unwrap()
+        .replace("command = \"claude\"", "command = \"sim\"")
+        .replace("memory_headroom_mb = 1024", "memory_headroom_mb = 0")
+        .replace("agent_memory_mb = 500", "agent_memory_mb = 0");
+    fs_err::write(&config, text).unwrap();
+    Arc::new(Service::open(Workspace::locate(root).unwrap()).unwrap())
+}
+
+fn make_repo(root: &Path, files: usize) {
+    fs_err::create_dir_all(root).unwrap();
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["config", "user.name", "bench"]);
+    git(root, &["config", "user.email", "bench@example.invalid"]);
+    for i in 0..files {
+        let sub = root.join(format!("d{}", i % 100));
+        fs_err::create_dir_all(&sub).unwrap();
+        fs_err::write(sub.join(format!("f{i}.txt")), format!("file {i}\n")).unwrap();
+    }
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "base"]);
+}
+
+fn release_cw() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/cw");
+    assert!(path.is_file(), "build it first: cargo build --release");
+    path
+}
