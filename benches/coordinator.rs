@@ -7,7 +7,7 @@
 //! - coordinator memory: the RSS of `cw run` supervising 50 running agents.
 //!
 //! Run: `cargo build --release && cargo bench --bench coordinator`. Prints a markdown table.
-#![expect(clippy::print_stdout, clippy::print_stderr, reason = "a benchmark reports on stdout")]
+#![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 #![expect(clippy::disallowed_methods, reason = "the benchmark drives git and cw processes")]
 #![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
 
