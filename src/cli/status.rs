@@ -62,6 +62,14 @@ fn print_status(service: &Service, json: bool, following: bool) -> CommandResult
         })
         .collect();
     out.push_str(&format!("tasks: {} — {}\n", report.total, parts.join(", ")));
+    let merges = service.queued_merge_count()?;
+    let questions = service.open_question_count()?;
+    if merges > 0 || questions > 0 {
+        out.push_str(&format!(
+            "merge queue: {merges} · open questions: {questions}{}\n",
+            if questions > 0 { " (cw inbox)" } else { "" }
+        ));
+    }
     if report.next_ready.is_empty() {
         out.push_str("ready: none\n");
     } else {

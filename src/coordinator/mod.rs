@@ -359,6 +359,7 @@ impl<'p> Coordinator<'p> {
                 reason: merge.detail.clone().unwrap_or_else(|| "the merge conflicted".to_owned()),
                 paths: merge.paths.clone(),
             },
+            Delivery::Messages => Continuation::Messages,
         };
         match self.runtime.continue_session(agent, &how) {
             Ok(live) => {
@@ -366,6 +367,7 @@ impl<'p> Coordinator<'p> {
                 let what = match delivery {
                     Delivery::Answer(q) => format!("with the answer to {}", q.id),
                     Delivery::Bounce(_) => "to fix its merge conflict".to_owned(),
+                    Delivery::Messages => "to read its messages".to_owned(),
                 };
                 self.progress.line(&format!("resumed {agent} (pid {}) {what}", live.pid()));
                 self.live.insert(agent, live);

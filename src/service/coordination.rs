@@ -30,6 +30,8 @@ pub enum Delivery {
     Answer(QuestionRecord),
     /// Its merge was bounced (conflict or failed gate).
     Bounce(MergeRecord),
+    /// Messages arrived (`cw send`) while it waits for the human with its process ended.
+    Messages,
 }
 
 /// A task held by an agent, as the coordinator sees it.
@@ -135,6 +137,14 @@ impl Service {
             }
             let Some(task) = tx.task_held_by(agent)? else { return Ok(None) };
             let task = require_task(tx, task)?;
+            if task.state == TaskState::Waiting {
+                // Sent after the agent last changed (its last run ended): not seen yet. Resuming
+                // updates the agent, so the same messages never resume it twice.
+                let holder = require_agent(tx, agent)?;
+                let fresh =
+                    tx.newest_unread_message_at(agent)?.is_some_and(|at| at > holder.updated_at);
+                return Ok(fresh.then_some(Delivery::Messages));
+            }
             if task.state != TaskState::Conflict {
                 return Ok(None);
             }
@@ -153,6 +163,7 @@ impl Service {
             Delivery::Bounce(merge) => {
                 Ok(tx.set_merge_delivered(merge.id, merge.task, Some(now), now)?)
             }
+            Delivery::Messages => Ok(()),
         })
     }
 

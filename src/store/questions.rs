@@ -208,6 +208,22 @@ impl Tx<'_> {
         Ok(id)
     }
 
+    /// When the newest unread message for `agent` was sent, if it has any.
+    pub fn newest_unread_message_at(
+        &self,
+        agent: AgentId,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let at: Option<i64> = self
+            .conn()
+            .prepare_cached(
+                "SELECT max(created_at) FROM messages WHERE agent_id = ?1 AND read_at IS NULL",
+            )
+            .on(self)?
+            .query_row([agent.0], |row| row.get(0))
+            .on(self)?;
+        Ok(at.map(Timestamp))
+    }
+
     /// Unread messages for `agent`, marked read in the same transaction.
     pub fn take_unread_messages(
         &self,

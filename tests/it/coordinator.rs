@@ -409,3 +409,42 @@ fn cw_demo_runs_its_plan_to_the_end_showing_question_conflict_and_crash() {
     let path = out.split("planned in ").nth(1).unwrap().split(' ').next().unwrap();
     assert!(!Path::new(path).exists(), "{path} was left behind");
 }
+
+#[test]
+fn a_message_to_an_agent_waiting_for_the_human_resumes_it() {
+    let env = sim_env("");
+    let config = env.root().join(".cw/config.toml");
+    let text = fs_err::read_to_string(&config)
+        .unwrap()
+        .replace("ask_wait_seconds = 300", "ask_wait_seconds = 0");
+    fs_err::write(&config, text).unwrap();
+    add_task(&env, "asks", "sim: ask Which database?\n");
+    let stream = env.root().join(".cw/agents/a1/stream.jsonl");
+    let human = {
+        let service = env.service();
+        let stream = stream.clone();
+        std::thread::spawn(move || {
+            let caller = Caller::Operator;
+            let agent = "a1".parse().unwrap();
+            wait_until(Duration::from_secs(30), "the agent waits with its process ended", || {
+                !service.open_questions(&caller).unwrap().is_empty()
+                    && service.agent(agent).is_ok_and(|a| a.process.is_none())
+            });
+            service.send_message(&caller, agent, "Prefer SQLite.").unwrap();
+            let runs =
+                || fs_err::read_to_string(&stream).unwrap().matches("\"subtype\":\"init\"").count();
+            wait_until(Duration::from_secs(30), "the agent is resumed for the message", || {
+                runs() == 2 && service.agent(agent).is_ok_and(|a| a.process.is_none())
+            });
+            let question = service.open_questions(&caller).unwrap().remove(0);
+            service.answer(&caller, question.id, "SQLite").unwrap();
+        })
+    };
+    let (report, lines) = run_to_end(&env, 1);
+    human.join().unwrap();
+    assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
+    assert!(lines.iter().any(|l| l.contains("to read its messages")), "{lines:#?}");
+    // Once for the message, once for the answer: never twice for the same message.
+    let runs = fs_err::read_to_string(&stream).unwrap().matches("\"subtype\":\"init\"").count();
+    assert_eq!(runs, 3, "{lines:#?}");
+}
