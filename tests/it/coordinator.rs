@@ -42,6 +42,14 @@ fn sim_env(extra_config: &str) -> TestEnv {
     env
 }
 
+/// Replaces one setting line of `.cw/config.toml`.
+fn edit_config(env: &TestEnv, from: &str, to: &str) {
+    let config = env.root().join(".cw/config.toml");
+    let text = fs_err::read_to_string(&config).unwrap();
+    assert!(text.contains(from), "{from} is not in the config");
+    fs_err::write(&config, text.replace(from, to)).unwrap();
+}
+
 /// Runs the coordinator in this process until every task is merged or nothing more can happen.
 fn run_to_end(env: &TestEnv, agents: usize) -> (RunReport, Vec<String>) {
     let service = Arc::new(env.service());
@@ -213,10 +221,7 @@ fn a_crashed_agent_is_resumed_in_its_worktree_and_finishes() {
 #[test]
 fn a_task_out_of_attempts_fails_with_the_reason_and_the_run_says_so() {
     let env = sim_env("");
-    let config = env.root().join(".cw/config.toml");
-    let text =
-        fs_err::read_to_string(&config).unwrap().replace("max_attempts = 3", "max_attempts = 1");
-    fs_err::write(&config, text).unwrap();
+    edit_config(&env, "max_attempts = 3", "max_attempts = 1");
     let task = add_task(&env, "hopeless", "sim: exit-silently\n");
     let after = add_after(&env, "after it", "", &[&task]);
 
@@ -234,11 +239,7 @@ fn a_task_out_of_attempts_fails_with_the_reason_and_the_run_says_so() {
 fn an_answer_to_a_pending_question_resumes_the_agent_with_it() {
     let env = sim_env("");
     // ask_user returns "pending" at once: the agent ends its turn and must be resumed.
-    let config = env.root().join(".cw/config.toml");
-    let text = fs_err::read_to_string(&config)
-        .unwrap()
-        .replace("ask_wait_seconds = 300", "ask_wait_seconds = 0");
-    fs_err::write(&config, text).unwrap();
+    edit_config(&env, "ask_wait_seconds = 300", "ask_wait_seconds = 0");
     let task = add_task(&env, "needs a choice", "sim: ask Which colour?\n");
 
     let answerer = {
@@ -304,11 +305,7 @@ fn a_second_run_is_refused_naming_the_first_ones_pid() {
 #[test]
 fn killing_cw_run_at_random_moments_loses_nothing_and_merges_nothing_twice() {
     let env = sim_env("");
-    let config = env.root().join(".cw/config.toml");
-    let text = fs_err::read_to_string(&config)
-        .unwrap()
-        .replace("ask_wait_seconds = 300", "ask_wait_seconds = 0");
-    fs_err::write(&config, text).unwrap();
+    edit_config(&env, "ask_wait_seconds = 300", "ask_wait_seconds = 0");
     let mut ids: Vec<String> = Vec::new();
     let mut seed: u64 = 0x5eed_cafe;
     let mut next = move |n: u64| {
@@ -413,11 +410,7 @@ fn cw_demo_runs_its_plan_to_the_end_showing_question_conflict_and_crash() {
 #[test]
 fn a_message_to_an_agent_waiting_for_the_human_resumes_it() {
     let env = sim_env("");
-    let config = env.root().join(".cw/config.toml");
-    let text = fs_err::read_to_string(&config)
-        .unwrap()
-        .replace("ask_wait_seconds = 300", "ask_wait_seconds = 0");
-    fs_err::write(&config, text).unwrap();
+    edit_config(&env, "ask_wait_seconds = 300", "ask_wait_seconds = 0");
     add_task(&env, "asks", "sim: ask Which database?\n");
     let stream = env.root().join(".cw/agents/a1/stream.jsonl");
     let human = {
