@@ -397,19 +397,13 @@ impl<'p> Coordinator<'p> {
         if !self.live.is_empty() || !self.queue.is_empty() {
             return Ok(false);
         }
+        // Pending tasks whose blockers all ended cannot move by themselves; anything else
+        // unfinished still can (an agent, the merge queue, or the human answering).
         let status = self.service.status(0)?;
-        let count = |state: TaskState| {
-            status.counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n)
-        };
-        let moving = [
-            TaskState::Ready,
-            TaskState::Claimed,
-            TaskState::Waiting,
-            TaskState::Done,
-            TaskState::Merging,
-            TaskState::Conflict,
-        ];
-        Ok(moving.iter().all(|s| count(*s) == 0))
+        Ok(status
+            .counts
+            .iter()
+            .all(|(state, n)| *n == 0 || state.is_terminal() || *state == TaskState::Pending))
     }
 
     fn report(&self) -> Result<RunReport, ServiceError> {
