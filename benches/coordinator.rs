@@ -6,7 +6,8 @@
 //!   memory, merge commit, compare-and-swap) next to a loop of `git merge --no-ff` in a checkout;
 //! - coordinator memory: the RSS of `cw run` supervising 50 running agents.
 //!
-//! Run: `cargo build --release && cargo bench --bench coordinator`. Prints a markdown table.
+//! Run: `cargo build --release && cargo bench --bench coordinator [-- schedule|merges|rss]`.
+//! Prints a markdown table.
 #![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 #![expect(clippy::disallowed_methods, reason = "the benchmark drives git and cw processes")]
 #![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
@@ -39,10 +40,19 @@ impl Progress for Quiet {
 
 fn main() {
     let cw_bin = release_cw();
+    // `cargo bench --bench coordinator -- merges` runs only the benchmarks named.
+    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let mut rows = Vec::new();
-    rows.push(schedule(&cw_bin));
-    rows.extend(merges(&cw_bin));
-    rows.push(coordinator_rss(&cw_bin));
+    if wanted("schedule") {
+        rows.push(schedule(&cw_bin));
+    }
+    if wanted("merges") {
+        rows.extend(merges(&cw_bin));
+    }
+    if wanted("rss") {
+        rows.push(coordinator_rss(&cw_bin));
+    }
     println!("| measurement | result |\n|---|---|");
     for (what, result) in rows {
         println!("| {what} | {result} |");

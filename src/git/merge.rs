@@ -1,5 +1,6 @@
 //! Merging a task branch into the integration branch without a checkout: the merge is computed
-//! in memory (git2 merge of the two commits), a clean result is committed, and the branch ref is
+//! in memory (a tree-level merge when the two sides touched different paths, git2's full merge
+//! otherwise), a clean result is committed, and the branch ref is
 //! advanced with a compare-and-swap, so a concurrent move of the ref is detected, never
 //! overwritten. Between the two steps a merge gate may test the merged tree (`gate_checkout`).
 
@@ -8,6 +9,7 @@ use std::path::Path;
 use git2::build::CheckoutBuilder;
 use git2::{BranchType, MergeOptions, Oid, Repository, Signature};
 
+use super::tree_merge::merge_trees;
 use super::{GitError, RepoLocation, open};
 
 /// What merging a branch did.
@@ -66,28 +68,29 @@ pub fn prepare_merge(
     let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
     let ours = branch_commit(&repo, into)?;
     let theirs = branch_commit(&repo, branch)?;
-    if ours == theirs || repo.graph_descendant_of(ours, theirs).map_err(wrap)? {
+    let bases = merge_bases(&repo, ours, theirs).map_err(wrap)?;
+    if ours == theirs || bases == [theirs] {
         return Ok(Prepared::AlreadyMerged);
     }
     let ours_commit = repo.find_commit(ours).map_err(wrap)?;
     let theirs_commit = repo.find_commit(theirs).map_err(wrap)?;
-    let mut options = MergeOptions::new();
-    options.fail_on_conflict(false);
-    let mut index =
-        repo.merge_commits(&ours_commit, &theirs_commit, Some(&options)).map_err(wrap)?;
-    if index.has_conflicts() {
-        let mut paths: Vec<String> = index
-            .conflicts()
-            .map_err(wrap)?
-            .filter_map(Result::ok)
-            .filter_map(|c| c.our.or(c.their).or(c.ancestor))
-            .map(|entry| String::from_utf8_lossy(&entry.path).into_owned())
-            .collect();
-        paths.sort();
-        paths.dedup();
-        return Ok(Prepared::Conflict { paths });
-    }
-    let tree = repo.find_tree(index.write_tree_to(&repo).map_err(wrap)?).map_err(wrap)?;
+    let fast = match bases.as_slice() {
+        [base] => {
+            let base_tree = repo.find_commit(*base).map_err(wrap)?.tree_id();
+            merge_trees(&repo, base_tree, ours_commit.tree_id(), theirs_commit.tree_id())
+                .map_err(wrap)?
+        }
+        // Criss-cross histories need git's virtual merge base.
+        _ => None,
+    };
+    let tree = match fast {
+        Some(tree) => tree,
+        None => match full_merge(&repo, &ours_commit, &theirs_commit).map_err(wrap)? {
+            Ok(tree) => tree,
+            Err(paths) => return Ok(Prepared::Conflict { paths }),
+        },
+    };
+    let tree = repo.find_tree(tree).map_err(wrap)?;
     let signature =
         repo.signature().or_else(|_| Signature::now("cw", "cw@localhost")).map_err(wrap)?;
     let commit = repo
@@ -98,6 +101,39 @@ pub fn prepare_merge(
         base: ours.to_string(),
         commit: commit.to_string(),
     }))
+}
+
+/// The best common ancestors of two commits (none for unrelated histories).
+fn merge_bases(repo: &Repository, one: Oid, two: Oid) -> Result<Vec<Oid>, git2::Error> {
+    match repo.merge_bases(one, two) {
+        Ok(bases) => Ok(bases.iter().copied().collect()),
+        Err(err) if err.code() == git2::ErrorCode::NotFound => Ok(Vec::new()),
+        Err(err) => Err(err),
+    }
+}
+
+/// git2's full merge (index-based: content merges, renames): the merged tree, or the
+/// conflicting paths.
+fn full_merge(
+    repo: &Repository,
+    ours: &git2::Commit<'_>,
+    theirs: &git2::Commit<'_>,
+) -> Result<Result<Oid, Vec<String>>, git2::Error> {
+    let mut options = MergeOptions::new();
+    options.fail_on_conflict(false);
+    let mut index = repo.merge_commits(ours, theirs, Some(&options))?;
+    if index.has_conflicts() {
+        let mut paths: Vec<String> = index
+            .conflicts()?
+            .filter_map(Result::ok)
+            .filter_map(|c| c.our.or(c.their).or(c.ancestor))
+            .map(|entry| String::from_utf8_lossy(&entry.path).into_owned())
+            .collect();
+        paths.sort();
+        paths.dedup();
+        return Ok(Err(paths));
+    }
+    index.write_tree_to(repo).map(Ok)
 }
 
 /// Moves the integration branch to the prepared merge commit if it still points where the merge

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 mod branches;
 mod merge;
+mod tree_merge;
 mod worktree;
 
 use git2::{BranchType, ErrorCode, Repository};

@@ -65,3 +65,46 @@ fn unknown_branches_are_clear_errors() {
     let err = git::merge_branch(&location, "cw/integration", "cw/nope-t9", "x").unwrap_err();
     assert!(err.to_string().contains("the branch cw/nope-t9 does not exist"), "{err}");
 }
+
+#[test]
+fn a_ref_moved_after_the_merge_was_computed_is_never_overwritten() {
+    let env = TestEnv::initialised();
+    let location = Workspace::locate(&env.root()).unwrap().repo;
+    branch_with(&env, "cw/a-t1", "a.txt", "a\n");
+    branch_with(&env, "cw/b-t2", "b.txt", "b\n");
+    let git::Prepared::Ready(prepared) =
+        git::prepare_merge(&location, "cw/integration", "cw/a-t1", "merge t1").unwrap()
+    else {
+        panic!("a clean merge")
+    };
+    // Someone else merges first.
+    git::merge_branch(&location, "cw/integration", "cw/b-t2", "merge t2").unwrap();
+    let moved = rev(&env, "cw/integration");
+    let outcome = git::advance(&location, &prepared, "merge t1").unwrap();
+    assert_eq!(outcome, MergeOutcome::RefMoved);
+    assert_eq!(rev(&env, "cw/integration"), moved, "the other merge was kept");
+    // Computed again on the new tip, it holds both.
+    let outcome = git::merge_branch(&location, "cw/integration", "cw/a-t1", "merge t1").unwrap();
+    assert!(matches!(outcome, MergeOutcome::Merged { .. }), "{outcome:?}");
+    let files = env.git(&["ls-tree", "--name-only", "cw/integration"]);
+    assert_eq!(String::from_utf8_lossy(&files.stdout), "README.md\na.txt\nb.txt\n");
+}
+
+#[test]
+fn branches_changing_the_same_file_in_different_places_merge_by_content() {
+    // Not the tree-level fast path: both sides changed one file, so git's content merge decides.
+    let env = TestEnv::initialised();
+    let location = Workspace::locate(&env.root()).unwrap().repo;
+    let lines: String = (1..=20).map(|i| format!("line {i}\n")).collect();
+    branch_with(&env, "cw/base-t1", "list.txt", &lines);
+    git::merge_branch(&location, "cw/integration", "cw/base-t1", "merge t1").unwrap();
+    branch_with(&env, "cw/top-t2", "list.txt", &lines.replace("line 1\n", "line one\n"));
+    branch_with(&env, "cw/end-t3", "list.txt", &lines.replace("line 20\n", "line twenty\n"));
+    for (branch, message) in [("cw/top-t2", "merge t2"), ("cw/end-t3", "merge t3")] {
+        let outcome = git::merge_branch(&location, "cw/integration", branch, message).unwrap();
+        assert!(matches!(outcome, MergeOutcome::Merged { .. }), "{branch}: {outcome:?}");
+    }
+    let merged = env.git(&["show", "cw/integration:list.txt"]);
+    let merged = String::from_utf8_lossy(&merged.stdout);
+    assert!(merged.starts_with("line one\n") && merged.ends_with("line twenty\n"), "{merged}");
+}
