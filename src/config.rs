@@ -38,6 +38,9 @@ agent_memory_mb = 500
 # A command (sh -c) run on each merged tree in a scratch worktree before the integration branch
 # moves, e.g. "cargo test"; if it fails, the task is bounced back with its output. "" = none.
 merge_gate = ""
+# How many times one task may be bounced (conflicts, gate failures) before it fails instead of
+# going back to its agent again.
+max_bounces = 5
 
 [agent]
 # The agent CLI: "claude" (resolved on PATH), a path, or "sim" for cw's built-in scripted agent.
@@ -78,6 +81,7 @@ pub struct RunConfig {
     pub memory_headroom_mb: u64,
     pub agent_memory_mb: u64,
     pub merge_gate: String,
+    pub max_bounces: u32,
 }
 
 impl Default for RunConfig {
@@ -87,6 +91,7 @@ impl Default for RunConfig {
             memory_headroom_mb: 1024,
             agent_memory_mb: 500,
             merge_gate: String::new(),
+            max_bounces: 5,
         }
     }
 }

@@ -56,6 +56,21 @@ pub struct StatusJson {
     pub next_ready: Vec<TaskJson>,
     pub agents: Vec<AgentJson>,
     pub latest_event: i64,
+    pub queued_merges: u64,
+    pub open_questions: usize,
+    pub recent_merges: Vec<MergeJson>,
+}
+
+/// A finished merge request inside status.
+#[derive(Debug, Clone, Serialize)]
+pub struct MergeJson {
+    pub task: String,
+    pub title: String,
+    /// `merged`, `conflict` (bounced back to the agent) or `failed`.
+    pub state: String,
+    pub commit: Option<String>,
+    pub paths: Vec<String>,
+    pub finished_at: Option<i64>,
 }
 
 /// An agent (`cw agent list --json`, inside status).
@@ -209,6 +224,20 @@ impl StatusJson {
             next_ready: report.next_ready.iter().map(|t| TaskJson::new(t, &[])).collect(),
             agents: report.agents.iter().map(AgentJson::from).collect(),
             latest_event: report.latest_event,
+            queued_merges: report.queued_merges,
+            open_questions: report.open_questions,
+            recent_merges: report
+                .recent_merges
+                .iter()
+                .map(|m| MergeJson {
+                    task: m.task.to_string(),
+                    title: m.title.clone(),
+                    state: m.state.clone(),
+                    commit: m.commit.clone(),
+                    paths: m.paths.clone(),
+                    finished_at: m.finished_at.map(|t| t.0),
+                })
+                .collect(),
         }
     }
 }

@@ -7,9 +7,10 @@
 //! `write <path> <text>` (`\n` for new lines), `ask <question>`, `sleep <ms>`, `sleep-first <ms>`
 //! (first session only), `fail <reason>`,
 //! `block <reason>`, `crash` (first session only), `hang`, `children <n>` (starts n sleeping
-//! children), `exit-silently`. Without `write` steps it writes `cw-sim/<task>.txt`. Then it
-//! commits, reports done and requests the merge. A task in `conflict` is fixed by merging the
-//! integration branch and keeping both sides of each conflict.
+//! children), `exit-silently`, `on-bounce <path> <text>` (written only when fixing a bounce).
+//! Without `write` steps it writes `cw-sim/<task>.txt`. Then it commits, reports done and
+//! requests the merge. A task in `conflict` is fixed by merging the integration branch, keeping
+//! both sides of each conflict, and doing its `on-bounce` writes.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -62,6 +63,11 @@ enum Step {
         path: String,
         text: String,
     },
+    /// A write done only when the task comes back bounced (e.g. what makes a merge gate pass).
+    OnBounce {
+        path: String,
+        text: String,
+    },
     Ask(String),
     Sleep(u64),
     /// Sleeps in the first session only (a long first run to interrupt).
@@ -86,6 +92,10 @@ fn script(action: &str) -> Vec<Step> {
                 "write" => {
                     let (path, text) = rest.split_once(' ').unwrap_or((&rest, ""));
                     Step::Write { path: path.to_owned(), text: text.replace("\\n", "\n") }
+                }
+                "on-bounce" => {
+                    let (path, text) = rest.split_once(' ').unwrap_or((&rest, ""));
+                    Step::OnBounce { path: path.to_owned(), text: text.replace("\\n", "\n") }
                 }
                 "ask" => Step::Ask(rest),
                 "sleep" => Step::Sleep(rest.parse().unwrap_or(0)),
@@ -228,13 +238,27 @@ async fn work(args: &SimArgs, stream: &mut Stream, client: &McpClient) -> Result
     let task_id = task["task_id"].as_str().unwrap_or_default().to_owned();
     let worktree = PathBuf::from(task["worktree"].as_str().unwrap_or("."));
     let integration = task["integration_branch"].as_str().unwrap_or("cw/integration").to_owned();
+    let steps = script(task["action"].as_str().unwrap_or(""));
     if task["state"].as_str() == Some("conflict") {
         stream.text(&format!("Merging {integration} into my branch to resolve the conflict."));
         resolve_conflict(&worktree, &integration)?;
+        let fixes: Vec<(&String, &String)> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::OnBounce { path, text } => Some((path, text)),
+                _ => None,
+            })
+            .collect();
+        if !fixes.is_empty() {
+            for (path, text) in fixes {
+                write_file(&worktree, path, text)?;
+            }
+            git(&worktree, &["add", "-A"])?;
+            git(&worktree, &["commit", "-q", "-m", &format!("{task_id}: fix what bounced")])?;
+        }
         stream.call(client, "request_merge", json!({"task_id": task_id})).await?;
         return Ok(Outcome::Finished(format!("{task_id}: conflict resolved, merge requested")));
     }
-    let steps = script(task["action"].as_str().unwrap_or(""));
     let answer = args.prompt.lines().find_map(|l| l.strip_prefix("Answer: ")).map(str::to_owned);
     let mut wrote = false;
     let mut notes = Vec::new();
@@ -313,6 +337,7 @@ async fn work(args: &SimArgs, stream: &mut Stream, client: &McpClient) -> Result
                 }
             }
             Step::ExitSilently => return Ok(Outcome::Silent),
+            Step::OnBounce { .. } => {}
         }
     }
     if !wrote {

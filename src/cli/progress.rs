@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::output;
 use crate::coordinator::{Progress, RunReport, Snapshot};
 use crate::model::TaskState;
+use crate::service::MergeLine;
 
 /// The `Progress` for `cw run` and `cw demo`.
 pub(crate) struct TerminalProgress {
@@ -55,6 +56,9 @@ impl TerminalProgress {
                 output::column(&agent.title, 36),
                 output::column(&agent.last_action, 50).trim_end()
             ));
+        }
+        for merge in &snapshot.recent_merges {
+            lines.push(format!("   {}", merge_line(merge)));
         }
         if let Some(paused) = &snapshot.paused {
             lines.push(format!("   {paused}"));
@@ -118,6 +122,27 @@ impl Progress for TerminalProgress {
             self.last_summary = summary;
         }
     }
+}
+
+/// "merged   t4  1a2b3c4d5e  Title" or "bounced  t7  conflicts in a.rs  Title".
+pub(crate) fn merge_line(merge: &MergeLine) -> String {
+    let (verb, what) = match merge.state.as_str() {
+        "merged" => {
+            ("merged", merge.commit.as_deref().map_or("", |c| &c[..c.len().min(10)]).to_owned())
+        }
+        "conflict" if !merge.paths.is_empty() => {
+            ("bounced", format!("conflicts in {}", merge.paths.join(", ")))
+        }
+        "conflict" => ("bounced", format!("see cw task show {}", merge.task)),
+        other => (other, String::new()),
+    };
+    format!(
+        "{} {} {}  {}",
+        output::column(verb, 8),
+        output::column(&merge.task.to_string(), 5),
+        output::column(&what, 28),
+        merge.title
+    )
 }
 
 /// "12 tasks: 3 merged, 2 claimed, … · 2 agents · 1 merge queued · 1 open question"

@@ -62,13 +62,18 @@ fn print_status(service: &Service, json: bool, following: bool) -> CommandResult
         })
         .collect();
     out.push_str(&format!("tasks: {} — {}\n", report.total, parts.join(", ")));
-    let merges = service.queued_merge_count()?;
-    let questions = service.open_question_count()?;
+    let (merges, questions) = (report.queued_merges, report.open_questions);
     if merges > 0 || questions > 0 {
         out.push_str(&format!(
             "merge queue: {merges} · open questions: {questions}{}\n",
             if questions > 0 { " (cw inbox)" } else { "" }
         ));
+    }
+    if !report.recent_merges.is_empty() {
+        out.push_str("recent merges:\n");
+        for merge in &report.recent_merges {
+            out.push_str(&format!("  {}\n", super::progress::merge_line(merge)));
+        }
     }
     if report.next_ready.is_empty() {
         out.push_str("ready: none\n");

@@ -8,6 +8,7 @@ use tracing::warn;
 
 use super::Coordinator;
 use crate::git::{self, MergeOutcome, Prepared};
+use crate::model::TaskState;
 use crate::process::{self, ExitOutcome, SpawnSpec};
 use crate::service::{QueuedMerge, ServiceError};
 
@@ -88,8 +89,11 @@ impl Coordinator<'_> {
         paths: &[String],
         why: &str,
     ) -> Result<(), ServiceError> {
-        self.service.record_bounce(&queued.merge, paths, why)?;
-        self.progress.line(&format!("{} bounced back to its agent: {why}", queued.task.id));
+        let task = self.service.record_bounce(&queued.merge, paths, why)?;
+        match task.failure_reason.filter(|_| task.state == TaskState::Failed) {
+            Some(failure) => self.progress.line(&format!("{} failed: {failure}", task.id)),
+            None => self.progress.line(&format!("{} bounced back to its agent: {why}", task.id)),
+        }
         Ok(())
     }
 

@@ -23,7 +23,7 @@ use tracing::{debug, info, warn};
 use crate::agent::stream::{StreamEvent, short_tool};
 use crate::agent::{AgentExit, AgentRuntime, Continuation, LiveAgent};
 use crate::model::{AgentId, TaskId, TaskState};
-use crate::service::{Delivery, Service, ServiceError};
+use crate::service::{Delivery, MergeLine, Service, ServiceError};
 use crate::store::ChangeWatch;
 
 /// How a `cw run` behaves.
@@ -71,6 +71,8 @@ pub struct Snapshot {
     pub agents: Vec<AgentLine>,
     pub queued_merges: u64,
     pub open_questions: usize,
+    /// The newest finished merges (merged or bounced), newest first.
+    pub recent_merges: Vec<MergeLine>,
     /// Why no more agents start right now, if that is the case.
     pub paused: Option<String>,
 }
@@ -136,6 +138,8 @@ pub struct Coordinator<'p> {
 
 /// How often the loop does its periodic work (lease expiry, memory check) when idle.
 const TICK: Duration = Duration::from_millis(500);
+/// How many recent merges the live status block shows.
+const SNAPSHOT_MERGES: usize = 3;
 
 impl<'p> Coordinator<'p> {
     /// A coordinator over `runtime`'s repository. `shutdown` ends `run` gracefully.
@@ -488,8 +492,9 @@ impl<'p> Coordinator<'p> {
             counts: status.counts,
             total: status.total,
             agents,
-            queued_merges: self.service.queued_merge_count()?,
-            open_questions: self.service.open_question_count()?,
+            queued_merges: status.queued_merges,
+            open_questions: status.open_questions,
+            recent_merges: status.recent_merges.into_iter().take(SNAPSHOT_MERGES).collect(),
             paused: self.paused.clone(),
         };
         if self.last_snapshot.as_ref() != Some(&snapshot) {

@@ -70,8 +70,12 @@ pub enum TaskEvent {
     Report(ReportOutcome),
     RequestMerge,
     MergeSucceeded,
-    /// The merge conflicted or the merge gate failed.
-    MergeBounced,
+    /// The merge conflicted or the merge gate failed. `bounces` counts this one too; past the
+    /// maximum the task fails (an agent that cannot satisfy the gate must not loop forever).
+    MergeBounced {
+        bounces: u32,
+        max_bounces: u32,
+    },
     /// Imported from a plan that already has a SUMMARY: the work is in history.
     ImportedAsMerged,
     /// A task for the human (a checkpoint) was completed by the human.
@@ -133,7 +137,13 @@ impl TaskState {
                 (S::Claimed, E::Report(ReportOutcome::Blocked)) => S::Waiting,
                 (S::Done | S::Conflict, E::RequestMerge) => S::Merging,
                 (S::Merging, E::MergeSucceeded) => S::Merged,
-                (S::Merging, E::MergeBounced) => S::Conflict,
+                (S::Merging, E::MergeBounced { bounces, max_bounces }) => {
+                    if bounces > max_bounces {
+                        S::Failed
+                    } else {
+                        S::Conflict
+                    }
+                }
                 (S::Pending | S::Ready, E::ImportedAsMerged) => S::Merged,
                 (S::Ready | S::Waiting, E::CompletedByHuman) => S::Merged,
                 (S::Merged | S::Cancelled, E::Cancel) => return Err(refusal(self, event)),
@@ -194,7 +204,7 @@ impl TaskEvent {
             TaskEvent::Report(ReportOutcome::Blocked) => "be reported blocked",
             TaskEvent::RequestMerge => "be queued for merge",
             TaskEvent::MergeSucceeded => "be merged",
-            TaskEvent::MergeBounced => "be bounced",
+            TaskEvent::MergeBounced { .. } => "be bounced",
             TaskEvent::ImportedAsMerged => "be marked merged by an import",
             TaskEvent::CompletedByHuman => "be completed by the human",
             TaskEvent::Cancel => "be cancelled",
@@ -255,7 +265,8 @@ mod tests {
             E::Report(ReportOutcome::Blocked),
             E::RequestMerge,
             E::MergeSucceeded,
-            E::MergeBounced,
+            E::MergeBounced { bounces: 1, max_bounces: 3 },
+            E::MergeBounced { bounces: 4, max_bounces: 3 },
             E::ImportedAsMerged,
             E::CompletedByHuman,
             E::Cancel,
@@ -284,7 +295,8 @@ mod tests {
             (S::Claimed, E::Report(ReportOutcome::Blocked)) => S::Waiting,
             (S::Done, E::RequestMerge) | (S::Conflict, E::RequestMerge) => S::Merging,
             (S::Merging, E::MergeSucceeded) => S::Merged,
-            (S::Merging, E::MergeBounced) => S::Conflict,
+            (S::Merging, E::MergeBounced { bounces: 1, .. }) => S::Conflict,
+            (S::Merging, E::MergeBounced { bounces: 4, .. }) => S::Failed,
             (S::Pending, E::ImportedAsMerged) | (S::Ready, E::ImportedAsMerged) => S::Merged,
             (S::Ready, E::CompletedByHuman) | (S::Waiting, E::CompletedByHuman) => S::Merged,
             (S::Merged, E::Cancel) | (S::Cancelled, E::Cancel) => return None,
@@ -317,7 +329,7 @@ mod tests {
             }
         }
         assert_eq!(allowed + refused, TaskState::ALL.len() * all_events().len());
-        assert_eq!(allowed, 37, "the number of allowed transitions changed: update the table");
+        assert_eq!(allowed, 38, "the number of allowed transitions changed: update the table");
     }
 
     #[test]

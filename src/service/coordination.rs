@@ -104,11 +104,20 @@ impl Service {
         reason: &str,
     ) -> Result<TaskRecord, ServiceError> {
         let now = self.now();
+        let max_bounces = self.config.run.max_bounces;
         self.store.write(|tx| {
             let task = require_task(tx, merge.task)?;
             tx.finish_merge(merge, MergeEnd::Conflict, None, paths, Some(reason), now)?;
             if task.state == TaskState::Merging {
-                apply(tx, &task, TaskEvent::MergeBounced, None, reason, now)?;
+                let bounces = tx.bounces_since_retry(task.id)?;
+                let event = TaskEvent::MergeBounced { bounces, max_bounces };
+                if apply(tx, &task, event, None, reason, now)? == TaskState::Failed {
+                    let failure = format!(
+                        "its merge was bounced {bounces} times (max_bounces is {max_bounces}); last: {reason}; retry it with `cw task retry {}`",
+                        task.id
+                    );
+                    tx.set_task_failure(task.id, Some(&failure))?;
+                }
             }
             require_task(tx, merge.task)
         })
@@ -270,16 +279,6 @@ impl Service {
     /// Every task, in plan order.
     pub fn all_tasks(&self) -> Result<Vec<TaskRecord>, ServiceError> {
         self.store.read(|tx| Ok(tx.tasks(&TaskFilter { state: None, plan: None })?))
-    }
-
-    /// Merge requests waiting in the queue.
-    pub fn queued_merge_count(&self) -> Result<u64, ServiceError> {
-        self.store.read(|tx| Ok(tx.queued_merges()?))
-    }
-
-    /// Questions waiting for the human.
-    pub fn open_question_count(&self) -> Result<usize, ServiceError> {
-        self.store.read(|tx| Ok(tx.open_questions()?.len()))
     }
 
     /// Every dependency edge (task → its dependencies).

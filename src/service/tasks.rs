@@ -80,7 +80,26 @@ pub struct StatusReport {
     pub next_ready: Vec<TaskRecord>,
     pub agents: Vec<AgentRecord>,
     pub latest_event: i64,
+    pub queued_merges: u64,
+    pub open_questions: usize,
+    /// The newest finished merge requests, newest first.
+    pub recent_merges: Vec<MergeLine>,
 }
+
+/// A finished merge request as the status shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeLine {
+    pub task: TaskId,
+    pub title: String,
+    /// `merged`, `conflict` (bounced back) or `failed`.
+    pub state: String,
+    pub commit: Option<String>,
+    pub paths: Vec<String>,
+    pub finished_at: Option<Timestamp>,
+}
+
+/// How many finished merges the status shows.
+const RECENT_MERGES: u32 = 5;
 
 impl Service {
     /// Adds a task; it is ready at once unless one of `after` is not merged.
@@ -235,6 +254,22 @@ impl Service {
                 next_ready,
                 agents: tx.agents()?,
                 latest_event: tx.latest_event_id()?,
+                queued_merges: tx.queued_merges()?,
+                open_questions: tx.open_questions()?.len(),
+                recent_merges: tx
+                    .recent_merges(RECENT_MERGES)?
+                    .into_iter()
+                    .map(|merge| {
+                        Ok(MergeLine {
+                            task: merge.task,
+                            title: require_task(tx, merge.task)?.title,
+                            state: merge.state,
+                            commit: merge.commit,
+                            paths: merge.paths,
+                            finished_at: merge.finished_at,
+                        })
+                    })
+                    .collect::<Result<_, ServiceError>>()?,
             })
         })
     }

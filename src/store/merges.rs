@@ -98,6 +98,20 @@ impl Tx<'_> {
             .on(self)
     }
 
+    /// How many times the task's merge was bounced since it was last retried (or ever).
+    pub fn bounces_since_retry(&self, task: TaskId) -> Result<u32, StoreError> {
+        self.conn()
+            .prepare_cached(
+                "SELECT COUNT(*) FROM merges WHERE task_id = ?1 AND state = 'conflict'
+                 AND finished_at >= COALESCE((SELECT MAX(at) FROM events
+                     WHERE task_id = ?1 AND kind = 'task.state'
+                     AND json_extract(data, '$.from') IN ('failed', 'cancelled')), 0)",
+            )
+            .on(self)?
+            .query_row([task.0], |row| row.get(0))
+            .on(self)
+    }
+
     /// The newest `limit` finished requests, newest first.
     pub fn recent_merges(&self, limit: u32) -> Result<Vec<MergeRecord>, StoreError> {
         let sql = format!(

@@ -17,8 +17,8 @@ use crate::support::{TestEnv, command, cw_binary, hermetic};
 
 /// Collects what the coordinator reports.
 #[derive(Default)]
-struct Recorder {
-    lines: Vec<String>,
+pub(crate) struct Recorder {
+    pub(crate) lines: Vec<String>,
 }
 
 impl Progress for Recorder {
@@ -30,7 +30,7 @@ impl Progress for Recorder {
 }
 
 /// A repository whose agents are the scripted agent, with settings for fast tests.
-fn sim_env(extra_config: &str) -> TestEnv {
+pub(crate) fn sim_env(extra_config: &str) -> TestEnv {
     let env = with_agent("sim");
     let config = env.root().join(".cw/config.toml");
     let mut text = fs_err::read_to_string(&config).unwrap();
@@ -43,7 +43,7 @@ fn sim_env(extra_config: &str) -> TestEnv {
 }
 
 /// Replaces one setting line of `.cw/config.toml`.
-fn edit_config(env: &TestEnv, from: &str, to: &str) {
+pub(crate) fn edit_config(env: &TestEnv, from: &str, to: &str) {
     let config = env.root().join(".cw/config.toml");
     let text = fs_err::read_to_string(&config).unwrap();
     assert!(text.contains(from), "{from} is not in the config");
@@ -51,7 +51,7 @@ fn edit_config(env: &TestEnv, from: &str, to: &str) {
 }
 
 /// Runs the coordinator in this process until every task is merged or nothing more can happen.
-fn run_to_end(env: &TestEnv, agents: usize) -> (RunReport, Vec<String>) {
+pub(crate) fn run_to_end(env: &TestEnv, agents: usize) -> (RunReport, Vec<String>) {
     let service = Arc::new(env.service());
     let runtime = AgentRuntime::new(service, cw_binary());
     let options = RunOptions { agents, exit_when_done: true, ..RunOptions::default() };
@@ -63,7 +63,7 @@ fn run_to_end(env: &TestEnv, agents: usize) -> (RunReport, Vec<String>) {
     (report, recorder.lines)
 }
 
-fn add_after(env: &TestEnv, title: &str, action: &str, after: &[&str]) -> String {
+pub(crate) fn add_after(env: &TestEnv, title: &str, action: &str, after: &[&str]) -> String {
     let mut args = vec!["task", "add", title, "--description", action, "--json"];
     for dep in after {
         args.push("--after");
@@ -72,12 +72,12 @@ fn add_after(env: &TestEnv, title: &str, action: &str, after: &[&str]) -> String
     env.cw(&args).json()["id"].as_str().unwrap().to_owned()
 }
 
-fn tasks(env: &TestEnv) -> Vec<Value> {
+pub(crate) fn tasks(env: &TestEnv) -> Vec<Value> {
     env.cw(&["task", "list", "--json"]).json().as_array().unwrap().clone()
 }
 
 /// The merge commits on the integration branch, oldest first, as task ids ("t3").
-fn merge_order(env: &TestEnv) -> Vec<String> {
+pub(crate) fn merge_order(env: &TestEnv) -> Vec<String> {
     let log = env.git(&["log", "--first-parent", "--reverse", "--format=%s", "cw/integration"]);
     String::from_utf8_lossy(&log.stdout)
         .lines()
@@ -86,7 +86,7 @@ fn merge_order(env: &TestEnv) -> Vec<String> {
         .collect()
 }
 
-fn integration_file(env: &TestEnv, path: &str) -> Option<String> {
+pub(crate) fn integration_file(env: &TestEnv, path: &str) -> Option<String> {
     let out = hermetic(command("git"))
         .current_dir(env.root())
         .args(["show", &format!("cw/integration:{path}")])
@@ -95,7 +95,7 @@ fn integration_file(env: &TestEnv, path: &str) -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn worktrees_left(env: &TestEnv) -> Vec<String> {
+pub(crate) fn worktrees_left(env: &TestEnv) -> Vec<String> {
     let dir = env.outer().join("repo.cw-worktrees");
     match fs_err::read_dir(&dir) {
         Ok(entries) => {
@@ -106,7 +106,7 @@ fn worktrees_left(env: &TestEnv) -> Vec<String> {
 }
 
 /// Processes (any pid) whose environment names this repository: agents and their MCP servers.
-fn agent_processes(root: &Path) -> Vec<u32> {
+pub(crate) fn agent_processes(root: &Path) -> Vec<u32> {
     let wanted = format!("CW_REPO={}", root.display()).into_bytes();
     let mut pids = Vec::new();
     for entry in fs_err::read_dir("/proc").unwrap() {

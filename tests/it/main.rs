@@ -8,6 +8,7 @@ mod claims;
 mod claude;
 mod cli;
 mod coordinator;
+mod gate;
 mod import;
 mod mcp;
 mod merge;
