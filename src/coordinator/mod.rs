@@ -13,7 +13,7 @@
 mod dispatch;
 mod merge;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -134,6 +134,9 @@ pub struct Coordinator<'p> {
     last_snapshot: Option<Snapshot>,
     /// Tasks whose agent could not be started this run (not retried until something changes).
     failed_starts: BTreeMap<TaskId, String>,
+    /// Agents whose merged worktree is removed when the loop is idle: removing a worktree and
+    /// its branch costs more than starting an agent, and must not delay the next start.
+    tidy_later: BTreeSet<AgentId>,
 }
 
 /// How often the loop does its periodic work (lease expiry, memory check) when idle.
@@ -164,6 +167,7 @@ impl<'p> Coordinator<'p> {
             paused: None,
             last_snapshot: None,
             failed_starts: BTreeMap::new(),
+            tidy_later: BTreeSet::new(),
         })
     }
 
@@ -175,6 +179,7 @@ impl<'p> Coordinator<'p> {
             debug!(?event, "coordinator event");
             if matches!(event, Event::Shutdown) {
                 self.stop_all()?;
+                self.tidy_all();
                 let mut report = self.report()?;
                 report.interrupted = true;
                 return Ok(report);
@@ -182,6 +187,7 @@ impl<'p> Coordinator<'p> {
             self.handle_event(event)?;
             if self.options.exit_when_done && self.finished()? {
                 self.stop_all()?;
+                self.tidy_all();
                 return self.report();
             }
         }
@@ -251,6 +257,11 @@ impl<'p> Coordinator<'p> {
             if self.last_tick.elapsed() >= TICK {
                 self.last_tick = Instant::now();
                 return Ok(Event::Tick);
+            }
+            // Idle: one deferred clean-up at a time, then look for events again.
+            if let Some(agent) = self.tidy_later.pop_first() {
+                self.tidy_now(agent);
+                continue;
             }
             // Wakes at once for this process's writes, within `poll` for others' and agents'.
             if self.watch.wait_blocking(self.options.poll, self.options.poll)?.is_some() {
@@ -388,8 +399,19 @@ impl<'p> Coordinator<'p> {
         Ok(())
     }
 
-    /// Removes a finished agent's worktree once its work is merged (never unmerged work).
-    fn tidy(&self, agent: AgentId) {
+    /// Removes a finished agent's worktree once its work is merged (never unmerged work), when
+    /// the loop is next idle (or before it returns).
+    fn tidy(&mut self, agent: AgentId) {
+        self.tidy_later.insert(agent);
+    }
+
+    fn tidy_all(&mut self) {
+        while let Some(agent) = self.tidy_later.pop_first() {
+            self.tidy_now(agent);
+        }
+    }
+
+    fn tidy_now(&self, agent: AgentId) {
         if let Err(err) = self.service.clean_merged_worktree(agent) {
             warn!(agent_id = %agent, cause = %err, "could not remove a merged worktree");
         }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{BranchType, DiffFormat, DiffOptions, Repository, StatusOptions, WorktreePruneOptions};
 
+use super::worktree::linked_worktrees;
 use super::{GitError, RepoLocation, open};
 
 fn tip<'r>(
@@ -129,7 +130,17 @@ pub fn remove_worktree(
             .map_err(|source| GitError::Io { path: path.to_owned(), source })?;
     }
     prune_missing(location)?;
-    if let Ok(mut found) = repo.find_branch(branch, BranchType::Local) {
+    let full = format!("refs/heads/{branch}");
+    let checked_out = repo.head().ok().and_then(|h| h.name().ok().map(str::to_owned))
+        == Some(full.clone())
+        || linked_worktrees(location).iter().any(|w| w.head == format!("ref: {full}"));
+    if checked_out {
+        // Someone checked the branch out by hand: leave it to them.
+        return Ok(());
+    }
+    // Deleting the reference (and its reflog) directly: `Branch::delete` also rewrites
+    // .git/config and opens every worktree, which cw's branches never need.
+    if let Ok(mut found) = repo.find_reference(&full) {
         found.delete().map_err(wrap)?;
     }
     Ok(())
@@ -139,11 +150,8 @@ pub fn remove_worktree(
 pub fn prune_missing(location: &RepoLocation) -> Result<Vec<PathBuf>, GitError> {
     let repo = open(location)?;
     let mut pruned = Vec::new();
-    let names = repo
-        .worktrees()
-        .map_err(|source| GitError::Git { path: location.main_workdir.clone(), source })?;
-    for name in names.iter().filter_map(|n| n.ok().flatten()) {
-        let Ok(worktree) = repo.find_worktree(name) else { continue };
+    for linked in linked_worktrees(location).into_iter().filter(|w| !w.path.exists()) {
+        let Ok(worktree) = repo.find_worktree(&linked.name) else { continue };
         if worktree.path().exists() {
             continue;
         }

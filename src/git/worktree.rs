@@ -106,15 +106,9 @@ fn refuse_dirty_checkout(
     {
         checkouts.push(location.main_workdir.clone());
     }
-    if let Ok(names) = repo.worktrees() {
-        for name in names.iter().filter_map(|name| name.ok().flatten()) {
-            let Ok(worktree) = repo.find_worktree(name) else { continue };
-            let Ok(linked) = Repository::open_from_worktree(&worktree) else { continue };
-            if linked.head().ok().and_then(|h| h.name().ok().map(str::to_owned)).as_deref()
-                == Some(full.as_str())
-            {
-                checkouts.push(worktree.path().to_owned());
-            }
+    for linked in linked_worktrees(location) {
+        if linked.head == format!("ref: {full}") {
+            checkouts.push(linked.path);
         }
     }
     for dir in checkouts {
@@ -128,6 +122,42 @@ fn refuse_dirty_checkout(
         }
     }
     Ok(())
+}
+
+/// A linked worktree as git records it under `<common dir>/worktrees/<name>/`.
+#[derive(Debug, Clone)]
+pub(super) struct LinkedWorktree {
+    pub(super) name: String,
+    /// Its working directory (which may be gone).
+    pub(super) path: PathBuf,
+    /// Its HEAD file: `ref: refs/heads/<branch>` or a commit id.
+    pub(super) head: String,
+}
+
+/// Every linked worktree, read from git's files: opening each as a repository costs far more,
+/// and cw has one per agent.
+pub(super) fn linked_worktrees(location: &RepoLocation) -> Vec<LinkedWorktree> {
+    let Ok(entries) = fs_err::read_dir(location.common_dir.join("worktrees")) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let dir = entry.path();
+        let (Ok(gitdir), Ok(head)) =
+            (fs_err::read_to_string(dir.join("gitdir")), fs_err::read_to_string(dir.join("HEAD")))
+        else {
+            continue;
+        };
+        // gitdir names the worktree's `.git` file.
+        let dot_git = PathBuf::from(gitdir.trim_end());
+        let path = dot_git.parent().map_or_else(|| dot_git.clone(), Path::to_path_buf);
+        found.push(LinkedWorktree {
+            name: entry.file_name().to_string_lossy().into_owned(),
+            path,
+            head: head.trim_end().to_owned(),
+        });
+    }
+    found
 }
 
 /// Copies the ignored files matching `.worktreeinclude` (gitignore-style patterns) from the main

@@ -121,3 +121,40 @@ fn worktreeinclude_copies_the_ignored_files_it_names() {
     assert!(!created.path.join(".cw").exists(), "cw's own state is never copied");
     fs_err::remove_dir_all(created.path.parent().unwrap()).unwrap();
 }
+
+#[test]
+fn a_dirty_linked_worktree_of_the_integration_branch_is_refused_too() {
+    let env = TestEnv::initialised();
+    let side = env.outer().join("side-checkout");
+    env.git(&["worktree", "add", "-q", side.to_str().unwrap(), "cw/integration"]);
+    fs_err::write(side.join("README.md"), "edited in a linked worktree\n").unwrap();
+    let err = git::create_worktree(&location(&env), &spec(&env, "cw/dirty-t7")).unwrap_err();
+    let GitError::DirtyIntegration { path, .. } = &err else { panic!("{err}") };
+    assert_eq!(path, &side);
+    env.git_in(&side, &["checkout", "-q", "--", "README.md"]);
+    let created = git::create_worktree(&location(&env), &spec(&env, "cw/clean-t8")).unwrap();
+    fs_err::remove_dir_all(created.path.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn removing_a_merged_worktree_deletes_its_branch_unless_someone_checked_it_out() {
+    let env = TestEnv::initialised();
+    let location = location(&env);
+    let first = git::create_worktree(&location, &spec(&env, "cw/first-t9")).unwrap();
+    let second = git::create_worktree(&location, &spec(&env, "cw/second-t10")).unwrap();
+    // Both branches hold nothing beyond the integration branch: merged.
+    git::remove_worktree(&location, &first.path, "cw/first-t9", "cw/integration").unwrap();
+    assert!(!first.path.exists());
+    assert!(!git::branch_exists(&location, "cw/first-t9"));
+    assert!(!env.root().join(".git/logs/refs/heads/cw/first-t9").exists(), "reflog removed");
+    let listed = String::from_utf8(env.git(&["worktree", "list"]).stdout).unwrap();
+    assert!(!listed.contains("first-t9"), "{listed}");
+    // The user checks the second branch out by hand in the main working tree: it stays.
+    fs_err::remove_dir_all(&second.path).unwrap();
+    git::prune_missing(&location).unwrap();
+    env.git(&["checkout", "-q", "cw/second-t10"]);
+    git::remove_worktree(&location, &second.path, "cw/second-t10", "cw/integration").unwrap();
+    assert!(git::branch_exists(&location, "cw/second-t10"));
+    env.git(&["checkout", "-q", "main"]);
+    fs_err::remove_dir_all(first.path.parent().unwrap()).unwrap();
+}
