@@ -5,7 +5,7 @@
 //!
 //! The script is read from the task's action, one `sim: <step>` line each:
 //! `write <path> <text>` (`\n` for new lines), `ask <question>`, `sleep <ms>`, `sleep-first <ms>`
-//! (first session only), `fail <reason>`,
+//! (first session only), `linger <ms>` (stays after requesting the merge), `fail <reason>`,
 //! `block <reason>`, `crash` (first session only), `hang`, `children <n>` (starts n sleeping
 //! children), `exit-silently`, `on-bounce <path> <text>` (written only when fixing a bounce).
 //! Without `write` steps it writes `cw-sim/<task>.txt`. Then it commits, reports done and
@@ -72,6 +72,8 @@ enum Step {
     Sleep(u64),
     /// Sleeps in the first session only (a long first run to interrupt).
     SleepFirst(u64),
+    /// Stays this long after requesting the merge (an agent winding down).
+    Linger(u64),
     Fail(String),
     Block(String),
     Crash,
@@ -100,6 +102,7 @@ fn script(action: &str) -> Vec<Step> {
                 "ask" => Step::Ask(rest),
                 "sleep" => Step::Sleep(rest.parse().unwrap_or(0)),
                 "sleep-first" => Step::SleepFirst(rest.parse().unwrap_or(0)),
+                "linger" => Step::Linger(rest.parse().unwrap_or(0)),
                 "fail" => Step::Fail(rest),
                 "block" => Step::Block(rest),
                 "crash" => Step::Crash,
@@ -300,7 +303,7 @@ async fn work(args: &SimArgs, stream: &mut Stream, client: &McpClient) -> Result
             Step::SleepFirst(ms) if !args.resumed => {
                 tokio::time::sleep(Duration::from_millis(*ms)).await;
             }
-            Step::SleepFirst(_) => {}
+            Step::SleepFirst(_) | Step::Linger(_) => {}
             Step::Fail(reason) => {
                 stream
                     .call(
@@ -370,6 +373,11 @@ async fn work(args: &SimArgs, stream: &mut Stream, client: &McpClient) -> Result
         )
         .await?;
     stream.call(client, "request_merge", json!({"task_id": task_id})).await?;
+    for step in &steps {
+        if let Step::Linger(ms) = step {
+            tokio::time::sleep(Duration::from_millis(*ms)).await;
+        }
+    }
     Ok(Outcome::Finished(format!("{task_id}: done, merge requested")))
 }
 

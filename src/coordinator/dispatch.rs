@@ -28,8 +28,9 @@ impl Coordinator<'_> {
             return Ok(());
         }
         let heights = chain_heights(&self.service.dependency_map()?);
+        let mut working = self.working_agents()?;
         for task in dispatch_order(ready, &heights) {
-            if self.live.len() >= self.options.agents {
+            if working >= self.options.agents || self.live.len() >= self.process_cap() {
                 break;
             }
             if self.live.values().any(|l| l.task == Some(task.id)) {
@@ -40,8 +41,30 @@ impl Coordinator<'_> {
                 break;
             }
             self.start_on(&task)?;
+            working += 1;
+            // Starting agents takes a while; a merge requested meanwhile must not wait for all
+            // of them (on a critical path, a merge delayed is every dependant delayed).
+            self.merge_queue()?;
         }
         Ok(())
+    }
+
+    /// Live agents that take a slot: all but those whose task went to the merge queue or ended
+    /// (they are only winding down; waiting for their exit would delay the next start).
+    pub(super) fn working_agents(&self) -> Result<usize, ServiceError> {
+        let tasks: Vec<TaskId> = self.live.values().filter_map(|l| l.task).collect();
+        let winding_down = self
+            .service
+            .task_states(&tasks)?
+            .into_iter()
+            .filter(|(_, state)| *state == TaskState::Merging || state.is_terminal())
+            .count();
+        Ok(self.live.len() - winding_down)
+    }
+
+    /// At most this many agent processes at once, winding-down ones included.
+    pub(super) fn process_cap(&self) -> usize {
+        self.options.agents.saturating_mul(2)
     }
 
     /// Resumes the task's earlier agent in its worktree if there is one, else starts a new one.

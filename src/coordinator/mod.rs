@@ -37,8 +37,11 @@ pub struct RunOptions {
     pub exit_when_done: bool,
     /// Leave agents running at shutdown (a later `cw run` adopts them).
     pub keep_agents: bool,
-    /// How often the loop looks at agents' output and the clock when nothing else happens.
+    /// How often the loop looks at agents' output and other processes' writes while agents
+    /// run (every agent's merge request waits up to this long to be seen).
     pub poll: Duration,
+    /// The same with no agent running: only the human's commands can change anything.
+    pub idle_poll: Duration,
 }
 
 impl Default for RunOptions {
@@ -48,7 +51,8 @@ impl Default for RunOptions {
             dispatch: true,
             exit_when_done: false,
             keep_agents: false,
-            poll: Duration::from_millis(20),
+            poll: Duration::from_millis(5),
+            idle_poll: Duration::from_millis(50),
         }
     }
 }
@@ -264,7 +268,9 @@ impl<'p> Coordinator<'p> {
                 continue;
             }
             // Wakes at once for this process's writes, within `poll` for others' and agents'.
-            if self.watch.wait_blocking(self.options.poll, self.options.poll)?.is_some() {
+            let poll =
+                if self.live.is_empty() { self.options.idle_poll } else { self.options.poll };
+            if self.watch.wait_blocking(poll, poll)?.is_some() {
                 return Ok(Event::Changed);
             }
         }
@@ -337,7 +343,9 @@ impl<'p> Coordinator<'p> {
             }
             match self.service.next_delivery(agent.id)? {
                 Some(delivery) => {
-                    if self.live.len() >= self.options.agents {
+                    if self.working_agents()? >= self.options.agents
+                        || self.live.len() >= self.process_cap()
+                    {
                         continue;
                     }
                     self.deliver(agent.id, &delivery)?;

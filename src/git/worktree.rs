@@ -76,6 +76,7 @@ pub fn create_worktree(
             .map_err(|source| GitError::Io { path: parent.to_owned(), source })?;
     }
     let name = spec.branch.replace('/', "-");
+    remove_stale_admin_dir(location, &name)?;
     if let Err(source) = repo.worktree(&name, &spec.path, Some(&options)) {
         // Leave nothing half-made: the branch points at the base commit and holds no work.
         if let Ok(mut branch) = repo.find_branch(&spec.branch, BranchType::Local) {
@@ -90,6 +91,24 @@ pub fn create_worktree(
         base_commit: commit.id().to_string(),
         included,
     })
+}
+
+/// A process killed while git was adding a worktree can leave its record
+/// (`<common dir>/worktrees/<name>/`) without a working directory; the name would be taken
+/// forever. A record whose working directory does not exist is removed (git's own prune rule).
+fn remove_stale_admin_dir(location: &RepoLocation, name: &str) -> Result<(), GitError> {
+    let admin = location.common_dir.join("worktrees").join(name);
+    if !admin.exists() {
+        return Ok(());
+    }
+    let checkout = fs_err::read_to_string(admin.join("gitdir"))
+        .ok()
+        .map(|gitdir| PathBuf::from(gitdir.trim_end()))
+        .and_then(|dot_git| dot_git.parent().map(Path::to_path_buf));
+    if checkout.is_some_and(|dir| dir.exists()) {
+        return Ok(());
+    }
+    fs_err::remove_dir_all(&admin).map_err(|source| GitError::Io { path: admin.clone(), source })
 }
 
 /// The integration branch moves under any checkout of it; uncommitted edits there would be

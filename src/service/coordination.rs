@@ -276,6 +276,19 @@ impl Service {
         }))
     }
 
+    /// The states of these tasks (unknown ids left out).
+    pub fn task_states(&self, tasks: &[TaskId]) -> Result<Vec<(TaskId, TaskState)>, ServiceError> {
+        self.store.read(|tx| {
+            let mut states = Vec::with_capacity(tasks.len());
+            for id in tasks {
+                if let Some(task) = tx.task(*id)? {
+                    states.push((*id, task.state));
+                }
+            }
+            Ok(states)
+        })
+    }
+
     /// Every task, in plan order.
     pub fn all_tasks(&self) -> Result<Vec<TaskRecord>, ServiceError> {
         self.store.read(|tx| Ok(tx.tasks(&TaskFilter { state: None, plan: None })?))

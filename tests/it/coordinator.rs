@@ -441,3 +441,25 @@ fn a_message_to_an_agent_waiting_for_the_human_resumes_it() {
     let runs = fs_err::read_to_string(&stream).unwrap().matches("\"subtype\":\"init\"").count();
     assert_eq!(runs, 3, "{lines:#?}");
 }
+
+#[test]
+fn an_agent_winding_down_after_its_merge_request_does_not_hold_its_slot() {
+    let env = sim_env("");
+    let first = add_task(&env, "first", "sim: linger 1500\n");
+    let second = add_task(&env, "second", "");
+
+    let (report, lines) = run_to_end(&env, 1);
+    assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
+    let position = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle}: {lines:#?}"))
+    };
+    let first_merged = position(&format!("merged {first} "));
+    let second_started = position(&format!("on {second}: second"));
+    let first_ended = position(&format!("({first}) ended"));
+    // One slot: the second agent starts once the first one's work is merged, not when its
+    // process finally exits.
+    assert!(first_merged < second_started && second_started < first_ended, "{lines:#?}");
+}

@@ -158,3 +158,25 @@ fn removing_a_merged_worktree_deletes_its_branch_unless_someone_checked_it_out()
     env.git(&["checkout", "-q", "main"]);
     fs_err::remove_dir_all(first.path.parent().unwrap()).unwrap();
 }
+
+#[test]
+fn a_worktree_record_left_by_a_killed_create_does_not_block_the_name() {
+    let env = TestEnv::initialised();
+    let location = location(&env);
+    // Killed right after git made the record's directory, before it wrote anything in it.
+    let half = env.root().join(".git/worktrees/cw-stale-t11");
+    fs_err::create_dir_all(&half).unwrap();
+    // Killed after the record was written, before the checkout existed.
+    let stale = env.root().join(".git/worktrees/cw-gone-t12");
+    fs_err::create_dir_all(&stale).unwrap();
+    let missing = spec(&env, "cw/gone-t12").path.join(".git");
+    fs_err::write(stale.join("gitdir"), format!("{}\n", missing.display())).unwrap();
+    fs_err::write(stale.join("HEAD"), "ref: refs/heads/cw/gone-t12\n").unwrap();
+
+    let first = git::create_worktree(&location, &spec(&env, "cw/stale-t11")).unwrap();
+    let second = git::create_worktree(&location, &spec(&env, "cw/gone-t12")).unwrap();
+    assert!(first.path.join("README.md").is_file() && second.path.join("README.md").is_file());
+    let listed = String::from_utf8(env.git(&["worktree", "list"]).stdout).unwrap();
+    assert!(listed.contains("cw-stale-t11") && listed.contains("cw-gone-t12"), "{listed}");
+    fs_err::remove_dir_all(first.path.parent().unwrap()).unwrap();
+}
