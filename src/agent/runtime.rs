@@ -53,6 +53,14 @@ pub struct LiveAgent {
     recorded_session: Option<String>,
 }
 
+/// Who stops an agent: the operator (it stays stopped until restarted) or `cw run`'s shutdown
+/// (the next run continues it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopKind {
+    Operator,
+    Shutdown,
+}
+
 /// How an agent's process ended.
 #[derive(Debug, Clone)]
 pub struct AgentExit {
@@ -453,7 +461,29 @@ impl AgentRuntime {
         agent: AgentId,
         live: Option<LiveAgent>,
     ) -> Result<Option<StopReport>, ServiceError> {
-        let record = self.service.record_agent_stopping(agent)?;
+        self.stop_as(agent, live, StopKind::Operator)
+    }
+
+    /// Stops an agent because `cw run` shuts down: the same signals, but the agent is recorded as
+    /// having exited, not as stopped on purpose, so the next `cw run` continues it.
+    pub fn stop_for_shutdown(
+        &self,
+        agent: AgentId,
+        live: Option<LiveAgent>,
+    ) -> Result<Option<StopReport>, ServiceError> {
+        self.stop_as(agent, live, StopKind::Shutdown)
+    }
+
+    fn stop_as(
+        &self,
+        agent: AgentId,
+        live: Option<LiveAgent>,
+        kind: StopKind,
+    ) -> Result<Option<StopReport>, ServiceError> {
+        let record = match kind {
+            StopKind::Operator => self.service.record_agent_stopping(agent)?,
+            StopKind::Shutdown => self.service.agent(agent)?,
+        };
         let grace = Duration::from_secs(self.service.config().agent.stop_grace_seconds);
         let report = match live.map(|l| l.process) {
             Some(ProcessRef::Child(mut child)) => Some(child.stop(grace)?.0),
@@ -465,12 +495,21 @@ impl AgentRuntime {
                 _ => None,
             },
         };
-        let status = match report {
-            Some(r) if r.killed => "stopped (killed after the grace period)".to_owned(),
-            Some(_) => "stopped".to_owned(),
-            None => record.exit_status.unwrap_or_else(|| "stopped".to_owned()),
+        let status = match (kind, report) {
+            (StopKind::Shutdown, _) => "stopped when cw run shut down".to_owned(),
+            (StopKind::Operator, Some(r)) if r.killed => {
+                "stopped (killed after the grace period)".to_owned()
+            }
+            (StopKind::Operator, Some(_)) => "stopped".to_owned(),
+            (StopKind::Operator, None) => {
+                record.exit_status.unwrap_or_else(|| "stopped".to_owned())
+            }
         };
-        self.service.record_agent_exit(agent, ExitKind::Crashed, &status)?;
+        let exit = match kind {
+            StopKind::Operator => ExitKind::Crashed,
+            StopKind::Shutdown => ExitKind::Exited,
+        };
+        self.service.record_agent_exit(agent, exit, &status)?;
         Ok(report)
     }
 

@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 
 use crate::agent::stream::{StreamEvent, short_tool};
 use crate::agent::{AgentExit, AgentRuntime, Continuation, LiveAgent};
-use crate::model::{AgentId, TaskId, TaskState};
+use crate::model::{AgentId, AgentState, TaskId, TaskState};
 use crate::service::{Delivery, MergeLine, Service, ServiceError};
 use crate::store::ChangeWatch;
 
@@ -292,7 +292,14 @@ impl<'p> Coordinator<'p> {
                 self.live.remove(&exit.agent.id);
                 let task = exit.agent.task.or(exit.agent.bound_task);
                 let on = task.map(|t| format!(" ({t})")).unwrap_or_default();
-                self.progress.line(&format!("{}{on} ended: {}", exit.agent.id, exit.status));
+                let id = exit.agent.id;
+                if exit.agent.state == AgentState::Stopped {
+                    self.progress.line(&format!(
+                        "{id}{on} was stopped by the operator; its task waits until `cw agent restart {id}`"
+                    ));
+                } else {
+                    self.progress.line(&format!("{id}{on} ended: {}", exit.status));
+                }
                 self.tidy(exit.agent.id);
                 self.step()
             }
@@ -332,9 +339,11 @@ impl<'p> Coordinator<'p> {
             let agent = &held.agent;
             // Only agents cw started (they have a worktree) and whose process is gone; a process
             // another cw command supervises, or a user-run agent, is not ours to judge.
+            // A stopped agent was paused by the operator: its task waits for `cw agent restart`.
             if self.live.contains_key(&agent.id)
                 || agent.process.is_some()
                 || agent.worktree.is_none()
+                || agent.state == AgentState::Stopped
             {
                 continue;
             }
@@ -434,14 +443,31 @@ impl<'p> Coordinator<'p> {
         // Pending tasks whose blockers all ended cannot move by themselves; anything else
         // unfinished still can (an agent, the merge queue, or the human answering).
         let status = self.service.status(0)?;
-        Ok(status
+        let movable: u64 = status
             .counts
             .iter()
-            .all(|(state, n)| *n == 0 || state.is_terminal() || *state == TaskState::Pending))
+            .filter(|(state, _)| !state.is_terminal() && *state != TaskState::Pending)
+            .map(|(_, n)| n)
+            .sum();
+        // A task whose agent the operator stopped waits for the operator too.
+        Ok(movable == 0 || movable == self.paused_tasks()?.len() as u64)
+    }
+
+    /// Tasks held by agents the operator stopped (`cw agent stop`), with those agents: cw
+    /// leaves them alone until `cw agent restart`.
+    fn paused_tasks(&self) -> Result<BTreeMap<TaskId, AgentId>, ServiceError> {
+        Ok(self
+            .service
+            .held_tasks()?
+            .into_iter()
+            .filter(|held| held.agent.state == AgentState::Stopped)
+            .map(|held| (held.task.id, held.agent.id))
+            .collect())
     }
 
     fn report(&self) -> Result<RunReport, ServiceError> {
         let tasks = self.service.all_tasks()?;
+        let paused = self.paused_tasks()?;
         let mut report = RunReport { total: tasks.len() as u64, ..RunReport::default() };
         for task in tasks {
             if task.state == TaskState::Merged {
@@ -450,6 +476,12 @@ impl<'p> Coordinator<'p> {
             }
             let why = task.failure_reason.clone().unwrap_or_else(|| match task.state {
                 TaskState::Pending => "a dependency is not merged".to_owned(),
+                _ if paused.contains_key(&task.id) => {
+                    let agent = paused[&task.id];
+                    format!(
+                        "its agent {agent} was stopped; `cw agent restart {agent}` continues it"
+                    )
+                }
                 state => format!("it is {state}"),
             });
             report.unfinished.push((task.id, task.state, why));
@@ -480,7 +512,9 @@ impl<'p> Coordinator<'p> {
             let handles: Vec<_> = agents
                 .into_iter()
                 .map(|agent| {
-                    scope.spawn(move || runtime.stop(agent.agent, Some(agent)).map(|_| ()))
+                    scope.spawn(move || {
+                        runtime.stop_for_shutdown(agent.agent, Some(agent)).map(|_| ())
+                    })
                 })
                 .collect();
             handles

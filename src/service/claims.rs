@@ -239,9 +239,10 @@ fn expire_in(
 ) -> Result<Vec<(TaskId, TaskState)>, ServiceError> {
     let mut changed = Vec::new();
     for (task, agent, attempts) in tx.expired_leases(now)? {
-        if tx.agent(agent)?.is_some_and(|a| a.process.is_some()) {
+        if tx.agent(agent)?.is_some_and(|a| a.process.is_some() || a.state == AgentState::Stopped) {
             // Its process still runs (or has not been seen ending yet): a long think is not a
-            // lost agent. The supervisor records the end, then the claim is handed back.
+            // lost agent. The supervisor records the end, then the claim is handed back. A
+            // stopped agent was paused by the operator, who decides when it goes on.
             continue;
         }
         let record = require_task(tx, task)?;

@@ -463,3 +463,35 @@ fn an_agent_winding_down_after_its_merge_request_does_not_hold_its_slot() {
     // process finally exits.
     assert!(first_merged < second_started && second_started < first_ended, "{lines:#?}");
 }
+
+#[test]
+fn an_agent_the_operator_stops_stays_paused_until_restarted() {
+    let env = sim_env("");
+    let task = add_task(&env, "long", "sim: sleep-first 60000\n");
+    let (report, lines) = std::thread::scope(|scope| {
+        let coordinator = scope.spawn(|| run_to_end(&env, 1));
+        wait_until(Duration::from_secs(30), "the agent claimed its task", || {
+            tasks(&env).iter().any(|t| t["state"] == "claimed")
+        });
+        let stop = env.cw(&["agent", "stop", "a1"]);
+        assert!(stop.ok().contains(&format!("{task} stays with it")), "{stop:?}");
+        // With its only task paused, nothing more can happen without the operator.
+        coordinator.join().unwrap()
+    });
+    assert!(!report.all_merged());
+    assert_eq!(report.unfinished.len(), 1, "{report:?}");
+    assert!(report.unfinished[0].2.contains("cw agent restart a1"), "{report:?}");
+    assert!(lines.iter().any(|l| l.contains("a1 (t1) was stopped by the operator")), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l.starts_with("resumed")), "not resumed: {lines:#?}");
+    let shown = env.cw(&["task", "show", &task, "--json"]).json();
+    assert_eq!((shown["state"].as_str(), shown["attempts"].as_u64()), (Some("claimed"), Some(0)));
+    // Leases do not take a paused task away either.
+    let expired = env.service().expire_leases().unwrap();
+    assert!(expired.is_empty(), "{expired:?}");
+
+    // The operator continues it; the next run adopts the agent and merges its work.
+    assert!(env.cw(&["agent", "restart", "a1"]).ok().contains("agent a1 restarted"));
+    let (report, lines) = run_to_end(&env, 1);
+    assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
+    assert_eq!(merge_order(&env), vec![task]);
+}

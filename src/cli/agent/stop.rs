@@ -33,15 +33,21 @@ fn parse(agent: &str) -> Result<AgentId, CommandError> {
 
 pub(crate) fn cmd_stop(cx: &Context, args: &StopArgs) -> CommandResult {
     let agent = parse(&args.agent)?;
-    let runtime = AgentRuntime::for_current_exe(Arc::new(cx.service()?))?;
+    let service = Arc::new(cx.service()?);
+    let runtime = AgentRuntime::for_current_exe(Arc::clone(&service))?;
     let report = runtime.stop(agent, None)?;
-    let message = match report {
+    let mut message = match report {
         Some(r) if r.killed => {
             format!("agent {agent} stopped (killed after {:.1} s)", r.took.as_secs_f64())
         }
         Some(r) => format!("agent {agent} stopped in {:.2} s", r.took.as_secs_f64()),
         None => format!("agent {agent} was not running; marked stopped"),
     };
+    if let Some(task) = service.agent(agent)?.task {
+        message.push_str(&format!(
+            "\n{task} stays with it (cw run leaves it alone); `cw agent restart {agent}` continues it"
+        ));
+    }
     Ok(output::text(&format!("{message}\n"))?)
 }
 
