@@ -107,17 +107,66 @@ fn schedule(cw_bin: &Path) -> (String, String) {
         .unwrap();
     let wall = started.elapsed();
     assert!(report.all_merged(), "{report:?}");
+    let overhead = chain_overhead(&root, &layers);
     (
         format!(
             "{TASKS}-task DAG ({} layers), {LAYER} scripted agents, {WORK_MS} ms work each",
             layers.len()
         ),
         format!(
-            "{:.1} s vs ideal critical path {:.1} s: ratio {:.3}",
+            "{:.1} s vs ideal critical path {:.1} s: ratio {:.3}; {overhead}",
             wall.as_secs_f64(),
             ideal.as_secs_f64(),
             wall.as_secs_f64() / ideal.as_secs_f64()
         ),
+    )
+}
+
+/// Where the time beyond the work went on the chain that decided the end (from the last merged
+/// task back through the dependency merged last): agent start (ready → claimed), the agent's
+/// own overhead (claimed → merge requested, minus the work), the merge (requested → merged).
+fn chain_overhead(root: &Path, layers: &[Vec<cw::model::TaskId>]) -> String {
+    use std::collections::HashMap;
+    let db = rusqlite::Connection::open(root.join(".cw/cw.db")).unwrap();
+    let mut reached: HashMap<(i64, String), i64> = HashMap::new();
+    let mut stmt = db
+        .prepare(
+            "SELECT task_id, json_extract(data, '$.to'), at FROM events
+             WHERE kind = 'task.state' ORDER BY id",
+        )
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+        .unwrap();
+    for row in rows {
+        let (task, state, at) = row.unwrap();
+        reached.entry((task, state)).or_insert(at);
+    }
+    let mut deps: HashMap<i64, Vec<i64>> = HashMap::new();
+    let mut stmt = db.prepare("SELECT task_id, depends_on FROM task_deps").unwrap();
+    for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).unwrap() {
+        let (task, dep) = row.unwrap();
+        deps.entry(task).or_default().push(dep);
+    }
+    let at = |task: i64, state: &str| reached[&(task, state.to_owned())];
+    let all: Vec<i64> = layers.iter().flatten().map(|t| t.get()).collect();
+    let first_claim = all.iter().map(|t| at(*t, "claimed")).min().unwrap();
+    let mut task = *all.iter().max_by_key(|t| at(**t, "merged")).unwrap();
+    let (mut start, mut agent, mut merge) = (0, 0, 0);
+    loop {
+        let ready = deps.get(&task).map_or(first_claim, |d| {
+            d.iter().map(|d| at(*d, "merged")).max().unwrap().max(first_claim)
+        });
+        start += at(task, "claimed") - ready;
+        agent += at(task, "merging") - at(task, "claimed") - WORK_MS as i64;
+        merge += at(task, "merged") - at(task, "merging");
+        match deps.get(&task) {
+            Some(d) => task = *d.iter().max_by_key(|d| at(**d, "merged")).unwrap(),
+            None => break,
+        }
+    }
+    format!(
+        "overhead on the deciding chain: agent start {start} ms, agent {agent} ms, merge {merge} ms"
     )
 }
 
