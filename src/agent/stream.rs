@@ -154,6 +154,9 @@ fn content_text(content: &Value) -> String {
 #[derive(Debug)]
 pub struct StreamTail {
     path: PathBuf,
+    /// Kept open between polls: `cw run` polls every agent's log hundreds of times a second,
+    /// and opening the path each time costs a path walk.
+    file: Option<std::fs::File>,
     offset: u64,
     partial: Vec<u8>,
     line_no: u64,
@@ -162,22 +165,25 @@ pub struct StreamTail {
 impl StreamTail {
     /// Tails `path` from its start.
     pub fn new(path: &Path) -> StreamTail {
-        StreamTail { path: path.to_owned(), offset: 0, partial: Vec::new(), line_no: 0 }
+        StreamTail { path: path.to_owned(), file: None, offset: 0, partial: Vec::new(), line_no: 0 }
     }
 
     /// Tails `path` from its current end (for a resumed session whose earlier lines were seen).
     pub fn from_end(path: &Path) -> StreamTail {
         let offset = fs_err::metadata(path).map(|m| m.len()).unwrap_or(0);
-        StreamTail { path: path.to_owned(), offset, partial: Vec::new(), line_no: 0 }
+        StreamTail { path: path.to_owned(), file: None, offset, partial: Vec::new(), line_no: 0 }
     }
 
     /// The events in lines completed since the last call. A missing file is "nothing yet".
     pub fn poll(&mut self) -> std::io::Result<Vec<StreamEvent>> {
-        let mut file = match fs_err::File::open(&self.path) {
-            Ok(file) => file,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(err) => return Err(err),
-        };
+        if self.file.is_none() {
+            match fs_err::File::open(&self.path) {
+                Ok(file) => self.file = Some(file.into_parts().0),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(err) => return Err(err),
+            }
+        }
+        let Some(file) = self.file.as_mut() else { return Ok(Vec::new()) };
         let metadata = file.metadata()?;
         if !metadata.is_file() {
             // A device or pipe in place of the log (e.g. /dev/full) has no lines to give.
@@ -185,7 +191,7 @@ impl StreamTail {
         }
         let len = metadata.len();
         if len < self.offset {
-            // Truncated or replaced: start over rather than read garbage.
+            // Truncated: start over rather than read garbage.
             self.offset = 0;
             self.partial.clear();
         }
@@ -375,6 +381,32 @@ mod tests {
         assert!(
             matches!(&events[..], [StreamEvent::Malformed { line: 3, error }] if error.contains("cut off")),
             "{events:?}"
+        );
+    }
+
+    #[test]
+    fn a_tail_follows_appends_and_starts_over_after_a_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stream.jsonl");
+        let mut tail = StreamTail::new(&path);
+        assert!(tail.poll().unwrap().is_empty(), "no file yet is nothing yet");
+        let init = |id: &str| {
+            format!("{{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"{id}\"}}\n")
+        };
+        fs_err::write(&path, init("s1")).unwrap();
+        assert_eq!(tail.poll().unwrap().len(), 1);
+        let mut file = fs_err::OpenOptions::new().append(true).open(&path).unwrap();
+        std::io::Write::write_all(&mut file, init("s2").as_bytes()).unwrap();
+        let events = tail.poll().unwrap();
+        assert!(
+            matches!(&events[..], [StreamEvent::Init { session_id, .. }] if session_id == "s2")
+        );
+        assert!(tail.poll().unwrap().is_empty(), "nothing new, nothing read");
+        // Truncated and rewritten shorter: read from the start again.
+        fs_err::write(&path, init("s3")).unwrap();
+        let events = tail.poll().unwrap();
+        assert!(
+            matches!(&events[..], [StreamEvent::Init { session_id, .. }] if session_id == "s3")
         );
     }
 }

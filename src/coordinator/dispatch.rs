@@ -27,9 +27,9 @@ impl Coordinator<'_> {
         if ready.is_empty() {
             return Ok(());
         }
-        let heights = chain_heights(&self.service.dependency_map()?);
+        let weights = path_weights(&self.service.dependency_map()?);
         let mut working = self.working_agents()?;
-        for task in dispatch_order(ready, &heights) {
+        for task in dispatch_order(ready, &weights) {
             if working >= self.options.agents || self.live.len() >= self.process_cap() {
                 break;
             }
@@ -128,9 +128,19 @@ impl Coordinator<'_> {
     }
 }
 
-/// For each task, the number of tasks on the longest chain of dependents below it (itself
-/// included): starting the tallest first shortens the whole run (critical path first).
-pub(super) fn chain_heights(dependencies: &HashMap<TaskId, Vec<TaskId>>) -> HashMap<TaskId, u32> {
+/// How much of the plan waits on a task: the tasks on the longest chain of dependents below it
+/// (itself included) and its direct dependents. Tasks absent from the map have neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub(super) struct PathWeight {
+    pub(super) height: u32,
+    pub(super) dependents: u32,
+}
+
+/// Each task's `PathWeight`: starting the tallest first shortens the whole run (critical path
+/// first); among equally tall ones, the one more tasks wait on directly is likelier on it.
+pub(super) fn path_weights(
+    dependencies: &HashMap<TaskId, Vec<TaskId>>,
+) -> HashMap<TaskId, PathWeight> {
     let mut dependents: HashMap<TaskId, Vec<TaskId>> = HashMap::new();
     for (task, deps) in dependencies {
         for dep in deps {
@@ -159,21 +169,22 @@ pub(super) fn chain_heights(dependencies: &HashMap<TaskId, Vec<TaskId>>) -> Hash
         height(task, &dependents, &mut heights);
     }
     heights
+        .into_iter()
+        .map(|(task, height)| {
+            let direct = dependents.get(&task).map_or(0, Vec::len);
+            (task, PathWeight { height, dependents: u32::try_from(direct).unwrap_or(u32::MAX) })
+        })
+        .collect()
 }
 
-/// Dependency order (the longest chain of dependents first), then wave, then priority, then age.
+/// Critical path first (`PathWeight`), then phase, wave, priority and age.
 pub(super) fn dispatch_order(
     mut ready: Vec<TaskRecord>,
-    heights: &HashMap<TaskId, u32>,
+    weights: &HashMap<TaskId, PathWeight>,
 ) -> Vec<TaskRecord> {
     ready.sort_by_key(|t| {
-        (
-            std::cmp::Reverse(heights.get(&t.id).copied().unwrap_or(1)),
-            t.phase_seq,
-            t.wave,
-            t.priority,
-            t.id,
-        )
+        let weight = weights.get(&t.id).copied().unwrap_or(PathWeight { height: 1, dependents: 0 });
+        (std::cmp::Reverse(weight), t.phase_seq, t.wave, t.priority, t.id)
     });
     ready
 }
@@ -183,15 +194,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn heights_count_the_longest_chain_of_dependents() {
+    fn weights_count_the_longest_chain_and_the_direct_dependents() {
         let t = TaskId;
         // 1 ← 2 ← 3, 1 ← 4, 5 alone.
         let deps = HashMap::from([(t(2), vec![t(1)]), (t(3), vec![t(2)]), (t(4), vec![t(1)])]);
-        let heights = chain_heights(&deps);
-        assert_eq!(heights[&t(1)], 3);
-        assert_eq!(heights[&t(2)], 2);
-        assert_eq!(heights[&t(3)], 1);
-        assert_eq!(heights[&t(4)], 1);
-        assert_eq!(heights.get(&t(5)), None);
+        let weights = path_weights(&deps);
+        let w = |height, dependents| PathWeight { height, dependents };
+        assert_eq!(weights[&t(1)], w(3, 2));
+        assert_eq!(weights[&t(2)], w(2, 1));
+        assert_eq!(weights[&t(3)], w(1, 0));
+        assert_eq!(weights[&t(4)], w(1, 0));
+        assert_eq!(weights.get(&t(5)), None);
+        // Taller first; equally tall, more direct dependents first.
+        assert!(w(3, 0) > w(2, 9) && w(2, 3) > w(2, 1));
     }
 }
