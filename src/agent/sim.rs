@@ -92,12 +92,12 @@ fn script(action: &str) -> Vec<Step> {
             let rest = rest.trim().to_owned();
             Some(match verb {
                 "write" => {
-                    let (path, text) = rest.split_once(' ').unwrap_or((&rest, ""));
-                    Step::Write { path: path.to_owned(), text: text.replace("\\n", "\n") }
+                    let (path, text) = path_and_text(&rest);
+                    Step::Write { path, text }
                 }
                 "on-bounce" => {
-                    let (path, text) = rest.split_once(' ').unwrap_or((&rest, ""));
-                    Step::OnBounce { path: path.to_owned(), text: text.replace("\\n", "\n") }
+                    let (path, text) = path_and_text(&rest);
+                    Step::OnBounce { path, text }
                 }
                 "ask" => Step::Ask(rest),
                 "sleep" => Step::Sleep(rest.parse().unwrap_or(0)),
@@ -113,6 +113,12 @@ fn script(action: &str) -> Vec<Step> {
             })
         })
         .collect()
+}
+
+/// `<path> <text>` of a write step, with `\n` in the text made a new line.
+fn path_and_text(rest: &str) -> (String, String) {
+    let (path, text) = rest.split_once(' ').unwrap_or((rest, ""));
+    (path.to_owned(), text.replace("\\n", "\n"))
 }
 
 /// Prints stream-json events like Claude Code does.

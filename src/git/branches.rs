@@ -131,9 +131,9 @@ pub fn remove_worktree(
     }
     prune_missing(location)?;
     let full = format!("refs/heads/{branch}");
-    let checked_out = repo.head().ok().and_then(|h| h.name().ok().map(str::to_owned))
-        == Some(full.clone())
-        || linked_worktrees(location).iter().any(|w| w.head == format!("ref: {full}"));
+    let symbolic = format!("ref: {full}");
+    let checked_out = repo.head().ok().is_some_and(|h| h.name().ok() == Some(full.as_str()))
+        || linked_worktrees(location).iter().any(|w| w.head == symbolic);
     if checked_out {
         // Someone checked the branch out by hand: leave it to them.
         return Ok(());
@@ -152,9 +152,6 @@ pub fn prune_missing(location: &RepoLocation) -> Result<Vec<PathBuf>, GitError> 
     let mut pruned = Vec::new();
     for linked in linked_worktrees(location).into_iter().filter(|w| !w.path.exists()) {
         let Ok(worktree) = repo.find_worktree(&linked.name) else { continue };
-        if worktree.path().exists() {
-            continue;
-        }
         let path = worktree.path().to_owned();
         let mut options = WorktreePruneOptions::new();
         options.working_tree(false).valid(true);
