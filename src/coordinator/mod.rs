@@ -23,7 +23,7 @@ use tracing::{debug, info, warn};
 use crate::agent::stream::{StreamEvent, short_tool};
 use crate::agent::{AgentExit, AgentRuntime, Continuation, LiveAgent};
 use crate::model::{AgentId, AgentState, TaskId, TaskState};
-use crate::service::{Delivery, MergeLine, Service, ServiceError};
+use crate::service::{Delivery, ExitKind, MergeLine, Service, ServiceError};
 use crate::store::ChangeWatch;
 
 /// How a `cw run` behaves.
@@ -229,6 +229,16 @@ impl<'p> Coordinator<'p> {
                         "stopped {stopped} unrecorded process group(s) of {}",
                         agent.id
                     ));
+                }
+                // Killed between resuming the agent and recording its new process: it still
+                // looks alive, and a live agent cannot be resumed. Its process is gone now.
+                if matches!(
+                    agent.state,
+                    AgentState::Starting | AgentState::Running | AgentState::Waiting
+                ) {
+                    let why = "its process was lost when cw stopped";
+                    self.service.record_agent_exit(agent.id, ExitKind::Crashed, why)?;
+                    self.progress.line(&format!("{}: {why}", agent.id));
                 }
             }
         }

@@ -108,3 +108,18 @@ fn branches_changing_the_same_file_in_different_places_merge_by_content() {
     let merged = String::from_utf8_lossy(&merged.stdout);
     assert!(merged.starts_with("line one\n") && merged.ends_with("line twenty\n"), "{merged}");
 }
+
+#[test]
+fn a_ref_lock_left_by_a_killed_process_does_not_wedge_merges() {
+    let env = TestEnv::initialised();
+    let location = Workspace::locate(&env.root()).unwrap().repo;
+    branch_with(&env, "cw/a-t1", "a.txt", "a\n");
+    let lock = env.root().join(".git/refs/heads/cw/integration.lock");
+    fs_err::write(&lock, "").unwrap();
+    let touched =
+        crate::support::command("touch").args(["-d", "1 minute ago"]).arg(&lock).status().unwrap();
+    assert!(touched.success());
+    let outcome = git::merge_branch(&location, "cw/integration", "cw/a-t1", "merge t1").unwrap();
+    assert!(matches!(outcome, MergeOutcome::Merged { .. }), "{outcome:?}");
+    assert!(!lock.exists());
+}
