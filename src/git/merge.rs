@@ -5,15 +5,12 @@
 //! overwritten. Between the two steps a merge gate may test the merged tree (`gate_checkout`).
 
 use std::path::Path;
-use std::time::{Duration, Instant};
-
-use tracing::warn;
 
 use git2::build::CheckoutBuilder;
 use git2::{BranchType, MergeOptions, Oid, Repository, Signature};
 
 use super::tree_merge::merge_trees;
-use super::{GitError, RepoLocation, WriteLock, open};
+use super::{GitError, RepoLocation, WriteLock, open, retry_past_stale_lock};
 
 /// What merging a branch did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,47 +150,15 @@ pub fn advance(
     let name = format!("refs/heads/{}", merge.into);
     // cw's own ref writes are serialised by the write lock, which dies with its holder.
     let _lock = WriteLock::acquire(location)?;
-    let started = Instant::now();
-    loop {
-        match repo.reference_matching(&name, commit, true, base, &format!("cw: {message}")) {
-            Ok(_) => return Ok(MergeOutcome::Merged { commit: merge.commit.clone() }),
-            // The ref is no longer where the merge started: someone moved it. Never overwrite.
-            Err(err) if err.code() == git2::ErrorCode::Modified => {
-                return Ok(MergeOutcome::RefMoved);
-            }
-            Err(err) if err.code() == git2::ErrorCode::Locked => {
-                let lock = location.common_dir.join(format!("{name}.lock"));
-                if !clear_stale_ref_lock(&lock, started) {
-                    return Err(wrap(err));
-                }
-            }
-            Err(source) => return Err(wrap(source)),
-        }
-    }
-}
-
-/// How long a ref's `.lock` may stand before cw, holding its own write lock, takes it for the
-/// leftover of a killed process (git holds a ref lock for milliseconds).
-const STALE_REF_LOCK: Duration = Duration::from_secs(1);
-
-/// Waits while `lock` is younger than `STALE_REF_LOCK`, then removes it; false once it has
-/// tried for longer than that (the lock keeps coming back: someone is really writing).
-fn clear_stale_ref_lock(lock: &Path, started: Instant) -> bool {
-    if started.elapsed() > STALE_REF_LOCK * 3 {
-        return false;
-    }
-    let age = fs_err::metadata(lock).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
-    match age {
-        // Gone meanwhile: try again.
-        None => true,
-        Some(age) if age >= STALE_REF_LOCK => {
-            warn!(lock = %lock.display(), "removing a stale ref lock left by a killed process");
-            fs_err::remove_file(lock).is_ok()
-        }
-        Some(_) => {
-            std::thread::sleep(Duration::from_millis(50));
-            true
-        }
+    let lock = location.common_dir.join(format!("{name}.lock"));
+    let written = retry_past_stale_lock(&lock, || {
+        repo.reference_matching(&name, commit, true, base, &format!("cw: {message}"))
+    });
+    match written {
+        Ok(_) => Ok(MergeOutcome::Merged { commit: merge.commit.clone() }),
+        // The ref is no longer where the merge started: someone moved it. Never overwrite.
+        Err(err) if err.code() == git2::ErrorCode::Modified => Ok(MergeOutcome::RefMoved),
+        Err(source) => Err(wrap(source)),
     }
 }
 

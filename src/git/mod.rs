@@ -5,6 +5,9 @@
 //! Must not: touch the database or the user's checkout (no checkout, no index writes).
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tracing::warn;
 
 mod branches;
 mod merge;
@@ -174,6 +177,43 @@ fn open(location: &RepoLocation) -> Result<Repository, GitError> {
 
 fn strip_trailing_slash(path: &Path) -> PathBuf {
     path.components().collect()
+}
+
+/// How long a ref's `.lock` may stand before cw, holding its own write lock, takes it for the
+/// leftover of a killed process (git holds a ref lock for milliseconds).
+const STALE_LOCK: Duration = Duration::from_secs(1);
+
+/// Runs a ref write (the caller holds `WriteLock`); when git finds the ref's `lock` file taken,
+/// waits until that file is `STALE_LOCK` old, removes it as a killed process's leftover and
+/// writes again. Gives up (the `Locked` error) if the lock keeps coming back: someone really
+/// is writing.
+fn retry_past_stale_lock<T>(
+    lock: &Path,
+    mut write: impl FnMut() -> Result<T, git2::Error>,
+) -> Result<T, git2::Error> {
+    let started = Instant::now();
+    loop {
+        match write() {
+            Err(err) if err.code() == ErrorCode::Locked && started.elapsed() < STALE_LOCK * 3 => {
+                let age = fs_err::metadata(lock)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok());
+                match age {
+                    Some(age) if age >= STALE_LOCK => {
+                        warn!(lock = %lock.display(), "removing a lock left by a killed process");
+                        if fs_err::remove_file(lock).is_err() {
+                            return Err(err);
+                        }
+                    }
+                    Some(_) => std::thread::sleep(Duration::from_millis(50)),
+                    // Gone meanwhile: write again.
+                    None => {}
+                }
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Held while cw changes the repository (worktrees, branches, merges): cw's own git writes are

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{BranchType, Repository, StatusOptions, WorktreeAddOptions};
 
-use super::{GitError, RepoLocation};
+use super::{GitError, RepoLocation, retry_past_stale_lock};
 
 /// A worktree to create.
 #[derive(Debug, Clone)]
@@ -67,7 +67,9 @@ pub fn create_worktree(
         .map_err(|_| GitError::MissingBranch { branch: spec.base.clone() })?;
     refuse_dirty_checkout(&repo, location, &spec.base)?;
     let commit = base.get().peel_to_commit().map_err(wrap)?;
-    let branch = repo.branch(&spec.branch, &commit, false).map_err(wrap)?;
+    let lock = location.common_dir.join(format!("refs/heads/{}.lock", spec.branch));
+    let branch =
+        retry_past_stale_lock(&lock, || repo.branch(&spec.branch, &commit, false)).map_err(wrap)?;
     let reference = branch.into_reference();
     let mut options = WorktreeAddOptions::new();
     options.reference(Some(&reference));

@@ -180,3 +180,18 @@ fn a_worktree_record_left_by_a_killed_create_does_not_block_the_name() {
     assert!(listed.contains("cw-stale-t11") && listed.contains("cw-gone-t12"), "{listed}");
     fs_err::remove_dir_all(first.path.parent().unwrap()).unwrap();
 }
+
+#[test]
+fn a_branch_lock_left_by_a_killed_process_does_not_block_the_branch() {
+    let env = TestEnv::initialised();
+    let lock = env.root().join(".git/refs/heads/cw/locked-t13.lock");
+    fs_err::create_dir_all(lock.parent().unwrap()).unwrap();
+    fs_err::write(&lock, "").unwrap();
+    let touched =
+        crate::support::command("touch").args(["-d", "1 minute ago"]).arg(&lock).status().unwrap();
+    assert!(touched.success());
+    let created = git::create_worktree(&location(&env), &spec(&env, "cw/locked-t13")).unwrap();
+    assert!(created.path.join("README.md").is_file());
+    assert!(!lock.exists());
+    fs_err::remove_dir_all(created.path.parent().unwrap()).unwrap();
+}
