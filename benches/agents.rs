@@ -47,7 +47,7 @@ fn main() {
     for i in 0..RUNS {
         let task = service.add_task(&add(&format!("bench task {i}"))).unwrap().id;
         let started = Instant::now();
-        let live = runtime.spawn_on_task(task).unwrap();
+        let live = runtime.spawn_on_task(task, None).unwrap();
         spawn.push(started.elapsed());
         runtime.stop(live.agent, Some(live)).unwrap();
     }
@@ -97,7 +97,7 @@ fn main() {
         let mut add_task = add(&format!("stop bench {i}"));
         add_task.description = "sim: children 5\nsim: hang".to_owned();
         let task = service.add_task(&add_task).unwrap().id;
-        let live = runtime.spawn_on_task(task).unwrap();
+        let live = runtime.spawn_on_task(task, None).unwrap();
         let pgid = live.pid();
         wait_until(|| cw::process::group_members(pgid).len() >= 7);
         if let Some(mcp) = cw_mcp_pid(pgid) {

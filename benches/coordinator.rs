@@ -39,6 +39,7 @@ impl Progress for Quiet {
 }
 
 fn main() {
+    cw::logging::init(0);
     let cw_bin = release_cw();
     // `cargo bench --bench coordinator -- merges` runs only the benchmarks named.
     let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
@@ -61,7 +62,12 @@ fn main() {
 
 /// 200 tasks, 16 agents, 2 s of work each: wall time against the critical path.
 fn schedule(cw_bin: &Path) -> (String, String) {
-    let dir = tempfile::tempdir().unwrap();
+    // CW_BENCH_KEEP=1 keeps the repository (and its .cw/cw.db events) to study the timeline.
+    let keep = std::env::var_os("CW_BENCH_KEEP").is_some();
+    let dir = tempfile::Builder::new().disable_cleanup(keep).tempdir().unwrap();
+    if keep {
+        println!("keeping {}", dir.path().display());
+    }
     let root = dir.path().join("repo");
     make_repo(&root, 1);
     let service = init(cw_bin, &root);

@@ -57,6 +57,10 @@ allowed_tools = ["Read", "Edit", "Write", "Glob", "Grep", "Bash(git add:*)", "Ba
 worktree_dir = ""
 # A command run (with sh -c) in each new worktree before the agent starts, e.g. "npm ci".
 setup_command = ""
+# Give a new agent the clean worktree of a finished, merged one (renamed, its new branch checked
+# out: only changed files are written, ignored files such as build outputs stay) instead of a
+# whole new checkout. false = always a fresh checkout.
+reuse_worktrees = true
 # How long a stopped agent gets between SIGTERM and SIGKILL.
 stop_grace_seconds = 5
 "#;
@@ -106,6 +110,7 @@ pub struct AgentConfig {
     pub allowed_tools: Vec<String>,
     pub worktree_dir: String,
     pub setup_command: String,
+    pub reuse_worktrees: bool,
     pub stop_grace_seconds: u64,
 }
 
@@ -132,6 +137,7 @@ impl Default for AgentConfig {
             .to_vec(),
             worktree_dir: String::new(),
             setup_command: String::new(),
+            reuse_worktrees: true,
             stop_grace_seconds: 5,
         }
     }

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::launch::{self, SessionStart};
 use super::prompts::Prompt;
 use super::stream::{RunSummary, StreamEvent, StreamTail};
-use crate::git::{self, WorktreeSpec};
+use crate::git::{self, CreatedWorktree, WorktreeSpec};
 use crate::model::{AgentId, TaskId};
 use crate::process::{self, ExitOutcome, ProcessHandle, SpawnSpec, StopReport, Supervised};
 use crate::service::{ExitKind, Service, ServiceError};
@@ -51,6 +51,8 @@ pub struct LiveAgent {
     tail: StreamTail,
     pub summary: RunSummary,
     recorded_session: Option<String>,
+    /// The finished agent whose merged worktree this one took over, if it did.
+    pub reused_worktree_of: Option<AgentId>,
 }
 
 /// Who stops an agent: the operator (it stays stopped until restarted) or `cw run`'s shutdown
@@ -111,12 +113,18 @@ impl AgentRuntime {
     }
 
     /// Starts a new agent on a ready task: its own branch and worktree cut from the integration
-    /// branch, the setup command, a new session. Nothing is left half-made on failure: the agent
-    /// is recorded as crashed with the reason.
-    pub fn spawn_on_task(&self, task: TaskId) -> Result<LiveAgent, ServiceError> {
+    /// branch, the setup command, a new session. With `reuse`, the merged worktree of that
+    /// finished agent becomes the new one when it can (see `git::recycle_worktree`); otherwise a
+    /// fresh one is checked out. Nothing is left half-made on failure: the agent is recorded as
+    /// crashed with the reason.
+    pub fn spawn_on_task(
+        &self,
+        task: TaskId,
+        reuse: Option<AgentId>,
+    ) -> Result<LiveAgent, ServiceError> {
         let registration = self.service.prepare_agent(task)?;
         let agent = registration.agent.id;
-        match self.start_new(agent, task) {
+        match self.start_new(agent, task, reuse) {
             Ok(live) => Ok(live),
             Err(err) => {
                 let status = format!("did not start: {err}");
@@ -126,18 +134,24 @@ impl AgentRuntime {
         }
     }
 
-    fn start_new(&self, agent: AgentId, task: TaskId) -> Result<LiveAgent, ServiceError> {
+    fn start_new(
+        &self,
+        agent: AgentId,
+        task: TaskId,
+        reuse: Option<AgentId>,
+    ) -> Result<LiveAgent, ServiceError> {
         let detail = self.service.task(task)?;
         let config = self.service.config();
         let workspace = self.service.workspace();
         let dir = self.agent_dir(agent)?;
         let (branch, path) = self.planned_worktree(task, &detail.task.title);
-        let created = {
+        let spec = WorktreeSpec { branch, path, base: config.integration_branch.clone() };
+        let (created, reused_worktree_of) = {
             let _lock = git::WriteLock::acquire(&workspace.repo)?;
-            git::create_worktree(
-                &workspace.repo,
-                &WorktreeSpec { branch, path, base: config.integration_branch.clone() },
-            )?
+            match self.recycle(reuse, &spec) {
+                Some(created) => (created, reuse),
+                None => (git::create_worktree(&workspace.repo, &spec)?, None),
+            }
         };
         let session = launch::new_session_id();
         self.service.record_agent_workspace(
@@ -151,13 +165,39 @@ impl AgentRuntime {
             &workspace.prompts_dir(),
             &[("task", &task.to_string()), ("title", &detail.task.title)],
         );
-        self.launch(
+        let mut live = self.launch(
             agent,
             Some(task),
             &prompt,
             &SessionStart::New(session),
             StreamTail::new(&dir.join("stream.jsonl")),
-        )
+        )?;
+        live.reused_worktree_of = reused_worktree_of;
+        Ok(live)
+    }
+
+    /// The merged worktree of the finished agent `old` made into `spec`, if it can be (the
+    /// caller holds the write lock). A worktree that cannot be reused is left to the usual
+    /// clean-up, and the caller checks out a fresh one.
+    fn recycle(&self, old: Option<AgentId>, spec: &WorktreeSpec) -> Option<CreatedWorktree> {
+        let old = old?;
+        let (path, branch) = match self.service.merged_worktree(old) {
+            Ok(found) => found?,
+            Err(err) => {
+                warn!(agent_id = %old, cause = %err, "could not read a finished agent's worktree");
+                return None;
+            }
+        };
+        match git::recycle_worktree(&self.service.workspace().repo, &path, &branch, spec) {
+            Ok(created) => {
+                debug!(from = %path.display(), to = %created.path.display(), "worktree reused");
+                Some(created)
+            }
+            Err(err) => {
+                debug!(from = %path.display(), cause = %err, "worktree not reused");
+                None
+            }
+        }
     }
 
     /// The branch and worktree directory an agent on `task` gets.
@@ -336,6 +376,7 @@ impl AgentRuntime {
             tail,
             summary: RunSummary::default(),
             recorded_session: Some(session.id().to_owned()),
+            reused_worktree_of: None,
         })
     }
 
@@ -570,6 +611,7 @@ impl AgentRuntime {
             tail: StreamTail::new(&stream),
             summary: RunSummary::default(),
             recorded_session: record.session_id.clone(),
+            reused_worktree_of: None,
         };
         // Re-read the log so the summary covers the current run (it resets at each init).
         for event in agent.tail.poll().unwrap_or_default() {

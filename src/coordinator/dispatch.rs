@@ -6,7 +6,7 @@ use tracing::warn;
 
 use super::Coordinator;
 use crate::agent::Continuation;
-use crate::model::{TaskId, TaskState};
+use crate::model::{AgentId, TaskId, TaskState};
 use crate::process;
 use crate::service::ServiceError;
 use crate::store::TaskRecord;
@@ -43,8 +43,10 @@ impl Coordinator<'_> {
             self.start_on(&task)?;
             working += 1;
             // Starting agents takes a while; a merge requested meanwhile must not wait for all
-            // of them (on a critical path, a merge delayed is every dependant delayed).
+            // of them (on a critical path, a merge delayed is every dependant delayed), and an
+            // agent that ended meanwhile frees its worktree for the next start.
             self.merge_queue()?;
+            self.poll_agents()?;
         }
         Ok(())
     }
@@ -82,13 +84,25 @@ impl Coordinator<'_> {
                     .continue_session(agent.id, &Continuation::Interrupted { reason })
                     .map(|live| (live, true))
             }
-            None => self.runtime.spawn_on_task(task.id).map(|live| (live, false)),
+            None => {
+                let spare = self.take_spare()?;
+                let started = self.runtime.spawn_on_task(task.id, spare);
+                // A spare that was not reused (or a start that failed) is still the clean-up's.
+                if let Some(spare) = spare {
+                    self.tidy(spare);
+                }
+                started.map(|live| (live, false))
+            }
         };
         match started {
             Ok((live, resumed)) => {
                 let verb = if resumed { "resumed" } else { "started" };
+                let reused = live
+                    .reused_worktree_of
+                    .map(|old| format!(" (in {old}'s merged worktree, refreshed)"))
+                    .unwrap_or_default();
                 self.progress.line(&format!(
-                    "{verb} {} (pid {}) on {}: {}",
+                    "{verb} {} (pid {}) on {}: {}{reused}",
                     live.agent,
                     live.pid(),
                     task.id,
@@ -110,6 +124,22 @@ impl Coordinator<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A finished agent whose merged worktree the next new agent may take over (newest first):
+    /// reusing one costs a rename and the files that changed instead of a whole checkout.
+    fn take_spare(&mut self) -> Result<Option<AgentId>, ServiceError> {
+        if !self.service.config().agent.reuse_worktrees {
+            return Ok(None);
+        }
+        let candidates: Vec<AgentId> = self.tidy_later.iter().rev().copied().collect();
+        for agent in candidates {
+            if self.service.merged_worktree(agent)?.is_some() {
+                self.tidy_later.remove(&agent);
+                return Ok(Some(agent));
+            }
+        }
+        Ok(None)
     }
 
     /// Why one more agent would push the machine below the configured headroom, if it would.

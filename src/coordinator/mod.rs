@@ -114,7 +114,7 @@ enum Event {
     /// Something changed in the database (any process).
     Changed,
     /// An agent wrote to its stream.
-    Output { agent: AgentId, events: Vec<StreamEvent> },
+    Output { agent: AgentId, task: Option<TaskId>, events: Vec<StreamEvent> },
     /// An agent's process ended.
     Exited(Box<AgentExit>),
     /// Time passed with nothing else happening.
@@ -138,8 +138,9 @@ pub struct Coordinator<'p> {
     last_snapshot: Option<Snapshot>,
     /// Tasks whose agent could not be started this run (not retried until something changes).
     failed_starts: BTreeMap<TaskId, String>,
-    /// Agents whose merged worktree is removed when the loop is idle: removing a worktree and
-    /// its branch costs more than starting an agent, and must not delay the next start.
+    /// Agents whose merged worktree is removed when the loop is idle (removing a worktree and
+    /// its branch costs more than starting an agent, and must not delay the next start), or
+    /// reused by a new agent meanwhile (`take_spare`).
     tidy_later: BTreeSet<AgentId>,
 }
 
@@ -253,15 +254,7 @@ impl<'p> Coordinator<'p> {
             if let Some(event) = self.queue.pop_front() {
                 return Ok(event);
             }
-            for live in self.live.values_mut() {
-                let (events, exit) = self.runtime.observe(live)?;
-                if !events.is_empty() {
-                    self.queue.push_back(Event::Output { agent: live.agent, events });
-                }
-                if let Some(exit) = exit {
-                    self.queue.push_back(Event::Exited(Box::new(exit)));
-                }
-            }
+            self.poll_agents()?;
             if !self.queue.is_empty() {
                 continue;
             }
@@ -273,7 +266,7 @@ impl<'p> Coordinator<'p> {
                 return Ok(Event::Tick);
             }
             // Idle: one deferred clean-up at a time, then look for events again.
-            if let Some(agent) = self.tidy_later.pop_first() {
+            if let Some(agent) = self.next_to_tidy() {
                 self.tidy_now(agent);
                 continue;
             }
@@ -286,12 +279,33 @@ impl<'p> Coordinator<'p> {
         }
     }
 
+    /// Reads every supervised agent's new output and notices the ones that ended; both are
+    /// queued as events. An agent that ended leaves `live` at once (its end is recorded) and its
+    /// worktree becomes a candidate for reuse or clean-up.
+    fn poll_agents(&mut self) -> Result<(), ServiceError> {
+        let mut ended = Vec::new();
+        for live in self.live.values_mut() {
+            let (events, exit) = self.runtime.observe(live)?;
+            if !events.is_empty() {
+                self.queue.push_back(Event::Output { agent: live.agent, task: live.task, events });
+            }
+            if let Some(exit) = exit {
+                ended.push(live.agent);
+                self.queue.push_back(Event::Exited(Box::new(exit)));
+            }
+        }
+        for agent in ended {
+            self.live.remove(&agent);
+            self.tidy(agent);
+        }
+        Ok(())
+    }
+
     fn handle_event(&mut self, event: Event) -> Result<(), ServiceError> {
         match event {
-            Event::Output { agent, events } => {
+            Event::Output { agent, task, events } => {
                 for event in &events {
                     if let StreamEvent::ToolUse { name, .. } = event {
-                        let task = self.live.get(&agent).and_then(|l| l.task);
                         let on = task.map(|t| format!(" ({t})")).unwrap_or_default();
                         self.progress.line(&format!("{agent}{on} → {}", short_tool(name)));
                     }
@@ -430,6 +444,21 @@ impl<'p> Coordinator<'p> {
     /// the loop is next idle (or before it returns).
     fn tidy(&mut self, agent: AgentId) {
         self.tidy_later.insert(agent);
+    }
+
+    /// The oldest finished agent whose worktree can go now: up to `agents` of them are kept as
+    /// spares for new agents while tasks are still waiting to be dispatched.
+    fn next_to_tidy(&mut self) -> Option<AgentId> {
+        let keep_spares = self.service.config().agent.reuse_worktrees
+            && self.last_snapshot.as_ref().is_some_and(|s| {
+                s.counts.iter().any(|(state, n)| {
+                    *n > 0 && matches!(state, TaskState::Pending | TaskState::Ready)
+                })
+            });
+        if keep_spares && self.tidy_later.len() <= self.options.agents {
+            return None;
+        }
+        self.tidy_later.pop_first()
     }
 
     fn tidy_all(&mut self) {

@@ -23,7 +23,7 @@ pub use branches::{
 pub use merge::{
     MergeOutcome, Prepared, PreparedMerge, advance, gate_checkout, merge_branch, prepare_merge,
 };
-pub use worktree::{CreatedWorktree, WorktreeSpec, create_worktree, task_branch};
+pub use worktree::{CreatedWorktree, WorktreeSpec, create_worktree, recycle_worktree, task_branch};
 
 /// A git failure, named by the repository or branch it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,8 @@ pub enum GitError {
         "the branch {branch} holds work that is not merged; cw keeps it (archive it with `cw gc` once its task is cancelled or failed)"
     )]
     Unmerged { branch: String },
+    #[error("the worktree {} cannot be reused: {why}", path.display())]
+    NotReusable { path: PathBuf, why: String },
     #[error("'{name}' is not a valid branch name")]
     InvalidBranchName { name: String },
     #[error("git error in {}: {source}", path.display())]

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use git2::build::CheckoutBuilder;
 use git2::{BranchType, Repository, StatusOptions, WorktreeAddOptions};
 
 use super::{GitError, RepoLocation, retry_past_stale_lock};
@@ -93,6 +94,205 @@ pub fn create_worktree(
         base_commit: commit.id().to_string(),
         included,
     })
+}
+
+/// Turns the worktree of finished, merged work into the fresh worktree `spec` asks for, which
+/// costs a rename and the files that differ instead of a whole checkout (and keeps ignored files,
+/// i.e. build caches, warm). The result is what `create_worktree` makes: `spec.branch` new at the
+/// tip of `spec.base`, checked out at `spec.path` with no tracked or untracked difference. The old
+/// worktree must be clean and its branch merged into `spec.base`; its branch is deleted.
+/// On an error nothing of `spec` is left behind (the caller can create it fresh), and the old
+/// worktree is either untouched or gone (its work is merged, so nothing is lost).
+/// The caller holds `WriteLock`.
+pub fn recycle_worktree(
+    location: &RepoLocation,
+    old_path: &Path,
+    old_branch: &str,
+    spec: &WorktreeSpec,
+) -> Result<CreatedWorktree, GitError> {
+    super::validate_branch_name(&spec.branch)?;
+    let repo = Repository::open(&location.main_workdir)
+        .map_err(|source| GitError::Git { path: location.main_workdir.clone(), source })?;
+    let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
+    if spec.path.exists() {
+        return Err(GitError::PathExists { path: spec.path.clone() });
+    }
+    if repo.find_branch(&spec.branch, BranchType::Local).is_ok() {
+        return Err(GitError::BranchExists { branch: spec.branch.clone() });
+    }
+    let base = repo
+        .find_branch(&spec.base, BranchType::Local)
+        .map_err(|_| GitError::MissingBranch { branch: spec.base.clone() })?;
+    refuse_dirty_checkout(&repo, location, &spec.base)?;
+    let commit = base.get().peel_to_commit().map_err(wrap)?;
+    let old = ReusableWorktree::check(&repo, location, old_path, old_branch, commit.id())?;
+    let lock = location.common_dir.join(format!("refs/heads/{}.lock", spec.branch));
+    retry_past_stale_lock(&lock, || repo.branch(&spec.branch, &commit, false)).map_err(wrap)?;
+    let new_name = spec.branch.replace('/', "-");
+    // HEAD moves last: until then a killed cw leaves a worktree no branch of the new task is
+    // checked out in, which recovery removes like any merged one.
+    let head = location.common_dir.join("worktrees").join(&new_name).join("HEAD");
+    let moved = old
+        .check_out(&commit)
+        .and_then(|()| move_worktree(location, old_path, &old.name, &spec.path, &new_name))
+        .and_then(|()| write_atomically(&head, &format!("ref: refs/heads/{}\n", spec.branch)));
+    if let Err(err) = moved {
+        discard_half_recycled(&repo, location, old_path, &spec.path, &spec.branch);
+        return Err(err);
+    }
+    // The old branch's work is merged; deleting the reference (not `Branch::delete`, which
+    // rewrites .git/config and opens every worktree) loses nothing.
+    if let Ok(mut reference) = repo.find_reference(&format!("refs/heads/{old_branch}")) {
+        reference.delete().map_err(wrap)?;
+    }
+    let included = copy_included_files(&repo, location, &spec.path)?;
+    Ok(CreatedWorktree {
+        path: spec.path.clone(),
+        branch: spec.branch.clone(),
+        base_commit: commit.id().to_string(),
+        included,
+    })
+}
+
+/// A linked worktree found fit for reuse: git's record of it agrees with its directory, it is on
+/// its branch, that branch is merged, and nothing in it is uncommitted.
+struct ReusableWorktree {
+    /// The name of git's record (`<common dir>/worktrees/<name>/`).
+    name: String,
+    admin: PathBuf,
+    repo: Repository,
+}
+
+impl ReusableWorktree {
+    fn check(
+        main: &Repository,
+        location: &RepoLocation,
+        path: &Path,
+        branch: &str,
+        base: git2::Oid,
+    ) -> Result<ReusableWorktree, GitError> {
+        let refuse =
+            |why: &str| GitError::NotReusable { path: path.to_owned(), why: why.to_owned() };
+        // Its `.git` file names its record, whose `gitdir` names it back.
+        let dot_git = fs_err::read_to_string(path.join(".git")).unwrap_or_default();
+        let admin = dot_git
+            .strip_prefix("gitdir: ")
+            .map(|d| PathBuf::from(d.trim_end()))
+            .filter(|admin| admin.parent() == Some(location.common_dir.join("worktrees").as_path()))
+            .ok_or_else(|| refuse("it is not a linked worktree of this repository"))?;
+        let back = fs_err::read_to_string(admin.join("gitdir")).unwrap_or_default();
+        let same = |a: &Path, b: &Path| {
+            a == b
+                || fs_err::canonicalize(a)
+                    .ok()
+                    .zip(fs_err::canonicalize(b).ok())
+                    .is_some_and(|(a, b)| a == b)
+        };
+        if !same(Path::new(back.trim_end()), &path.join(".git")) {
+            return Err(refuse("git's record of it names another directory"));
+        }
+        let head = fs_err::read_to_string(admin.join("HEAD")).unwrap_or_default();
+        if head.trim_end() != format!("ref: refs/heads/{branch}") {
+            return Err(refuse(&format!("it is not on its branch {branch}")));
+        }
+        let tip = main
+            .find_branch(branch, BranchType::Local)
+            .ok()
+            .and_then(|b| b.get().target())
+            .ok_or_else(|| GitError::MissingBranch { branch: branch.to_owned() })?;
+        let merged = tip == base
+            || main
+                .graph_descendant_of(base, tip)
+                .map_err(|source| GitError::Git { path: location.main_workdir.clone(), source })?;
+        if !merged {
+            return Err(GitError::Unmerged { branch: branch.to_owned() });
+        }
+        let repo = Repository::open(path)
+            .map_err(|source| GitError::Git { path: path.to_owned(), source })?;
+        let mut options = StatusOptions::new();
+        options.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
+        let statuses = repo
+            .statuses(Some(&mut options))
+            .map_err(|source| GitError::Git { path: path.to_owned(), source })?;
+        if let Some(first) = statuses.iter().find_map(|e| e.path().ok().map(str::to_owned)) {
+            return Err(refuse(&format!("it has uncommitted files ({first}…)")));
+        }
+        drop(statuses);
+        let name = admin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Ok(ReusableWorktree { name, admin, repo })
+    }
+
+    /// Checks `commit` out over it: only the files that differ are written; untracked files are
+    /// removed, ignored ones kept. (Its HEAD is then written directly: libgit2's `set_head`
+    /// opens every other worktree to see whether the branch is checked out there, and the new
+    /// branch was created a moment ago.)
+    fn check_out(&self, commit: &git2::Commit<'_>) -> Result<(), GitError> {
+        let path = self.repo.workdir().unwrap_or(&self.admin).to_owned();
+        let wrap = |source| GitError::Git { path: path.clone(), source };
+        let target = self.repo.find_commit(commit.id()).map_err(wrap)?;
+        let mut checkout = CheckoutBuilder::new();
+        checkout.force().remove_untracked(true);
+        self.repo.checkout_tree(target.as_object(), Some(&mut checkout)).map_err(wrap)
+    }
+}
+
+/// Replaces a small file of git's with a temporary file renamed over it.
+fn write_atomically(path: &Path, text: &str) -> Result<(), GitError> {
+    let io = |source| GitError::Io { path: path.to_owned(), source };
+    let temp = path.with_extension("cw-tmp");
+    fs_err::write(&temp, text).map_err(io)?;
+    fs_err::rename(&temp, path).map_err(io)
+}
+
+/// Moves a linked worktree and git's record of it (`<common dir>/worktrees/<name>/`) to a new
+/// directory and name, in an order where a process killed at any step leaves only what a prune
+/// (the worktree's recorded directory is gone) or a removal of the merged old one cleans up.
+fn move_worktree(
+    location: &RepoLocation,
+    old_path: &Path,
+    old_name: &str,
+    new_path: &Path,
+    new_name: &str,
+) -> Result<(), GitError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| GitError::Io { path, source }
+    };
+    let admin_root = location.common_dir.join("worktrees");
+    let old_admin = admin_root.join(old_name);
+    let new_admin = admin_root.join(new_name);
+    if old_name != new_name {
+        remove_stale_admin_dir(location, new_name)?;
+        fs_err::rename(&old_admin, &new_admin).map_err(io(&new_admin))?;
+    }
+    write_atomically(&old_path.join(".git"), &format!("gitdir: {}\n", new_admin.display()))?;
+    if let Some(parent) = new_path.parent() {
+        fs_err::create_dir_all(parent).map_err(io(parent))?;
+    }
+    fs_err::rename(old_path, new_path).map_err(io(new_path))?;
+    let new_path = fs_err::canonicalize(new_path).unwrap_or_else(|_| new_path.to_owned());
+    write_atomically(&new_admin.join("gitdir"), &format!("{}\n", new_path.join(".git").display()))
+}
+
+/// Undoes a recycle that failed after the old worktree started changing: the new branch, the
+/// moved or half-moved directory and git's record of it go (the old work is merged, nothing is
+/// lost).
+fn discard_half_recycled(
+    repo: &Repository,
+    location: &RepoLocation,
+    old_path: &Path,
+    new_path: &Path,
+    branch: &str,
+) {
+    for dir in [new_path, old_path] {
+        if dir.join(".git").is_file() {
+            let _ = fs_err::remove_dir_all(dir);
+        }
+    }
+    let _ = super::prune_missing(location);
+    if let Ok(mut reference) = repo.find_reference(&format!("refs/heads/{branch}")) {
+        let _ = reference.delete();
+    }
 }
 
 /// A process killed while git was adding a worktree can leave its record

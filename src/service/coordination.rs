@@ -2,7 +2,7 @@
 //! their task unfinished, answers and bounces still to hand to an agent, and tasks for the human.
 //! The coordinator (`crate::coordinator`) decides when; the rules live here.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tracing::{info, instrument};
 
@@ -334,32 +334,37 @@ impl Service {
         })
     }
 
-    /// Removes the worktree and branch of a finished agent once its branch is merged; true if it
-    /// did. Unmerged work is never touched.
-    pub fn clean_merged_worktree(&self, agent: AgentId) -> Result<bool, ServiceError> {
+    /// The worktree and branch of a finished agent whose task is merged and whose directory still
+    /// exists: what `clean_merged_worktree` removes and a new agent may reuse. The branch itself
+    /// is checked against the integration branch by whoever acts on it.
+    pub fn merged_worktree(
+        &self,
+        agent: AgentId,
+    ) -> Result<Option<(PathBuf, String)>, ServiceError> {
         let record = self.agent(agent)?;
         let (Some(path), Some(branch)) = (record.worktree.as_deref(), record.branch.as_deref())
         else {
-            return Ok(false);
+            return Ok(None);
         };
         if record.process.is_some() || !Path::new(path).exists() {
-            return Ok(false);
+            return Ok(None);
         }
-        let task = record.task.or(record.bound_task);
-        let merged = match task {
-            Some(task) => self.store.read(|tx| require_task(tx, task))?.state == TaskState::Merged,
-            None => false,
-        };
-        if !merged {
-            return Ok(false);
-        }
+        let Some(task) = record.task.or(record.bound_task) else { return Ok(None) };
+        let merged = self.store.read(|tx| require_task(tx, task))?.state == TaskState::Merged;
+        Ok(merged.then(|| (PathBuf::from(path), branch.to_owned())))
+    }
+
+    /// Removes the worktree and branch of a finished agent once its branch is merged; true if it
+    /// did. Unmerged work is never touched.
+    pub fn clean_merged_worktree(&self, agent: AgentId) -> Result<bool, ServiceError> {
+        let Some((path, branch)) = self.merged_worktree(agent)? else { return Ok(false) };
         let repo = &self.workspace.repo;
         let integration = &self.config.integration_branch;
-        if !git::is_merged(repo, branch, integration)? {
+        if !git::is_merged(repo, &branch, integration)? {
             return Ok(false);
         }
         let _lock = git::WriteLock::acquire(repo)?;
-        git::remove_worktree(repo, Path::new(path), branch, integration)?;
+        git::remove_worktree(repo, &path, &branch, integration)?;
         Ok(true)
     }
 }

@@ -177,6 +177,33 @@ fn a_diamond_of_30_tasks_merges_completely_in_dependency_order() {
     }
     assert_eq!(worktrees_left(&env), Vec::<String>::new());
     assert_eq!(agent_processes(&env.root()), Vec::<u32>::new());
+    // Later agents took over merged worktrees instead of checking out new ones, and git's
+    // records of them are consistent: nothing to prune, no agent branch left.
+    let reused = lines.iter().filter(|l| l.contains("merged worktree, refreshed")).count();
+    assert!(reused > 0, "{lines:#?}");
+    let prune = env.git(&["worktree", "prune", "--dry-run", "-v"]);
+    assert_eq!(String::from_utf8_lossy(&prune.stderr), "");
+    let branches = env.git(&["branch", "--list", "cw/*", "--format=%(refname:short)"]);
+    assert_eq!(String::from_utf8_lossy(&branches.stdout).trim(), "cw/integration");
+}
+
+#[test]
+fn merged_worktrees_are_reused_unless_the_config_says_no() {
+    for reuse in [true, false] {
+        let env = sim_env("");
+        edit_config(&env, "reuse_worktrees = true", &format!("reuse_worktrees = {reuse}"));
+        // The sink starts long after the first of the four it waits on is merged and gone.
+        let root = add_after(&env, "root", "", &[]);
+        let middle: Vec<String> =
+            (0..4).map(|i| add_after(&env, &format!("middle {i}"), "", &[&root])).collect();
+        let refs: Vec<&str> = middle.iter().map(String::as_str).collect();
+        add_after(&env, "sink", "", &refs);
+        let (report, lines) = run_to_end(&env, 2);
+        assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
+        let reused = lines.iter().any(|l| l.contains("merged worktree, refreshed"));
+        assert_eq!(reused, reuse, "{lines:#?}");
+        assert_eq!(worktrees_left(&env), Vec::<String>::new());
+    }
 }
 
 #[test]

@@ -195,3 +195,120 @@ fn a_branch_lock_left_by_a_killed_process_does_not_block_the_branch() {
     assert!(!lock.exists());
     fs_err::remove_dir_all(created.path.parent().unwrap()).unwrap();
 }
+
+fn text(output: std::process::Output) -> String {
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A worktree on `branch` with `file` committed in it, merged into the integration branch.
+fn merged_worktree(env: &TestEnv, branch: &str, file: &str) -> git::CreatedWorktree {
+    let location = location(env);
+    let created = git::create_worktree(&location, &spec(env, branch)).unwrap();
+    fs_err::write(created.path.join(file), format!("{branch}\n")).unwrap();
+    env.git_in(&created.path, &["add", file]);
+    env.git_in(&created.path, &["commit", "-q", "-m", file]);
+    let merged = git::merge_branch(&location, "cw/integration", branch, "merge").unwrap();
+    assert!(matches!(merged, git::MergeOutcome::Merged { .. }), "{merged:?}");
+    created
+}
+
+#[test]
+fn a_merged_worktree_is_reused_as_a_fresh_checkout_of_the_new_branch() {
+    let env = TestEnv::initialised();
+    env.write(".gitignore", "build/\n");
+    env.write("doomed.txt", "removed on the integration branch later\n");
+    env.git(&["add", ".gitignore", "doomed.txt"]);
+    env.git(&["commit", "-q", "-m", "ignore build"]);
+    env.git(&["branch", "-f", "cw/integration", "HEAD"]);
+    let location = location(&env);
+    let old = merged_worktree(&env, "cw/old-t1", "old.txt");
+    // A build cache the old agent left (ignored), then more work lands on the integration branch
+    // from elsewhere: a new file, a deleted one.
+    fs_err::create_dir_all(old.path.join("build")).unwrap();
+    fs_err::write(old.path.join("build/cache.bin"), "warm\n").unwrap();
+    let other = merged_worktree(&env, "cw/other-t2", "other.txt");
+    env.git_in(&other.path, &["rm", "-q", "doomed.txt"]);
+    env.git_in(&other.path, &["commit", "-q", "-m", "drop doomed"]);
+    git::merge_branch(&location, "cw/integration", "cw/other-t2", "merge again").unwrap();
+    let tip = text(env.git(&["rev-parse", "cw/integration"])).trim().to_owned();
+
+    let new = spec(&env, "cw/new-t3");
+    let created = git::recycle_worktree(&location, &old.path, "cw/old-t1", &new).unwrap();
+    assert_eq!(created.path, new.path);
+    assert_eq!(created.base_commit, tip);
+    assert!(!old.path.exists(), "the old directory became the new one");
+    assert_eq!(head_of(&env, &created.path), tip);
+    assert_eq!(text(env.git_in(&created.path, &["branch", "--show-current"])).trim(), "cw/new-t3");
+    assert_eq!(text(env.git_in(&created.path, &["status", "--porcelain"])), "", "clean");
+    for file in ["old.txt", "other.txt", "README.md", ".gitignore"] {
+        assert!(created.path.join(file).is_file(), "{file} is checked out");
+    }
+    assert!(!created.path.join("doomed.txt").exists(), "deleted on the integration branch");
+    assert_eq!(fs_err::read_to_string(created.path.join("build/cache.bin")).unwrap(), "warm\n");
+    // git's records agree: the old branch is gone, the worktree is listed where it now is, and
+    // nothing is left for a prune.
+    assert!(!git::branch_exists(&location, "cw/old-t1"));
+    let listed = text(env.git(&["worktree", "list", "--porcelain"]));
+    assert!(listed.contains(&format!("worktree {}\n", created.path.display())), "{listed}");
+    assert!(!listed.contains(&old.path.display().to_string()), "{listed}");
+    let prune = hermetic_git_stderr(&env, &["worktree", "prune", "--dry-run", "-v"]);
+    assert_eq!(prune, "", "no stale worktree record");
+    // The new agent works in it as in a fresh one, and cw finds its state from inside.
+    fs_err::write(created.path.join("new.txt"), "new\n").unwrap();
+    env.git_in(&created.path, &["add", "new.txt"]);
+    env.git_in(&created.path, &["commit", "-q", "-m", "new"]);
+    assert_eq!(
+        env.cw_in(&created.path, &["status", "--json"]).json()["root"],
+        env.root().display().to_string()
+    );
+    // And it is removed like any other once merged.
+    git::merge_branch(&location, "cw/integration", "cw/new-t3", "merge new").unwrap();
+    git::remove_worktree(&location, &created.path, "cw/new-t3", "cw/integration").unwrap();
+    assert!(!created.path.exists());
+    assert_eq!(hermetic_git_stderr(&env, &["worktree", "prune", "--dry-run", "-v"]), "");
+    fs_err::remove_dir_all(new.path.parent().unwrap()).unwrap();
+}
+
+fn hermetic_git_stderr(env: &TestEnv, args: &[&str]) -> String {
+    String::from_utf8(env.git(args).stderr).unwrap()
+}
+
+#[test]
+fn unmerged_or_dirty_worktrees_are_never_reused_and_nothing_changes() {
+    let env = TestEnv::initialised();
+    let location = location(&env);
+    // Unmerged work: refused, the worktree and its branch untouched, no new branch.
+    let unmerged = git::create_worktree(&location, &spec(&env, "cw/unmerged-t4")).unwrap();
+    fs_err::write(unmerged.path.join("work.txt"), "not merged\n").unwrap();
+    env.git_in(&unmerged.path, &["add", "work.txt"]);
+    env.git_in(&unmerged.path, &["commit", "-q", "-m", "work"]);
+    let new = spec(&env, "cw/new-t5");
+    let err = git::recycle_worktree(&location, &unmerged.path, "cw/unmerged-t4", &new).unwrap_err();
+    assert!(matches!(err, GitError::Unmerged { .. }), "{err}");
+    assert!(unmerged.path.join("work.txt").is_file() && !new.path.exists());
+    assert!(!git::branch_exists(&location, "cw/new-t5"));
+
+    // Merged but with an untracked file, or a modified tracked one: refused, named.
+    let dirty = merged_worktree(&env, "cw/dirty-t6", "dirty.txt");
+    fs_err::write(dirty.path.join("notes.txt"), "left behind\n").unwrap();
+    let err = git::recycle_worktree(&location, &dirty.path, "cw/dirty-t6", &new).unwrap_err();
+    assert!(matches!(err, GitError::NotReusable { .. }), "{err}");
+    assert!(err.to_string().contains("uncommitted files (notes.txt"), "{err}");
+    fs_err::remove_file(dirty.path.join("notes.txt")).unwrap();
+    fs_err::write(dirty.path.join("README.md"), "edited\n").unwrap();
+    let err = git::recycle_worktree(&location, &dirty.path, "cw/dirty-t6", &new).unwrap_err();
+    assert!(err.to_string().contains("README.md"), "{err}");
+    assert_eq!(fs_err::read_to_string(dirty.path.join("README.md")).unwrap(), "edited\n");
+    assert!(!new.path.exists() && !git::branch_exists(&location, "cw/new-t5"));
+
+    // Not a worktree of this repository on that branch: refused.
+    let err = git::recycle_worktree(&location, &env.outer(), "cw/dirty-t6", &new).unwrap_err();
+    assert!(matches!(err, GitError::NotReusable { .. }), "{err}");
+    // A target that exists is refused before anything moves.
+    env.git_in(&dirty.path, &["checkout", "-q", "--", "README.md"]);
+    fs_err::create_dir_all(&new.path).unwrap();
+    let err = git::recycle_worktree(&location, &dirty.path, "cw/dirty-t6", &new).unwrap_err();
+    assert!(matches!(err, GitError::PathExists { .. }), "{err}");
+    assert!(dirty.path.join("dirty.txt").is_file());
+    fs_err::remove_dir_all(new.path.parent().unwrap()).unwrap();
+}

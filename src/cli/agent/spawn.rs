@@ -35,7 +35,7 @@ pub(crate) fn cmd_spawn(cx: &Context, args: &SpawnArgs) -> CommandResult {
         .map_err(|e: crate::model::IdParseError| CommandError::Usage(e.to_string()))?;
     let service = Arc::new(cx.service()?);
     let runtime = AgentRuntime::for_current_exe(service.clone())?;
-    let mut live = runtime.spawn_on_task(task)?;
+    let mut live = runtime.spawn_on_task(task, None)?;
     let agent = live.agent;
     if args.detach {
         let record = service.agent(agent)?;
