@@ -1,6 +1,8 @@
 //! Agent runtime benchmarks (issue 4), on a repository of 10,000 files:
 //! - spawn latency: task ready → agent process running in its fresh worktree (p50 of 20), next to
 //!   plain `git worktree add` and to git2's worktree creation alone, in the same run;
+//! - a new agent's worktree made from a finished agent's merged one (`recycle_worktree`), next to
+//!   a fresh checkout of the same tip;
 //! - `stop` of an agent with 5 child processes (TERM to the group, until it is empty);
 //! - memory per supervised agent: the `cw mcp` server each agent runs (RSS and private);
 //! - cw's share of `claude` start-up: the `cw mcp` handshake against `claude -p` start → first API
@@ -85,6 +87,45 @@ fn main() {
         ms(median(&mut spawn)),
         ms(median(&mut cli)),
         ms(median(&mut git2_only))
+    ));
+
+    // A new agent's worktree made from a finished agent's merged one, after 10 files changed on
+    // the integration branch (what a few merges bring), next to a fresh checkout of the same tip.
+    let feeder = dir.path().join("feeder");
+    git(&root, &["worktree", "add", "-q", feeder.to_str().unwrap(), "cw/integration"]);
+    let reuse_spec = |i: usize| WorktreeSpec {
+        branch: format!("bench/reuse-{i}"),
+        path: dir.path().join(format!("reuse-{i}")),
+        base: "cw/integration".to_owned(),
+    };
+    let mut previous = git::create_worktree(location, &reuse_spec(0)).unwrap();
+    let mut reused = Vec::new();
+    let mut fresh = Vec::new();
+    for i in 1..=RUNS {
+        for f in 0..10 {
+            let file = feeder.join(format!("d{f}/f{f}.txt"));
+            fs_err::write(&file, format!("changed {i}\n")).unwrap();
+        }
+        git(&feeder, &["commit", "-q", "-am", &format!("feed {i}")]);
+        let started = Instant::now();
+        let next =
+            git::recycle_worktree(location, &previous.path, &previous.branch, &reuse_spec(i))
+                .unwrap();
+        reused.push(started.elapsed());
+        previous = next;
+        let spec = WorktreeSpec {
+            branch: format!("bench/fresh-{i}"),
+            path: dir.path().join(format!("fresh-{i}")),
+            base: "cw/integration".to_owned(),
+        };
+        let started = Instant::now();
+        git::create_worktree(location, &spec).unwrap();
+        fresh.push(started.elapsed());
+    }
+    rows.push(format!(
+        "| new agent worktree from a finished agent's merged one, 10 files changed ({FILES} files) | {} | fresh git2 checkout of the same tip {} |",
+        ms(median(&mut reused)),
+        ms(median(&mut fresh))
     ));
 
     // Stop an agent with 5 children (the scripted agent: its cw mcp + 5 sleeps).

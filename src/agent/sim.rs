@@ -1,6 +1,6 @@
 //! `cw sim-agent`: a scripted agent that looks like Claude Code from cw's side. It is started with
 //! the same command line, starts `cw mcp` from the same per-agent MCP config and talks MCP to it,
-//! edits and commits files with `git`, and prints stream-json. It makes the demo, the tests and
+//! edits and commits files (in process; conflicts are merged with `git`), and prints stream-json. It makes the demo, the tests and
 //! the benchmarks fast and deterministic.
 //!
 //! The script is read from the task's action, one `sim: <step>` line each:
@@ -262,8 +262,7 @@ async fn work(args: &SimArgs, stream: &mut Stream, client: &McpClient) -> Result
             for (path, text) in fixes {
                 write_file(&worktree, path, text)?;
             }
-            git(&worktree, &["add", "-A"])?;
-            git(&worktree, &["commit", "-q", "-m", &format!("{task_id}: fix what bounced")])?;
+            commit(&worktree, &format!("{task_id}: fix what bounced"))?;
         }
         stream.call(client, "request_merge", json!({"task_id": task_id})).await?;
         return Ok(Outcome::Finished(format!("{task_id}: conflict resolved, merge requested")));
@@ -358,17 +357,7 @@ async fn work(args: &SimArgs, stream: &mut Stream, client: &McpClient) -> Result
     }
     let partial = worktree.join(format!("cw-sim/{task_id}.partial"));
     let _ = fs_err::remove_file(&partial);
-    git(&worktree, &["add", "-A"])?;
-    git(
-        &worktree,
-        &[
-            "commit",
-            "-q",
-            "--allow-empty",
-            "-m",
-            &format!("{task_id}: {}", task["title"].as_str().unwrap_or("")),
-        ],
-    )?;
+    commit(&worktree, &format!("{task_id}: {}", task["title"].as_str().unwrap_or("")))?;
     let summary =
         if notes.is_empty() { "done".to_owned() } else { format!("done ({})", notes.join("; ")) };
     stream
@@ -431,6 +420,13 @@ const GIT_IDENTITY: [(&str, &str); 4] = [
     ("GIT_COMMITTER_NAME", "cw sim-agent"),
     ("GIT_COMMITTER_EMAIL", "sim-agent@cw.invalid"),
 ];
+
+/// `git add -A && git commit`, in process: the scripted agent stands in for an agent whose own
+/// work is not what the demo, tests and benchmarks measure, so it spends as little as it can.
+fn commit(worktree: &Path, message: &str) -> Result<(), String> {
+    let author = (GIT_IDENTITY[0].1, GIT_IDENTITY[1].1);
+    crate::git::commit_all(worktree, message, author).map(|_| ()).map_err(|e| e.to_string())
+}
 
 fn git(worktree: &Path, args: &[&str]) -> Result<String, String> {
     let (outcome, output) = process::capture(Path::new("git"), args, worktree, &GIT_IDENTITY)

@@ -23,7 +23,7 @@ use tracing::{debug, info, warn};
 use crate::agent::stream::{StreamEvent, short_tool};
 use crate::agent::{AgentExit, AgentRuntime, Continuation, LiveAgent};
 use crate::model::{AgentId, AgentState, TaskId, TaskState};
-use crate::service::{Delivery, ExitKind, MergeLine, Service, ServiceError};
+use crate::service::{Delivery, ExitKind, MergeLine, Overview, Service, ServiceError};
 use crate::store::ChangeWatch;
 
 /// How a `cw run` behaves.
@@ -136,6 +136,13 @@ pub struct Coordinator<'p> {
     last_tick: Instant,
     paused: Option<String>,
     last_snapshot: Option<Snapshot>,
+    /// Something the snapshot shows may have changed since it was last published.
+    snapshot_due: bool,
+    last_published: Instant,
+    /// The newest overview read (tasks by state, merges, questions).
+    overview: Option<Overview>,
+    /// Titles of the tasks agents work on, for the snapshot (read once per task).
+    titles: BTreeMap<TaskId, String>,
     /// Tasks whose agent could not be started this run (not retried until something changes).
     failed_starts: BTreeMap<TaskId, String>,
     /// Agents whose merged worktree is removed when the loop is idle (removing a worktree and
@@ -148,6 +155,9 @@ pub struct Coordinator<'p> {
 const TICK: Duration = Duration::from_millis(500);
 /// How many recent merges the live status block shows.
 const SNAPSHOT_MERGES: usize = 3;
+/// The live status block is redrawn at most this often: building it reads the database, and a
+/// busy run changes it hundreds of times a second.
+const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
 
 impl<'p> Coordinator<'p> {
     /// A coordinator over `runtime`'s repository. `shutdown` ends `run` gracefully.
@@ -171,6 +181,10 @@ impl<'p> Coordinator<'p> {
             last_tick: Instant::now(),
             paused: None,
             last_snapshot: None,
+            snapshot_due: true,
+            last_published: Instant::now(),
+            overview: None,
+            titles: BTreeMap::new(),
             failed_starts: BTreeMap::new(),
             tidy_later: BTreeSet::new(),
         })
@@ -185,6 +199,7 @@ impl<'p> Coordinator<'p> {
             if matches!(event, Event::Shutdown) {
                 self.stop_all()?;
                 self.tidy_all();
+                self.publish_snapshot()?;
                 let mut report = self.report()?;
                 report.interrupted = true;
                 return Ok(report);
@@ -193,6 +208,7 @@ impl<'p> Coordinator<'p> {
             if self.options.exit_when_done && self.finished()? {
                 self.stop_all()?;
                 self.tidy_all();
+                self.publish_snapshot()?;
                 return self.report();
             }
         }
@@ -265,6 +281,9 @@ impl<'p> Coordinator<'p> {
                 self.last_tick = Instant::now();
                 return Ok(Event::Tick);
             }
+            if self.snapshot_due && self.last_published.elapsed() >= SNAPSHOT_EVERY {
+                self.publish_snapshot()?;
+            }
             // Idle: one deferred clean-up at a time, then look for events again.
             if let Some(agent) = self.next_to_tidy() {
                 self.tidy_now(agent);
@@ -310,7 +329,8 @@ impl<'p> Coordinator<'p> {
                         self.progress.line(&format!("{agent}{on} → {}", short_tool(name)));
                     }
                 }
-                self.publish_snapshot()
+                self.snapshot_due = true;
+                Ok(())
             }
             Event::Exited(exit) => {
                 self.live.remove(&exit.agent.id);
@@ -353,7 +373,8 @@ impl<'p> Coordinator<'p> {
         if self.options.dispatch {
             self.dispatch()?;
         }
-        self.publish_snapshot()
+        self.snapshot_due = true;
+        Ok(())
     }
 
     /// Tasks held by agents whose process has ended: hand over what they must hear, or count
@@ -450,7 +471,7 @@ impl<'p> Coordinator<'p> {
     /// spares for new agents while tasks are still waiting to be dispatched.
     fn next_to_tidy(&mut self) -> Option<AgentId> {
         let keep_spares = self.service.config().agent.reuse_worktrees
-            && self.last_snapshot.as_ref().is_some_and(|s| {
+            && self.overview.as_ref().is_some_and(|s| {
                 s.counts.iter().any(|(state, n)| {
                     *n > 0 && matches!(state, TaskState::Pending | TaskState::Ready)
                 })
@@ -481,8 +502,8 @@ impl<'p> Coordinator<'p> {
         }
         // Pending tasks whose blockers all ended cannot move by themselves; anything else
         // unfinished still can (an agent, the merge queue, or the human answering).
-        let status = self.service.status(0)?;
-        let movable: u64 = status
+        let overview = self.service.overview()?;
+        let movable: u64 = overview
             .counts
             .iter()
             .filter(|(state, _)| !state.is_terminal() && *state != TaskState::Pending)
@@ -572,38 +593,50 @@ impl<'p> Coordinator<'p> {
         Ok(())
     }
 
+    /// Shows the current picture if it differs from the one shown last.
     fn publish_snapshot(&mut self) -> Result<(), ServiceError> {
-        let status = self.service.status(0)?;
+        self.snapshot_due = false;
+        self.last_published = Instant::now();
+        let overview = self.service.overview()?;
         let mut agents = Vec::new();
-        for live in self.live.values() {
-            let title = match live.task {
-                Some(task) => self.service.task(task)?.task.title,
+        let working: Vec<(AgentId, Option<TaskId>, String)> = self
+            .live
+            .values()
+            .map(|live| {
+                let action = live.summary.last_action.clone();
+                (live.agent, live.task, action.unwrap_or_else(|| "starting".to_owned()))
+            })
+            .collect();
+        for (agent, task, last_action) in working {
+            let title = match task {
+                Some(task) => self.title_of(task)?,
                 None => String::new(),
             };
-            agents.push(AgentLine {
-                agent: live.agent,
-                task: live.task,
-                title,
-                last_action: live
-                    .summary
-                    .last_action
-                    .clone()
-                    .unwrap_or_else(|| "starting".to_owned()),
-            });
+            agents.push(AgentLine { agent, task, title, last_action });
         }
         let snapshot = Snapshot {
-            counts: status.counts,
-            total: status.total,
+            counts: overview.counts.clone(),
+            total: overview.total,
             agents,
-            queued_merges: status.queued_merges,
-            open_questions: status.open_questions,
-            recent_merges: status.recent_merges.into_iter().take(SNAPSHOT_MERGES).collect(),
+            queued_merges: overview.queued_merges,
+            open_questions: overview.open_questions,
+            recent_merges: overview.recent_merges.iter().take(SNAPSHOT_MERGES).cloned().collect(),
             paused: self.paused.clone(),
         };
+        self.overview = Some(overview);
         if self.last_snapshot.as_ref() != Some(&snapshot) {
             self.progress.snapshot(&snapshot);
             self.last_snapshot = Some(snapshot);
         }
         Ok(())
+    }
+
+    fn title_of(&mut self, task: TaskId) -> Result<String, ServiceError> {
+        if let Some(title) = self.titles.get(&task) {
+            return Ok(title.clone());
+        }
+        let title = self.service.task(task)?.task.title;
+        self.titles.insert(task, title.clone());
+        Ok(title)
     }
 }

@@ -4,7 +4,9 @@
 //! integration branch, `.git/info/exclude`.
 //! Must not: touch the database or the user's checkout (no checkout, no index writes).
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use tracing::warn;
@@ -17,8 +19,8 @@ mod worktree;
 use git2::{BranchType, ErrorCode, Repository};
 
 pub use branches::{
-    archive_branch, branch_diff, branch_exists, is_merged, prune_missing, remove_worktree,
-    uncommitted_paths,
+    archive_branch, branch_diff, branch_exists, commit_all, is_merged, prune_missing,
+    remove_worktree, uncommitted_paths,
 };
 pub use merge::{
     MergeOutcome, Prepared, PreparedMerge, advance, gate_checkout, merge_branch, prepare_merge,
@@ -172,9 +174,29 @@ pub fn exclude(location: &RepoLocation, pattern: &str) -> Result<(), GitError> {
     fs_err::write(&path, updated).map_err(io)
 }
 
-fn open(location: &RepoLocation) -> Result<Repository, GitError> {
-    Repository::open(&location.main_workdir)
-        .map_err(|source| GitError::Git { path: location.main_workdir.clone(), source })
+/// The main repository, opened once per thread and kept. Opening re-reads git's config files,
+/// and a fresh handle re-parses every commit a walk (merge base, "is it merged") visits; a kept
+/// one has them in libgit2's object cache. A kept handle still sees what other processes write:
+/// refs are read from disk on every lookup, the object database rescans on a miss, config files
+/// are re-read when they change, and cached objects are immutable by their ids.
+fn open(location: &RepoLocation) -> Result<Rc<Repository>, GitError> {
+    thread_local! {
+        static KEPT: RefCell<Option<(PathBuf, Rc<Repository>)>> = const { RefCell::new(None) };
+    }
+    KEPT.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        if let Some((path, repo)) = kept.as_ref()
+            && *path == location.main_workdir
+        {
+            return Ok(Rc::clone(repo));
+        }
+        let repo = Rc::new(
+            Repository::open(&location.main_workdir)
+                .map_err(|source| GitError::Git { path: location.main_workdir.clone(), source })?,
+        );
+        *kept = Some((location.main_workdir.clone(), Rc::clone(&repo)));
+        Ok(repo)
+    })
 }
 
 fn strip_trailing_slash(path: &Path) -> PathBuf {

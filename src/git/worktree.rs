@@ -54,8 +54,7 @@ pub fn create_worktree(
     spec: &WorktreeSpec,
 ) -> Result<CreatedWorktree, GitError> {
     super::validate_branch_name(&spec.branch)?;
-    let repo = Repository::open(&location.main_workdir)
-        .map_err(|source| GitError::Git { path: location.main_workdir.clone(), source })?;
+    let repo = super::open(location)?;
     let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
     if spec.path.exists() {
         return Err(GitError::PathExists { path: spec.path.clone() });
@@ -111,8 +110,7 @@ pub fn recycle_worktree(
     spec: &WorktreeSpec,
 ) -> Result<CreatedWorktree, GitError> {
     super::validate_branch_name(&spec.branch)?;
-    let repo = Repository::open(&location.main_workdir)
-        .map_err(|source| GitError::Git { path: location.main_workdir.clone(), source })?;
+    let repo = super::open(location)?;
     let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
     if spec.path.exists() {
         return Err(GitError::PathExists { path: spec.path.clone() });

@@ -39,8 +39,8 @@ pub use import::{ImportOptions, ImportReport};
 pub use init::InitReport;
 pub use server_lock::ServerLock;
 pub use tasks::{
-    AddTask, DependencyChange, MAX_DESCRIPTION_BYTES, MAX_TITLE_CHARS, MergeLine, PlanRef,
-    StatusReport, TaskChange, TaskDetail, TaskListing,
+    AddTask, DependencyChange, MAX_DESCRIPTION_BYTES, MAX_TITLE_CHARS, MergeLine, Overview,
+    PlanRef, StatusReport, TaskChange, TaskDetail, TaskListing,
 };
 pub use work::{MAX_PROGRESS_CHARS, MergeRequest};
 

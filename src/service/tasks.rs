@@ -72,6 +72,17 @@ pub struct TaskChange {
     pub blocked_dependents: Vec<TaskId>,
 }
 
+/// What a running coordinator shows: tasks by state, the merge queue, questions, merges.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Overview {
+    pub counts: Vec<(TaskState, u64)>,
+    pub total: u64,
+    pub queued_merges: u64,
+    pub open_questions: usize,
+    /// The newest finished merge requests, newest first.
+    pub recent_merges: Vec<MergeLine>,
+}
+
 /// The overview for `cw status`.
 #[derive(Debug, Clone)]
 pub struct StatusReport {
@@ -245,34 +256,49 @@ impl Service {
     /// Counts by state, what runs next, and who is working.
     pub fn status(&self, next_limit: u32) -> Result<StatusReport, ServiceError> {
         self.store.read(|tx| {
-            let counts = tx.task_counts()?;
-            let total = counts.iter().map(|(_, n)| n).sum();
-            let next_ready = records(tx, &tx.ready_tasks(next_limit)?)?;
+            let overview = overview(tx)?;
             Ok(StatusReport {
-                counts,
-                total,
-                next_ready,
+                counts: overview.counts,
+                total: overview.total,
+                next_ready: records(tx, &tx.ready_tasks(next_limit)?)?,
                 agents: tx.agents()?,
                 latest_event: tx.latest_event_id()?,
-                queued_merges: tx.queued_merges()?,
-                open_questions: tx.open_questions()?.len(),
-                recent_merges: tx
-                    .recent_merges(RECENT_MERGES)?
-                    .into_iter()
-                    .map(|merge| {
-                        Ok(MergeLine {
-                            task: merge.task,
-                            title: require_task(tx, merge.task)?.title,
-                            state: merge.state,
-                            commit: merge.commit,
-                            paths: merge.paths,
-                            finished_at: merge.finished_at,
-                        })
-                    })
-                    .collect::<Result<_, ServiceError>>()?,
+                queued_merges: overview.queued_merges,
+                open_questions: overview.open_questions,
+                recent_merges: overview.recent_merges,
             })
         })
     }
+
+    /// The part of the status a running coordinator shows (a few indexed reads, no lists).
+    pub fn overview(&self) -> Result<Overview, ServiceError> {
+        self.store.read(overview)
+    }
+}
+
+fn overview(tx: &Tx<'_>) -> Result<Overview, ServiceError> {
+    let counts = tx.task_counts()?;
+    let total = counts.iter().map(|(_, n)| n).sum();
+    Ok(Overview {
+        counts,
+        total,
+        queued_merges: tx.queued_merges()?,
+        open_questions: tx.open_question_count()?,
+        recent_merges: tx
+            .recent_merges(RECENT_MERGES)?
+            .into_iter()
+            .map(|merge| {
+                Ok(MergeLine {
+                    task: merge.task,
+                    title: require_task(tx, merge.task)?.title,
+                    state: merge.state,
+                    commit: merge.commit,
+                    paths: merge.paths,
+                    finished_at: merge.finished_at,
+                })
+            })
+            .collect::<Result<_, ServiceError>>()?,
+    })
 }
 
 /// Applies `event` to `task`, keeps holder and lease consistent with the new state, and, when the

@@ -70,7 +70,8 @@ impl Tx<'_> {
     pub fn queued_merges(&self) -> Result<u64, StoreError> {
         let count: i64 = self
             .conn()
-            .query_row("SELECT count(*) FROM merges WHERE state = 'queued'", [], |r| r.get(0))
+            .prepare_cached("SELECT count(*) FROM merges WHERE state = 'queued'")
+            .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
             .on(self)?;
         Ok(u64::try_from(count).unwrap_or(0))
     }

@@ -153,6 +153,16 @@ impl Tx<'_> {
         rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
     }
 
+    /// How many questions are open.
+    pub fn open_question_count(&self) -> Result<usize, StoreError> {
+        let count: i64 = self
+            .conn()
+            .prepare_cached("SELECT count(*) FROM questions WHERE status = 'open'")
+            .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
+            .on(self)?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
     /// Records the answer to an open question; false if it was not open any more.
     pub fn answer_question(
         &self,
