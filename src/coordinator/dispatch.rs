@@ -87,9 +87,10 @@ impl Coordinator<'_> {
             None => {
                 let spare = self.take_spare()?;
                 let started = self.runtime.spawn_on_task(task.id, spare);
-                // A spare that was not reused (or a start that failed) is still the clean-up's.
-                if let Some(spare) = spare {
-                    self.tidy(spare);
+                // A spare that could not be reused is removed now rather than offered again.
+                let reused = started.as_ref().is_ok_and(|l| l.reused_worktree_of.is_some());
+                if let Some(spare) = spare.filter(|_| !reused) {
+                    self.tidy_now(spare);
                 }
                 started.map(|live| (live, false))
             }

@@ -488,7 +488,7 @@ impl<'p> Coordinator<'p> {
         }
     }
 
-    fn tidy_now(&self, agent: AgentId) {
+    pub(super) fn tidy_now(&self, agent: AgentId) {
         if let Err(err) = self.service.clean_merged_worktree(agent) {
             warn!(agent_id = %agent, cause = %err, "could not remove a merged worktree");
         }

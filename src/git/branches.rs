@@ -148,10 +148,7 @@ pub fn remove_worktree(
     if !archived && !is_merged(location, branch, into)? {
         return Err(GitError::Unmerged { branch: branch.to_owned() });
     }
-    if path.exists() {
-        fs_err::remove_dir_all(path)
-            .map_err(|source| GitError::Io { path: path.to_owned(), source })?;
-    }
+    remove_dir_whole(path)?;
     prune_missing(location)?;
     let full = format!("refs/heads/{branch}");
     let symbolic = format!("ref: {full}");
@@ -168,6 +165,37 @@ pub fn remove_worktree(
     }
     Ok(())
 }
+
+/// Removes a directory so that a process killed meanwhile never leaves part of it where it was
+/// (a half-deleted worktree without its `.git` file would look like someone else's directory):
+/// it is renamed to a hidden tombstone beside it first, then deleted. Tombstones left by a killed
+/// process are deleted on the next call.
+fn remove_dir_whole(path: &Path) -> Result<(), GitError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| GitError::Io { path, source }
+    };
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(());
+    };
+    if let Ok(entries) = fs_err::read_dir(parent) {
+        for entry in entries.filter_map(Result::ok) {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if file.starts_with('.') && file.ends_with(TOMBSTONE) {
+                let _ = fs_err::remove_dir_all(entry.path());
+            }
+        }
+    }
+    if !path.exists() {
+        return Ok(());
+    }
+    let tombstone = parent.join(format!(".{}{TOMBSTONE}", name.to_string_lossy()));
+    fs_err::rename(path, &tombstone).map_err(io(path))?;
+    fs_err::remove_dir_all(&tombstone).map_err(io(&tombstone))
+}
+
+/// The suffix of a directory being removed.
+const TOMBSTONE: &str = ".cw-removing";
 
 /// Forgets worktrees whose directories are gone; returns their paths.
 pub fn prune_missing(location: &RepoLocation) -> Result<Vec<PathBuf>, GitError> {

@@ -77,8 +77,7 @@ pub fn create_worktree(
         fs_err::create_dir_all(parent)
             .map_err(|source| GitError::Io { path: parent.to_owned(), source })?;
     }
-    let name = spec.branch.replace('/', "-");
-    remove_stale_admin_dir(location, &name)?;
+    let name = free_admin_name(location, &spec.branch.replace('/', "-"))?;
     if let Err(source) = repo.worktree(&name, &spec.path, Some(&options)) {
         // Leave nothing half-made: the branch points at the base commit and holds no work.
         if let Ok(mut branch) = repo.find_branch(&spec.branch, BranchType::Local) {
@@ -126,7 +125,11 @@ pub fn recycle_worktree(
     let old = ReusableWorktree::check(&repo, location, old_path, old_branch, commit.id())?;
     let lock = location.common_dir.join(format!("refs/heads/{}.lock", spec.branch));
     retry_past_stale_lock(&lock, || repo.branch(&spec.branch, &commit, false)).map_err(wrap)?;
-    let new_name = spec.branch.replace('/', "-");
+    let new_name = if old.name == spec.branch.replace('/', "-") {
+        old.name.clone()
+    } else {
+        free_admin_name(location, &spec.branch.replace('/', "-"))?
+    };
     // HEAD moves last: until then a killed cw leaves a worktree no branch of the new task is
     // checked out in, which recovery removes like any merged one.
     let head = location.common_dir.join("worktrees").join(&new_name).join("HEAD");
@@ -179,14 +182,7 @@ impl ReusableWorktree {
             .filter(|admin| admin.parent() == Some(location.common_dir.join("worktrees").as_path()))
             .ok_or_else(|| refuse("it is not a linked worktree of this repository"))?;
         let back = fs_err::read_to_string(admin.join("gitdir")).unwrap_or_default();
-        let same = |a: &Path, b: &Path| {
-            a == b
-                || fs_err::canonicalize(a)
-                    .ok()
-                    .zip(fs_err::canonicalize(b).ok())
-                    .is_some_and(|(a, b)| a == b)
-        };
-        if !same(Path::new(back.trim_end()), &path.join(".git")) {
+        if !same_dir(Path::new(back.trim_end()), &path.join(".git")) {
             return Err(refuse("git's record of it names another directory"));
         }
         let head = fs_err::read_to_string(admin.join("HEAD")).unwrap_or_default();
@@ -260,7 +256,6 @@ fn move_worktree(
     let old_admin = admin_root.join(old_name);
     let new_admin = admin_root.join(new_name);
     if old_name != new_name {
-        remove_stale_admin_dir(location, new_name)?;
         fs_err::rename(&old_admin, &new_admin).map_err(io(&new_admin))?;
     }
     write_atomically(&old_path.join(".git"), &format!("gitdir: {}\n", new_admin.display()))?;
@@ -293,22 +288,53 @@ fn discard_half_recycled(
     }
 }
 
-/// A process killed while git was adding a worktree can leave its record
-/// (`<common dir>/worktrees/<name>/`) without a working directory; the name would be taken
-/// forever. A record whose working directory does not exist is removed (git's own prune rule).
+/// A process killed while git was adding (or cw was moving) a worktree can leave its record
+/// (`<common dir>/worktrees/<name>/`) without a working directory that belongs to it; the name
+/// would be taken forever. A record whose working directory does not exist, or whose directory's
+/// `.git` file names another record, is removed (git's own prune rule, and a broken link).
 fn remove_stale_admin_dir(location: &RepoLocation, name: &str) -> Result<(), GitError> {
     let admin = location.common_dir.join("worktrees").join(name);
     if !admin.exists() {
         return Ok(());
     }
-    let checkout = fs_err::read_to_string(admin.join("gitdir"))
+    let dot_git = fs_err::read_to_string(admin.join("gitdir"))
         .ok()
-        .map(|gitdir| PathBuf::from(gitdir.trim_end()))
-        .and_then(|dot_git| dot_git.parent().map(Path::to_path_buf));
-    if checkout.is_some_and(|dir| dir.exists()) {
+        .map(|gitdir| PathBuf::from(gitdir.trim_end()));
+    let points_back = dot_git.as_deref().is_some_and(|dot_git| {
+        let named = fs_err::read_to_string(dot_git).unwrap_or_default();
+        let named = named.strip_prefix("gitdir: ").map(|d| PathBuf::from(d.trim_end()));
+        named.is_some_and(|named| named == admin || same_dir(&named, &admin))
+    });
+    if points_back {
         return Ok(());
     }
     fs_err::remove_dir_all(&admin).map_err(|source| GitError::Io { path: admin.clone(), source })
+}
+
+/// A name for git's record of a new worktree: `wanted`, or `wanted-2`, `wanted-3`… when a record
+/// that still belongs to a worktree holds it (as `git worktree add` does). Stale records of the
+/// name are removed first.
+fn free_admin_name(location: &RepoLocation, wanted: &str) -> Result<String, GitError> {
+    for n in 1..100 {
+        let name = if n == 1 { wanted.to_owned() } else { format!("{wanted}-{n}") };
+        remove_stale_admin_dir(location, &name)?;
+        if !location.common_dir.join("worktrees").join(&name).exists() {
+            return Ok(name);
+        }
+    }
+    Err(GitError::Io {
+        path: location.common_dir.join("worktrees").join(wanted),
+        source: std::io::Error::other("a hundred worktree records of this name are in use"),
+    })
+}
+
+/// The same directory, spelled alike or not (symlinks, `..`).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    a == b
+        || fs_err::canonicalize(a)
+            .ok()
+            .zip(fs_err::canonicalize(b).ok())
+            .is_some_and(|(a, b)| a == b)
 }
 
 /// The integration branch moves under any checkout of it; uncommitted edits there would be

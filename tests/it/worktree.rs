@@ -312,3 +312,25 @@ fn unmerged_or_dirty_worktrees_are_never_reused_and_nothing_changes() {
     assert!(dirty.path.join("dirty.txt").is_file());
     fs_err::remove_dir_all(new.path.parent().unwrap()).unwrap();
 }
+
+#[test]
+fn a_reuse_killed_while_moving_git_s_record_does_not_block_the_new_name() {
+    let env = TestEnv::initialised();
+    let location = location(&env);
+    let old = merged_worktree(&env, "cw/old-t7", "old.txt");
+    // Killed right after the record was renamed for the new task, before the old directory's
+    // `.git` was pointed at it: the record names the old directory, which names another record.
+    let records = env.root().join(".git/worktrees");
+    fs_err::rename(records.join("cw-old-t7"), records.join("cw-new-t8")).unwrap();
+
+    let created = git::create_worktree(&location, &spec(&env, "cw/new-t8")).unwrap();
+    assert_eq!(text(env.git_in(&created.path, &["status", "--porcelain"])), "");
+    assert_eq!(text(env.git_in(&created.path, &["branch", "--show-current"])).trim(), "cw/new-t8");
+    // The old worktree is broken but still removed as merged work, and nothing is left to prune.
+    git::remove_worktree(&location, &old.path, "cw/old-t7", "cw/integration").unwrap();
+    assert!(!old.path.exists());
+    assert_eq!(hermetic_git_stderr(&env, &["worktree", "prune", "--dry-run", "-v"]), "");
+    let listed = text(env.git(&["worktree", "list", "--porcelain"]));
+    assert!(listed.contains(&format!("worktree {}\n", created.path.display())), "{listed}");
+    fs_err::remove_dir_all(created.path.parent().unwrap()).unwrap();
+}
