@@ -87,6 +87,11 @@ pub fn is_merged(location: &RepoLocation, branch: &str, into: &str) -> Result<bo
 pub fn uncommitted_paths(worktree: &Path) -> Result<Vec<String>, GitError> {
     let repo = Repository::open(worktree)
         .map_err(|source| GitError::Git { path: worktree.to_owned(), source })?;
+    uncommitted_in(&repo, worktree)
+}
+
+/// `uncommitted_paths` of an open worktree.
+pub(super) fn uncommitted_in(repo: &Repository, worktree: &Path) -> Result<Vec<String>, GitError> {
     let mut options = StatusOptions::new();
     options.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
     let statuses = repo

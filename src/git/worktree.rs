@@ -53,20 +53,9 @@ pub fn create_worktree(
     location: &RepoLocation,
     spec: &WorktreeSpec,
 ) -> Result<CreatedWorktree, GitError> {
-    super::validate_branch_name(&spec.branch)?;
     let repo = super::open(location)?;
     let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
-    if spec.path.exists() {
-        return Err(GitError::PathExists { path: spec.path.clone() });
-    }
-    if repo.find_branch(&spec.branch, BranchType::Local).is_ok() {
-        return Err(GitError::BranchExists { branch: spec.branch.clone() });
-    }
-    let base = repo
-        .find_branch(&spec.base, BranchType::Local)
-        .map_err(|_| GitError::MissingBranch { branch: spec.base.clone() })?;
-    refuse_dirty_checkout(&repo, location, &spec.base)?;
-    let commit = base.get().peel_to_commit().map_err(wrap)?;
+    let commit = repo.find_commit(branch_point(&repo, location, spec)?).map_err(wrap)?;
     let lock = location.common_dir.join(format!("refs/heads/{}.lock", spec.branch));
     let branch =
         retry_past_stale_lock(&lock, || repo.branch(&spec.branch, &commit, false)).map_err(wrap)?;
@@ -94,6 +83,30 @@ pub fn create_worktree(
     })
 }
 
+/// Checks that `spec` can be made (its directory and branch are free, its base exists and no
+/// checkout of the base is dirty) and returns the commit its branch starts at.
+fn branch_point(
+    repo: &Repository,
+    location: &RepoLocation,
+    spec: &WorktreeSpec,
+) -> Result<git2::Oid, GitError> {
+    super::validate_branch_name(&spec.branch)?;
+    if spec.path.exists() {
+        return Err(GitError::PathExists { path: spec.path.clone() });
+    }
+    if repo.find_branch(&spec.branch, BranchType::Local).is_ok() {
+        return Err(GitError::BranchExists { branch: spec.branch.clone() });
+    }
+    let base = repo
+        .find_branch(&spec.base, BranchType::Local)
+        .map_err(|_| GitError::MissingBranch { branch: spec.base.clone() })?;
+    refuse_dirty_checkout(repo, location, &spec.base)?;
+    base.get()
+        .peel_to_commit()
+        .map(|c| c.id())
+        .map_err(|source| GitError::Git { path: location.main_workdir.clone(), source })
+}
+
 /// Turns the worktree of finished, merged work into the fresh worktree `spec` asks for, which
 /// costs a rename and the files that differ instead of a whole checkout (and keeps ignored files,
 /// i.e. build caches, warm). The result is what `create_worktree` makes: `spec.branch` new at the
@@ -108,20 +121,9 @@ pub fn recycle_worktree(
     old_branch: &str,
     spec: &WorktreeSpec,
 ) -> Result<CreatedWorktree, GitError> {
-    super::validate_branch_name(&spec.branch)?;
     let repo = super::open(location)?;
     let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
-    if spec.path.exists() {
-        return Err(GitError::PathExists { path: spec.path.clone() });
-    }
-    if repo.find_branch(&spec.branch, BranchType::Local).is_ok() {
-        return Err(GitError::BranchExists { branch: spec.branch.clone() });
-    }
-    let base = repo
-        .find_branch(&spec.base, BranchType::Local)
-        .map_err(|_| GitError::MissingBranch { branch: spec.base.clone() })?;
-    refuse_dirty_checkout(&repo, location, &spec.base)?;
-    let commit = base.get().peel_to_commit().map_err(wrap)?;
+    let commit = repo.find_commit(branch_point(&repo, location, spec)?).map_err(wrap)?;
     let old = ReusableWorktree::check(&repo, location, old_path, old_branch, commit.id())?;
     let lock = location.common_dir.join(format!("refs/heads/{}.lock", spec.branch));
     retry_past_stale_lock(&lock, || repo.branch(&spec.branch, &commit, false)).map_err(wrap)?;
@@ -203,15 +205,9 @@ impl ReusableWorktree {
         }
         let repo = Repository::open(path)
             .map_err(|source| GitError::Git { path: path.to_owned(), source })?;
-        let mut options = StatusOptions::new();
-        options.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
-        let statuses = repo
-            .statuses(Some(&mut options))
-            .map_err(|source| GitError::Git { path: path.to_owned(), source })?;
-        if let Some(first) = statuses.iter().find_map(|e| e.path().ok().map(str::to_owned)) {
+        if let Some(first) = super::branches::uncommitted_in(&repo, path)?.first() {
             return Err(refuse(&format!("it has uncommitted files ({first}…)")));
         }
-        drop(statuses);
         let name = admin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         Ok(ReusableWorktree { name, admin, repo })
     }
