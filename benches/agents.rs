@@ -103,7 +103,7 @@ fn main() {
     let mut fresh = Vec::new();
     for i in 1..=RUNS {
         for f in 0..10 {
-            let file = feeder.join(format!("d{f}/f{f}.txt"));
+            let file = feeder.join(format!("src/d{f:03}/f{:05}.txt", f * 100));
             fs_err::write(&file, format!("changed {i}\n")).unwrap();
         }
         git(&feeder, &["commit", "-q", "-am", &format!("feed {i}")]);
