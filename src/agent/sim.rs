@@ -194,6 +194,7 @@ impl Stream {
 
 /// Runs the scripted agent; returns its exit code.
 pub fn run(args: &SimArgs) -> i32 {
+    crate::git::trust_own_trees();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {

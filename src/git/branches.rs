@@ -4,7 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use git2::{BranchType, DiffFormat, DiffOptions, Repository, StatusOptions, WorktreePruneOptions};
+use git2::{
+    BranchType, DiffFormat, DiffOptions, Repository, StatusOptions, StatusShow,
+    WorktreePruneOptions,
+};
 
 use super::worktree::linked_worktrees;
 use super::{GitError, RepoLocation, open};
@@ -35,7 +38,8 @@ pub fn branch_diff(
     let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
     let head = tip(&repo, branch, location)?;
     let base_tip = tip(&repo, base, location)?;
-    let merge_base = repo.merge_base(base_tip.id(), head.id()).map_err(wrap)?;
+    let merge_base =
+        super::open_for_walks(location)?.merge_base(base_tip.id(), head.id()).map_err(wrap)?;
     let from = repo.find_commit(merge_base).and_then(|c| c.tree()).map_err(wrap)?;
     let to = head.tree().map_err(wrap)?;
     let committed = repo.diff_tree_to_tree(Some(&from), Some(&to), None).map_err(wrap)?;
@@ -79,7 +83,8 @@ pub fn is_merged(location: &RepoLocation, branch: &str, into: &str) -> Result<bo
     if head.id() == target.id() {
         return Ok(true);
     }
-    repo.graph_descendant_of(target.id(), head.id())
+    super::open_for_walks(location)?
+        .graph_descendant_of(target.id(), head.id())
         .map_err(|source| GitError::Git { path: location.main_workdir.clone(), source })
 }
 
@@ -92,8 +97,17 @@ pub fn uncommitted_paths(worktree: &Path) -> Result<Vec<String>, GitError> {
 
 /// `uncommitted_paths` of an open worktree.
 pub(super) fn uncommitted_in(repo: &Repository, worktree: &Path) -> Result<Vec<String>, GitError> {
+    changed_files(repo, worktree, StatusShow::IndexAndWorkdir)
+}
+
+/// The files `show` finds changed (untracked ones included, ignored ones not).
+fn changed_files(
+    repo: &Repository,
+    worktree: &Path,
+    show: StatusShow,
+) -> Result<Vec<String>, GitError> {
     let mut options = StatusOptions::new();
-    options.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
+    options.show(show).include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
     let statuses = repo
         .statuses(Some(&mut options))
         .map_err(|source| GitError::Git { path: worktree.to_owned(), source })?;
@@ -111,8 +125,17 @@ pub fn commit_all(
     let wrap = |source| GitError::Git { path: worktree.to_owned(), source };
     let repo = Repository::open(worktree).map_err(wrap)?;
     let mut index = repo.index().map_err(wrap)?;
-    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).map_err(wrap)?;
-    index.update_all(["*"], None).map_err(wrap)?;
+    // One scan of the files against the index (`add_all` and `update_all` would each make
+    // their own); what is staged already is committed as it is.
+    for path in changed_files(&repo, worktree, StatusShow::Workdir)? {
+        let path = Path::new(&path);
+        match worktree.join(path).symlink_metadata() {
+            // A nested repository is listed as a directory: the scripted agent leaves it alone.
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => index.add_path(path).map_err(wrap)?,
+            Err(_) => index.remove_path(path).map_err(wrap)?,
+        }
+    }
     index.write().map_err(wrap)?;
     let tree = index.write_tree().and_then(|id| repo.find_tree(id)).map_err(wrap)?;
     let parent = repo.head().and_then(|h| h.peel_to_commit()).map_err(wrap)?;

@@ -68,7 +68,8 @@ pub fn prepare_merge(
     let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
     let ours = branch_commit(&repo, into)?;
     let theirs = branch_commit(&repo, branch)?;
-    let bases = merge_bases(&repo, ours, theirs).map_err(wrap)?;
+    let walks = super::open_for_walks(location)?;
+    let bases = merge_bases(&walks, ours, theirs).map_err(wrap)?;
     if ours == theirs || bases == [theirs] {
         return Ok(Prepared::AlreadyMerged);
     }

@@ -174,29 +174,55 @@ pub fn exclude(location: &RepoLocation, pattern: &str) -> Result<(), GitError> {
     fs_err::write(&path, updated).map_err(io)
 }
 
+/// For a process whose commits are trees of blobs it has just hashed itself (the scripted
+/// agent): libgit2 stops checking that each tree entry's object exists, which reads every blob's
+/// header again on every commit. Process-wide; cw's coordinator keeps the checks.
+pub fn trust_own_trees() {
+    git2::opts::strict_object_creation(false);
+}
+
 /// The main repository, opened once per thread and kept. Opening re-reads git's config files,
-/// and a fresh handle re-parses every commit a walk (merge base, "is it merged") visits; a kept
-/// one has them in libgit2's object cache. A kept handle still sees what other processes write:
-/// refs are read from disk on every lookup, the object database rescans on a miss, config files
-/// are re-read when they change, and cached objects are immutable by their ids.
+/// and a fresh handle re-reads every object it needs; a kept one has them in libgit2's object
+/// cache. A kept handle still sees what other processes write: refs are read from disk on every
+/// lookup, the object database rescans on a miss, config files are re-read when they change,
+/// and cached objects are immutable by their ids.
 fn open(location: &RepoLocation) -> Result<Rc<Repository>, GitError> {
     thread_local! {
-        static KEPT: RefCell<Option<(PathBuf, Rc<Repository>)>> = const { RefCell::new(None) };
+        static KEPT: KeptRepository = const { RefCell::new(None) };
     }
-    KEPT.with(|kept| {
-        let mut kept = kept.borrow_mut();
-        if let Some((path, repo)) = kept.as_ref()
-            && *path == location.main_workdir
-        {
-            return Ok(Rc::clone(repo));
-        }
-        let repo = Rc::new(
-            Repository::open(&location.main_workdir)
-                .map_err(|source| GitError::Git { path: location.main_workdir.clone(), source })?,
-        );
-        *kept = Some((location.main_workdir.clone(), Rc::clone(&repo)));
-        Ok(repo)
-    })
+    KEPT.with(|kept| reuse_or_open(kept, location))
+}
+
+/// A second kept handle of the main repository, only for history walks (merge bases, "is it
+/// merged"). libgit2 caches an object either parsed (`find_commit`) or raw (what a walk reads)
+/// and never replaces a parsed entry with a raw one, so on the main handle every commit once
+/// looked up is read from disk again by every walk that passes it. Nothing here looks commits
+/// up, so each is read once per process.
+fn open_for_walks(location: &RepoLocation) -> Result<Rc<Repository>, GitError> {
+    thread_local! {
+        static KEPT: KeptRepository = const { RefCell::new(None) };
+    }
+    KEPT.with(|kept| reuse_or_open(kept, location))
+}
+
+type KeptRepository = RefCell<Option<(PathBuf, Rc<Repository>)>>;
+
+fn reuse_or_open(
+    kept: &KeptRepository,
+    location: &RepoLocation,
+) -> Result<Rc<Repository>, GitError> {
+    let mut kept = kept.borrow_mut();
+    if let Some((path, repo)) = kept.as_ref()
+        && *path == location.main_workdir
+    {
+        return Ok(Rc::clone(repo));
+    }
+    let repo = Rc::new(
+        Repository::open(&location.main_workdir)
+            .map_err(|source| GitError::Git { path: location.main_workdir.clone(), source })?,
+    );
+    *kept = Some((location.main_workdir.clone(), Rc::clone(&repo)));
+    Ok(repo)
 }
 
 fn strip_trailing_slash(path: &Path) -> PathBuf {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use git2::build::CheckoutBuilder;
-use git2::{BranchType, Repository, StatusOptions, WorktreeAddOptions};
+use git2::{BranchType, CheckoutNotificationType, Repository, StatusOptions, WorktreeAddOptions};
 
 use super::{GitError, RepoLocation, retry_past_stale_lock};
 
@@ -135,10 +135,18 @@ pub fn recycle_worktree(
     // HEAD moves last: until then a killed cw leaves a worktree no branch of the new task is
     // checked out in, which recovery removes like any merged one.
     let head = location.common_dir.join("worktrees").join(&new_name).join("HEAD");
-    let moved = old
-        .check_out(&commit)
-        .and_then(|()| move_worktree(location, old_path, &old.name, &spec.path, &new_name))
-        .and_then(|()| write_atomically(&head, &format!("ref: refs/heads/{}\n", spec.branch)));
+    let moved = match old.check_out(&commit) {
+        // Refused before a file was written: the old worktree is as it was.
+        Err(refused @ GitError::NotReusable { .. }) => {
+            if let Ok(mut reference) = repo.find_reference(&format!("refs/heads/{}", spec.branch)) {
+                let _ = reference.delete();
+            }
+            return Err(refused);
+        }
+        checked_out => checked_out
+            .and_then(|()| move_worktree(location, old_path, &old.name, &spec.path, &new_name))
+            .and_then(|()| write_atomically(&head, &format!("ref: refs/heads/{}\n", spec.branch))),
+    };
     if let Err(err) = moved {
         discard_half_recycled(&repo, location, old_path, &spec.path, &spec.branch);
         return Err(err);
@@ -158,7 +166,8 @@ pub fn recycle_worktree(
 }
 
 /// A linked worktree found fit for reuse: git's record of it agrees with its directory, it is on
-/// its branch, that branch is merged, and nothing in it is uncommitted.
+/// its branch, that branch is merged, and nothing is staged in it. (That nothing in its files is
+/// uncommitted is checked by the checkout itself, which reads every file's metadata anyway.)
 struct ReusableWorktree {
     /// The name of git's record (`<common dir>/worktrees/<name>/`).
     name: String,
@@ -197,7 +206,7 @@ impl ReusableWorktree {
             .and_then(|b| b.get().target())
             .ok_or_else(|| GitError::MissingBranch { branch: branch.to_owned() })?;
         let merged = tip == base
-            || main
+            || super::open_for_walks(location)?
                 .graph_descendant_of(base, tip)
                 .map_err(|source| GitError::Git { path: location.main_workdir.clone(), source })?;
         if !merged {
@@ -205,25 +214,60 @@ impl ReusableWorktree {
         }
         let repo = Repository::open(path)
             .map_err(|source| GitError::Git { path: path.to_owned(), source })?;
-        if let Some(first) = super::branches::uncommitted_in(&repo, path)?.first() {
+        if let Some(first) = staged_in(&repo, path)?.first() {
             return Err(refuse(&format!("it has uncommitted files ({first}…)")));
         }
         let name = admin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         Ok(ReusableWorktree { name, admin, repo })
     }
 
-    /// Checks `commit` out over it: only the files that differ are written; untracked files are
-    /// removed, ignored ones kept. (Its HEAD is then written directly: libgit2's `set_head`
-    /// opens every other worktree to see whether the branch is checked out there, and the new
-    /// branch was created a moment ago.)
+    /// Checks `commit` out over it: only the files that differ are written, ignored files are
+    /// kept. A modified, deleted or untracked file refuses the reuse (`NotReusable`) before
+    /// anything is written: libgit2 reports each such file while it plans the checkout, and the
+    /// callback stops it there. (Its HEAD is then written directly: libgit2's `set_head` opens
+    /// every other worktree to see whether the branch is checked out there, and the new branch
+    /// was created a moment ago.)
     fn check_out(&self, commit: &git2::Commit<'_>) -> Result<(), GitError> {
         let path = self.repo.workdir().unwrap_or(&self.admin).to_owned();
         let wrap = |source| GitError::Git { path: path.clone(), source };
         let target = self.repo.find_commit(commit.id()).map_err(wrap)?;
-        let mut checkout = CheckoutBuilder::new();
-        checkout.force().remove_untracked(true);
-        self.repo.checkout_tree(target.as_object(), Some(&mut checkout)).map_err(wrap)
+        let mut uncommitted: Option<PathBuf> = None;
+        let result = {
+            let mut checkout = CheckoutBuilder::new();
+            checkout
+                .safe()
+                .notify_on(
+                    CheckoutNotificationType::CONFLICT
+                        | CheckoutNotificationType::DIRTY
+                        | CheckoutNotificationType::UNTRACKED,
+                )
+                .notify(|_, file, _, _, _| {
+                    uncommitted = Some(file.map(Path::to_owned).unwrap_or_default());
+                    false
+                });
+            self.repo.checkout_tree(target.as_object(), Some(&mut checkout))
+        };
+        match (result, uncommitted) {
+            (_, Some(file)) => Err(GitError::NotReusable {
+                path,
+                why: format!("it has uncommitted files ({}…)", file.display()),
+            }),
+            (result, None) => result.map_err(wrap),
+        }
     }
+}
+
+/// Files whose staged content differs from the commit checked out (the index against HEAD; no
+/// file is read).
+fn staged_in(repo: &Repository, worktree: &Path) -> Result<Vec<String>, GitError> {
+    let wrap = |source| GitError::Git { path: worktree.to_owned(), source };
+    let head = repo.head().and_then(|h| h.peel_to_tree()).map_err(wrap)?;
+    let diff = repo.diff_tree_to_index(Some(&head), None, None).map_err(wrap)?;
+    Ok(diff
+        .deltas()
+        .filter_map(|d| d.new_file().path().or(d.old_file().path()))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect())
 }
 
 /// Replaces a small file of git's with a temporary file renamed over it.

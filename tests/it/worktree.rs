@@ -300,12 +300,33 @@ fn unmerged_or_dirty_worktrees_are_never_reused_and_nothing_changes() {
     assert!(err.to_string().contains("README.md"), "{err}");
     assert_eq!(fs_err::read_to_string(dirty.path.join("README.md")).unwrap(), "edited\n");
     assert!(!new.path.exists() && !git::branch_exists(&location, "cw/new-t5"));
+    env.git_in(&dirty.path, &["checkout", "-q", "--", "README.md"]);
+    // A deleted tracked file, an untracked directory, and a staged file since removed from
+    // disk (only the index holds it): refused, nothing written, no new branch.
+    fs_err::remove_file(dirty.path.join("dirty.txt")).unwrap();
+    let err = git::recycle_worktree(&location, &dirty.path, "cw/dirty-t6", &new).unwrap_err();
+    assert!(err.to_string().contains("uncommitted files (dirty.txt"), "{err}");
+    assert!(!dirty.path.join("dirty.txt").exists());
+    env.git_in(&dirty.path, &["checkout", "-q", "--", "dirty.txt"]);
+    fs_err::create_dir_all(dirty.path.join("scratch/deeper")).unwrap();
+    fs_err::write(dirty.path.join("scratch/deeper/notes.txt"), "mine\n").unwrap();
+    let err = git::recycle_worktree(&location, &dirty.path, "cw/dirty-t6", &new).unwrap_err();
+    assert!(err.to_string().contains("uncommitted files (scratch/"), "{err}");
+    assert!(dirty.path.join("scratch/deeper/notes.txt").is_file());
+    fs_err::remove_dir_all(dirty.path.join("scratch")).unwrap();
+    fs_err::write(dirty.path.join("staged.txt"), "staged\n").unwrap();
+    env.git_in(&dirty.path, &["add", "staged.txt"]);
+    fs_err::remove_file(dirty.path.join("staged.txt")).unwrap();
+    let err = git::recycle_worktree(&location, &dirty.path, "cw/dirty-t6", &new).unwrap_err();
+    assert!(err.to_string().contains("uncommitted files (staged.txt"), "{err}");
+    env.git_in(&dirty.path, &["reset", "-q"]);
+    assert!(!new.path.exists() && !git::branch_exists(&location, "cw/new-t5"));
+    assert_eq!(text(env.git_in(&dirty.path, &["status", "--porcelain"])), "");
 
     // Not a worktree of this repository on that branch: refused.
     let err = git::recycle_worktree(&location, &env.outer(), "cw/dirty-t6", &new).unwrap_err();
     assert!(matches!(err, GitError::NotReusable { .. }), "{err}");
     // A target that exists is refused before anything moves.
-    env.git_in(&dirty.path, &["checkout", "-q", "--", "README.md"]);
     fs_err::create_dir_all(&new.path).unwrap();
     let err = git::recycle_worktree(&location, &dirty.path, "cw/dirty-t6", &new).unwrap_err();
     assert!(matches!(err, GitError::PathExists { .. }), "{err}");
@@ -332,5 +353,32 @@ fn a_reuse_killed_while_moving_git_s_record_does_not_block_the_new_name() {
     assert_eq!(hermetic_git_stderr(&env, &["worktree", "prune", "--dry-run", "-v"]), "");
     let listed = text(env.git(&["worktree", "list", "--porcelain"]));
     assert!(listed.contains(&format!("worktree {}\n", created.path.display())), "{listed}");
+    fs_err::remove_dir_all(created.path.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn commit_all_commits_new_modified_and_deleted_files_but_not_ignored_ones() {
+    let env = TestEnv::initialised();
+    let location = location(&env);
+    let created = git::create_worktree(&location, &spec(&env, "cw/commit-t9")).unwrap();
+    let dir = &created.path;
+    fs_err::write(dir.join("doomed.txt"), "soon gone\n").unwrap();
+    env.git_in(dir, &["add", "doomed.txt"]);
+    env.git_in(dir, &["commit", "-q", "-m", "doomed"]);
+    fs_err::remove_file(dir.join("doomed.txt")).unwrap();
+    fs_err::create_dir_all(dir.join("src/deep")).unwrap();
+    fs_err::write(dir.join("src/deep/new.txt"), "new\n").unwrap();
+    fs_err::write(dir.join("README.md"), "changed\n").unwrap();
+    fs_err::write(dir.join(".gitignore"), "*.log\n").unwrap();
+    fs_err::write(dir.join("build.log"), "ignored\n").unwrap();
+
+    let id = git::commit_all(dir, "all of it", ("sim", "sim@example.invalid")).unwrap();
+    assert_eq!(text(env.git_in(dir, &["rev-parse", "HEAD"])).trim(), id);
+    assert_eq!(text(env.git_in(dir, &["status", "--porcelain"])), "");
+    let changed = text(env.git_in(dir, &["show", "--name-status", "--format=", "HEAD"]));
+    for line in ["A\t.gitignore", "M\tREADME.md", "A\tsrc/deep/new.txt", "D\tdoomed.txt"] {
+        assert!(changed.lines().any(|l| l == line), "{line} missing from:\n{changed}");
+    }
+    assert!(!changed.contains("build.log"), "{changed}");
     fs_err::remove_dir_all(created.path.parent().unwrap()).unwrap();
 }
