@@ -28,7 +28,7 @@ impl ChangeWatch {
     pub(super) fn open(path: &Path) -> Result<ChangeWatch, StoreError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)
-            .and_then(|conn| conn.busy_timeout(super::busy_timeout()).map(|()| conn))
+            .and_then(|conn| conn.busy_handler(Some(super::wait_for_the_write_lock)).map(|()| conn))
             .map_err(|err| StoreError::from_sqlite(err, path))?;
         let local = local_channel(path).subscribe();
         let mut this =

@@ -63,6 +63,29 @@ fn a_locked_database_is_a_clear_error() {
     assert_eq!(titles, ["before the lock"]);
 }
 
+/// A writer that finds the database locked for a moment waits and then writes: nothing is lost
+/// and no error is shown (the busy handler retries until the busy timeout).
+#[test]
+fn a_briefly_locked_database_is_waited_for() {
+    let env = TestEnv::initialised();
+    let lock = rusqlite::Connection::open(env.root().join(".cw/cw.db")).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE; INSERT INTO events (at, kind) VALUES (0, 'lock.test');")
+        .unwrap();
+    let root = env.root();
+    let (held, released) = std::sync::mpsc::channel();
+    let unlocker = std::thread::spawn(move || {
+        // Released once the writer below is running (and so is waiting for the lock).
+        released.recv().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        lock.execute_batch("ROLLBACK").unwrap();
+    });
+    held.send(()).unwrap();
+    env.cw_with(&root, &["task", "add", "after the wait"], &[("CW_BUSY_TIMEOUT_MS", "20000")]).ok();
+    unlocker.join().unwrap();
+    let tasks = env.cw(&["task", "list", "--json"]).json();
+    assert_eq!(tasks[0]["title"], "after the wait");
+}
+
 #[test]
 fn a_missing_or_damaged_database_is_named() {
     let env = TestEnv::initialised();
