@@ -100,8 +100,9 @@ pub(super) fn uncommitted_in(repo: &Repository, worktree: &Path) -> Result<Vec<S
     changed_files(repo, worktree, StatusShow::IndexAndWorkdir)
 }
 
-/// The files `show` finds changed (untracked ones included, ignored ones not).
-fn changed_files(
+/// The files `show` finds changed (untracked ones included when `show` looks at the files,
+/// ignored ones never).
+pub(super) fn changed_files(
     repo: &Repository,
     worktree: &Path,
     show: StatusShow,

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use git2::build::CheckoutBuilder;
-use git2::{BranchType, CheckoutNotificationType, Repository, StatusOptions, WorktreeAddOptions};
+use git2::{
+    BranchType, CheckoutNotificationType, Repository, StatusOptions, StatusShow, WorktreeAddOptions,
+};
 
 use super::{GitError, RepoLocation, retry_past_stale_lock};
 
@@ -56,10 +58,7 @@ pub fn create_worktree(
     let repo = super::open(location)?;
     let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
     let commit = repo.find_commit(branch_point(&repo, location, spec)?).map_err(wrap)?;
-    let lock = location.common_dir.join(format!("refs/heads/{}.lock", spec.branch));
-    let branch =
-        retry_past_stale_lock(&lock, || repo.branch(&spec.branch, &commit, false)).map_err(wrap)?;
-    let reference = branch.into_reference();
+    let reference = create_branch(&repo, location, spec, &commit)?.into_reference();
     let mut options = WorktreeAddOptions::new();
     options.reference(Some(&reference));
     if let Some(parent) = spec.path.parent() {
@@ -125,8 +124,7 @@ pub fn recycle_worktree(
     let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
     let commit = repo.find_commit(branch_point(&repo, location, spec)?).map_err(wrap)?;
     let old = ReusableWorktree::check(&repo, location, old_path, old_branch, commit.id())?;
-    let lock = location.common_dir.join(format!("refs/heads/{}.lock", spec.branch));
-    retry_past_stale_lock(&lock, || repo.branch(&spec.branch, &commit, false)).map_err(wrap)?;
+    create_branch(&repo, location, spec, &commit)?;
     let new_name = if old.name == spec.branch.replace('/', "-") {
         old.name.clone()
     } else {
@@ -138,9 +136,7 @@ pub fn recycle_worktree(
     let moved = match old.check_out(&commit) {
         // Refused before a file was written: the old worktree is as it was.
         Err(refused @ GitError::NotReusable { .. }) => {
-            if let Ok(mut reference) = repo.find_reference(&format!("refs/heads/{}", spec.branch)) {
-                let _ = reference.delete();
-            }
+            let _ = delete_branch_ref(&repo, &spec.branch);
             return Err(refused);
         }
         checked_out => checked_out
@@ -151,11 +147,8 @@ pub fn recycle_worktree(
         discard_half_recycled(&repo, location, old_path, &spec.path, &spec.branch);
         return Err(err);
     }
-    // The old branch's work is merged; deleting the reference (not `Branch::delete`, which
-    // rewrites .git/config and opens every worktree) loses nothing.
-    if let Ok(mut reference) = repo.find_reference(&format!("refs/heads/{old_branch}")) {
-        reference.delete().map_err(wrap)?;
-    }
+    // The old branch's work is merged; deleting it loses nothing.
+    delete_branch_ref(&repo, old_branch).map_err(wrap)?;
     let included = copy_included_files(&repo, location, &spec.path)?;
     Ok(CreatedWorktree {
         path: spec.path.clone(),
@@ -214,7 +207,9 @@ impl ReusableWorktree {
         }
         let repo = Repository::open(path)
             .map_err(|source| GitError::Git { path: path.to_owned(), source })?;
-        if let Some(first) = staged_in(&repo, path)?.first() {
+        // Staged changes only (the index against HEAD): no file is read here.
+        if let Some(first) = super::branches::changed_files(&repo, path, StatusShow::Index)?.first()
+        {
             return Err(refuse(&format!("it has uncommitted files ({first}…)")));
         }
         let name = admin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -255,19 +250,6 @@ impl ReusableWorktree {
             (result, None) => result.map_err(wrap),
         }
     }
-}
-
-/// Files whose staged content differs from the commit checked out (the index against HEAD; no
-/// file is read).
-fn staged_in(repo: &Repository, worktree: &Path) -> Result<Vec<String>, GitError> {
-    let wrap = |source| GitError::Git { path: worktree.to_owned(), source };
-    let head = repo.head().and_then(|h| h.peel_to_tree()).map_err(wrap)?;
-    let diff = repo.diff_tree_to_index(Some(&head), None, None).map_err(wrap)?;
-    Ok(diff
-        .deltas()
-        .filter_map(|d| d.new_file().path().or(d.old_file().path()))
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect())
 }
 
 /// Replaces a small file of git's with a temporary file renamed over it.
@@ -323,8 +305,27 @@ fn discard_half_recycled(
         }
     }
     let _ = super::prune_missing(location);
-    if let Ok(mut reference) = repo.find_reference(&format!("refs/heads/{branch}")) {
-        let _ = reference.delete();
+    let _ = delete_branch_ref(repo, branch);
+}
+
+/// Creates `spec.branch` at `commit`, past a ref lock left by a killed process.
+fn create_branch<'r>(
+    repo: &'r Repository,
+    location: &RepoLocation,
+    spec: &WorktreeSpec,
+    commit: &git2::Commit<'_>,
+) -> Result<git2::Branch<'r>, GitError> {
+    let lock = location.common_dir.join(format!("refs/heads/{}.lock", spec.branch));
+    retry_past_stale_lock(&lock, || repo.branch(&spec.branch, commit, false))
+        .map_err(|source| GitError::Git { path: location.main_workdir.clone(), source })
+}
+
+/// Deletes a local branch's reference if it exists (not `Branch::delete`, which rewrites
+/// `.git/config` and opens every worktree to see whether the branch is checked out).
+fn delete_branch_ref(repo: &Repository, branch: &str) -> Result<(), git2::Error> {
+    match repo.find_reference(&format!("refs/heads/{branch}")) {
+        Ok(mut reference) => reference.delete(),
+        Err(_) => Ok(()),
     }
 }
 
