@@ -11,7 +11,9 @@ use super::tasks::{apply, require_task};
 use super::{Service, ServiceError};
 use crate::git;
 use crate::model::{AgentId, QuestionId, TaskEvent, TaskId, TaskState};
-use crate::store::{AgentRecord, MergeEnd, MergeRecord, QuestionRecord, TaskFilter, TaskRecord};
+use crate::store::{
+    AgentRecord, MergeEnd, MergeRecord, QuestionRecord, TaskFilter, TaskRecord, Tx,
+};
 
 /// A queued merge request with its task.
 #[derive(Debug, Clone)]
@@ -304,16 +306,28 @@ impl Service {
     /// Puts each ready task for the human (a plan's checkpoint) in the inbox as a question, once.
     /// Answering it completes the task and its dependents go on.
     pub fn ask_human_for_checkpoints(&self) -> Result<Vec<QuestionRecord>, ServiceError> {
+        // The loop asks after every change; a read finds out whether there is anything to ask
+        // without taking the write lock every agent's MCP server competes for.
+        let unasked = |tx: &Tx<'_>| -> Result<Vec<TaskRecord>, ServiceError> {
+            let mut unasked = Vec::new();
+            for id in tx.ready_tasks(u32::MAX)? {
+                let task = require_task(tx, id)?;
+                if task.needs_human
+                    && tx.human_task_question(id)?.is_none_or(|q| q.status != "open")
+                {
+                    unasked.push(task);
+                }
+            }
+            Ok(unasked)
+        };
+        if self.store.read(unasked)?.is_empty() {
+            return Ok(Vec::new());
+        }
         let now = self.now();
         self.store.write(|tx| {
             let mut asked = Vec::new();
-            for id in tx.ready_tasks(u32::MAX)? {
-                let task = require_task(tx, id)?;
-                if !task.needs_human
-                    || tx.human_task_question(id)?.is_some_and(|q| q.status == "open")
-                {
-                    continue;
-                }
+            for task in unasked(tx)? {
+                let id = task.id;
                 let mut text = format!("Task {id} is for you: {}", task.title);
                 for (label, body) in [
                     ("What to do", &task.description),
