@@ -146,11 +146,12 @@ impl AgentRuntime {
         let dir = self.agent_dir(agent)?;
         let (branch, path) = self.planned_worktree(task, &detail.task.title);
         let spec = WorktreeSpec { branch, path, base: config.integration_branch.clone() };
-        let (created, reused_worktree_of) = {
-            let _lock = git::WriteLock::acquire(&workspace.repo)?;
-            match self.recycle(reuse, &spec) {
-                Some(created) => (created, reuse),
-                None => (git::create_worktree(&workspace.repo, &spec)?, None),
+        // The reuse takes the git write lock itself (not across its checkout).
+        let (created, reused_worktree_of) = match self.recycle(reuse, &spec) {
+            Some(created) => (created, reuse),
+            None => {
+                let _lock = git::WriteLock::acquire(&workspace.repo)?;
+                (git::create_worktree(&workspace.repo, &spec)?, None)
             }
         };
         let session = launch::new_session_id();
@@ -177,7 +178,7 @@ impl AgentRuntime {
     }
 
     /// The merged worktree of the finished agent `old` made into `spec`, if it can be (the
-    /// caller holds the write lock). A worktree that cannot be reused is left to the usual
+    /// caller does not hold the write lock). A worktree that cannot be reused is left to the usual
     /// clean-up, and the caller checks out a fresh one.
     fn recycle(&self, old: Option<AgentId>, spec: &WorktreeSpec) -> Option<CreatedWorktree> {
         let old = old?;

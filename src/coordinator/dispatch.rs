@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use tracing::warn;
 
 use super::Coordinator;
+use super::starter::{StartJob, StartOutcome};
 use crate::agent::Continuation;
 use crate::model::{AgentId, TaskId, TaskState};
 use crate::process;
@@ -17,42 +18,44 @@ impl Coordinator<'_> {
     /// Starts (or resumes) agents on ready tasks, best first, while there is a free slot and
     /// memory to spare.
     pub(super) fn dispatch(&mut self) -> Result<(), ServiceError> {
+        self.paused = None;
+        let mut working = self.working_agents()?;
+        // Every slot taken (the usual case while a layer runs): nothing to order.
+        if working >= self.options.agents || self.processes() >= self.process_cap() {
+            return Ok(());
+        }
         let ready: Vec<TaskRecord> = self
             .service
             .ready(u32::MAX)?
             .into_iter()
             .filter(|t| !t.needs_human && !self.failed_starts.contains_key(&t.id))
             .collect();
-        self.paused = None;
         if ready.is_empty() {
             return Ok(());
         }
         let weights = path_weights(&self.service.dependency_map()?);
-        let mut working = self.working_agents()?;
         for task in dispatch_order(ready, &weights) {
-            if working >= self.options.agents || self.live.len() >= self.process_cap() {
+            if working >= self.options.agents || self.processes() >= self.process_cap() {
                 break;
             }
-            if self.live.values().any(|l| l.task == Some(task.id)) {
+            if self.starter.is_starting(task.id)
+                || self.live.values().any(|l| l.task == Some(task.id))
+            {
                 continue;
             }
             if let Some(why) = self.memory_pause() {
                 self.paused = Some(why);
                 break;
             }
-            self.start_on(&task)?;
+            self.submit_start(&task)?;
             working += 1;
-            // Starting agents takes a while; a merge requested meanwhile must not wait for all
-            // of them (on a critical path, a merge delayed is every dependant delayed), and an
-            // agent that ended meanwhile frees its worktree for the next start.
-            self.merge_queue()?;
-            self.poll_agents()?;
         }
         Ok(())
     }
 
-    /// Live agents that take a slot: all but those whose task went to the merge queue or ended
-    /// (they are only winding down; waiting for their exit would delay the next start).
+    /// Agents that take a slot: those being started, and the live ones but those whose task went
+    /// to the merge queue or ended (they are only winding down; waiting for their exit would
+    /// delay the next start).
     pub(super) fn working_agents(&self) -> Result<usize, ServiceError> {
         let tasks: Vec<TaskId> = self.live.values().filter_map(|l| l.task).collect();
         let winding_down = self
@@ -61,7 +64,12 @@ impl Coordinator<'_> {
             .into_iter()
             .filter(|(_, state)| *state == TaskState::Merging || state.is_terminal())
             .count();
-        Ok(self.live.len() - winding_down)
+        Ok(self.live.len() - winding_down + self.starter.len())
+    }
+
+    /// Agent processes running or being started.
+    pub(super) fn processes(&self) -> usize {
+        self.live.len() + self.starter.len()
     }
 
     /// At most this many agent processes at once, winding-down ones included.
@@ -69,9 +77,10 @@ impl Coordinator<'_> {
         self.options.agents.saturating_mul(2)
     }
 
-    /// Resumes the task's earlier agent in its worktree if there is one, else starts a new one.
-    fn start_on(&mut self, task: &TaskRecord) -> Result<(), ServiceError> {
-        let started = match self.service.resumable_agent(task.id)? {
+    /// Hands the task to a start worker: its earlier agent resumed in its worktree if there is
+    /// one, else a new agent (in a spare merged worktree when there is one).
+    fn submit_start(&mut self, task: &TaskRecord) -> Result<(), ServiceError> {
+        let job = match self.service.resumable_agent(task.id)? {
             Some(agent) => {
                 let reason = format!(
                     "your previous session ended before {} was finished (attempt {} of {}); \
@@ -80,48 +89,58 @@ impl Coordinator<'_> {
                     task.attempts + 1,
                     self.service.config().claims.max_attempts + 1
                 );
-                self.runtime
-                    .continue_session(agent.id, &Continuation::Interrupted { reason })
-                    .map(|live| (live, true))
-            }
-            None => {
-                let spare = self.take_spare()?;
-                let started = self.runtime.spawn_on_task(task.id, spare);
-                // A spare that could not be reused is removed now rather than offered again.
-                let reused = started.as_ref().is_ok_and(|l| l.reused_worktree_of.is_some());
-                if let Some(spare) = spare.filter(|_| !reused) {
-                    self.tidy_now(spare);
+                StartJob::Resume {
+                    task: task.id,
+                    agent: agent.id,
+                    how: Continuation::Interrupted { reason },
                 }
-                started.map(|live| (live, false))
             }
+            None => StartJob::New { task: task.id, spare: self.take_spare()? },
         };
-        match started {
-            Ok((live, resumed)) => {
+        self.starter.submit(job)
+    }
+
+    /// Takes in the starts the workers finished: a started agent is supervised from now on, a
+    /// failed start is recorded against its task.
+    pub(super) fn take_started(&mut self) -> Result<(), ServiceError> {
+        for outcome in self.starter.finished() {
+            self.on_started(outcome)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_started(&mut self, outcome: StartOutcome) -> Result<(), ServiceError> {
+        let StartOutcome { task, resumed, spare, result } = outcome;
+        // A spare that could not be reused is removed now rather than offered again.
+        let reused = result.as_ref().is_ok_and(|l| l.reused_worktree_of.is_some());
+        if let Some(spare) = spare.filter(|_| !reused) {
+            self.tidy_now(spare);
+        }
+        match result {
+            Ok(live) => {
                 let verb = if resumed { "resumed" } else { "started" };
                 let reused = live
                     .reused_worktree_of
                     .map(|old| format!(" (in {old}'s merged worktree, refreshed)"))
                     .unwrap_or_default();
+                let title = self.title_of(task)?;
                 self.progress.line(&format!(
-                    "{verb} {} (pid {}) on {}: {}{reused}",
+                    "{verb} {} (pid {}) on {task}: {title}{reused}",
                     live.agent,
                     live.pid(),
-                    task.id,
-                    task.title
                 ));
                 self.live.insert(live.agent, live);
             }
             Err(err) => {
-                warn!(task_id = %task.id, cause = %err, "could not start an agent");
+                warn!(task_id = %task, cause = %err, "could not start an agent");
                 let why = err.to_string();
-                let state = self.service.start_failed(task.id, &why)?;
-                self.progress.line(&format!("{}: its agent did not start: {why}", task.id));
+                let state = self.service.start_failed(task, &why)?;
+                self.progress.line(&format!("{task}: its agent did not start: {why}"));
                 if state == TaskState::Failed {
-                    self.progress
-                        .line(&format!("{} failed after repeated start failures", task.id));
+                    self.progress.line(&format!("{task} failed after repeated start failures"));
                 }
                 // Not again in this pass: the next tick tries once more.
-                self.failed_starts.insert(task.id, why);
+                self.failed_starts.insert(task, why);
             }
         }
         Ok(())
@@ -147,7 +166,9 @@ impl Coordinator<'_> {
     fn memory_pause(&self) -> Option<String> {
         let run = &self.service.config().run;
         let available = process::available_memory()?;
-        let needed = (run.memory_headroom_mb + run.agent_memory_mb) * MIB;
+        // Agents being started do not use their memory yet.
+        let starting = self.starter.len() as u64;
+        let needed = (run.memory_headroom_mb + run.agent_memory_mb * (1 + starting)) * MIB;
         (available < needed).then(|| {
             format!(
                 "dispatch paused: {} MiB available, one more agent needs ~{} MiB above the {} MiB headroom",

@@ -12,6 +12,7 @@
 
 mod dispatch;
 mod merge;
+mod starter;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -125,7 +126,9 @@ enum Event {
 
 /// The coordinator of one repository.
 pub struct Coordinator<'p> {
-    runtime: AgentRuntime,
+    runtime: Arc<AgentRuntime>,
+    /// Agent starts run on its worker threads.
+    starter: starter::Starter,
     service: Arc<Service>,
     options: RunOptions,
     live: BTreeMap<AgentId, LiveAgent>,
@@ -169,8 +172,11 @@ impl<'p> Coordinator<'p> {
     ) -> Result<Coordinator<'p>, ServiceError> {
         let service = Arc::clone(runtime.service());
         let watch = service.watch_changes()?;
+        let runtime = Arc::new(runtime);
+        let starter = starter::Starter::new(&runtime)?;
         Ok(Coordinator {
             runtime,
+            starter,
             service,
             options,
             live: BTreeMap::new(),
@@ -284,14 +290,17 @@ impl<'p> Coordinator<'p> {
             if self.snapshot_due && self.last_published.elapsed() >= SNAPSHOT_EVERY {
                 self.publish_snapshot()?;
             }
-            // Idle: one deferred clean-up at a time, then look for events again.
-            if let Some(agent) = self.next_to_tidy() {
+            // Idle: one deferred clean-up at a time, then look for events again (not while
+            // agents are being started: removing a worktree holds the git write lock they need).
+            if self.starter.is_idle()
+                && let Some(agent) = self.next_to_tidy()
+            {
                 self.tidy_now(agent);
                 continue;
             }
             // Wakes at once for this process's writes, within `poll` for others' and agents'.
-            let poll =
-                if self.live.is_empty() { self.options.idle_poll } else { self.options.poll };
+            let busy = !self.live.is_empty() || !self.starter.is_idle();
+            let poll = if busy { self.options.poll } else { self.options.idle_poll };
             if self.watch.wait_blocking(poll, poll)?.is_some() {
                 return Ok(Event::Changed);
             }
@@ -302,6 +311,7 @@ impl<'p> Coordinator<'p> {
     /// queued as events. An agent that ended leaves `live` at once (its end is recorded) and its
     /// worktree becomes a candidate for reuse or clean-up.
     fn poll_agents(&mut self) -> Result<(), ServiceError> {
+        self.take_started()?;
         let mut ended = Vec::new();
         for live in self.live.values_mut() {
             let (events, exit) = self.runtime.observe(live)?;
@@ -385,7 +395,9 @@ impl<'p> Coordinator<'p> {
             // Only agents cw started (they have a worktree) and whose process is gone; a process
             // another cw command supervises, or a user-run agent, is not ours to judge.
             // A stopped agent was paused by the operator: its task waits for `cw agent restart`.
+            // An agent being started may claim its task before its process is recorded.
             if self.live.contains_key(&agent.id)
+                || self.starter.is_starting(held.task.id)
                 || agent.process.is_some()
                 || agent.worktree.is_none()
                 || agent.state == AgentState::Stopped
@@ -398,7 +410,7 @@ impl<'p> Coordinator<'p> {
             match self.service.next_delivery(agent.id)? {
                 Some(delivery) => {
                     if self.working_agents()? >= self.options.agents
-                        || self.live.len() >= self.process_cap()
+                        || self.processes() >= self.process_cap()
                     {
                         continue;
                     }
@@ -497,7 +509,7 @@ impl<'p> Coordinator<'p> {
     /// True when nothing more will happen without the human or a new task: every task merged,
     /// failed or cancelled, or stuck behind one that is.
     fn finished(&self) -> Result<bool, ServiceError> {
-        if !self.live.is_empty() || !self.queue.is_empty() {
+        if !self.live.is_empty() || !self.queue.is_empty() || !self.starter.is_idle() {
             return Ok(false);
         }
         // Pending tasks whose blockers all ended cannot move by themselves; anything else
@@ -552,6 +564,9 @@ impl<'p> Coordinator<'p> {
     /// Stops every supervised agent (or leaves them running with `keep_agents`); their tasks are
     /// recorded so the next `cw run` resumes them without losing an attempt.
     fn stop_all(&mut self) -> Result<(), ServiceError> {
+        for outcome in self.starter.wait_for_all() {
+            self.on_started(outcome)?;
+        }
         if self.live.is_empty() {
             return Ok(());
         }

@@ -9,7 +9,7 @@ use git2::{
     BranchType, CheckoutNotificationType, Repository, StatusOptions, StatusShow, WorktreeAddOptions,
 };
 
-use super::{GitError, RepoLocation, retry_past_stale_lock};
+use super::{GitError, RepoLocation, WriteLock, retry_past_stale_lock};
 
 /// A worktree to create.
 #[derive(Debug, Clone)]
@@ -113,7 +113,11 @@ fn branch_point(
 /// worktree must be clean and its branch merged into `spec.base`; its branch is deleted.
 /// On an error nothing of `spec` is left behind (the caller can create it fresh), and the old
 /// worktree is either untouched or gone (its work is merged, so nothing is lost).
-/// The caller holds `WriteLock`.
+///
+/// It takes `WriteLock` itself (the caller must not hold it), twice: to check the old worktree
+/// and create the branch, then to move the worktree and its record. The checkout in between runs
+/// without it: it writes only the old worktree's own files and index, which no other cw writer
+/// touches, and merges and other agents' starts need not wait for it.
 pub fn recycle_worktree(
     location: &RepoLocation,
     old_path: &Path,
@@ -122,26 +126,24 @@ pub fn recycle_worktree(
 ) -> Result<CreatedWorktree, GitError> {
     let repo = super::open(location)?;
     let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
-    let commit = repo.find_commit(branch_point(&repo, location, spec)?).map_err(wrap)?;
-    let old = ReusableWorktree::check(&repo, location, old_path, old_branch, commit.id())?;
-    create_branch(&repo, location, spec, &commit)?;
-    let new_name = if old.name == spec.branch.replace('/', "-") {
-        old.name.clone()
-    } else {
-        free_admin_name(location, &spec.branch.replace('/', "-"))?
+    let (commit, old) = {
+        let _lock = WriteLock::acquire(location)?;
+        let commit = repo.find_commit(branch_point(&repo, location, spec)?).map_err(wrap)?;
+        let old = ReusableWorktree::check(&repo, location, old_path, old_branch, commit.id())?;
+        create_branch(&repo, location, spec, &commit)?;
+        (commit, old)
     };
-    // HEAD moves last: until then a killed cw leaves a worktree no branch of the new task is
-    // checked out in, which recovery removes like any merged one.
-    let head = location.common_dir.join("worktrees").join(&new_name).join("HEAD");
-    let moved = match old.check_out(&commit) {
+    let checked_out = old.check_out(&commit);
+    let _lock = WriteLock::acquire(location)?;
+    let moved = match checked_out {
         // Refused before a file was written: the old worktree is as it was.
         Err(refused @ GitError::NotReusable { .. }) => {
             let _ = delete_branch_ref(&repo, &spec.branch);
             return Err(refused);
         }
         checked_out => checked_out
-            .and_then(|()| move_worktree(location, old_path, &old.name, &spec.path, &new_name))
-            .and_then(|()| write_atomically(&head, &format!("ref: refs/heads/{}\n", spec.branch))),
+            .and_then(|()| old.still_recorded(old_path))
+            .and_then(|()| old.move_to(location, old_path, spec)),
     };
     if let Err(err) = moved {
         discard_half_recycled(&repo, location, old_path, &spec.path, &spec.branch);
@@ -214,6 +216,36 @@ impl ReusableWorktree {
         }
         let name = admin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         Ok(ReusableWorktree { name, admin, repo })
+    }
+
+    /// Fails if git's record of it is gone or no longer names it: the lock was not held during
+    /// the checkout, and a `cw gc` may have removed the worktree meanwhile.
+    fn still_recorded(&self, path: &Path) -> Result<(), GitError> {
+        let back = fs_err::read_to_string(self.admin.join("gitdir")).unwrap_or_default();
+        if same_dir(Path::new(back.trim_end()), &path.join(".git")) && path.join(".git").is_file() {
+            return Ok(());
+        }
+        Err(GitError::NotReusable {
+            path: path.to_owned(),
+            why: "it was removed while it was being refreshed".to_owned(),
+        })
+    }
+
+    /// Moves it and git's record of it to `spec`'s directory and name, and puts it on
+    /// `spec.branch`. HEAD moves last: until then a killed cw leaves a worktree no branch of the
+    /// new task is checked out in, which recovery removes like any merged one.
+    fn move_to(
+        &self,
+        location: &RepoLocation,
+        old_path: &Path,
+        spec: &WorktreeSpec,
+    ) -> Result<(), GitError> {
+        let wanted = spec.branch.replace('/', "-");
+        let new_name =
+            if self.name == wanted { wanted } else { free_admin_name(location, &wanted)? };
+        move_worktree(location, old_path, &self.name, &spec.path, &new_name)?;
+        let head = location.common_dir.join("worktrees").join(&new_name).join("HEAD");
+        write_atomically(&head, &format!("ref: refs/heads/{}\n", spec.branch))
     }
 
     /// Checks `commit` out over it: only the files that differ are written, ignored files are

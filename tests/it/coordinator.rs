@@ -273,8 +273,12 @@ fn an_answer_to_a_pending_question_resumes_the_agent_with_it() {
         let service = env.service();
         std::thread::spawn(move || {
             let caller = Caller::Operator;
-            wait_until(Duration::from_secs(30), "the question is asked", || {
-                !service.open_questions(&caller).unwrap().is_empty()
+            // Answered only once the agent has ended its turn: an answer that comes while
+            // `ask_user` still runs is returned by the call itself, and nothing is resumed.
+            wait_until(Duration::from_secs(30), "the asking agent has ended its turn", || {
+                service.open_questions(&caller).unwrap().first().is_some_and(|q| {
+                    q.agent.is_some_and(|a| service.agent(a).unwrap().process.is_none())
+                })
             });
             let question = service.open_questions(&caller).unwrap().remove(0);
             service.answer(&caller, question.id, "teal").unwrap();
@@ -521,4 +525,40 @@ fn an_agent_the_operator_stops_stays_paused_until_restarted() {
     let (report, lines) = run_to_end(&env, 1);
     assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
     assert_eq!(merge_order(&env), vec![task]);
+}
+
+#[test]
+fn a_slow_setup_command_holds_up_neither_merges_nor_other_agents() {
+    let env = sim_env("");
+    let go = env.outer().join("go");
+    // The setup command of the "slow" task's worktree waits for the test; the other one's runs
+    // at once.
+    let setup = format!(
+        "setup_command = 'case \"$(pwd)\" in *slow*) while [ ! -e {} ]; do sleep 0.02; done;; esac'",
+        go.display()
+    );
+    edit_config(&env, "setup_command = \"\"", &setup);
+    // Older, so it is dispatched first.
+    let slow = add_task(&env, "slow", "");
+    let quick = add_task(&env, "quick", "");
+    let state_of = |task: &str| {
+        tasks(&env)
+            .into_iter()
+            .find(|t| t["id"] == task)
+            .map(|t| t["state"].as_str().unwrap_or_default().to_owned())
+            .unwrap()
+    };
+
+    std::thread::scope(|scope| {
+        let run = scope.spawn(|| run_to_end(&env, 2));
+        wait_until(Duration::from_secs(60), "the quick task is merged", || {
+            state_of(&quick) == "merged"
+        });
+        // Still in its setup: not even claimed.
+        assert_eq!(state_of(&slow), "ready");
+        fs_err::write(&go, "").unwrap();
+        let (report, lines) = run.join().unwrap();
+        assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
+    });
+    assert_eq!(merge_order(&env), [quick, slow]);
 }

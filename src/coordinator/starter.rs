@@ -1,0 +1,168 @@
+//! Agent starts on worker threads.
+//!
+//! A start costs a few milliseconds of git and database work (the worktree, the agent's records,
+//! its process), and a layer of tasks that became ready together asks for a dozen starts at
+//! once. Run on the loop's thread they went one after another, and merges and everything else
+//! waited behind them. Here two worker threads run them: one start's checkout (under cw's git
+//! write lock) overlaps the next one's bookkeeping and spawn, and the loop goes on merging and
+//! watching meanwhile. The loop decides what starts (which task, which spare worktree, resume or
+//! not) and handles every outcome; a worker only calls the agent runtime.
+//!
+//! Invariant: a task is "starting" from `submit` until its outcome is taken, and the loop treats
+//! it as taken by an agent all that time (it counts as working, is not dispatched again and its
+//! claim is not judged as an agent lost).
+
+use std::collections::BTreeSet;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::thread::JoinHandle;
+
+use crate::agent::{AgentRuntime, Continuation, LiveAgent};
+use crate::model::{AgentId, TaskId};
+use crate::service::ServiceError;
+
+/// Two: one start holds the git write lock while the other records and spawns. More would
+/// only queue on the lock.
+const WORKERS: usize = 2;
+
+/// One start to run.
+pub(super) enum StartJob {
+    /// A new agent on `task`, in the merged worktree of `spare` if that can be reused.
+    New { task: TaskId, spare: Option<AgentId> },
+    /// The task's earlier agent, resumed in its worktree.
+    Resume { task: TaskId, agent: AgentId, how: Continuation },
+}
+
+impl StartJob {
+    fn task(&self) -> TaskId {
+        match self {
+            StartJob::New { task, .. } | StartJob::Resume { task, .. } => *task,
+        }
+    }
+}
+
+/// What became of a start.
+pub(super) struct StartOutcome {
+    pub(super) task: TaskId,
+    pub(super) resumed: bool,
+    /// The spare worktree the job was offered.
+    pub(super) spare: Option<AgentId>,
+    pub(super) result: Result<LiveAgent, ServiceError>,
+}
+
+/// The worker threads and the starts in flight.
+pub(super) struct Starter {
+    jobs: Option<mpsc::Sender<StartJob>>,
+    outcomes: mpsc::Receiver<StartOutcome>,
+    workers: Vec<JoinHandle<()>>,
+    in_flight: BTreeSet<TaskId>,
+}
+
+impl Starter {
+    pub(super) fn new(runtime: &Arc<AgentRuntime>) -> Result<Starter, ServiceError> {
+        let (jobs, queue) = mpsc::channel();
+        let (done, outcomes) = mpsc::channel();
+        let queue = Arc::new(Mutex::new(queue));
+        let mut workers = Vec::with_capacity(WORKERS);
+        for n in 0..WORKERS {
+            let (runtime, queue, done) = (Arc::clone(runtime), Arc::clone(&queue), done.clone());
+            let worker = std::thread::Builder::new()
+                .name(format!("cw-start-{n}"))
+                .spawn(move || work(&runtime, &queue, &done))
+                .map_err(|err| {
+                    ServiceError::Internal(format!("could not start a worker thread: {err}"))
+                })?;
+            workers.push(worker);
+        }
+        Ok(Starter { jobs: Some(jobs), outcomes, workers, in_flight: BTreeSet::new() })
+    }
+
+    /// Queues a start; its outcome comes back from `finished`.
+    pub(super) fn submit(&mut self, job: StartJob) -> Result<(), ServiceError> {
+        let task = job.task();
+        let sent = self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok());
+        if !sent {
+            return Err(ServiceError::Internal("the agent start workers are gone".to_owned()));
+        }
+        self.in_flight.insert(task);
+        Ok(())
+    }
+
+    /// Starts submitted whose outcome has not been taken yet.
+    pub(super) fn len(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    pub(super) fn is_idle(&self) -> bool {
+        self.in_flight.is_empty()
+    }
+
+    pub(super) fn is_starting(&self, task: TaskId) -> bool {
+        self.in_flight.contains(&task)
+    }
+
+    /// The outcomes ready now, without waiting.
+    pub(super) fn finished(&mut self) -> Vec<StartOutcome> {
+        let outcomes: Vec<StartOutcome> = self.outcomes.try_iter().collect();
+        for outcome in &outcomes {
+            self.in_flight.remove(&outcome.task);
+        }
+        outcomes
+    }
+
+    /// Every outcome still to come (at shutdown: an agent being started is stopped like the
+    /// others, not left unsupervised).
+    pub(super) fn wait_for_all(&mut self) -> Vec<StartOutcome> {
+        let mut outcomes = Vec::new();
+        while !self.in_flight.is_empty() {
+            let Ok(outcome) = self.outcomes.recv() else {
+                // Every worker is gone; nothing more can come.
+                self.in_flight.clear();
+                break;
+            };
+            self.in_flight.remove(&outcome.task);
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+}
+
+impl Drop for Starter {
+    fn drop(&mut self) {
+        // Closing the queue ends each worker after its current job.
+        drop(self.jobs.take());
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+fn work(
+    runtime: &AgentRuntime,
+    queue: &Mutex<mpsc::Receiver<StartJob>>,
+    done: &mpsc::Sender<StartOutcome>,
+) {
+    loop {
+        let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        // The coordinator closed the queue.
+        let Ok(job) = job else { return };
+        if done.send(run(runtime, &job)).is_err() {
+            return;
+        }
+    }
+}
+
+fn run(runtime: &AgentRuntime, job: &StartJob) -> StartOutcome {
+    let task = job.task();
+    let (resumed, spare) = match job {
+        StartJob::New { spare, .. } => (false, *spare),
+        StartJob::Resume { .. } => (true, None),
+    };
+    // A panic must not lose the outcome: the loop would count the task as starting forever.
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| match job {
+        StartJob::New { task, spare } => runtime.spawn_on_task(*task, *spare),
+        StartJob::Resume { agent, how, .. } => runtime.continue_session(*agent, how),
+    }))
+    .unwrap_or_else(|_| Err(ServiceError::Internal("starting the agent panicked".to_owned())));
+    StartOutcome { task, resumed, spare, result }
+}
