@@ -562,3 +562,43 @@ fn a_slow_setup_command_holds_up_neither_merges_nor_other_agents() {
     });
     assert_eq!(merge_order(&env), [quick, slow]);
 }
+
+#[test]
+fn a_shutdown_while_an_agent_is_being_started_stops_that_agent_too() {
+    let env = sim_env("");
+    let go = env.outer().join("go");
+    let setup = format!("setup_command = 'while [ ! -e {} ]; do sleep 0.02; done'", go.display());
+    edit_config(&env, "setup_command = \"\"", &setup);
+    // Its agent is stopped the moment its start completes, long before this second is over.
+    let task = add_task(&env, "first", "sim: sleep 1000\n");
+    let shutdown = CancellationToken::new();
+    let (report, lines) = std::thread::scope(|scope| {
+        let run = scope.spawn(|| {
+            let runtime = AgentRuntime::new(Arc::new(env.service()), cw_binary());
+            let options = RunOptions { agents: 1, ..RunOptions::default() };
+            let mut recorder = Recorder::default();
+            let report = Coordinator::new(runtime, options, shutdown.clone(), &mut recorder)
+                .unwrap()
+                .run()
+                .unwrap();
+            (report, recorder.lines)
+        });
+        // The worktree is recorded just before the setup command runs: the start is in flight.
+        wait_until(Duration::from_secs(30), "the agent's worktree is recorded", || {
+            env.cw(&["agent", "list", "--json"]).json()[0]["worktree"].is_string()
+        });
+        shutdown.cancel();
+        // The start finishes only now; the shutdown waits for it and stops its agent.
+        fs_err::write(&go, "").unwrap();
+        run.join().unwrap()
+    });
+    assert!(report.interrupted, "{report:?}\n{}", lines.join("\n"));
+    assert!(lines.iter().any(|l| l.contains("stopping 1 agent(s)")), "{lines:#?}");
+    assert_eq!(agent_processes(&env.root()), Vec::<u32>::new(), "an agent outlived the run");
+    let shown = env.cw(&["task", "show", &task, "--json"]).json();
+    assert_eq!(shown["state"], "ready", "{shown}");
+    assert_eq!(shown["attempts"], 0, "a shutdown costs no attempt");
+
+    let (report, lines) = run_to_end(&env, 1);
+    assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
+}
