@@ -310,16 +310,22 @@ fn sigterm_stops_agents_keeps_their_tasks_and_the_next_run_finishes_them() {
     let _ = command("kill").args(["-TERM", &child.id().to_string()]).status();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
-    assert_eq!(agent_processes(&env.root()), Vec::<u32>::new(), "agents outlived cw run");
-    let shown = env.cw(&["task", "show", &task, "--json"]).json();
-    assert_eq!(shown["state"], "ready", "{shown}");
-    assert_eq!(shown["attempts"], 0, "a shutdown costs no attempt");
+    assert_stopped_for_shutdown(&env, &task);
 
     // The next run resumes the same agent.
     let (report, lines) = run_to_end(&env, 1);
     assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
     let agents = env.cw(&["agent", "list", "--json"]).json();
     assert_eq!(agents.as_array().unwrap().len(), 1, "the same agent went on: {agents}");
+}
+
+/// After a graceful shutdown: no agent process is left, and the task is ready again with no
+/// attempt spent.
+fn assert_stopped_for_shutdown(env: &TestEnv, task: &str) {
+    assert_eq!(agent_processes(&env.root()), Vec::<u32>::new(), "an agent outlived the run");
+    let shown = env.cw(&["task", "show", task, "--json"]).json();
+    assert_eq!(shown["state"], "ready", "{shown}");
+    assert_eq!(shown["attempts"], 0, "a shutdown costs no attempt");
 }
 
 #[test]
@@ -594,10 +600,7 @@ fn a_shutdown_while_an_agent_is_being_started_stops_that_agent_too() {
     });
     assert!(report.interrupted, "{report:?}\n{}", lines.join("\n"));
     assert!(lines.iter().any(|l| l.contains("stopping 1 agent(s)")), "{lines:#?}");
-    assert_eq!(agent_processes(&env.root()), Vec::<u32>::new(), "an agent outlived the run");
-    let shown = env.cw(&["task", "show", &task, "--json"]).json();
-    assert_eq!(shown["state"], "ready", "{shown}");
-    assert_eq!(shown["attempts"], 0, "a shutdown costs no attempt");
+    assert_stopped_for_shutdown(&env, &task);
 
     let (report, lines) = run_to_end(&env, 1);
     assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
