@@ -49,6 +49,11 @@ impl Coordinator<'_> {
             }
             self.submit_start(&task)?;
             working += 1;
+            // A merge requested meanwhile must not wait for every start of the pass (on a
+            // critical path, a merge delayed is every dependant delayed), and an agent that
+            // ended meanwhile frees its worktree for the next start.
+            self.merge_queue()?;
+            self.poll_agents()?;
         }
         Ok(())
     }

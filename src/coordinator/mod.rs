@@ -173,7 +173,8 @@ impl<'p> Coordinator<'p> {
         let service = Arc::clone(runtime.service());
         let watch = service.watch_changes()?;
         let runtime = Arc::new(runtime);
-        let starter = starter::Starter::new(&runtime)?;
+        let threaded = !service.config().agent.setup_command.trim().is_empty();
+        let starter = starter::Starter::new(&runtime, threaded)?;
         Ok(Coordinator {
             runtime,
             starter,

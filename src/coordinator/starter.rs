@@ -1,12 +1,14 @@
 //! Agent starts on worker threads.
 //!
-//! A start costs a few milliseconds of git and database work (the worktree, the agent's records,
-//! its process), and a layer of tasks that became ready together asks for a dozen starts at
-//! once. Run on the loop's thread they went one after another, and merges and everything else
-//! waited behind them. Here two worker threads run them: one start's checkout (under cw's git
-//! write lock) overlaps the next one's bookkeeping and spawn, and the loop goes on merging and
-//! watching meanwhile. The loop decides what starts (which task, which spare worktree, resume or
-//! not) and handles every outcome; a worker only calls the agent runtime.
+//! A start runs the configured `[agent] setup_command` in the new worktree (`npm ci`, `cargo
+//! fetch`: seconds to minutes). On the loop's thread that stopped everything else — merges,
+//! other agents' exits, progress — for as long as it ran. With a setup command, starts run on
+//! two worker threads, and the loop goes on merging and watching meanwhile. Without one a start
+//! is a few milliseconds of git and database work and runs on the loop's thread as it is
+//! submitted: on a machine whose cores the agents already keep busy, overlapping those starts
+//! takes as much CPU from the agents and merges as it saves (measured, BENCHMARKS.md session 7).
+//! Either way the loop decides what starts (which task, which spare worktree, resume or not) and
+//! handles every outcome; the start itself only calls the agent runtime.
 //!
 //! Invariant: a task is "starting" from `submit` until its outcome is taken, and the loop treats
 //! it as taken by an agent all that time (it counts as working, is not dispatched again and its
@@ -21,8 +23,8 @@ use crate::agent::{AgentRuntime, Continuation, LiveAgent};
 use crate::model::{AgentId, TaskId};
 use crate::service::ServiceError;
 
-/// Two: one start holds the git write lock while the other records and spawns. More would
-/// only queue on the lock.
+/// Two: a long setup command does not hold up the next start. More would mostly queue on the
+/// git write lock.
 const WORKERS: usize = 2;
 
 /// One start to run.
@@ -50,8 +52,12 @@ pub(super) struct StartOutcome {
     pub(super) result: Result<LiveAgent, ServiceError>,
 }
 
-/// The worker threads and the starts in flight.
+/// The starts in flight, and the worker threads that run them (none when starts run inline).
 pub(super) struct Starter {
+    /// Set when starts run on the loop's thread, as they are submitted.
+    inline: Option<Arc<AgentRuntime>>,
+    /// Outcomes of inline starts, not taken yet.
+    inline_outcomes: Vec<StartOutcome>,
     jobs: Option<mpsc::Sender<StartJob>>,
     outcomes: mpsc::Receiver<StartOutcome>,
     workers: Vec<JoinHandle<()>>,
@@ -59,12 +65,17 @@ pub(super) struct Starter {
 }
 
 impl Starter {
-    pub(super) fn new(runtime: &Arc<AgentRuntime>) -> Result<Starter, ServiceError> {
+    /// Starts on worker threads when `threaded`, else on the caller's thread in `submit`.
+    pub(super) fn new(
+        runtime: &Arc<AgentRuntime>,
+        threaded: bool,
+    ) -> Result<Starter, ServiceError> {
         let (jobs, queue) = mpsc::channel();
         let (done, outcomes) = mpsc::channel();
         let queue = Arc::new(Mutex::new(queue));
-        let mut workers = Vec::with_capacity(WORKERS);
-        for n in 0..WORKERS {
+        let count = if threaded { WORKERS } else { 0 };
+        let mut workers = Vec::with_capacity(count);
+        for n in 0..count {
             let (runtime, queue, done) = (Arc::clone(runtime), Arc::clone(&queue), done.clone());
             let worker = std::thread::Builder::new()
                 .name(format!("cw-start-{n}"))
@@ -74,12 +85,24 @@ impl Starter {
                 })?;
             workers.push(worker);
         }
-        Ok(Starter { jobs: Some(jobs), outcomes, workers, in_flight: BTreeSet::new() })
+        Ok(Starter {
+            inline: (!threaded).then(|| Arc::clone(runtime)),
+            inline_outcomes: Vec::new(),
+            jobs: Some(jobs),
+            outcomes,
+            workers,
+            in_flight: BTreeSet::new(),
+        })
     }
 
     /// Queues a start; its outcome comes back from `finished`.
     pub(super) fn submit(&mut self, job: StartJob) -> Result<(), ServiceError> {
         let task = job.task();
+        if let Some(runtime) = &self.inline {
+            self.inline_outcomes.push(run(runtime, &job));
+            self.in_flight.insert(task);
+            return Ok(());
+        }
         let sent = self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok());
         if !sent {
             return Err(ServiceError::Internal("the agent start workers are gone".to_owned()));
@@ -103,7 +126,8 @@ impl Starter {
 
     /// The outcomes ready now, without waiting.
     pub(super) fn finished(&mut self) -> Vec<StartOutcome> {
-        let outcomes: Vec<StartOutcome> = self.outcomes.try_iter().collect();
+        let mut outcomes = std::mem::take(&mut self.inline_outcomes);
+        outcomes.extend(self.outcomes.try_iter());
         for outcome in &outcomes {
             self.in_flight.remove(&outcome.task);
         }
@@ -113,7 +137,7 @@ impl Starter {
     /// Every outcome still to come (at shutdown: an agent being started is stopped like the
     /// others, not left unsupervised).
     pub(super) fn wait_for_all(&mut self) -> Vec<StartOutcome> {
-        let mut outcomes = Vec::new();
+        let mut outcomes = self.finished();
         while !self.in_flight.is_empty() {
             let Ok(outcome) = self.outcomes.recv() else {
                 // Every worker is gone; nothing more can come.
