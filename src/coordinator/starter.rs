@@ -54,10 +54,9 @@ pub(super) struct StartOutcome {
 
 /// The starts in flight, and the worker threads that run them (none when starts run inline).
 pub(super) struct Starter {
-    /// Set when starts run on the loop's thread, as they are submitted.
-    inline: Option<Arc<AgentRuntime>>,
-    /// Outcomes of inline starts, not taken yet.
-    inline_outcomes: Vec<StartOutcome>,
+    /// Set when starts run on the loop's thread as they are submitted; their outcomes go into
+    /// the same channel the workers' do.
+    inline: Option<(Arc<AgentRuntime>, mpsc::Sender<StartOutcome>)>,
     jobs: Option<mpsc::Sender<StartJob>>,
     outcomes: mpsc::Receiver<StartOutcome>,
     workers: Vec<JoinHandle<()>>,
@@ -86,8 +85,7 @@ impl Starter {
             workers.push(worker);
         }
         Ok(Starter {
-            inline: (!threaded).then(|| Arc::clone(runtime)),
-            inline_outcomes: Vec::new(),
+            inline: (!threaded).then(|| (Arc::clone(runtime), done)),
             jobs: Some(jobs),
             outcomes,
             workers,
@@ -98,12 +96,10 @@ impl Starter {
     /// Queues a start; its outcome comes back from `finished`.
     pub(super) fn submit(&mut self, job: StartJob) -> Result<(), ServiceError> {
         let task = job.task();
-        if let Some(runtime) = &self.inline {
-            self.inline_outcomes.push(run(runtime, &job));
-            self.in_flight.insert(task);
-            return Ok(());
-        }
-        let sent = self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok());
+        let sent = match &self.inline {
+            Some((runtime, done)) => done.send(run(runtime, &job)).is_ok(),
+            None => self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok()),
+        };
         if !sent {
             return Err(ServiceError::Internal("the agent start workers are gone".to_owned()));
         }
@@ -126,8 +122,7 @@ impl Starter {
 
     /// The outcomes ready now, without waiting.
     pub(super) fn finished(&mut self) -> Vec<StartOutcome> {
-        let mut outcomes = std::mem::take(&mut self.inline_outcomes);
-        outcomes.extend(self.outcomes.try_iter());
+        let outcomes: Vec<StartOutcome> = self.outcomes.try_iter().collect();
         for outcome in &outcomes {
             self.in_flight.remove(&outcome.task);
         }
@@ -137,7 +132,7 @@ impl Starter {
     /// Every outcome still to come (at shutdown: an agent being started is stopped like the
     /// others, not left unsupervised).
     pub(super) fn wait_for_all(&mut self) -> Vec<StartOutcome> {
-        let mut outcomes = self.finished();
+        let mut outcomes = Vec::new();
         while !self.in_flight.is_empty() {
             let Ok(outcome) = self.outcomes.recv() else {
                 // Every worker is gone; nothing more can come.
