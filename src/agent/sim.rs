@@ -260,22 +260,25 @@ async fn work(args: &SimArgs, stream: &mut Stream, client: &McpClient) -> Result
             })
             .collect();
         if !fixes.is_empty() {
+            let mut written = Vec::new();
             for (path, text) in fixes {
                 write_file(&worktree, path, text)?;
+                written.push(path.clone());
             }
-            commit(&worktree, &format!("{task_id}: fix what bounced"))?;
+            commit(&worktree, &written, &format!("{task_id}: fix what bounced"))?;
         }
         stream.call(client, "request_merge", json!({"task_id": task_id})).await?;
         return Ok(Outcome::Finished(format!("{task_id}: conflict resolved, merge requested")));
     }
     let answer = args.prompt.lines().find_map(|l| l.strip_prefix("Answer: ")).map(str::to_owned);
-    let mut wrote = false;
+    // What this session wrote or removed: all the commit needs to look at.
+    let mut written: Vec<String> = Vec::new();
     let mut notes = Vec::new();
     for step in &steps {
         match step {
             Step::Write { path, text } => {
                 write_file(&worktree, path, text)?;
-                wrote = true;
+                written.push(path.clone());
             }
             Step::Ask(question) => {
                 let answer = match &answer {
@@ -349,16 +352,18 @@ async fn work(args: &SimArgs, stream: &mut Stream, client: &McpClient) -> Result
             Step::OnBounce { .. } => {}
         }
     }
-    if !wrote {
+    if written.is_empty() {
         let mut text = format!("{task_id} done by the scripted agent\n");
         for note in &notes {
             text.push_str(&format!("asked: {note}\n"));
         }
-        write_file(&worktree, &format!("cw-sim/{task_id}.txt"), &text)?;
+        let output = format!("cw-sim/{task_id}.txt");
+        write_file(&worktree, &output, &text)?;
+        written.push(output);
     }
-    let partial = worktree.join(format!("cw-sim/{task_id}.partial"));
-    let _ = fs_err::remove_file(&partial);
-    commit(&worktree, &format!("{task_id}: {}", task["title"].as_str().unwrap_or("")))?;
+    // Left by a crashed first session; never committed, so removing it leaves nothing to stage.
+    let _ = fs_err::remove_file(worktree.join(format!("cw-sim/{task_id}.partial")));
+    commit(&worktree, &written, &format!("{task_id}: {}", task["title"].as_str().unwrap_or("")))?;
     let summary =
         if notes.is_empty() { "done".to_owned() } else { format!("done ({})", notes.join("; ")) };
     stream
@@ -422,11 +427,14 @@ const GIT_IDENTITY: [(&str, &str); 4] = [
     ("GIT_COMMITTER_EMAIL", "sim-agent@cw.invalid"),
 ];
 
-/// `git add -A && git commit`, in process: the scripted agent stands in for an agent whose own
-/// work is not what the demo, tests and benchmarks measure, so it spends as little as it can.
-fn commit(worktree: &Path, message: &str) -> Result<(), String> {
+/// `git add -- <paths> && git commit`, in process: the scripted agent stands in for an agent
+/// whose own work is not what the demo, tests and benchmarks measure, so it spends as little as
+/// it can (it knows what it wrote, so nothing else in the worktree is looked at).
+fn commit(worktree: &Path, paths: &[String], message: &str) -> Result<(), String> {
     let author = (GIT_IDENTITY[0].1, GIT_IDENTITY[1].1);
-    crate::git::commit_all(worktree, message, author).map(|_| ()).map_err(|e| e.to_string())
+    crate::git::commit_paths(worktree, paths, message, author)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 fn git(worktree: &Path, args: &[&str]) -> Result<String, String> {

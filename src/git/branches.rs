@@ -115,24 +115,28 @@ pub(super) fn changed_files(
     Ok(statuses.iter().filter_map(|e| e.path().ok().map(str::to_owned)).collect())
 }
 
-/// Commits everything in a worktree (new files too, ignored ones not; deletions included) on its
-/// checked-out branch, as `git add -A && git commit --allow-empty` would; returns the commit id.
-/// For cw's scripted agent, which would otherwise start two git processes per task.
-pub fn commit_all(
+/// Commits `paths` (relative to the worktree: new, modified or deleted files) on its checked-out
+/// branch, with what is staged already, as `git add -- <paths> && git commit --allow-empty`
+/// would; returns the commit id. Nothing else in the worktree is read. For cw's scripted agent,
+/// which knows what it wrote and would otherwise start two git processes per task.
+pub fn commit_paths(
     worktree: &Path,
+    paths: &[String],
     message: &str,
     author: (&str, &str),
 ) -> Result<String, GitError> {
     let wrap = |source| GitError::Git { path: worktree.to_owned(), source };
     let repo = Repository::open(worktree).map_err(wrap)?;
     let mut index = repo.index().map_err(wrap)?;
-    // One scan of the files against the index (`add_all` and `update_all` would each make
-    // their own); what is staged already is committed as it is.
-    for path in changed_files(&repo, worktree, StatusShow::Workdir)? {
-        let path = Path::new(&path);
+    for path in paths {
+        let path = Path::new(path);
         match worktree.join(path).symlink_metadata() {
-            // A nested repository is listed as a directory: the scripted agent leaves it alone.
-            Ok(meta) if meta.is_dir() => {}
+            Ok(meta) if meta.is_dir() => {
+                return Err(GitError::Io {
+                    path: worktree.join(path),
+                    source: std::io::Error::other("a directory, not a file, cannot be committed"),
+                });
+            }
             Ok(_) => index.add_path(path).map_err(wrap)?,
             Err(_) => index.remove_path(path).map_err(wrap)?,
         }

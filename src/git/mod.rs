@@ -19,7 +19,7 @@ mod worktree;
 use git2::{BranchType, ErrorCode, Repository};
 
 pub use branches::{
-    archive_branch, branch_diff, branch_exists, commit_all, is_merged, prune_missing,
+    archive_branch, branch_diff, branch_exists, commit_paths, is_merged, prune_missing,
     remove_worktree, uncommitted_paths,
 };
 pub use merge::{

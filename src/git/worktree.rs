@@ -209,9 +209,9 @@ impl ReusableWorktree {
         }
         let repo = Repository::open(path)
             .map_err(|source| GitError::Git { path: path.to_owned(), source })?;
-        // Staged changes only (the index against HEAD): no file is read here.
-        if let Some(first) = super::branches::changed_files(&repo, path, StatusShow::Index)?.first()
-        {
+        if has_staged_changes(&repo, path)? {
+            let staged = super::branches::changed_files(&repo, path, StatusShow::Index)?;
+            let first = staged.first().map_or("unresolved conflicts", String::as_str);
             return Err(refuse(&format!("it has uncommitted files ({first}…)")));
         }
         let name = admin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -282,6 +282,18 @@ impl ReusableWorktree {
             (result, None) => result.map_err(wrap),
         }
     }
+}
+
+/// Whether a worktree's index differs from its HEAD commit (no file of the worktree is read).
+/// The index keeps the id of each directory's tree while nothing in it is staged, and git and
+/// libgit2 refresh those ids at every commit and checkout, so for a worktree whose work was
+/// committed this is one comparison, not a diff. (Only the trees of directories with staged
+/// changes are computed, and an index with unresolved conflicts has no tree at all.)
+fn has_staged_changes(repo: &Repository, path: &Path) -> Result<bool, GitError> {
+    let wrap = |source| GitError::Git { path: path.to_owned(), source };
+    let head = repo.head().and_then(|h| h.peel_to_tree()).map_err(wrap)?.id();
+    let mut index = repo.index().map_err(wrap)?;
+    Ok(index.write_tree() != Ok(head))
 }
 
 /// Replaces a small file of git's with a temporary file renamed over it.

@@ -357,7 +357,7 @@ fn a_reuse_killed_while_moving_git_s_record_does_not_block_the_new_name() {
 }
 
 #[test]
-fn commit_all_commits_new_modified_and_deleted_files_but_not_ignored_ones() {
+fn commit_paths_commits_the_new_modified_and_deleted_files_it_is_given_and_nothing_else() {
     let env = TestEnv::initialised();
     let location = location(&env);
     let created = git::create_worktree(&location, &spec(&env, "cw/commit-t9")).unwrap();
@@ -365,20 +365,24 @@ fn commit_all_commits_new_modified_and_deleted_files_but_not_ignored_ones() {
     fs_err::write(dir.join("doomed.txt"), "soon gone\n").unwrap();
     env.git_in(dir, &["add", "doomed.txt"]);
     env.git_in(dir, &["commit", "-q", "-m", "doomed"]);
+    let before = text(env.git_in(dir, &["rev-parse", "HEAD"]));
     fs_err::remove_file(dir.join("doomed.txt")).unwrap();
     fs_err::create_dir_all(dir.join("src/deep")).unwrap();
     fs_err::write(dir.join("src/deep/new.txt"), "new\n").unwrap();
     fs_err::write(dir.join("README.md"), "changed\n").unwrap();
-    fs_err::write(dir.join(".gitignore"), "*.log\n").unwrap();
-    fs_err::write(dir.join("build.log"), "ignored\n").unwrap();
+    fs_err::write(dir.join("not-mine.txt"), "someone else's\n").unwrap();
+    let author = ("sim", "sim@example.invalid");
 
-    let id = git::commit_all(dir, "all of it", ("sim", "sim@example.invalid")).unwrap();
+    // A directory is refused before anything is staged or committed.
+    let refused = git::commit_paths(dir, &["src".to_owned()], "a dir", author).unwrap_err();
+    assert!(refused.to_string().contains("src"), "{refused}");
+    assert_eq!(text(env.git_in(dir, &["rev-parse", "HEAD"])), before);
+
+    let paths = ["src/deep/new.txt", "README.md", "doomed.txt"].map(str::to_owned);
+    let id = git::commit_paths(dir, &paths, "mine", author).unwrap();
     assert_eq!(text(env.git_in(dir, &["rev-parse", "HEAD"])).trim(), id);
-    assert_eq!(text(env.git_in(dir, &["status", "--porcelain"])), "");
+    assert_eq!(text(env.git_in(dir, &["status", "--porcelain"])), "?? not-mine.txt\n");
     let changed = text(env.git_in(dir, &["show", "--name-status", "--format=", "HEAD"]));
-    for line in ["A\t.gitignore", "M\tREADME.md", "A\tsrc/deep/new.txt", "D\tdoomed.txt"] {
-        assert!(changed.lines().any(|l| l == line), "{line} missing from:\n{changed}");
-    }
-    assert!(!changed.contains("build.log"), "{changed}");
+    assert_eq!(changed, "M\tREADME.md\nD\tdoomed.txt\nA\tsrc/deep/new.txt\n");
     fs_err::remove_dir_all(created.path.parent().unwrap()).unwrap();
 }
