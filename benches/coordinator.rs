@@ -79,12 +79,14 @@ fn schedule(cw_bin: &Path) -> (String, String) {
             median.layers
         ),
         format!(
-            "median of {} runs: {:.1} s vs ideal critical path {:.1} s: ratio {:.3} (runs {}); {}",
+            "median of {} runs: {:.1} s vs ideal critical path {:.1} s: ratio {:.3} (runs {}); \
+             CPU {:.1} ms per task; {}",
             runs.len(),
             median.wall.as_secs_f64(),
             median.ideal.as_secs_f64(),
             median.ratio(),
             ratios.join(", "),
+            median.cpu_per_task.as_secs_f64() * 1000.0,
             median.overhead
         ),
     )
@@ -94,6 +96,9 @@ struct ScheduleRun {
     layers: usize,
     wall: Duration,
     ideal: Duration,
+    /// CPU (user + system) of the coordinator and every agent process, per task: how fast the
+    /// machine was during this run, which moves the ratio more than anything else.
+    cpu_per_task: Duration,
     /// Where the time beyond the work went on the deciding chain.
     overhead: String,
 }
@@ -150,15 +155,35 @@ fn schedule_once(cw_bin: &Path) -> ScheduleRun {
     let ideal = Duration::from_millis(WORK_MS * layers.len() as u64);
     let runtime = AgentRuntime::new(Arc::clone(&service), cw_bin.to_owned());
     let options = RunOptions { agents: LAYER, exit_when_done: true, ..RunOptions::default() };
+    let cpu_before = process_tree_cpu();
     let started = Instant::now();
     let report = Coordinator::new(runtime, options, CancellationToken::new(), &mut Quiet)
         .unwrap()
         .run()
         .unwrap();
     let wall = started.elapsed();
+    let cpu_per_task = (process_tree_cpu() - cpu_before) / u32::try_from(TASKS).unwrap();
     assert!(report.all_merged(), "{report:?}");
     let overhead = chain_overhead(&root, &layers);
-    ScheduleRun { layers: layers.len(), wall, ideal, overhead }
+    ScheduleRun { layers: layers.len(), wall, ideal, cpu_per_task, overhead }
+}
+
+/// CPU used so far by this process and its reaped children (the agents, and through them their
+/// `cw mcp` servers, which each agent reaps): utime, stime, cutime, cstime of /proc/self/stat.
+fn process_tree_cpu() -> Duration {
+    let stat = fs_err::read_to_string("/proc/self/stat").unwrap();
+    // The command name (field 2) may hold spaces; the numbers start after its ')'.
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .map(|f| f.parse().unwrap())
+        .collect();
+    // In clock ticks, which are 1/100 s on Linux (USER_HZ).
+    Duration::from_millis(fields.iter().sum::<u64>() * 10)
 }
 
 /// Where the time beyond the work went on the chain that decided the end (from the last merged
