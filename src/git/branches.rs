@@ -141,8 +141,11 @@ pub fn commit_paths(
             Err(_) => index.remove_path(path).map_err(wrap)?,
         }
     }
-    index.write().map_err(wrap)?;
+    // The tree first, then the index: written after it, the index keeps the tree ids it just
+    // computed (git's cache-tree), so whoever looks at this worktree next (the coordinator, to
+    // see whether anything is staged before it reuses it) compares ids instead of hashing trees.
     let tree = index.write_tree().and_then(|id| repo.find_tree(id)).map_err(wrap)?;
+    index.write().map_err(wrap)?;
     let parent = repo.head().and_then(|h| h.peel_to_commit()).map_err(wrap)?;
     let signature = git2::Signature::now(author.0, author.1).map_err(wrap)?;
     let id = repo

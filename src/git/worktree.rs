@@ -285,10 +285,10 @@ impl ReusableWorktree {
 }
 
 /// Whether a worktree's index differs from its HEAD commit (no file of the worktree is read).
-/// The index keeps the id of each directory's tree while nothing in it is staged, and git and
-/// libgit2 refresh those ids at every commit and checkout, so for a worktree whose work was
-/// committed this is one comparison, not a diff. (Only the trees of directories with staged
-/// changes are computed, and an index with unresolved conflicts has no tree at all.)
+/// The index can keep the id of each directory's tree (git's cache-tree), and `git commit` and
+/// `git::commit_paths` write those ids with the commit, so for a worktree whose work was
+/// committed this is one comparison, not a diff. (Only the trees of directories changed since,
+/// say by a checkout, are hashed again, and an index with unresolved conflicts has no tree.)
 fn has_staged_changes(repo: &Repository, path: &Path) -> Result<bool, GitError> {
     let wrap = |source| GitError::Git { path: path.to_owned(), source };
     let head = repo.head().and_then(|h| h.peel_to_tree()).map_err(wrap)?.id();

@@ -384,5 +384,11 @@ fn commit_paths_commits_the_new_modified_and_deleted_files_it_is_given_and_nothi
     assert_eq!(text(env.git_in(dir, &["status", "--porcelain"])), "?? not-mine.txt\n");
     let changed = text(env.git_in(dir, &["show", "--name-status", "--format=", "HEAD"]));
     assert_eq!(changed, "M\tREADME.md\nD\tdoomed.txt\nA\tsrc/deep/new.txt\n");
+    // The index keeps the committed tree's ids (git's cache-tree extension, "TREE"), so the
+    // staged-changes check of a later reuse compares ids instead of hashing every directory.
+    let index =
+        text(env.git_in(dir, &["rev-parse", "--path-format=absolute", "--git-path", "index"]));
+    let index = fs_err::read(index.trim()).unwrap();
+    assert!(index.windows(4).any(|w| w == b"TREE"), "no cache-tree in the index");
     fs_err::remove_dir_all(created.path.parent().unwrap()).unwrap();
 }
