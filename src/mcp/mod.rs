@@ -9,6 +9,7 @@ mod client;
 mod http;
 mod params;
 mod server;
+mod stdio;
 mod tools;
 
 use std::sync::Arc;
@@ -46,7 +47,7 @@ pub async fn serve_stdio(
 ) -> Result<(), McpError> {
     let server = CwServer::new(service, identity, settings, shutdown.clone());
     let running = server
-        .serve_with_ct(rmcp::transport::stdio(), shutdown.child_token())
+        .serve_with_ct(stdio::streams(), shutdown.child_token())
         .await
         .map_err(|err| McpError::Start(err.to_string()))?;
     running.waiting().await.map_err(|err| McpError::Transport(err.to_string()))?;

@@ -1,6 +1,7 @@
 //! The MCP handler: who is calling, which tools they see, and the mapping of service results
 //! and errors onto tool results. One handler serves stdio and HTTP.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,8 +92,12 @@ impl CwServer {
         }
     }
 
-    /// Runs a blocking service call off the async runtime and turns its result into a tool
-    /// result: structured JSON on success, a tool error the model can act on otherwise.
+    /// Runs a blocking service call and turns its result into a tool result: structured JSON on
+    /// success, a tool error the model can act on otherwise. Over HTTP the call runs on tokio's
+    /// blocking pool, so one client's database or git work never holds up the others. On stdio
+    /// there is one client, on a current-thread runtime, and a service call is a few short
+    /// transactions (waits, such as `ask_user`'s, are async): it runs right here, which spares
+    /// every agent's `cw mcp` a blocking-pool thread and two thread hand-offs per call.
     pub(super) async fn respond<T, F>(
         &self,
         ctx: &RequestContext<RoleServer>,
@@ -107,11 +112,20 @@ impl CwServer {
             Err(message) => return error_result(&message),
         };
         let service = self.service.clone();
-        match tokio::task::spawn_blocking(move || call(&service, &caller)).await {
+        let outcome = match self.identity {
+            Identity::FromHttp => tokio::task::spawn_blocking(move || call(&service, &caller))
+                .await
+                .map_err(|join| join.to_string()),
+            Identity::Fixed(_) | Identity::Refused(_) => {
+                std::panic::catch_unwind(AssertUnwindSafe(|| call(&service, &caller)))
+                    .map_err(|_| "a panic".to_owned())
+            }
+        };
+        match outcome {
             Ok(Ok(value)) => structured(&value),
             Ok(Err(err)) => service_error(&err),
-            Err(join) => {
-                tracing::error!(cause = %join, "tool call panicked");
+            Err(cause) => {
+                tracing::error!(%cause, "tool call panicked");
                 error_result("internal error: the tool call failed; try again")
             }
         }

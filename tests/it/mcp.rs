@@ -1,7 +1,7 @@
 //! The MCP server driven by clients we did not write: the Python `mcp` SDK (default and legacy
 //! protocol modes) and the MCP Inspector CLI, over stdio and HTTP.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::process::Stdio;
 
 use serde_json::Value;
@@ -537,4 +537,70 @@ fn the_repository_registers_cw_mcp_for_claude_code() {
     .unwrap();
     assert_eq!(config["mcpServers"]["cw"]["command"], "cw");
     assert_eq!(config["mcpServers"]["cw"]["args"], serde_json::json!(["mcp"]));
+}
+
+/// One `cw mcp` session over the given streams: initialize and `status`, then stdin closes.
+/// Returns the `status` reply and how many threads the server ran while it served.
+fn stdio_session(
+    env: &TestEnv,
+    stdin: Stdio,
+    stdout: Stdio,
+    mut send: impl Write,
+    receive: impl Read,
+) -> (Value, usize) {
+    let mut child = command(cw_binary())
+        .args(["-C", env.root().to_str().unwrap(), "mcp"])
+        .env("CW_TOKEN", operator_token(env))
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(receive).lines();
+    let mut call = |line: &str| {
+        writeln!(send, "{line}").unwrap();
+        send.flush().unwrap();
+    };
+    call(
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#,
+    );
+    assert!(lines.next().unwrap().unwrap().contains(r#""id":1"#));
+    call(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    call(
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"status","arguments":{}}}"#,
+    );
+    let reply: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let threads = fs_err::read_dir(format!("/proc/{}/task", child.id())).unwrap().count();
+    drop(send);
+    assert!(child.wait().unwrap().success(), "cw mcp ends 0 when its client closes stdin");
+    (reply, threads)
+}
+
+/// How Python's SDK and tokio start a stdio server (pipes), and how Node does, so Claude Code
+/// and the Inspector (Unix sockets): served on the server's one thread, no blocking-pool thread
+/// handing each message over.
+#[test]
+fn stdio_on_pipes_and_on_sockets_is_served_without_blocking_threads() {
+    use std::os::unix::net::UnixStream;
+    let (env, _) = setup();
+    let tasks = |reply: &Value| reply["result"]["structuredContent"]["counts"]["ready"].clone();
+
+    let (ours_in, theirs_in) = UnixStream::pair().unwrap();
+    let (ours_out, theirs_out) = UnixStream::pair().unwrap();
+    let (reply, threads) = stdio_session(
+        &env,
+        Stdio::from(std::os::fd::OwnedFd::from(theirs_in)),
+        Stdio::from(std::os::fd::OwnedFd::from(theirs_out)),
+        ours_in,
+        ours_out,
+    );
+    assert_eq!(tasks(&reply), 2, "{reply}");
+    assert_eq!(threads, 1, "sockets");
+
+    let (read_in, write_in) = std::io::pipe().unwrap();
+    let (read_out, write_out) = std::io::pipe().unwrap();
+    let (reply, threads) =
+        stdio_session(&env, Stdio::from(read_in), Stdio::from(write_out), write_in, read_out);
+    assert_eq!(tasks(&reply), 2, "{reply}");
+    assert_eq!(threads, 1, "pipes");
 }
