@@ -415,14 +415,22 @@ impl AgentRuntime {
 
     /// Reads what the agent wrote since the last call, records its session and usage, and
     /// returns how it ended if it has. Returns the new events too, for live rendering.
+    ///
+    /// With `read_output` false only an end is looked for (its output is then read whole): the
+    /// output is for the human and for records a resume needs after the end, so a caller that
+    /// checks often can read it less often.
     pub fn observe(
         &self,
         live: &mut LiveAgent,
+        read_output: bool,
     ) -> Result<(Vec<StreamEvent>, Option<AgentExit>), ServiceError> {
         let ended = match &mut live.process {
             ProcessRef::Child(child) => child.try_exit().map(Some),
             ProcessRef::Adopted(handle) => (!process::is_running(*handle)).then_some(None),
         };
+        if ended.is_none() && !read_output {
+            return Ok((Vec::new(), None));
+        }
         let stream_path = self.service.workspace().agent_dir(live.agent).join("stream.jsonl");
         let read = |result: std::io::Result<Vec<StreamEvent>>| {
             result.map_err(|source| ServiceError::Io { path: stream_path.clone(), source })

@@ -142,6 +142,8 @@ pub struct Coordinator<'p> {
     /// Something the snapshot shows may have changed since it was last published.
     snapshot_due: bool,
     last_published: Instant,
+    /// When the agents' output was last read.
+    output_read: Instant,
     /// The newest overview read (tasks by state, merges, questions).
     overview: Option<Overview>,
     /// Titles of the tasks agents work on, for the snapshot (read once per task).
@@ -161,6 +163,10 @@ const SNAPSHOT_MERGES: usize = 3;
 /// The live status block is redrawn at most this often: building it reads the database, and a
 /// busy run changes it hundreds of times a second.
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
+/// Agents' output (the tools they call, for the progress lines) is read at most this often;
+/// their ends are looked for at every pass. Reading every agent's log at every pass cost more
+/// than everything else the loop does while it waits, and nothing waits on the output.
+const OUTPUT_EVERY: Duration = Duration::from_millis(50);
 
 impl<'p> Coordinator<'p> {
     /// A coordinator over `runtime`'s repository. `shutdown` ends `run` gracefully.
@@ -190,6 +196,7 @@ impl<'p> Coordinator<'p> {
             last_snapshot: None,
             snapshot_due: true,
             last_published: Instant::now(),
+            output_read: Instant::now(),
             overview: None,
             titles: BTreeMap::new(),
             failed_starts: BTreeMap::new(),
@@ -314,8 +321,12 @@ impl<'p> Coordinator<'p> {
     fn poll_agents(&mut self) -> Result<(), ServiceError> {
         self.take_started()?;
         let mut ended = Vec::new();
+        let read_output = self.output_read.elapsed() >= OUTPUT_EVERY;
+        if read_output {
+            self.output_read = Instant::now();
+        }
         for live in self.live.values_mut() {
-            let (events, exit) = self.runtime.observe(live)?;
+            let (events, exit) = self.runtime.observe(live, read_output)?;
             if !events.is_empty() {
                 self.queue.push_back(Event::Output { agent: live.agent, task: live.task, events });
             }

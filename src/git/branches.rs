@@ -92,6 +92,11 @@ pub fn is_merged(location: &RepoLocation, branch: &str, into: &str) -> Result<bo
 pub fn uncommitted_paths(worktree: &Path) -> Result<Vec<String>, GitError> {
     let repo = Repository::open(worktree)
         .map_err(|source| GitError::Git { path: worktree.to_owned(), source })?;
+    // Nothing staged (the index's tree ids, which a commit leaves in it, are HEAD's): only the
+    // files need looking at, not HEAD's tree against the index as well.
+    if let Ok(false) = super::worktree::has_staged_changes(&repo, worktree) {
+        return changed_files(&repo, worktree, StatusShow::Workdir);
+    }
     uncommitted_in(&repo, worktree)
 }
 

@@ -289,7 +289,7 @@ impl ReusableWorktree {
 /// `git::commit_paths` write those ids with the commit, so for a worktree whose work was
 /// committed this is one comparison, not a diff. (Only the trees of directories changed since,
 /// say by a checkout, are hashed again, and an index with unresolved conflicts has no tree.)
-fn has_staged_changes(repo: &Repository, path: &Path) -> Result<bool, GitError> {
+pub(super) fn has_staged_changes(repo: &Repository, path: &Path) -> Result<bool, GitError> {
     let wrap = |source| GitError::Git { path: path.to_owned(), source };
     let head = repo.head().and_then(|h| h.peel_to_tree()).map_err(wrap)?.id();
     let mut index = repo.index().map_err(wrap)?;

@@ -325,6 +325,24 @@ fn report_done_names_uncommitted_files() {
         .to_string();
     assert!(err.contains("uncommitted changes in its worktree: loose.txt"), "{err}");
     assert_eq!(task_state(&env, &task), "claimed", "nothing changed");
+    // Staged but not committed is not done either (the check then compares the index too).
+    env.git_in(&worktree, &["add", "loose.txt"]);
+    let report = || {
+        service.report_done(
+            "a1".parse().unwrap(),
+            task.parse().unwrap(),
+            cw::model::ReportOutcome::Done,
+            "done",
+        )
+    };
+    let err = report().unwrap_err().to_string();
+    assert!(err.contains("uncommitted changes in its worktree: loose.txt"), "{err}");
+    // Committed, then a tracked file changed in place: named too.
+    env.git_in(&worktree, &["commit", "-q", "-m", "loose"]);
+    fs_err::write(worktree.join("loose.txt"), "changed\n").unwrap();
+    let err = report().unwrap_err().to_string();
+    assert!(err.contains("uncommitted changes in its worktree: loose.txt"), "{err}");
+    assert_eq!(task_state(&env, &task), "claimed", "nothing changed");
     env.cw(&["agent", "stop", "a1"]).ok();
 }
 

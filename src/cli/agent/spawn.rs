@@ -62,7 +62,7 @@ pub(crate) fn cmd_spawn(cx: &Context, args: &SpawnArgs) -> CommandResult {
         let signal = crate::shutdown::first_signal();
         tokio::pin!(signal);
         loop {
-            let (events, exit) = runtime.observe(&mut live)?;
+            let (events, exit) = runtime.observe(&mut live, true)?;
             if !args.json {
                 let lines: String =
                     events.iter().filter_map(stream::render).map(|l| l + "\n").collect();
