@@ -124,7 +124,7 @@ impl AgentRuntime {
     ) -> Result<LiveAgent, ServiceError> {
         let registration = self.service.prepare_agent(task)?;
         let agent = registration.agent.id;
-        match self.start_new(agent, task, reuse) {
+        match self.start_new(agent, task, reuse, registration.token) {
             Ok(live) => Ok(live),
             Err(err) => {
                 let status = format!("did not start: {err}");
@@ -139,6 +139,7 @@ impl AgentRuntime {
         agent: AgentId,
         task: TaskId,
         reuse: Option<AgentId>,
+        token: String,
     ) -> Result<LiveAgent, ServiceError> {
         let detail = self.service.task(task)?;
         let config = self.service.config();
@@ -172,6 +173,7 @@ impl AgentRuntime {
             &prompt,
             &SessionStart::New(session),
             StreamTail::new(&dir.join("stream.jsonl")),
+            Some(token),
         )?;
         live.reused_worktree_of = reused_worktree_of;
         Ok(live)
@@ -306,9 +308,11 @@ impl AgentRuntime {
                 Prompt::Message.render(&overrides, &[("task", &task_text)])
             }
         };
-        self.launch(agent, task, &prompt, &session, StreamTail::from_end(&stream))
+        self.launch(agent, task, &prompt, &session, StreamTail::from_end(&stream), None)
     }
 
+    /// Starts the agent's process for one session. `issued` is its token when it was issued a
+    /// moment ago (a new agent's registration); otherwise the session gets a new one.
     fn launch(
         &self,
         agent: AgentId,
@@ -316,6 +320,7 @@ impl AgentRuntime {
         prompt: &str,
         session: &SessionStart,
         tail: StreamTail,
+        issued: Option<String>,
     ) -> Result<LiveAgent, ServiceError> {
         let record = self.service.agent(agent)?;
         let worktree = record.worktree.clone().map(PathBuf::from).ok_or_else(|| {
@@ -332,7 +337,10 @@ impl AgentRuntime {
         let workspace = self.service.workspace();
         let dir = self.agent_dir(agent)?;
         let mcp_config = dir.join("mcp.json");
-        let token = self.service.rotate_agent_token(agent)?;
+        let token = match issued {
+            Some(token) => token,
+            None => self.service.rotate_agent_token(agent)?,
+        };
         launch::write_mcp_config(&mcp_config, &self.cw_exe, workspace.root(), agent, &token)
             .map_err(|source| ServiceError::Io { path: mcp_config.clone(), source })?;
         let role = Prompt::Role.render(
