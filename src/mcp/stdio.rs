@@ -10,6 +10,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::UnixStream;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -30,10 +31,23 @@ pub(super) fn streams() -> Streams {
 /// Both standard streams as tokio sockets, if both are sockets. Only then is either touched:
 /// `O_NONBLOCK` lands on the sockets' open file descriptions, which this process shares with no
 /// one but children that inherit them (`cw mcp` starts none); the client holds the other ends.
+/// If either cannot be made non-blocking and registered, both are put back as they were, for the
+/// blocking fallback.
 fn sockets() -> Option<(tokio::net::UnixStream, tokio::net::UnixStream)> {
-    let stdin = socket(std::io::stdin().as_fd())?;
-    let stdout = socket(std::io::stdout().as_fd())?;
-    Some((nonblocking(stdin)?, nonblocking(stdout)?))
+    let stdin = UnixStream::from(socket(std::io::stdin().as_fd())?);
+    let stdout = UnixStream::from(socket(std::io::stdout().as_fd())?);
+    let registered = (|| {
+        stdin.set_nonblocking(true)?;
+        stdout.set_nonblocking(true)?;
+        let read = tokio::net::UnixStream::from_std(stdin.try_clone()?)?;
+        let write = tokio::net::UnixStream::from_std(stdout.try_clone()?)?;
+        Ok::<_, std::io::Error>((read, write))
+    })();
+    if registered.is_err() {
+        let _ = stdin.set_nonblocking(false);
+        let _ = stdout.set_nonblocking(false);
+    }
+    registered.ok()
 }
 
 /// A duplicate of `fd` if it is a socket.
@@ -41,10 +55,4 @@ fn socket(fd: BorrowedFd<'_>) -> Option<OwnedFd> {
     let owned = fd.try_clone_to_owned().ok()?;
     let file = std::fs::File::from(owned.try_clone().ok()?);
     file.metadata().ok()?.file_type().is_socket().then_some(owned)
-}
-
-fn nonblocking(fd: OwnedFd) -> Option<tokio::net::UnixStream> {
-    let stream = std::os::unix::net::UnixStream::from(fd);
-    stream.set_nonblocking(true).ok()?;
-    tokio::net::UnixStream::from_std(stream).ok()
 }
