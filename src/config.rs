@@ -35,6 +35,11 @@ agents = 4
 memory_headroom_mb = 1024
 # What cw assumes one more agent takes when it checks the headroom (MiB).
 agent_memory_mb = 500
+# Start up to `agents` more agents ahead of their tasks, for tasks whose dependencies are all being
+# worked on: each starts its session and MCP server and waits, and gets its task the moment the
+# task is ready (no start-up wait then; a `claude` takes ~0.5 s to start). Each one waiting holds
+# its memory; the headroom above applies. false = start agents only for ready tasks.
+start_ahead = true
 # A command (sh -c) run on each merged tree in a scratch worktree before the integration branch
 # moves, e.g. "cargo test"; if it fails, the task is bounced back with its output. "" = none.
 merge_gate = ""
@@ -84,6 +89,7 @@ pub struct RunConfig {
     pub agents: usize,
     pub memory_headroom_mb: u64,
     pub agent_memory_mb: u64,
+    pub start_ahead: bool,
     pub merge_gate: String,
     pub max_bounces: u32,
 }
@@ -94,6 +100,7 @@ impl Default for RunConfig {
             agents: 4,
             memory_headroom_mb: 1024,
             agent_memory_mb: 500,
+            start_ahead: true,
             merge_gate: String::new(),
             max_bounces: 5,
         }

@@ -235,6 +235,7 @@ impl FakeApi {
             env_remove: Vec::new(),
             stdout: base.join("fake-api.log"),
             stderr: base.join("fake-api.log"),
+            stdin_pipe: false,
         };
         let child = process::spawn(&spec).map_err(|err| CommandError::Failed(err.to_string()))?;
         let deadline = Instant::now() + Duration::from_secs(20);

@@ -125,6 +125,7 @@ impl Coordinator<'_> {
             env_remove: vec!["CW_TOKEN".into()],
             stdout: log.clone(),
             stderr: log.clone(),
+            stdin_pipe: false,
         };
         self.progress.line(&format!("merge gate `{gate}` on {}", &commit[..commit.len().min(10)]));
         let outcome = process::run_to_end(&spec)?;

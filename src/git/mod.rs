@@ -25,7 +25,9 @@ pub use branches::{
 pub use merge::{
     MergeOutcome, Prepared, PreparedMerge, advance, gate_checkout, merge_branch, prepare_merge,
 };
-pub use worktree::{CreatedWorktree, WorktreeSpec, create_worktree, recycle_worktree, task_branch};
+pub use worktree::{
+    CreatedWorktree, WorktreeSpec, advance_worktree, create_worktree, recycle_worktree, task_branch,
+};
 
 /// A git failure, named by the repository or branch it concerns.
 #[derive(Debug, thiserror::Error)]

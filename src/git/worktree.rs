@@ -10,6 +10,7 @@ use git2::{
 };
 
 use super::{GitError, RepoLocation, WriteLock, retry_past_stale_lock};
+use tracing::warn;
 
 /// A worktree to create.
 #[derive(Debug, Clone)]
@@ -248,40 +249,133 @@ impl ReusableWorktree {
         write_atomically(&head, &format!("ref: refs/heads/{}\n", spec.branch))
     }
 
-    /// Checks `commit` out over it: only the files that differ are written, ignored files are
-    /// kept. A modified, deleted or untracked file refuses the reuse (`NotReusable`) before
-    /// anything is written: libgit2 reports each such file while it plans the checkout, and the
-    /// callback stops it there. (Its HEAD is then written directly: libgit2's `set_head` opens
-    /// every other worktree to see whether the branch is checked out there, and the new branch
-    /// was created a moment ago.)
+    /// Checks `commit` out over it (`check_out_unchanged`). (Its HEAD is then written directly:
+    /// libgit2's `set_head` opens every other worktree to see whether the branch is checked out
+    /// there, and the new branch was created a moment ago.)
     fn check_out(&self, commit: &git2::Commit<'_>) -> Result<(), GitError> {
-        let path = self.repo.workdir().unwrap_or(&self.admin).to_owned();
-        let wrap = |source| GitError::Git { path: path.clone(), source };
-        let target = self.repo.find_commit(commit.id()).map_err(wrap)?;
-        let mut uncommitted: Option<PathBuf> = None;
-        let result = {
-            let mut checkout = CheckoutBuilder::new();
-            checkout
-                .safe()
-                .notify_on(
-                    CheckoutNotificationType::CONFLICT
-                        | CheckoutNotificationType::DIRTY
-                        | CheckoutNotificationType::UNTRACKED,
-                )
-                .notify(|_, file, _, _, _| {
-                    uncommitted = Some(file.map(Path::to_owned).unwrap_or_default());
-                    false
-                });
-            self.repo.checkout_tree(target.as_object(), Some(&mut checkout))
-        };
-        match (result, uncommitted) {
-            (_, Some(file)) => Err(GitError::NotReusable {
-                path,
-                why: format!("it has uncommitted files ({}…)", file.display()),
-            }),
-            (result, None) => result.map_err(wrap),
-        }
+        check_out_unchanged(&self.repo, &self.admin, commit.id())
     }
+}
+
+/// Checks `commit` out over a worktree whose files hold its HEAD's: only the files that differ
+/// are written, ignored files are kept. A modified, deleted or untracked file refuses it
+/// (`NotReusable`) before anything is written: libgit2 reports each such file while it plans the
+/// checkout, and the callback stops it there.
+fn check_out_unchanged(repo: &Repository, admin: &Path, commit: git2::Oid) -> Result<(), GitError> {
+    let path = repo.workdir().unwrap_or(admin).to_owned();
+    let wrap = |source| GitError::Git { path: path.clone(), source };
+    let target = repo.find_commit(commit).map_err(wrap)?;
+    let mut uncommitted: Option<PathBuf> = None;
+    let result = {
+        let mut checkout = CheckoutBuilder::new();
+        checkout
+            .safe()
+            .notify_on(
+                CheckoutNotificationType::CONFLICT
+                    | CheckoutNotificationType::DIRTY
+                    | CheckoutNotificationType::UNTRACKED,
+            )
+            .notify(|_, file, _, _, _| {
+                uncommitted = Some(file.map(Path::to_owned).unwrap_or_default());
+                false
+            });
+        repo.checkout_tree(target.as_object(), Some(&mut checkout))
+    };
+    match (result, uncommitted) {
+        (_, Some(file)) => Err(GitError::NotReusable {
+            path,
+            why: format!("it has uncommitted files ({}…)", file.display()),
+        }),
+        (result, None) => result.map_err(wrap),
+    }
+}
+
+/// Brings the worktree of an agent whose session has not begun (one started ahead of its task)
+/// up to the tip of `base`: its branch must hold nothing `base` does not (it was cut from an
+/// older tip). The files that differ are checked out, then the branch moves to the tip
+/// (compare-and-swap). True if it moved; false if it was at the tip. Takes `WriteLock` itself,
+/// not across the checkout.
+///
+/// Nothing in the worktree is anybody's work (the caller knows no session ran there): a cw
+/// killed in the middle of an earlier call leaves the files and index anywhere between the two
+/// commits, so a checkout that finds files changed overwrites them, and `.lock` files of its
+/// branch or index are a killed writer's leftovers and are removed first (the agent's own
+/// `git commit` would fail on them for good). Untracked and ignored files are kept.
+pub fn advance_worktree(
+    location: &RepoLocation,
+    path: &Path,
+    branch: &str,
+    base: &str,
+) -> Result<bool, GitError> {
+    let main = super::open(location)?;
+    let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
+    let tip_of = |name: &str| {
+        main.find_branch(name, BranchType::Local)
+            .ok()
+            .and_then(|b| b.get().target())
+            .ok_or_else(|| GitError::MissingBranch { branch: name.to_owned() })
+    };
+    let (from, to) = {
+        let _lock = WriteLock::acquire(location)?;
+        remove_leftover_locks(location, path, branch)?;
+        let (from, to) = (tip_of(branch)?, tip_of(base)?);
+        if from == to {
+            return Ok(false);
+        }
+        if !super::open_for_walks(location)?.graph_descendant_of(to, from).map_err(wrap)? {
+            return Err(GitError::Unmerged { branch: branch.to_owned() });
+        }
+        (from, to)
+    };
+    let worktree =
+        Repository::open(path).map_err(|source| GitError::Git { path: path.to_owned(), source })?;
+    let at = |source| GitError::Git { path: path.to_owned(), source };
+    let on_branch = worktree.head().ok().and_then(|h| h.name().ok().map(str::to_owned));
+    if on_branch.as_deref() != Some(&format!("refs/heads/{branch}")) {
+        return Err(GitError::NotReusable {
+            path: path.to_owned(),
+            why: format!("it is not on its branch {branch}"),
+        });
+    }
+    // Usually the files and index hold `from`, and only what differs is written. Anything else
+    // (a half-done earlier call) makes the checkout refuse before it writes, and the tip is then
+    // checked out over whatever is there.
+    match check_out_unchanged(&worktree, path, to) {
+        Err(GitError::NotReusable { .. }) => {
+            let target = worktree.find_commit(to).map_err(at)?;
+            worktree
+                .checkout_tree(target.as_object(), Some(CheckoutBuilder::new().force()))
+                .map_err(at)?;
+        }
+        checked_out => checked_out?,
+    }
+    let _lock = WriteLock::acquire(location)?;
+    let reference = format!("refs/heads/{branch}");
+    let lock = location.common_dir.join(format!("{reference}.lock"));
+    retry_past_stale_lock(&lock, || {
+        main.reference_matching(&reference, to, true, from, "cw: start from the integration tip")
+    })
+    .map_err(wrap)?;
+    Ok(true)
+}
+
+/// Removes the lock files of `branch` and of the linked worktree at `path` (its index and HEAD),
+/// for `advance_worktree`, whose caller knows nobody writes them.
+fn remove_leftover_locks(
+    location: &RepoLocation,
+    path: &Path,
+    branch: &str,
+) -> Result<(), GitError> {
+    let mut locks = vec![location.common_dir.join(format!("refs/heads/{branch}.lock"))];
+    let dot_git = fs_err::read_to_string(path.join(".git")).unwrap_or_default();
+    if let Some(admin) = dot_git.strip_prefix("gitdir: ").map(|d| PathBuf::from(d.trim_end())) {
+        locks.extend([admin.join("index.lock"), admin.join("HEAD.lock")]);
+    }
+    for lock in locks.iter().filter(|lock| lock.exists()) {
+        warn!(lock = %lock.display(), "removing a lock left by a killed process");
+        fs_err::remove_file(lock).map_err(|source| GitError::Io { path: lock.clone(), source })?;
+    }
+    Ok(())
 }
 
 /// Whether a worktree's index differs from its HEAD commit (no file of the worktree is read).

@@ -28,6 +28,10 @@ pub struct SpawnSpec {
     pub env_remove: Vec<OsString>,
     pub stdout: PathBuf,
     pub stderr: PathBuf,
+    /// Give it a pipe as stdin that the caller writes once (`Supervised::send_input`); else
+    /// `/dev/null`. The pipe closes with cw: a child still waiting for its input then reads
+    /// end-of-file.
+    pub stdin_pipe: bool,
 }
 
 /// How to find a process again, also after cw restarts: pid, process group and start time.
@@ -44,6 +48,15 @@ pub struct ProcessHandle {
 pub struct Supervised {
     pub handle: ProcessHandle,
     child: Child,
+}
+
+/// The child's input could not be written (it ended, or closed its stdin).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write to the input of process {pid}: {source}")]
+pub struct InputError {
+    pub pid: u32,
+    #[source]
+    pub source: std::io::Error,
 }
 
 /// How a process ended.
@@ -101,7 +114,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Supervised, ProcessError> {
     command
         .args(&spec.args)
         .current_dir(&spec.cwd)
-        .stdin(Stdio::null())
+        .stdin(if spec.stdin_pipe { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::from(open(&spec.stdout)?))
         .stderr(Stdio::from(open(&spec.stderr)?));
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
@@ -173,6 +186,21 @@ impl Supervised {
     /// Waits for it to end (reaping it).
     pub fn wait(&mut self) -> std::io::Result<ExitOutcome> {
         self.child.wait().map(outcome)
+    }
+
+    /// Writes `input` to the child's stdin pipe and closes it (the child reads end-of-file
+    /// after it). Fails if it was spawned without one, has had its input, or is gone.
+    pub fn send_input(&mut self, input: &[u8]) -> Result<(), InputError> {
+        use std::io::Write;
+        let pid = self.handle.pid;
+        let mut stdin = self.child.stdin.take().ok_or_else(|| InputError {
+            pid,
+            source: std::io::Error::new(std::io::ErrorKind::BrokenPipe, "its input is closed"),
+        })?;
+        stdin
+            .write_all(input)
+            .and_then(|()| stdin.flush())
+            .map_err(|source| InputError { pid, source })
     }
 
     /// Gives up the child without stopping it (it keeps running; whoever finds it by its handle

@@ -86,6 +86,7 @@ fn wait_for_the_write_lock(retries: i32) -> bool {
 const MIGRATIONS_SLICE: &[M<'_>] = &[
     M::up(include_str!("migrations/001_initial.sql")),
     M::up(include_str!("migrations/002_deliveries.sql")),
+    M::up(include_str!("migrations/003_agents_by_task.sql")),
 ];
 const MIGRATIONS: Migrations<'_> = Migrations::from_slice(MIGRATIONS_SLICE);
 

@@ -206,6 +206,45 @@ fn merged_worktrees_are_reused_unless_the_config_says_no() {
     }
 }
 
+/// With `start_ahead`, a task's agent starts while its dependency is worked on, waits, and gets
+/// the task once the dependency is merged, in a worktree brought up to that merge; without it,
+/// agents start only for ready tasks. One waiting for a task that will not come is stopped.
+#[test]
+fn agents_start_ahead_of_their_tasks_unless_the_config_says_no() {
+    for ahead in [true, false] {
+        let env = sim_env("");
+        edit_config(&env, "start_ahead = true", &format!("start_ahead = {ahead}"));
+        let first = add_after(&env, "first", "sim: sleep 300\n", &[]);
+        let second = add_after(&env, "second", "", &[&first]);
+        let (report, lines) = run_to_end(&env, 1);
+        assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
+        let started_ahead = lines
+            .iter()
+            .any(|l| l.starts_with("started ahead") && l.contains(&format!(" on {second}: ")));
+        let began = lines.iter().any(|l| l.ends_with(&format!("started ahead, begins {second}")));
+        assert_eq!((started_ahead, began), (ahead, ahead), "{lines:#?}");
+        let log = env.git(&["log", "--first-parent", "--format=%H %s", "cw/integration"]);
+        let log = String::from_utf8_lossy(&log.stdout).into_owned();
+        let merge = log.lines().find(|l| l.ends_with(&format!("({second})"))).unwrap();
+        let work = format!("{}^2:cw-sim/{first}.txt", merge.split(' ').next().unwrap());
+        assert!(env.git(&["show", &work]).status.success(), "{second} was done on top of {first}");
+        assert_eq!(worktrees_left(&env), Vec::<String>::new());
+        assert_eq!(agent_processes(&env.root()), Vec::<u32>::new());
+    }
+
+    let env = sim_env("");
+    let doomed = add_after(&env, "doomed", "sim: sleep 300\nsim: fail it cannot be done\n", &[]);
+    let after = add_after(&env, "after it", "", &[&doomed]);
+    let (report, lines) = run_to_end(&env, 1);
+    let states: Vec<_> = report.unfinished.iter().map(|(t, s, _)| (t.to_string(), *s)).collect();
+    assert_eq!(
+        states,
+        [(doomed, cw::model::TaskState::Failed), (after.clone(), cw::model::TaskState::Pending)]
+    );
+    assert!(lines.iter().any(|l| l.contains(&format!(" on {after}: "))), "{lines:#?}");
+    assert_eq!(agent_processes(&env.root()), Vec::<u32>::new(), "{lines:#?}");
+}
+
 #[test]
 fn a_conflict_is_bounced_to_its_agent_and_merged_once_fixed() {
     let env = sim_env("");

@@ -15,6 +15,7 @@ fn spec(dir: &Path, script: &str) -> SpawnSpec {
         env_remove: Vec::new(),
         stdout: dir.join("stdout.log"),
         stderr: dir.join("stderr.log"),
+        stdin_pipe: false,
     }
 }
 

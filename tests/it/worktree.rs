@@ -392,3 +392,40 @@ fn commit_paths_commits_the_new_modified_and_deleted_files_it_is_given_and_nothi
     assert!(index.windows(4).any(|w| w == b"TREE"), "no cache-tree in the index");
     fs_err::remove_dir_all(created.path.parent().unwrap()).unwrap();
 }
+
+#[test]
+fn a_worktree_started_ahead_is_brought_up_to_the_tip_even_after_a_half_done_refresh() {
+    let env = TestEnv::initialised();
+    let location = location(&env);
+    let branch = "cw/later-t9";
+    let waiting = git::create_worktree(&location, &spec(&env, branch)).unwrap();
+    let advance = || git::advance_worktree(&location, &waiting.path, branch, "cw/integration");
+    assert!(!advance().unwrap(), "at the tip already: nothing to do");
+    merged_worktree(&env, "cw/one-t1", "one.txt");
+    let tip = text(env.git(&["rev-parse", "cw/integration"])).trim().to_owned();
+    // A cw killed in the middle: files and index of the tip, the branch still at the old commit,
+    // and the locks of the branch and the index left behind.
+    env.git_in(&waiting.path, &["checkout", "cw/integration", "--", "."]);
+    let admin = fs_err::read_to_string(waiting.path.join(".git")).unwrap();
+    let admin = PathBuf::from(admin.trim_start_matches("gitdir: ").trim_end());
+    let locks =
+        [env.root().join(format!(".git/refs/heads/{branch}.lock")), admin.join("index.lock")];
+    for lock in &locks {
+        fs_err::write(lock, "").unwrap();
+    }
+    assert!(advance().unwrap());
+    assert_eq!(head_of(&env, &waiting.path), tip);
+    assert_eq!(text(env.git_in(&waiting.path, &["status", "--porcelain"])), "");
+    assert_eq!(fs_err::read_to_string(waiting.path.join("one.txt")).unwrap(), "cw/one-t1\n");
+    assert!(locks.iter().all(|lock| !lock.exists()));
+    // Once the branch holds work of its own, it is never moved or checked out over.
+    fs_err::write(waiting.path.join("mine.txt"), "mine\n").unwrap();
+    env.git_in(&waiting.path, &["add", "mine.txt"]);
+    env.git_in(&waiting.path, &["commit", "-q", "-m", "mine"]);
+    let mine = head_of(&env, &waiting.path);
+    merged_worktree(&env, "cw/two-t2", "two.txt");
+    assert!(matches!(advance(), Err(GitError::Unmerged { .. })), "{:?}", advance());
+    assert_eq!(head_of(&env, &waiting.path), mine);
+    assert!(!waiting.path.join("two.txt").exists());
+    fs_err::remove_dir_all(waiting.path.parent().unwrap()).unwrap();
+}
