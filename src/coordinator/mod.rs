@@ -238,6 +238,7 @@ impl<'p> Coordinator<'p> {
     /// After a start: adopt agents that still run, record the end of those that do not, stop
     /// agent processes nobody recorded (a cw killed mid-spawn).
     fn recover(&mut self) -> Result<(), ServiceError> {
+        self.service.remove_half_removed_worktrees();
         let (live, ended) = self.runtime.adopt_all()?;
         for agent in live {
             self.progress.line(&format!(

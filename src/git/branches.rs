@@ -219,20 +219,24 @@ fn remove_dir_whole(path: &Path) -> Result<(), GitError> {
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         return Ok(());
     };
-    if let Ok(entries) = fs_err::read_dir(parent) {
-        for entry in entries.filter_map(Result::ok) {
-            let file = entry.file_name().to_string_lossy().into_owned();
-            if file.starts_with('.') && file.ends_with(TOMBSTONE) {
-                let _ = fs_err::remove_dir_all(entry.path());
-            }
-        }
-    }
+    remove_tombstones(parent);
     if !path.exists() {
         return Ok(());
     }
     let tombstone = parent.join(format!(".{}{TOMBSTONE}", name.to_string_lossy()));
     fs_err::rename(path, &tombstone).map_err(io(path))?;
     fs_err::remove_dir_all(&tombstone).map_err(io(&tombstone))
+}
+
+/// Deletes what removals killed midway left in `dir` (hidden `*.cw-removing` directories).
+pub fn remove_tombstones(dir: &Path) {
+    let Ok(entries) = fs_err::read_dir(dir) else { return };
+    for entry in entries.filter_map(Result::ok) {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if file.starts_with('.') && file.ends_with(TOMBSTONE) {
+            let _ = fs_err::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The suffix of a directory being removed.

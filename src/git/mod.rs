@@ -20,7 +20,7 @@ use git2::{BranchType, ErrorCode, Repository};
 
 pub use branches::{
     archive_branch, branch_diff, branch_exists, commit_paths, is_merged, prune_missing,
-    remove_worktree, uncommitted_paths,
+    remove_tombstones, remove_worktree, uncommitted_paths,
 };
 pub use merge::{
     MergeOutcome, Prepared, PreparedMerge, advance, gate_checkout, merge_branch, prepare_merge,

@@ -368,6 +368,11 @@ impl Service {
         Ok(merged.then(|| (PathBuf::from(path), branch.to_owned())))
     }
 
+    /// Deletes what worktree removals killed midway left beside the agents' worktrees.
+    pub fn remove_half_removed_worktrees(&self) {
+        git::remove_tombstones(&self.workspace.worktrees_dir(&self.config.agent.worktree_dir));
+    }
+
     /// Removes the worktree and branch of a finished agent once its branch is merged; true if it
     /// did. Unmerged work is never touched.
     pub fn clean_merged_worktree(&self, agent: AgentId) -> Result<bool, ServiceError> {

@@ -245,6 +245,19 @@ fn agents_start_ahead_of_their_tasks_unless_the_config_says_no() {
     assert_eq!(agent_processes(&env.root()), Vec::<u32>::new(), "{lines:#?}");
 }
 
+/// A worktree removal killed midway leaves a hidden tombstone; the next run deletes it first.
+#[test]
+fn a_half_removed_worktree_is_deleted_when_the_next_run_starts() {
+    let env = sim_env("");
+    let tombstone = env.outer().join("repo.cw-worktrees/.task-1-t1.cw-removing");
+    fs_err::create_dir_all(tombstone.join("src")).unwrap();
+    fs_err::write(tombstone.join("src/lib.rs"), "half deleted\n").unwrap();
+    // Nothing to do, so no removal of this run's own sweeps it up on the way.
+    let (report, lines) = run_to_end(&env, 1);
+    assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
+    assert_eq!(worktrees_left(&env), Vec::<String>::new());
+}
+
 #[test]
 fn a_conflict_is_bounced_to_its_agent_and_merged_once_fixed() {
     let env = sim_env("");
