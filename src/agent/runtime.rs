@@ -157,6 +157,12 @@ impl AgentRuntime {
             Err(err) => {
                 let status = format!("did not start: {err}");
                 self.service.record_agent_exit(agent, ExitKind::Crashed, &status)?;
+                // Whatever it made before it failed must not block the task's next start.
+                if self.service.agent(agent)?.worktree.is_none()
+                    && let Err(cleanup) = self.remove_planned_worktree(task, false)
+                {
+                    warn!(agent_id = %agent, cause = %cleanup, "left a half-made worktree");
+                }
                 Err(err)
             }
         }
@@ -291,12 +297,37 @@ impl AgentRuntime {
             && record.process.is_none()
             && record.state == crate::model::AgentState::Starting;
         let Some(task) = record.bound_task.filter(|_| unstarted) else { return Ok(false) };
+        self.remove_planned_worktree(task, true)?;
+        self.service.record_agent_exit(
+            record.id,
+            ExitKind::Crashed,
+            "never started: cw stopped while preparing it",
+        )?;
+        Ok(true)
+    }
+
+    /// Removes the worktree and branch an agent on `task` would get, when they are cw's (a linked
+    /// worktree, its branch merged) and no agent's record names them: what a start that failed or
+    /// was killed before it recorded its worktree leaves, which would block every later start.
+    /// A branch without its worktree is removed only with `branch_alone` (a start killed midway:
+    /// the branch is cw's); after a failed start it may be the user's branch that made it fail.
+    fn remove_planned_worktree(
+        &self,
+        task: TaskId,
+        branch_alone: bool,
+    ) -> Result<(), ServiceError> {
         let title = self.service.task(task)?.task.title;
         let (branch, path) = self.planned_worktree(task, &title);
         let repo = &self.service.workspace().repo;
         let integration = &self.service.config().integration_branch;
+        let recorded = self
+            .service
+            .agents()?
+            .iter()
+            .any(|a| a.worktree.as_deref().is_some_and(|w| Path::new(w) == path.as_path()));
         // Only a linked worktree (a `.git` file) is cw's; any other directory is left alone.
-        let ours = !path.exists() || path.join(".git").is_file();
+        let made = path.join(".git").is_file();
+        let ours = !recorded && (made || (branch_alone && !path.exists()));
         if ours {
             let _lock = git::WriteLock::acquire(repo)?;
             if git::branch_exists(repo, &branch) {
@@ -307,12 +338,7 @@ impl AgentRuntime {
                 git::prune_missing(repo)?;
             }
         }
-        self.service.record_agent_exit(
-            record.id,
-            ExitKind::Crashed,
-            "never started: cw stopped while preparing it",
-        )?;
-        Ok(true)
+        Ok(())
     }
 
     /// Continues an agent that is not running: `--resume <session>` with a prompt saying why, in

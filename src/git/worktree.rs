@@ -150,8 +150,11 @@ pub fn recycle_worktree(
         discard_half_recycled(&repo, location, old_path, &spec.path, &spec.branch);
         return Err(err);
     }
-    // The old branch's work is merged; deleting it loses nothing.
-    delete_branch_ref(&repo, old_branch).map_err(wrap)?;
+    // The old branch's work is merged; deleting it loses nothing, and failing to (a lock a
+    // killed process left) must not undo a reuse that is done: `cw gc` removes it later.
+    if let Err(err) = delete_branch_ref(&repo, old_branch) {
+        warn!(branch = old_branch, cause = %err, "a reused worktree's old branch stays");
+    }
     let included = copy_included_files(&repo, location, &spec.path)?;
     Ok(CreatedWorktree {
         path: spec.path.clone(),
