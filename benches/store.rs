@@ -85,6 +85,12 @@ fn main() {
         .unwrap();
     let status = median_of(30, || time_command(&small.root, &["status"]));
     rows.push(format!("| `cw status` cold start (process) | 1 | {} | |", ms(status.0)));
+    for tasks in [1_000, 10_000, 50_000] {
+        rows.push(format!(
+            "| `cw import` of one plan with N tasks (process) | {tasks} | {} | |",
+            ms(import_one_plan(tasks))
+        ));
+    }
     for processes in [1, 16] {
         let (claims_per_second, wall) = claim_throughput(processes, 10_000);
         rows.push(format!("| claim + report, {processes} processes, 10K tasks | 10000 | {claims_per_second:.0} claims/s | wall {} |", ms(wall)));
@@ -93,6 +99,28 @@ fn main() {
     for row in rows {
         println!("{row}");
     }
+}
+
+/// Times `cw import` of a folder with one plan of `tasks` tasks (issue 17: it was quadratic).
+fn import_one_plan(tasks: usize) -> Duration {
+    let repo = Repo::new();
+    let phase = repo.root.join(".planning/phases/01-one");
+    fs_err::create_dir_all(&phase).unwrap();
+    fs_err::write(
+        repo.root.join(".planning/ROADMAP.md"),
+        "# Roadmap: Bench\n\n## Phases\n\n- [ ] **Phase 1: One** - all\n\n### Phase 1: One\n**Goal**: g\n",
+    )
+    .unwrap();
+    let mut plan =
+        String::from("---\nphase: 01-one\nplan: 01\nwave: 1\ndepends_on: []\n---\n\n<tasks>\n");
+    for i in 0..tasks {
+        plan.push_str(&format!(
+            "<task type=\"auto\">\n<name>Task {i}</name>\n<files>src/f{i}.rs</files>\n<action>Do {i}.</action>\n<verify>cargo test</verify>\n<done>{i} done</done>\n</task>\n"
+        ));
+    }
+    plan.push_str("</tasks>\n");
+    fs_err::write(phase.join("01-01-PLAN.md"), plan).unwrap();
+    time_command(&repo.root, &["import", ".planning"])
 }
 
 /// A temporary repository with cw initialised.

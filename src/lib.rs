@@ -4,6 +4,7 @@
 //! Modules are listed in reading order, from the pure core outwards to the adapters.
 
 pub mod model;
+pub mod safe_text;
 
 pub mod agent;
 pub mod config;

@@ -115,6 +115,8 @@ pub struct InitJson {
     pub cw_dir: String,
     pub integration_branch: String,
     pub branch_created: bool,
+    /// In an existing `.cw/`: the files made again (nothing else was touched).
+    pub repaired: Vec<String>,
 }
 
 /// `cw import --json`.
@@ -270,6 +272,7 @@ impl From<&InitReport> for InitJson {
             cw_dir: report.cw_dir.display().to_string(),
             integration_branch: report.integration_branch.clone(),
             branch_created: report.branch_created,
+            repaired: report.repaired.iter().map(|p| p.display().to_string()).collect(),
         }
     }
 }

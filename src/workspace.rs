@@ -8,6 +8,19 @@ use crate::git::{self, GitError, RepoLocation};
 /// The name of cw's state directory at the root of the main working tree.
 pub const CW_DIR: &str = ".cw";
 
+/// What is at `.cw/` (and `.cw/cw.db`), for the one message and the one way out each case has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateDir {
+    /// No `.cw`: cw is not set up here.
+    Absent,
+    /// `.cw` and its database are in place.
+    Ready,
+    /// `.cw` is there but `cw.db` is not (moved away, deleted): `cw init` makes a new one.
+    NoDatabase,
+    /// Something is in the way that cw will not touch: `path` is `what`.
+    Broken { path: PathBuf, what: &'static str },
+}
+
 /// A repository with (or about to get) cw state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workspace {
@@ -32,6 +45,28 @@ impl Workspace {
         }
         let repo = git::locate(start)?;
         Ok(Workspace { cw_dir: repo.main_workdir.join(CW_DIR), repo })
+    }
+
+    /// What is at `.cw/` now.
+    pub fn state_dir(&self) -> StateDir {
+        match kind_of(&self.cw_dir) {
+            Kind::Missing => return StateDir::Absent,
+            Kind::Directory => {}
+            Kind::Other(what) => return StateDir::Broken { path: self.cw_dir.clone(), what },
+            Kind::File => {
+                return StateDir::Broken {
+                    path: self.cw_dir.clone(),
+                    what: "a file, not a directory",
+                };
+            }
+        }
+        let db = self.db_path();
+        match kind_of(&db) {
+            Kind::File => StateDir::Ready,
+            Kind::Missing => StateDir::NoDatabase,
+            Kind::Directory => StateDir::Broken { path: db, what: "a directory, not a file" },
+            Kind::Other(what) => StateDir::Broken { path: db, what },
+        }
     }
 
     /// An agent's directory: its MCP config, stream log, stderr log.
@@ -82,5 +117,24 @@ impl Workspace {
     /// The repository root (the main working tree).
     pub fn root(&self) -> &Path {
         &self.repo.main_workdir
+    }
+}
+
+enum Kind {
+    Missing,
+    File,
+    Directory,
+    Other(&'static str),
+}
+
+/// What `path` is, following a symlink (a dangling one is named as such).
+fn kind_of(path: &Path) -> Kind {
+    let Ok(own) = fs_err::symlink_metadata(path) else { return Kind::Missing };
+    match fs_err::metadata(path) {
+        Err(_) if own.file_type().is_symlink() => Kind::Other("a dangling symbolic link"),
+        Err(_) => Kind::Other("unreadable"),
+        Ok(target) if target.is_dir() => Kind::Directory,
+        Ok(target) if target.is_file() => Kind::File,
+        Ok(_) => Kind::Other("not a regular file or directory"),
     }
 }

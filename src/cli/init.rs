@@ -9,8 +9,10 @@ use crate::wire::InitJson;
 /// Set up cw in this git repository
 ///
 /// Creates .cw/ (database, config, logs, operator token), adds it to .git/info/exclude and
-/// creates the integration branch from HEAD if it does not exist. Changes nothing if cw is
-/// already set up, the directory is not in a git repository, or the repository is bare.
+/// creates the integration branch from HEAD if it does not exist. In a .cw/ that lost its
+/// database or operator token, makes just those again (a new database's ids continue after the
+/// ones cw's branches and worktrees carry). Changes nothing if cw is already set up, the
+/// directory is not in a git repository, or the repository is bare.
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
     /// Print the result as JSON
@@ -24,6 +26,16 @@ pub(crate) fn cmd_init(cx: &Context, args: &InitArgs) -> CommandResult {
         return Ok(output::json(&InitJson::from(&report))?);
     }
     let branch = if report.branch_created { "created" } else { "exists" };
+    if !report.repaired.is_empty() {
+        let made: Vec<String> = report.repaired.iter().map(|p| p.display().to_string()).collect();
+        output::text(&format!(
+            "repaired cw in {}: made again {} (nothing else was touched)\n  integration branch: {} ({branch})\n",
+            report.root.display(),
+            made.join(", "),
+            report.integration_branch,
+        ))?;
+        return Ok(());
+    }
     output::text(&format!(
         "initialised cw in {}\n  state:              {}\n  integration branch: {} ({branch})\nnext: cw import .planning   or   cw task add \"<title>\"\n",
         report.root.display(),

@@ -1,7 +1,11 @@
 //! The only place that writes to stdout and stderr. Data goes to stdout; messages to stderr.
+//! Every text written here passes `safe_text::visible` (names, titles and agents' words carry
+//! control characters otherwise); cw's own terminal control sequences go through `redraw` only.
 use std::io::Write;
 
 use serde::Serialize;
+
+use crate::safe_text;
 
 /// Writes `value` as pretty JSON and a newline to stdout.
 pub(crate) fn json<T: Serialize>(value: &T) -> std::io::Result<()> {
@@ -19,30 +23,39 @@ pub(crate) fn json_line<T: Serialize>(value: &T) -> std::io::Result<()> {
     stdout.flush()
 }
 
-/// Writes text (which should end with a newline) to stdout.
+/// Writes text (which should end with a newline) to stdout, control characters made visible.
 pub(crate) fn text(body: &str) -> std::io::Result<()> {
+    redraw("", body)
+}
+
+/// Writes cw's own terminal `control` sequence (erasing the live status block) raw, then `body`
+/// made safe like `text`.
+pub(crate) fn redraw(control: &str, body: &str) -> std::io::Result<()> {
+    debug_assert!(control.chars().all(|c| c == '\x1b' || c.is_ascii_graphic()));
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(body.as_bytes())?;
+    stdout.write_all(control.as_bytes())?;
+    stdout.write_all(safe_text::visible(body).as_bytes())?;
     stdout.flush()
 }
 
 /// Writes a one-line message for the human to stderr. A closed stderr is ignored (never a
 /// panic: a server whose terminal went away keeps serving).
 pub(crate) fn note(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{message}");
+    let _ = writeln!(std::io::stderr().lock(), "{}", safe_text::visible(message));
 }
 
 /// Writes `error: …` (and `hint: …`) to stderr.
 pub(crate) fn error_line(message: &str, hint: Option<&str>) {
     let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "error: {message}");
+    let _ = writeln!(stderr, "error: {}", safe_text::visible(message));
     if let Some(hint) = hint {
         let _ = writeln!(stderr, "hint: {hint}");
     }
 }
 
-/// Pads or clips `text` to exactly `width` characters (for table columns).
+/// Pads or clips `text` to exactly `width` characters (for table columns), as one line.
 pub(crate) fn column(text: &str, width: usize) -> String {
+    let text = safe_text::one_line(text);
     let count = text.chars().count();
     if count > width {
         let mut clipped: String = text.chars().take(width.saturating_sub(1)).collect();

@@ -67,8 +67,8 @@ impl TerminalProgress {
     }
 
     fn draw(&mut self, text: &str) {
-        let mut out = self.erase();
-        out.push_str(text);
+        let erase = self.erase();
+        let mut out = text.to_owned();
         let block = self.block();
         for line in &block {
             out.push_str(line);
@@ -76,12 +76,13 @@ impl TerminalProgress {
         }
         self.drawn = block.len();
         // A closed stdout (the terminal went away) must not stop the coordinator.
-        let _ = output::text(&out);
+        let _ = output::redraw(&erase, &out);
     }
 
     /// Clears the status block and prints the final summary.
     fn done(&mut self, report: &RunReport) {
-        let mut out = if self.live { self.erase() } else { String::new() };
+        let erase = if self.live { self.erase() } else { String::new() };
+        let mut out = String::new();
         out.push_str(&format!(
             "{} done: {} of {} tasks merged\n",
             self.stamp(),
@@ -91,7 +92,7 @@ impl TerminalProgress {
         for (task, state, why) in &report.unfinished {
             out.push_str(&format!("  {task}  {state}: {why}\n"));
         }
-        let _ = output::text(&out);
+        let _ = output::redraw(&erase, &out);
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use tracing::warn;
 
 use super::Coordinator;
-use crate::git::{self, MergeOutcome, Prepared};
+use crate::git::{self, GitError, MergeOutcome, Prepared};
 use crate::model::TaskState;
 use crate::process::{self, ExitOutcome, SpawnSpec};
 use crate::service::{QueuedMerge, ServiceError};
@@ -20,32 +20,59 @@ const GATE_OUTPUT_TAIL: usize = 4_000;
 impl Coordinator<'_> {
     /// Merges every queued branch that may merge now (its dependencies merged), oldest first.
     pub(super) fn merge_queue(&mut self) -> Result<(), ServiceError> {
-        for queued in self.service.merge_queue()? {
-            if queued.waiting_for.is_empty() {
-                self.merge_one(&queued)?;
+        let queue = self.service.merge_queue()?;
+        if !queue.iter().any(|queued| queued.waiting_for.is_empty()) {
+            return Ok(());
+        }
+        match self.service.check_integration_branch() {
+            Ok(()) => {
+                if self.merges_held.take().is_some() {
+                    self.progress.line("merges resumed");
+                }
+            }
+            Err(err) => {
+                self.hold_merges(&err);
+                return Ok(());
+            }
+        }
+        for queued in queue {
+            if queued.waiting_for.is_empty() && !self.merge_one(&queued)? {
+                break;
             }
         }
         Ok(())
     }
 
-    fn merge_one(&mut self, queued: &QueuedMerge) -> Result<(), ServiceError> {
+    /// Merges wait (queued, nothing lost) until the integration branch may move again; the
+    /// reason is reported once.
+    fn hold_merges(&mut self, why: &ServiceError) {
+        let why = why.to_string();
+        if self.merges_held.as_deref() != Some(why.as_str()) {
+            self.progress.line(&format!("merges wait: {why}"));
+            self.merges_held = Some(why);
+        }
+    }
+
+    /// Merges one request (or bounces it); false when merges must wait (see `hold_merges`).
+    fn merge_one(&mut self, queued: &QueuedMerge) -> Result<bool, ServiceError> {
         let repo = self.service.workspace().repo.clone();
         let integration = self.service.config().integration_branch.clone();
         let task = &queued.task;
-        let message = format!("Merge {}: {} ({})", queued.branch, task.title, task.id);
+        let title = crate::safe_text::one_line(&task.title);
+        let message = format!("Merge {}: {title} ({})", queued.branch, task.id);
         for _ in 0..MAX_REF_RACES {
             let prepared = match git::prepare_merge(&repo, &integration, &queued.branch, &message) {
                 Ok(prepared) => prepared,
                 Err(err) => {
                     let why = format!("cw could not merge {}: {err}", queued.branch);
-                    return self.bounce(queued, &[], &why);
+                    return self.bounce(queued, &[], &why).map(|()| true);
                 }
             };
             let merge = match prepared {
                 Prepared::AlreadyMerged => {
                     self.service.record_merged(&queued.merge, None)?;
                     self.progress.line(&format!("{}: already on {integration}", task.id));
-                    return self.after_merge(queued);
+                    return self.after_merge(queued).map(|()| true);
                 }
                 Prepared::Conflict { paths } => {
                     let why = format!(
@@ -53,14 +80,21 @@ impl Coordinator<'_> {
                         queued.branch,
                         paths.join(", ")
                     );
-                    return self.bounce(queued, &paths, &why);
+                    return self.bounce(queued, &paths, &why).map(|()| true);
                 }
                 Prepared::Ready(merge) => merge,
             };
             if let Some(failure) = self.run_gate(&merge.commit)? {
-                return self.bounce(queued, &[], &failure);
+                return self.bounce(queued, &[], &failure).map(|()| true);
             }
-            match git::advance(&repo, &merge, &message)? {
+            let advanced = match git::advance(&repo, &merge, &message) {
+                Err(err @ GitError::CheckedOut { .. }) => {
+                    self.hold_merges(&err.into());
+                    return Ok(false);
+                }
+                other => other?,
+            };
+            match advanced {
                 MergeOutcome::Merged { commit } => {
                     self.service.record_merged(&queued.merge, Some(&commit))?;
                     self.progress.line(&format!(
@@ -69,7 +103,7 @@ impl Coordinator<'_> {
                         &commit[..commit.len().min(10)],
                         task.title
                     ));
-                    return self.after_merge(queued);
+                    return self.after_merge(queued).map(|()| true);
                 }
                 MergeOutcome::RefMoved => {
                     warn!(task_id = %task.id, "the integration branch moved during a merge; merging again");
@@ -80,7 +114,7 @@ impl Coordinator<'_> {
             }
         }
         let why = format!("{integration} kept moving while cw merged {}", queued.branch);
-        self.bounce(queued, &[], &why)
+        self.bounce(queued, &[], &why).map(|()| true)
     }
 
     fn bounce(

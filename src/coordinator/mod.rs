@@ -159,6 +159,8 @@ pub struct Coordinator<'p> {
     ahead_due: bool,
     /// When the database was last seen changed.
     last_change: Instant,
+    /// Why merges wait (the integration branch is checked out somewhere), once reported.
+    merges_held: Option<String>,
 }
 
 /// How often the loop does its periodic work (lease expiry, memory check) when idle.
@@ -208,11 +210,15 @@ impl<'p> Coordinator<'p> {
             tidy_later: BTreeSet::new(),
             ahead_due: true,
             last_change: Instant::now(),
+            merges_held: None,
         })
     }
 
     /// Runs until shutdown (or, with `exit_when_done`, until nothing is left to do).
     pub fn run(mut self) -> Result<RunReport, ServiceError> {
+        // A bad, missing or checked-out integration branch fails the run once, here, instead of
+        // every task one by one.
+        self.service.check_integration_branch()?;
         self.recover()?;
         loop {
             let event = self.next_event()?;

@@ -170,6 +170,23 @@ pub fn archive_branch(location: &RepoLocation, branch: &str) -> Result<String, G
     Ok(name)
 }
 
+/// The task numbers that cw's branches and archive refs carry (`cw/<slug>-t12` → 12): a new
+/// database must not hand those ids out again.
+pub fn task_numbers_in_refs(location: &RepoLocation) -> Result<Vec<i64>, GitError> {
+    let repo = open(location)?;
+    let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
+    let mut numbers = Vec::new();
+    for glob in ["refs/heads/cw/*", "refs/cw/archive/*"] {
+        for reference in repo.references_glob(glob).map_err(wrap)? {
+            let reference = reference.map_err(wrap)?;
+            if let Some(number) = reference.name().ok().and_then(super::worktree::task_number) {
+                numbers.push(number);
+            }
+        }
+    }
+    Ok(numbers)
+}
+
 /// Removes a worktree's directory and git's record of it, and deletes its branch. Refuses unless
 /// the branch is merged into `into` or archived (`archived` = the archive ref exists).
 pub fn remove_worktree(

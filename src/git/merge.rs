@@ -138,7 +138,8 @@ fn full_merge(
 }
 
 /// Moves the integration branch to the prepared merge commit if it still points where the merge
-/// was computed (compare-and-swap); `RefMoved` otherwise.
+/// was computed (compare-and-swap); `RefMoved` otherwise. Refused (`CheckedOut`) while the branch
+/// is checked out anywhere.
 pub fn advance(
     location: &RepoLocation,
     merge: &PreparedMerge,
@@ -151,6 +152,8 @@ pub fn advance(
     let name = format!("refs/heads/{}", merge.into);
     // cw's own ref writes are serialised by the write lock, which dies with its holder.
     let _lock = WriteLock::acquire(location)?;
+    // Never move a branch under someone's checkout (checked under the lock, at every move).
+    super::check_integration_branch(location, &merge.into)?;
     let lock = location.common_dir.join(format!("{name}.lock"));
     let written = retry_past_stale_lock(&lock, || {
         repo.reference_matching(&name, commit, true, base, &format!("cw: {message}"))

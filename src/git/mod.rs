@@ -20,13 +20,14 @@ use git2::{BranchType, ErrorCode, Repository};
 
 pub use branches::{
     archive_branch, branch_diff, branch_exists, commit_paths, is_merged, prune_missing,
-    remove_tombstones, remove_worktree, uncommitted_paths,
+    remove_tombstones, remove_worktree, task_numbers_in_refs, uncommitted_paths,
 };
 pub use merge::{
     MergeOutcome, Prepared, PreparedMerge, advance, gate_checkout, merge_branch, prepare_merge,
 };
 pub use worktree::{
-    CreatedWorktree, WorktreeSpec, advance_worktree, create_worktree, recycle_worktree, task_branch,
+    CreatedWorktree, WorktreeSpec, advance_worktree, check_integration_branch, create_worktree,
+    recycle_worktree, task_branch, task_number,
 };
 
 /// A git failure, named by the repository or branch it concerns.
@@ -48,8 +49,8 @@ pub enum GitError {
         "the branch {branch} does not exist (run `cw init`, or set integration_branch in .cw/config.toml)"
     )]
     MissingBranch { branch: String },
-    #[error("{branch} is checked out in {} with uncommitted changes; commit or stash them first (merges move this branch)", path.display())]
-    DirtyIntegration { branch: String, path: PathBuf },
+    #[error("the integration branch {branch} is checked out in {}; cw moves it with every merge, which would change the files under that checkout (switch that checkout to another branch, e.g. `git -C {} switch -`, or set another integration_branch in .cw/config.toml)", path.display(), path.display())]
+    CheckedOut { branch: String, path: PathBuf },
     #[error(
         "the branch {branch} holds work that is not merged; cw keeps it (archive it with `cw gc` once its task is cancelled or failed)"
     )]

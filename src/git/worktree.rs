@@ -83,8 +83,21 @@ pub fn create_worktree(
     })
 }
 
-/// Checks that `spec` can be made (its directory and branch are free, its base exists and no
-/// checkout of the base is dirty) and returns the commit its branch starts at.
+/// The task number at the end of a name `task_branch` made (`cw/add-login-t12`, its worktree
+/// directory `add-login-t12`, `cw/t3`), if it is one.
+pub fn task_number(name: &str) -> Option<i64> {
+    let (head, digits) = name.rsplit_once('t')?;
+    if !(head.is_empty() || head.ends_with(['-', '/'])) || digits.is_empty() {
+        return None;
+    }
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Checks that `spec` can be made (its directory and branch are free, its base exists) and
+/// returns the commit its branch starts at.
 fn branch_point(
     repo: &Repository,
     location: &RepoLocation,
@@ -100,7 +113,6 @@ fn branch_point(
     let base = repo
         .find_branch(&spec.base, BranchType::Local)
         .map_err(|_| GitError::MissingBranch { branch: spec.base.clone() })?;
-    refuse_dirty_checkout(repo, location, &spec.base)?;
     base.get()
         .peel_to_commit()
         .map(|c| c.id())
@@ -519,36 +531,33 @@ fn same_dir(a: &Path, b: &Path) -> bool {
             .is_some_and(|(a, b)| a == b)
 }
 
-/// The integration branch moves under any checkout of it; uncommitted edits there would be
-/// stranded, so they must be committed or stashed first.
-fn refuse_dirty_checkout(
-    repo: &Repository,
-    location: &RepoLocation,
-    base: &str,
-) -> Result<(), GitError> {
-    let full = format!("refs/heads/{base}");
-    let mut checkouts: Vec<PathBuf> = Vec::new();
-    if repo.head().ok().and_then(|h| h.name().ok().map(str::to_owned)).as_deref()
-        == Some(full.as_str())
-    {
-        checkouts.push(location.main_workdir.clone());
+/// Checks that `branch` can serve as the integration branch: a valid name, an existing branch,
+/// and checked out nowhere. cw moves it with every merge; under a checkout that would make the
+/// merged files look deleted in `git status`, and the user's next commit would undo them.
+pub fn check_integration_branch(location: &RepoLocation, branch: &str) -> Result<(), GitError> {
+    super::validate_branch_name(branch)?;
+    let repo = super::open(location)?;
+    if repo.find_branch(branch, BranchType::Local).is_err() {
+        return Err(GitError::MissingBranch { branch: branch.to_owned() });
     }
-    for linked in linked_worktrees(location) {
-        if linked.head == format!("ref: {full}") {
-            checkouts.push(linked.path);
-        }
+    match checkout_of(location, branch) {
+        Some(path) => Err(GitError::CheckedOut { branch: branch.to_owned(), path }),
+        None => Ok(()),
     }
-    for dir in checkouts {
-        let checkout =
-            Repository::open(&dir).map_err(|source| GitError::Git { path: dir.clone(), source })?;
-        let mut options = StatusOptions::new();
-        options.include_untracked(false);
-        let dirty = checkout.statuses(Some(&mut options)).map(|s| !s.is_empty()).unwrap_or(false);
-        if dirty {
-            return Err(GitError::DirtyIntegration { branch: base.to_owned(), path: dir });
-        }
+}
+
+/// The working tree (main or linked) that has `branch` checked out, if any. Read from git's own
+/// HEAD files: opening every worktree as a repository costs far more, and cw has one per agent.
+fn checkout_of(location: &RepoLocation, branch: &str) -> Option<PathBuf> {
+    let wanted = format!("ref: refs/heads/{branch}");
+    let main_head = fs_err::read_to_string(location.common_dir.join("HEAD")).unwrap_or_default();
+    if main_head.trim_end() == wanted {
+        return Some(location.main_workdir.clone());
     }
-    Ok(())
+    linked_worktrees(location)
+        .into_iter()
+        .find(|linked| linked.head == wanted && linked.path.exists())
+        .map(|linked| linked.path)
 }
 
 /// A linked worktree as git records it under `<common dir>/worktrees/<name>/`.
@@ -642,5 +651,17 @@ mod tests {
         assert_eq!(task_branch("   ", "t3"), "cw/t3");
         assert_eq!(task_branch("Ünïcode — only", "t4"), "cw/n-code-only-t4");
         assert!(task_branch(&"x".repeat(200), "t5").len() < 50);
+    }
+
+    #[test]
+    fn task_numbers_are_read_back_from_the_names_task_branch_makes() {
+        use super::task_number;
+        assert_eq!(task_number("refs/heads/cw/add-login-page-oauth-t12"), Some(12));
+        assert_eq!(task_number("cw/t3"), Some(3));
+        assert_eq!(task_number("n-code-only-t4"), Some(4));
+        assert_eq!(task_number("refs/heads/cw/integration"), None);
+        assert_eq!(task_number("cw/format-t"), None);
+        assert_eq!(task_number("cw/sprint-t1x"), None);
+        assert_eq!(task_number("cw/eat7"), None);
     }
 }

@@ -7,6 +7,7 @@
 
 mod client;
 mod http;
+mod lines;
 mod params;
 mod server;
 mod stdio;
@@ -46,8 +47,9 @@ pub async fn serve_stdio(
     shutdown: CancellationToken,
 ) -> Result<(), McpError> {
     let server = CwServer::new(service, identity, settings, shutdown.clone());
+    let (read, write) = stdio::streams();
     let running = server
-        .serve_with_ct(stdio::streams(), shutdown.child_token())
+        .serve_with_ct(lines::LineTransport::new(read, write), shutdown.child_token())
         .await
         .map_err(|err| McpError::Start(err.to_string()))?;
     running.waiting().await.map_err(|err| McpError::Transport(err.to_string()))?;

@@ -70,7 +70,7 @@ pub(crate) struct AnswerArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AddTaskArgs {
-    /// What to do, in one line.
+    /// What to do, in one line (no newlines or control characters).
     pub(crate) title: String,
     /// Details for the agent.
     #[serde(default)]

@@ -8,8 +8,9 @@ use std::time::Duration;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverResult,
+    Implementation, InitializeRequestParams, InitializeResult, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -132,12 +133,37 @@ impl CwServer {
     }
 }
 
-/// A tool result carrying `value` as structured content (and as its JSON text).
-pub(super) fn structured<T: Serialize>(value: &T) -> CallToolResult {
-    match serde_json::to_value(value) {
-        Ok(value) => CallToolResult::structured(value),
-        Err(err) => error_result(&format!("internal error: cannot encode the result: {err}")),
+/// The largest result a tool sends. It goes out twice (structured content and its text), and
+/// must stay far below what clients read as one message (rmcp and cw mcp: 16 MiB a line);
+/// the service's own limits keep real results far below it.
+const MAX_RESULT_BYTES: usize = 4 * 1024 * 1024;
+
+impl CwServer {
+    fn refuse_unknown_caller(&self) -> Result<(), ErrorData> {
+        match &self.identity {
+            Identity::Refused(message) => Err(ErrorData::invalid_request(message.clone(), None)),
+            Identity::Fixed(_) | Identity::FromHttp => Ok(()),
+        }
     }
+}
+
+/// A tool result carrying `value` as structured content (and as its JSON text), or a tool error
+/// when it would be too big to send.
+pub(super) fn structured<T: Serialize>(value: &T) -> CallToolResult {
+    let value = match serde_json::to_value(value) {
+        Ok(value) => value,
+        Err(err) => {
+            return error_result(&format!("internal error: cannot encode the result: {err}"));
+        }
+    };
+    let size = serde_json::to_vec(&value).map_or(0, |bytes| bytes.len());
+    if size > MAX_RESULT_BYTES {
+        tracing::error!(size, "a tool result over the limit was not sent");
+        return error_result(&format!(
+            "the result is {size} bytes, more than one MCP answer may carry ({MAX_RESULT_BYTES}); nothing was sent (tell the human: a stored text is too big)"
+        ));
+    }
+    CallToolResult::structured(value)
 }
 
 /// A tool error with `message` for the model.
@@ -154,6 +180,30 @@ pub(super) fn service_error(err: &ServiceError) -> CallToolResult {
 }
 
 impl ServerHandler for CwServer {
+    /// A refused token fails the connection here, at the handshake, so clients (`claude mcp
+    /// list`) show the server as failed with the reason instead of connecting to tools that
+    /// all fail.
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        self.refuse_unknown_caller()?;
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
+    async fn discover(
+        &self,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<DiscoverResult, ErrorData> {
+        self.refuse_unknown_caller()?;
+        Ok(DiscoverResult::from_server_info(
+            self.supported_protocol_versions().into_owned(),
+            self.get_info(),
+        ))
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("cw", env!("CARGO_PKG_VERSION")))
@@ -198,5 +248,20 @@ impl ServerHandler for CwServer {
             return Ok(service_error(&refusal).into());
         }
         own.call(ToolCallContext::new(self, request, ctx)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_too_big_for_the_transport_becomes_a_tool_error() {
+        let small = structured(&serde_json::json!({ "text": "x".repeat(1000) }));
+        assert_eq!(small.is_error, Some(false));
+        let big = structured(&serde_json::json!({ "text": "x".repeat(MAX_RESULT_BYTES) }));
+        assert_eq!(big.is_error, Some(true));
+        let text = format!("{:?}", big.content);
+        assert!(text.contains("more than one MCP answer may carry"), "{text}");
     }
 }

@@ -16,6 +16,10 @@ use std::path::{Path, PathBuf};
 
 pub use resolve::{canonical_plan_key, read};
 
+/// The largest file an import reads (a plan's tasks are limited further, see the service's
+/// `MAX_DESCRIPTION_BYTES`).
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
 /// Everything one `.planning/` folder describes.
 #[derive(Debug, Clone)]
 pub struct ImportSet {
@@ -110,6 +114,18 @@ pub enum ImportError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{} is a link to {}, outside the imported folder; cw reads only files inside it (replace the link with a copy of the file, or remove it)", path.display(), target.display())]
+    OutsideFolder { path: PathBuf, target: PathBuf },
+    #[error("{} is not a regular file (a directory, FIFO, socket or device); remove it from the folder", path.display())]
+    NotAFile { path: PathBuf },
+    #[error("{} is binary, not text (it contains NUL bytes); remove it from the folder", path.display())]
+    NotText { path: PathBuf },
+    #[error("{} is {bytes} bytes; a planning file may be at most {limit} bytes", path.display())]
+    TooLarge { path: PathBuf, bytes: u64, limit: u64 },
+    #[error(
+        "{location}: the {what} is {bytes} bytes; the limit is {limit} (split the task, or put the detail in a file the task names)"
+    )]
+    TooLong { location: String, what: String, bytes: usize, limit: usize },
     #[error("{}:{line}: {message}", path.display())]
     Syntax { path: PathBuf, line: usize, message: String },
     #[error("{}: not a GSD roadmap (no 'Phase N:' headings or checklist entries)", path.display())]

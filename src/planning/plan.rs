@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::frontmatter::{self, FrontMatter};
-use super::text::{dedent, line_of};
+use super::text::{LineIndex, dedent};
 
 /// A parsed PLAN file.
 #[derive(Debug, Clone)]
@@ -81,7 +81,8 @@ pub(crate) fn parse(text: &str) -> Result<ParsedPlan, PlanSyntaxError> {
         .map_err(|e| PlanSyntaxError { line: e.line, message: e.message })?;
     let body_start = front.as_ref().map_or(0, |f| f.body_start);
     let body = &text[body_start..];
-    let at = |offset: usize| line_of(text, body_start + offset);
+    let lines = LineIndex::new(text);
+    let at = |offset: usize| lines.line_of(body_start + offset);
 
     let mut tasks = Vec::new();
     let mut task_spans = Vec::new();
@@ -205,9 +206,14 @@ fn top_level_blocks(body: &str, task_spans: &[std::ops::Range<usize>]) -> Vec<(S
         let whole = caps.get(0).map_or(0..0, |m| m.range());
         let name = caps[1].to_owned();
         cursor = whole.end;
-        if task_spans.iter().any(|span| span.contains(&whole.start))
-            || matches!(name.as_str(), "task" | "tasks" | "objective")
-        {
+        // The spans are sorted and disjoint: a tag inside a task skips the rest of that task
+        // (looking through every span for every tag made a plan of N tasks cost N²).
+        let after = task_spans.partition_point(|span| span.end <= whole.start);
+        if let Some(span) = task_spans.get(after).filter(|span| span.contains(&whole.start)) {
+            cursor = cursor.max(span.end);
+            continue;
+        }
+        if matches!(name.as_str(), "task" | "tasks" | "objective") {
             continue;
         }
         let closing = format!("</{name}>");

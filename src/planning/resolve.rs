@@ -16,9 +16,9 @@ use super::roadmap::{self, Roadmap, RoadmapPhase};
 use super::text::{clip, dedent, first_line, first_sentence, line_of, normalise};
 use super::{
     ImportError, ImportInitiative, ImportPhase, ImportPlan, ImportSet, ImportTask, ImportWarning,
-    ReadOptions, planning_root,
+    MAX_FILE_BYTES, ReadOptions, planning_root,
 };
-use crate::model::find_cycle;
+use crate::model::{MAX_DESCRIPTION_BYTES, find_cycle};
 
 static DIR_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(r"^({PHASE_NUMBER})(?:-(.*))?$")).expect("invariant: static regex")
@@ -93,7 +93,14 @@ pub fn read(
     if !root.is_dir() {
         return Err(ImportError::NotADirectory { path: dir.to_owned() });
     }
-    let mut cx = Context { root: root.clone(), warnings: Vec::new(), unresolved: Vec::new() };
+    let canonical_root = fs_err::canonicalize(&root)
+        .map_err(|source| ImportError::Io { path: root.clone(), source })?;
+    let mut cx = Context {
+        root: root.clone(),
+        canonical_root,
+        warnings: Vec::new(),
+        unresolved: Vec::new(),
+    };
     let roadmap = cx.read_roadmap()?;
     let dirs = cx.scan_phase_dirs()?;
     if roadmap.is_none() && dirs.is_empty() {
@@ -101,7 +108,7 @@ pub fn read(
     }
     let roadmap = roadmap.unwrap_or_default();
     let title =
-        roadmap.title.clone().filter(|t| !t.is_empty()).unwrap_or_else(|| project_title(&root));
+        roadmap.title.clone().filter(|t| !t.is_empty()).unwrap_or_else(|| cx.project_title());
     let initiative = ImportInitiative {
         key: initiative_key.to_owned(),
         title,
@@ -183,6 +190,7 @@ pub fn read(
     resolve_phase_dependencies(&mut set, &roadmap, &kept, &mut cx);
     build_edges(&mut set, &plan_depends, &mut cx);
     check_cycles(&set, &plan_depends)?;
+    check_sizes(&set)?;
     if options.strict && !cx.unresolved.is_empty() {
         return Err(ImportError::Strict {
             count: cx.unresolved.len(),
@@ -195,6 +203,8 @@ pub fn read(
 
 struct Context {
     root: PathBuf,
+    /// `root` with every symlink resolved: no file read may lie outside it.
+    canonical_root: PathBuf,
     warnings: Vec<ImportWarning>,
     unresolved: Vec<String>,
 }
@@ -213,10 +223,46 @@ impl Context {
         self.warnings.push(ImportWarning { location, message });
     }
 
+    /// Reads one file of the folder as text. A file whose real location is outside the folder
+    /// (a symlink, or a symlinked directory on the way: a cloned repository can point
+    /// `01-05-PLAN.md` at `~/.ssh/id_ed25519`, and a task's text goes to the model provider), a
+    /// file that is not a regular file (a FIFO would block the import), a binary file and a
+    /// file over `MAX_FILE_BYTES` are refused, naming the file.
     fn read_text(&self, path: &Path) -> Result<String, ImportError> {
-        let bytes = fs_err::read(path)
-            .map_err(|source| ImportError::Io { path: path.to_owned(), source })?;
+        let io = |source| ImportError::Io { path: path.to_owned(), source };
+        let real = fs_err::canonicalize(path).map_err(io)?;
+        if !real.starts_with(&self.canonical_root) {
+            return Err(ImportError::OutsideFolder { path: path.to_owned(), target: real });
+        }
+        let metadata = fs_err::metadata(&real).map_err(io)?;
+        if !metadata.is_file() {
+            return Err(ImportError::NotAFile { path: path.to_owned() });
+        }
+        if metadata.len() > MAX_FILE_BYTES {
+            return Err(ImportError::TooLarge {
+                path: path.to_owned(),
+                bytes: metadata.len(),
+                limit: MAX_FILE_BYTES,
+            });
+        }
+        let bytes = fs_err::read(&real).map_err(io)?;
+        if bytes.contains(&0) {
+            return Err(ImportError::NotText { path: path.to_owned() });
+        }
         Ok(normalise(&String::from_utf8_lossy(&bytes)))
+    }
+
+    /// The project's name: PROJECT.md's first heading, else the folder's name.
+    fn project_title(&self) -> String {
+        let root = &self.root;
+        let from_project = self.read_text(&root.join("PROJECT.md")).ok().and_then(|text| {
+            text.lines().find_map(|l| l.strip_prefix("# ").map(|t| t.trim().to_owned()))
+        });
+        from_project.unwrap_or_else(|| {
+            let dir =
+                if file_name(root) == ".planning" { root.parent().unwrap_or(root) } else { root };
+            file_name(dir)
+        })
     }
 
     fn read_roadmap(&mut self) -> Result<Option<Roadmap>, ImportError> {
@@ -290,7 +336,7 @@ impl Context {
             entries.extend(nested);
         }
         entries.sort();
-        for path in entries.into_iter().filter(|p| p.is_file()) {
+        for path in entries.into_iter().filter(|p| !p.is_dir()) {
             let name = file_name(&path);
             if !name.ends_with(".md") || (!name.contains("PLAN") && !PLAN_FIX.is_match(&name)) {
                 continue;
@@ -379,7 +425,7 @@ impl Context {
             entries.extend(nested);
         }
         entries.sort();
-        for path in entries.into_iter().filter(|p| p.is_file()) {
+        for path in entries.into_iter().filter(|p| !p.is_dir()) {
             let name = file_name(&path);
             if !name.ends_with("SUMMARY.md") && !SUMMARY_NESTED.is_match(&name) {
                 continue;
@@ -961,18 +1007,45 @@ fn check_cycles(
     Err(ImportError::Cycle { cycle })
 }
 
-fn depends_line(text: &str) -> usize {
-    text.find("depends_on").map_or(1, |offset| line_of(text, offset))
+/// Every text the import stores within the limits `cw task add` and MCP apply, so no task is
+/// too big to hand to an agent.
+fn check_sizes(set: &ImportSet) -> Result<(), ImportError> {
+    let plans: HashMap<&str, &ImportPlan> = set.plans.iter().map(|p| (p.key.as_str(), p)).collect();
+    let too_long = |location: String, what: &str, bytes: usize| ImportError::TooLong {
+        location,
+        what: what.to_owned(),
+        bytes,
+        limit: MAX_DESCRIPTION_BYTES,
+    };
+    for plan in &set.plans {
+        if plan.description.len() > MAX_DESCRIPTION_BYTES {
+            let location = plan.source.clone().unwrap_or_else(|| plan.key.clone());
+            return Err(too_long(location, "plan's objective", plan.description.len()));
+        }
+    }
+    for task in &set.tasks {
+        let longest = [
+            ("task's text", task.description.len()),
+            ("task's verify text", task.verify.len()),
+            ("task's done criteria", task.done.len()),
+        ]
+        .into_iter()
+        .find(|(_, bytes)| *bytes > MAX_DESCRIPTION_BYTES);
+        if let Some((what, bytes)) = longest {
+            let source = plans.get(task.plan_key.as_str()).and_then(|p| p.source.clone());
+            let location = match (source, task.metadata["line"].as_u64()) {
+                (Some(source), Some(line)) => format!("{source}:{line}"),
+                (Some(source), None) => source,
+                (None, _) => task.key.clone(),
+            };
+            return Err(too_long(location, what, bytes));
+        }
+    }
+    Ok(())
 }
 
-fn project_title(root: &Path) -> String {
-    let from_project = fs_err::read_to_string(root.join("PROJECT.md")).ok().and_then(|text| {
-        text.lines().find_map(|l| l.strip_prefix("# ").map(|t| t.trim().to_owned()))
-    });
-    from_project.unwrap_or_else(|| {
-        let dir = if file_name(root) == ".planning" { root.parent().unwrap_or(root) } else { root };
-        file_name(dir)
-    })
+fn depends_line(text: &str) -> usize {
+    text.find("depends_on").map_or(1, |offset| line_of(text, offset))
 }
 
 fn list_dir(dir: &Path) -> std::io::Result<Vec<PathBuf>> {

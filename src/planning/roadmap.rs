@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::numbers::{PHASE_NUMBER, PhaseNumber};
-use super::text::{dedent, line_of};
+use super::text::{LineIndex, dedent};
 
 /// What ROADMAP.md says.
 #[derive(Debug, Clone, Default)]
@@ -213,11 +213,12 @@ pub(crate) fn parse(text: &str) -> Roadmap {
         let end = overview_end.unwrap_or(lines.len());
         roadmap.overview = dedent(&lines[start..end.max(start)].join("\n"));
     }
+    let line_index = LineIndex::new(text);
     for (number, start, end) in sections {
         let body_start: usize = lines[..start + 1].iter().map(|l| l.len() + 1).sum();
         let section_text = lines[start + 1..end].join("\n");
         if let Some(phase) = roadmap.phases.get_mut(&number) {
-            read_fields(phase, &section_text, |offset| line_of(text, body_start + offset));
+            read_fields(phase, &section_text, |offset| line_index.line_of(body_start + offset));
         }
     }
     roadmap

@@ -31,6 +31,30 @@ pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
+/// Line numbers of many offsets in one text: each lookup is a binary search over the newlines
+/// (`line_of` counts them from the start, which made a plan of N tasks cost N² to read).
+pub(crate) struct LineIndex {
+    newlines: Vec<usize>,
+}
+
+impl LineIndex {
+    pub(crate) fn new(text: &str) -> LineIndex {
+        LineIndex {
+            newlines: text
+                .bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        }
+    }
+
+    /// The 1-based line number of byte `offset`.
+    pub(crate) fn line_of(&self, offset: usize) -> usize {
+        self.newlines.partition_point(|&newline| newline < offset) + 1
+    }
+}
+
 /// Removes surrounding blank lines and one level of common indentation; keeps everything else.
 pub(crate) fn dedent(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
@@ -96,6 +120,10 @@ mod tests {
         let text = normalise(raw);
         assert_eq!(text, "a\n\nb\nc");
         assert_eq!(line_of(&text, text.find('c').unwrap()), 4);
+        let index = LineIndex::new(&text);
+        for offset in 0..=text.len() + 2 {
+            assert_eq!(index.line_of(offset), line_of(&text, offset), "offset {offset}");
+        }
     }
 
     #[test]

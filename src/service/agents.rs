@@ -165,6 +165,9 @@ impl Service {
             let record = require_agent(tx, agent)?;
             tx.set_agent_process(agent, None, now)?;
             tx.set_agent_exit(agent, status, now)?;
+            // Its token dies with its process: a token left in its MCP config or a log acts for
+            // no one. A resumed session gets a new one (`rotate_agent_token`).
+            tx.set_agent_token_hash(agent, &format!("retired:{agent}:{}", now.0), now)?;
             if record.state != AgentState::Stopped {
                 let event = match kind {
                     ExitKind::Exited => AgentEvent::Exit,

@@ -48,18 +48,49 @@ impl Service {
         owner_may_skip_token: bool,
     ) -> Result<Caller, ServiceError> {
         let token = token.map(str::trim).filter(|t| !t.is_empty());
-        let operator = self.operator_token_hash();
         match token {
-            None if owner_may_skip_token && operator.is_some() => Ok(Caller::Operator),
-            None => Err(ServiceError::MissingToken),
-            Some(given) if operator.as_deref() == Some(token::hash(given).as_str()) => {
+            None if owner_may_skip_token => {
+                self.operator_token_hash()?;
                 Ok(Caller::Operator)
             }
-            Some(given) => Ok(Caller::Agent(Box::new(self.authenticate(Some(given))?))),
+            None => Err(ServiceError::MissingToken),
+            Some(given) => {
+                let operator = self.operator_token_hash();
+                let hash = token::hash(given);
+                match operator {
+                    Ok(operator) if operator == hash => Ok(Caller::Operator),
+                    // The operator's own token, from a file others can read: refused until fixed.
+                    Err(err @ ServiceError::OperatorTokenExposed { .. })
+                        if self.operator_token_file_hash().as_deref() == Some(hash.as_str()) =>
+                    {
+                        Err(err)
+                    }
+                    _ => Ok(Caller::Agent(Box::new(self.authenticate(Some(given))?))),
+                }
+            }
         }
     }
 
-    fn operator_token_hash(&self) -> Option<String> {
+    /// The hash of the operator token in `.cw/operator.token`, refused when the file is missing
+    /// or readable by anyone but its owner (the token acts as the repository's owner).
+    fn operator_token_hash(&self) -> Result<String, ServiceError> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.workspace.operator_token_path();
+        let metadata = match fs_err::metadata(&path) {
+            Ok(metadata) => metadata,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ServiceError::OperatorTokenMissing { path });
+            }
+            Err(source) => return Err(ServiceError::Io { path, source }),
+        };
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(ServiceError::OperatorTokenExposed { path, mode });
+        }
+        self.operator_token_file_hash().ok_or(ServiceError::OperatorTokenMissing { path })
+    }
+
+    fn operator_token_file_hash(&self) -> Option<String> {
         let text = fs_err::read_to_string(self.workspace.operator_token_path()).ok()?;
         let text = text.trim();
         (!text.is_empty()).then(|| token::hash(text))

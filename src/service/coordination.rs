@@ -368,6 +368,12 @@ impl Service {
         Ok(merged.then(|| (PathBuf::from(path), branch.to_owned())))
     }
 
+    /// Checks that the configured integration branch exists and is checked out nowhere (merges
+    /// move it): `cw run` asks once when it starts, and before merging.
+    pub fn check_integration_branch(&self) -> Result<(), ServiceError> {
+        Ok(git::check_integration_branch(&self.workspace.repo, &self.config.integration_branch)?)
+    }
+
     /// Deletes what worktree removals killed midway left beside the agents' worktrees.
     pub fn remove_half_removed_worktrees(&self) {
         git::remove_tombstones(&self.workspace.worktrees_dir(&self.config.agent.worktree_dir));

@@ -15,6 +15,10 @@ pub enum ServiceError {
     NotInitialised { root: PathBuf },
     #[error("cw is already initialised in {} (nothing changed)", path.display())]
     AlreadyInitialised { path: PathBuf },
+    #[error("{} is {what}; cw will not touch it: move it away (`mv {} {}.broken`), then run `cw init`", path.display(), path.display(), path.display())]
+    BrokenState { path: PathBuf, what: &'static str },
+    #[error("the database {} is missing (moved away or deleted); run `cw init` to make a new, empty one (the config and operator token are kept; new ids continue after the ones cw's branches and worktrees carry)", path.display())]
+    DatabaseMissing { path: PathBuf },
     #[error("task {0} does not exist (see `cw task list`)")]
     TaskNotFound(TaskId),
     #[error("agent {0} does not exist (see `cw agent list`)")]
@@ -45,6 +49,10 @@ pub enum ServiceError {
     BadId(#[from] IdParseError),
     #[error("the token is not valid for this repository (register with `cw agent register`)")]
     UnknownToken,
+    #[error("the operator token {} is missing (or empty); run `cw init` to make a new one (nothing else is touched)", path.display())]
+    OperatorTokenMissing { path: PathBuf },
+    #[error("the operator token {} can be read by others (mode {mode:o}); run `chmod 600 {}`", path.display(), path.display())]
+    OperatorTokenExposed { path: PathBuf, mode: u32 },
     #[error("no token given: set CW_TOKEN to an agent token (from `cw agent register --json`)")]
     MissingToken,
     #[error("task {task} is not held by agent {agent}; an agent may only act on its own task")]

@@ -7,7 +7,9 @@ use std::path::Path;
 use serde_json::json;
 use tracing::{info, instrument};
 
-use super::tasks::{add_edge, apply, remove_edge, require_task};
+use super::tasks::{
+    add_edge_unchecked_for_cycles, apply, refuse_cycles, remove_edge, require_task,
+};
 use super::{Service, ServiceError};
 use crate::model::{PhaseId, PlanId, TaskEvent, TaskId, TaskState};
 use crate::planning::{self, ImportSet, ImportWarning, ReadOptions};
@@ -219,7 +221,7 @@ fn apply_set(
     let mut to_add: Vec<&(TaskId, TaskId)> = desired.difference(&current).collect();
     to_add.sort();
     for &&(task, dependency) in &to_add {
-        match add_edge(tx, task, dependency, DepOrigin::Import, now) {
+        match add_edge_unchecked_for_cycles(tx, task, dependency, DepOrigin::Import, now) {
             Ok(true) => report.edges_added += 1,
             Ok(false) => {}
             Err(ServiceError::DependencyOnStartedTask { task, state }) => {
@@ -233,6 +235,9 @@ fn apply_set(
             Err(err) => return Err(err),
         }
     }
+    // The files' own cycles were refused while reading them; this catches one that the new
+    // edges close with the human's own (`cw task dep add`).
+    refuse_cycles(tx)?;
 
     // Tasks whose plan has a SUMMARY are done: the work is already in history.
     for task in set.tasks.iter().filter(|t| t.merged) {

@@ -1,6 +1,8 @@
 //! `cw init`: create `.cw/` (database, config, logs, operator token) and the integration branch.
 //! Either everything is set up or nothing changed: the directory is built under a temporary name
-//! and renamed into place last.
+//! and renamed into place last. In a `.cw/` that lost its database or operator token, `cw init`
+//! makes just those again and touches nothing else; a new database hands out no id that cw's
+//! branches, worktrees or agent directories already carry.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,7 +11,7 @@ use super::{Service, ServiceError, token};
 use crate::config::{Config, DEFAULT_CONFIG_TOML};
 use crate::git::{self, BranchOutcome};
 use crate::store::Store;
-use crate::workspace::{CW_DIR, Workspace};
+use crate::workspace::{CW_DIR, StateDir, Workspace};
 
 /// What `cw init` set up.
 #[derive(Debug, Clone)]
@@ -18,14 +20,20 @@ pub struct InitReport {
     pub cw_dir: PathBuf,
     pub integration_branch: String,
     pub branch_created: bool,
+    /// In an existing `.cw/`: what was missing and made again (nothing else was touched).
+    pub repaired: Vec<PathBuf>,
 }
 
 impl Service {
     /// Sets up cw in the repository containing `start`.
     pub fn init(start: &Path) -> Result<InitReport, ServiceError> {
         let workspace = Workspace::locate(start)?;
-        if workspace.cw_dir.exists() {
-            return Err(ServiceError::AlreadyInitialised { path: workspace.cw_dir });
+        match workspace.state_dir() {
+            StateDir::Absent => {}
+            StateDir::Broken { path, what } => {
+                return Err(ServiceError::BrokenState { path, what });
+            }
+            StateDir::Ready | StateDir::NoDatabase => return repair(&workspace),
         }
         let config = Config::default();
         git::validate_branch_name(&config.integration_branch)?;
@@ -47,8 +55,11 @@ impl Service {
             return Err(err);
         }
 
-        let branch = git::ensure_branch(&workspace.repo, &config.integration_branch)
-            .and_then(|outcome| git::exclude(&workspace.repo, "/.cw/").map(|()| outcome));
+        let branch =
+            git::ensure_branch(&workspace.repo, &config.integration_branch).and_then(|outcome| {
+                git::check_integration_branch(&workspace.repo, &config.integration_branch)?;
+                git::exclude(&workspace.repo, "/.cw/").map(|()| outcome)
+            });
         let outcome = match branch {
             Ok(outcome) => outcome,
             Err(err) => {
@@ -61,8 +72,86 @@ impl Service {
             cw_dir: workspace.cw_dir.clone(),
             integration_branch: config.integration_branch,
             branch_created: outcome == BranchOutcome::Created,
+            repaired: Vec::new(),
         })
     }
+}
+
+/// Makes again what an existing `.cw/` lacks (the database, the operator token, the logs
+/// directory); refuses when nothing is missing.
+fn repair(workspace: &Workspace) -> Result<InitReport, ServiceError> {
+    let config = Config::load(&workspace.config_path())?;
+    let mut repaired = Vec::new();
+    let db = workspace.db_path();
+    if db.exists() {
+        // A corrupt database is named with its way out, not "already initialised".
+        drop(Store::open(&db)?);
+    } else {
+        git::check_integration_branch(&workspace.repo, &config.integration_branch).or_else(
+            |err| match err {
+                git::GitError::MissingBranch { .. } => Ok(()),
+                other => Err(other),
+            },
+        )?;
+        let store = Store::create(&db)?;
+        let (tasks_above, agents_above) = ids_in_use(workspace, &config)?;
+        let now = super::Clock::System.now();
+        store.write(|tx| {
+            Ok::<_, ServiceError>(tx.raise_id_floors(tasks_above, agents_above, now)?)
+        })?;
+        repaired.push(db);
+    }
+    let token = workspace.operator_token_path();
+    let empty = fs_err::read_to_string(&token).is_ok_and(|text| text.trim().is_empty());
+    if empty {
+        fs_err::remove_file(&token)
+            .map_err(|source| ServiceError::Io { path: token.clone(), source })?;
+    }
+    if !token.exists() {
+        write_secret(&token, &token::generate("cwo_")?)?;
+        repaired.push(token);
+    }
+    let logs = workspace.logs_dir();
+    if !logs.is_dir() {
+        fs_err::create_dir_all(&logs)
+            .map_err(|source| ServiceError::Io { path: logs.clone(), source })?;
+        repaired.push(logs);
+    }
+    if repaired.is_empty() {
+        return Err(ServiceError::AlreadyInitialised { path: workspace.cw_dir.clone() });
+    }
+    let outcome = git::ensure_branch(&workspace.repo, &config.integration_branch)?;
+    git::check_integration_branch(&workspace.repo, &config.integration_branch)?;
+    git::exclude(&workspace.repo, "/.cw/")?;
+    Ok(InitReport {
+        root: workspace.root().to_owned(),
+        cw_dir: workspace.cw_dir.clone(),
+        integration_branch: config.integration_branch,
+        branch_created: outcome == BranchOutcome::Created,
+        repaired,
+    })
+}
+
+/// The highest task and agent numbers that survive a lost database: in cw's branches and
+/// archive refs, in the agents' worktree directories and in `.cw/agents/`.
+fn ids_in_use(workspace: &Workspace, config: &Config) -> Result<(i64, i64), ServiceError> {
+    let mut tasks = git::task_numbers_in_refs(&workspace.repo)?;
+    tasks.extend(
+        dir_names(&workspace.worktrees_dir(&config.agent.worktree_dir))
+            .iter()
+            .filter_map(|name| git::task_number(name)),
+    );
+    let agents = dir_names(&workspace.cw_dir.join("agents"))
+        .iter()
+        .filter_map(|name| name.strip_prefix('a')?.parse::<i64>().ok())
+        .max()
+        .unwrap_or(0);
+    Ok((tasks.into_iter().max().unwrap_or(0), agents))
+}
+
+fn dir_names(dir: &Path) -> Vec<String> {
+    let Ok(entries) = fs_err::read_dir(dir) else { return Vec::new() };
+    entries.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect()
 }
 
 fn build_state_dir(dir: &Path) -> Result<(), ServiceError> {

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use crate::config::Config;
 use crate::model::Timestamp;
 use crate::store::Store;
-use crate::workspace::Workspace;
+use crate::workspace::{StateDir, Workspace};
 
 pub use agents::ExitKind;
 pub use caller::Caller;
@@ -82,10 +82,28 @@ pub struct Service {
 impl Service {
     /// Opens the state of an initialised workspace.
     pub fn open(workspace: Workspace) -> Result<Service, ServiceError> {
-        if !workspace.db_path().is_file() {
-            return Err(ServiceError::NotInitialised { root: workspace.root().to_owned() });
+        match workspace.state_dir() {
+            StateDir::Ready => {}
+            StateDir::Absent => {
+                return Err(ServiceError::NotInitialised { root: workspace.root().to_owned() });
+            }
+            StateDir::NoDatabase => {
+                return Err(ServiceError::DatabaseMissing { path: workspace.db_path() });
+            }
+            StateDir::Broken { path, what } => {
+                return Err(ServiceError::BrokenState { path, what });
+            }
         }
         let config = Config::load(&workspace.config_path())?;
+        if crate::git::validate_branch_name(&config.integration_branch).is_err() {
+            return Err(ServiceError::Config(crate::config::ConfigError::Parse {
+                path: workspace.config_path(),
+                message: format!(
+                    "integration_branch = {:?} is not a valid branch name (the default is \"cw/integration\")",
+                    config.integration_branch
+                ),
+            }));
+        }
         let store = Store::open(&workspace.db_path())?;
         Ok(Service { store, config, workspace, clock: Clock::System })
     }

@@ -6,16 +6,15 @@ use std::collections::HashMap;
 use tracing::instrument;
 
 use super::{Service, ServiceError};
-use crate::model::{AgentId, PlanId, TaskEvent, TaskId, TaskState, Timestamp, path_between};
+use crate::model::{
+    AgentId, PlanId, TaskEvent, TaskId, TaskState, Timestamp, find_cycle, path_between,
+};
 use crate::store::{
     AgentRecord, DepOrigin, InitiativeRecord, NewTask, PhaseRecord, PlanRecord, TaskFilter,
     TaskRecord, Tx,
 };
 
-/// The longest task title accepted, in characters.
-pub const MAX_TITLE_CHARS: usize = 500;
-/// The longest task description accepted, in bytes.
-pub const MAX_DESCRIPTION_BYTES: usize = 256 * 1024;
+pub use crate::model::{MAX_DESCRIPTION_BYTES, MAX_TITLE_CHARS};
 
 /// A plan named by id (`p3`) or by import key (`01-02`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +118,17 @@ impl Service {
         let title = request.title.trim();
         if title.is_empty() {
             return Err(ServiceError::InvalidInput("a task needs a non-empty title".to_owned()));
+        }
+        if title.contains(['\n', '\r']) {
+            return Err(ServiceError::InvalidInput(
+                "a title is one line; put the rest in the description (--description)".to_owned(),
+            ));
+        }
+        if let Some(c) = title.chars().find(|&c| crate::safe_text::is_unsafe(c)) {
+            return Err(ServiceError::InvalidInput(format!(
+                "the title contains the control character U+{:04X}; titles are plain text",
+                u32::from(c)
+            )));
         }
         if title.chars().count() > MAX_TITLE_CHARS {
             return Err(ServiceError::InvalidInput(format!(
@@ -380,6 +390,29 @@ pub(super) fn add_edge(
     if task == dependency {
         return Err(ServiceError::SelfDependency(task));
     }
+    // The new edge closes a cycle exactly when `dependency` already (transitively) depends on
+    // `task`; the path found plus the new edge is the cycle.
+    if let Some(path) = path_between(dependency, task, |node| tx.dependencies(node))? {
+        let mut cycle = vec![task];
+        cycle.extend(path);
+        return Err(ServiceError::Cycle { cycle });
+    }
+    add_edge_unchecked_for_cycles(tx, task, dependency, origin, now)
+}
+
+/// `add_edge` without the cycle check, for many edges at once: each check walks the graph, so
+/// checking every edge of a chain of N tasks costs N². The caller checks the whole graph once
+/// afterwards (`refuse_cycles`), in the same transaction.
+pub(super) fn add_edge_unchecked_for_cycles(
+    tx: &Tx<'_>,
+    task: TaskId,
+    dependency: TaskId,
+    origin: DepOrigin,
+    now: Timestamp,
+) -> Result<bool, ServiceError> {
+    if task == dependency {
+        return Err(ServiceError::SelfDependency(task));
+    }
     let dependent = require_task(tx, task)?;
     let dep = require_task(tx, dependency)?;
     if tx.dependencies(task)?.contains(&dependency) {
@@ -387,13 +420,6 @@ pub(super) fn add_edge(
     }
     if !matches!(dependent.state, TaskState::Pending | TaskState::Ready) {
         return Err(ServiceError::DependencyOnStartedTask { task, state: dependent.state });
-    }
-    // The new edge closes a cycle exactly when `dependency` already (transitively) depends on
-    // `task`; the path found plus the new edge is the cycle.
-    if let Some(path) = path_between(dependency, task, |node| tx.dependencies(node))? {
-        let mut cycle = vec![task];
-        cycle.extend(path);
-        return Err(ServiceError::Cycle { cycle });
     }
     tx.insert_dependency(task, dependency, origin, now)?;
     if dep.state != TaskState::Merged {
@@ -410,6 +436,20 @@ pub(super) fn add_edge(
         }
     }
     Ok(true)
+}
+
+/// Fails (so the transaction rolls back) if the dependency graph has a cycle, naming it.
+pub(super) fn refuse_cycles(tx: &Tx<'_>) -> Result<(), ServiceError> {
+    let edges = tx.all_dependencies()?;
+    let mut nodes: Vec<TaskId> = edges.keys().copied().collect();
+    nodes.sort_unstable();
+    match find_cycle(&nodes, &edges) {
+        Some(mut cycle) => {
+            cycle.pop();
+            Err(ServiceError::Cycle { cycle })
+        }
+        None => Ok(()),
+    }
 }
 
 /// Removes an import-made edge, keeping the counts right.

@@ -61,12 +61,36 @@ const AGENT_COLUMNS: &str = "id, name, state, task_id, bound_task_id, worktree, 
      updated_at";
 
 impl Tx<'_> {
+    /// New task and agent ids start above these (ids a lost database already gave out, still
+    /// carried by branches, worktrees and agent directories).
+    pub fn raise_id_floors(
+        &self,
+        tasks_above: i64,
+        agents_above: i64,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "INSERT INTO id_floors (entity, above) VALUES (?1, ?2)
+                 ON CONFLICT (entity) DO UPDATE SET above = max(above, excluded.above)",
+            )
+            .on(self)?;
+        stmt.execute(params!["tasks", tasks_above]).on(self)?;
+        stmt.execute(params!["agents", agents_above]).on(self)?;
+        let data = serde_json::json!({ "tasks_above": tasks_above, "agents_above": agents_above });
+        self.append_event(now, "store.id_floors", None, None, &data)?;
+        Ok(())
+    }
+
     /// Inserts an agent; returns its id.
     pub fn insert_agent(&self, agent: &NewAgent, now: Timestamp) -> Result<AgentId, StoreError> {
         self.conn()
             .prepare_cached(
-                "INSERT INTO agents (name, state, task_id, bound_task_id, token_hash, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?5)",
+                "INSERT INTO agents (id, name, state, task_id, bound_task_id, token_hash, created_at, updated_at)
+                 VALUES (max(coalesce((SELECT max(id) FROM agents), 0),
+                             coalesce((SELECT above FROM id_floors WHERE entity = 'agents'), 0)) + 1,
+                    ?1, ?2, ?3, ?3, ?4, ?5, ?5)",
             )
             .on(self)?
             .execute(params![

@@ -87,8 +87,25 @@ const MIGRATIONS_SLICE: &[M<'_>] = &[
     M::up(include_str!("migrations/001_initial.sql")),
     M::up(include_str!("migrations/002_deliveries.sql")),
     M::up(include_str!("migrations/003_agents_by_task.sql")),
+    M::up(include_str!("migrations/004_id_floors.sql")),
 ];
 const MIGRATIONS: Migrations<'_> = Migrations::from_slice(MIGRATIONS_SLICE);
+
+/// SQLite takes an empty file for a new database: opened, cw would start again at `t1` beside
+/// the branches and worktrees of the state that was lost. An empty file with a write-ahead log
+/// holding its pages is a database not yet checkpointed, and fine.
+fn refuse_empty_file(path: &Path) -> Result<(), StoreError> {
+    let len = |path: &Path| fs_err::metadata(path).map_or(0, |m| m.len());
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if len(path) == 0 && len(Path::new(&wal)) == 0 {
+        return Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            cause: "the file is empty (0 bytes): the state it held is lost".to_owned(),
+        });
+    }
+    Ok(())
+}
 
 /// An open database. Safe to share between threads; writes are serialised by SQLite itself.
 pub struct Store {
@@ -121,6 +138,7 @@ impl Store {
         if !path.exists() {
             return Err(StoreError::Missing { path: path.to_owned() });
         }
+        refuse_empty_file(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = open_connection(path, flags)?;
         // Cheap when up to date: one read of `user_version`.

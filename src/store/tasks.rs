@@ -104,9 +104,11 @@ impl Tx<'_> {
         let mut stmt = self
             .conn()
             .prepare_cached(
-                "INSERT INTO tasks (plan_id, key, title, description, files, verify, done_criteria,
+                "INSERT INTO tasks (id, plan_id, key, title, description, files, verify, done_criteria,
                     kind, needs_human, state, priority, phase_seq, wave, metadata, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+                 VALUES (max(coalesce((SELECT max(id) FROM tasks), 0),
+                             coalesce((SELECT above FROM id_floors WHERE entity = 'tasks'), 0)) + 1,
+                    ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
             )
             .on(self)?;
         stmt.execute(params![

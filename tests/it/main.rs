@@ -9,6 +9,7 @@ mod claude;
 mod cli;
 mod coordinator;
 mod gate;
+mod hostile;
 mod import;
 mod mcp;
 mod merge;

@@ -174,7 +174,11 @@ fn inspector(env: &TestEnv, target: &[&str], method: &[&str]) -> (i32, Value) {
         .current_dir(&root)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let mut stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !stdout.contains('{') {
+        // A connection that failed is reported on stderr.
+        stdout = String::from_utf8_lossy(&output.stderr).into_owned();
+    }
     let json_start = stdout.find('{').unwrap_or(0);
     let mut stream = serde_json::Deserializer::from_str(&stdout[json_start..]).into_iter::<Value>();
     let value = stream.next().and_then(Result::ok).unwrap_or(Value::Null);
@@ -459,31 +463,24 @@ fn several_waiting_agents_each_get_their_own_answer() {
 fn stdio_refuses_a_bad_token_and_a_token_for_another_agent() {
     let (env, token) = setup();
     let cw = cw_binary();
+    // Refused at the handshake: the client fails to connect and shows why.
     let (code, refused) = inspector(
         &env,
         &["-e", "CW_TOKEN=cwa_nonsense", cw.to_str().unwrap(), "mcp"],
         &["--method", "tools/call", "--tool-name", "claim_task"],
     );
-    assert_eq!(code, 5, "{refused}");
-    assert!(
-        refused["content"][0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("the token is not valid for this repository")
-    );
+    assert_eq!(code, 1, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("the token is not valid for this repository"), "{refused}");
     let env_arg = format!("CW_TOKEN={token}");
     let (code, refused) = inspector(
         &env,
         &["-e", &env_arg, cw.to_str().unwrap(), "mcp", "--agent", "a9"],
         &["--method", "tools/call", "--tool-name", "claim_task"],
     );
-    assert_eq!(code, 5, "{refused}");
-    assert!(
-        refused["content"][0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("CW_TOKEN belongs to agent a1, not a9")
-    );
+    assert_eq!(code, 1, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("CW_TOKEN belongs to agent a1, not a9"), "{refused}");
 }
 
 /// 32 HTTP clients and 8 stdio servers drain 2,000 tasks: each claimed exactly once.

@@ -98,7 +98,7 @@ fn a_missing_or_damaged_database_is_named() {
     assert!(run.stderr.contains("hint: restore .cw/cw.db"), "{run:?}");
     fs_err::remove_file(&db).unwrap();
     let run = env.cw(&["status"]);
-    assert!(run.error(1).contains("cw is not initialised in"), "{run:?}");
+    assert!(run.error(1).contains("cw.db is missing (moved away or deleted)"), "{run:?}");
 }
 
 #[test]

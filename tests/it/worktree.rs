@@ -86,16 +86,30 @@ fn existing_directories_and_branches_are_refused_and_nothing_is_left_behind() {
 }
 
 #[test]
-fn a_dirty_checkout_of_the_integration_branch_is_refused() {
+fn an_integration_branch_checked_out_anywhere_is_refused_naming_the_checkout() {
     let env = TestEnv::initialised();
+    git::check_integration_branch(&location(&env), "cw/integration").unwrap();
     env.git(&["checkout", "-q", "cw/integration"]);
-    env.write("README.md", "edited but not committed\n");
-    let err = git::create_worktree(&location(&env), &spec(&env, "cw/dirty-t5")).unwrap_err();
-    assert!(matches!(err, GitError::DirtyIntegration { .. }), "{err}");
-    assert!(err.to_string().contains("with uncommitted changes; commit or stash them first"));
-    env.git(&["checkout", "-q", "--", "README.md"]);
-    let created = git::create_worktree(&location(&env), &spec(&env, "cw/clean-t6")).unwrap();
-    fs_err::remove_dir_all(created.path.parent().unwrap()).unwrap();
+    let err = git::check_integration_branch(&location(&env), "cw/integration").unwrap_err();
+    let GitError::CheckedOut { path, .. } = &err else { panic!("{err}") };
+    assert_eq!(path, &env.root());
+    assert!(err.to_string().contains("is checked out in"), "{err}");
+    env.git(&["checkout", "-q", "main"]);
+
+    let side = env.outer().join("side-checkout");
+    env.git(&["worktree", "add", "-q", side.to_str().unwrap(), "cw/integration"]);
+    let err = git::check_integration_branch(&location(&env), "cw/integration").unwrap_err();
+    let GitError::CheckedOut { path, .. } = &err else { panic!("{err}") };
+    assert_eq!(path, &side);
+    env.git(&["worktree", "remove", side.to_str().unwrap()]);
+    git::check_integration_branch(&location(&env), "cw/integration").unwrap();
+
+    for bad in ["", "../../x", "a..b", "-x"] {
+        let err = git::check_integration_branch(&location(&env), bad).unwrap_err();
+        assert!(matches!(err, GitError::InvalidBranchName { .. }), "{bad:?}: {err}");
+    }
+    let err = git::check_integration_branch(&location(&env), "cw/missing").unwrap_err();
+    assert!(matches!(err, GitError::MissingBranch { .. }), "{err}");
 }
 
 #[test]
@@ -119,20 +133,6 @@ fn worktreeinclude_copies_the_ignored_files_it_names() {
     assert!(!created.path.join("debug.log").exists());
     assert!(!created.path.join("secrets/other.key").exists());
     assert!(!created.path.join(".cw").exists(), "cw's own state is never copied");
-    fs_err::remove_dir_all(created.path.parent().unwrap()).unwrap();
-}
-
-#[test]
-fn a_dirty_linked_worktree_of_the_integration_branch_is_refused_too() {
-    let env = TestEnv::initialised();
-    let side = env.outer().join("side-checkout");
-    env.git(&["worktree", "add", "-q", side.to_str().unwrap(), "cw/integration"]);
-    fs_err::write(side.join("README.md"), "edited in a linked worktree\n").unwrap();
-    let err = git::create_worktree(&location(&env), &spec(&env, "cw/dirty-t7")).unwrap_err();
-    let GitError::DirtyIntegration { path, .. } = &err else { panic!("{err}") };
-    assert_eq!(path, &side);
-    env.git_in(&side, &["checkout", "-q", "--", "README.md"]);
-    let created = git::create_worktree(&location(&env), &spec(&env, "cw/clean-t8")).unwrap();
     fs_err::remove_dir_all(created.path.parent().unwrap()).unwrap();
 }
 

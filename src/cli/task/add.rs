@@ -11,7 +11,7 @@ use crate::wire::TaskDetailJson;
 /// Add a task; it is ready at once unless it waits for tasks given with --after
 #[derive(Debug, Args)]
 pub(crate) struct AddArgs {
-    /// What to do, in one line
+    /// What to do, in one line (a title with a newline or a control character is refused)
     title: String,
     /// Details for the agent: context, approach, constraints
     #[arg(long, short)]

