@@ -233,7 +233,7 @@ impl Config {
 
     /// Parses config text.
     pub fn parse(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|err| err.message().to_owned())?;
+        let config: Config = toml::from_str(text).map_err(|err| explain(text, &err))?;
         if config.claims.max_attempts == 0 {
             return Err("claims.max_attempts must be at least 1".to_owned());
         }
@@ -253,6 +253,43 @@ impl Config {
     }
 }
 
+/// A TOML error in words a user reads: the line, its section and key as written, and what the
+/// value should be (`line 14: [run] agents = "abc": expected a number`), not serde's type names.
+fn explain(text: &str, err: &toml::de::Error) -> String {
+    let message = plain_words(err.message());
+    let Some(span) = err.span() else { return message };
+    let start = text[..span.start.min(text.len())].rfind('\n').map_or(0, |at| at + 1);
+    let end = text[start..].find('\n').map_or(text.len(), |at| start + at);
+    let line_number = text[..start].matches('\n').count() + 1;
+    let written = text[start..end].trim();
+    let section = text[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|line| line.starts_with('[') && line.ends_with(']'));
+    match section {
+        Some(section) if !written.starts_with('[') => {
+            format!("line {line_number}: {section} {written}: {message}")
+        }
+        _ => format!("line {line_number}: {written}: {message}"),
+    }
+}
+
+/// serde's "invalid type: string \"abc\", expected u64" as "expected a number, not the string \"abc\"".
+fn plain_words(message: &str) -> String {
+    let message = message.trim();
+    let Some(rest) = message.strip_prefix("invalid type: ") else { return message.to_owned() };
+    let Some((found, expected)) = rest.split_once(", expected ") else { return message.to_owned() };
+    let expected = match expected.trim() {
+        "usize" | "u64" | "u32" | "u16" | "u8" | "i64" | "i32" => "a number",
+        "a boolean" | "bool" => "true or false",
+        "a string" => "a string (in quotes)",
+        "a sequence" => "a list ([\"a\", \"b\"])",
+        other => other,
+    };
+    format!("expected {expected}, not {found}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +306,15 @@ mod tests {
         let err = Config::parse("[claims]\nmax_attempts = 0").unwrap_err();
         assert_eq!(err, "claims.max_attempts must be at least 1");
         let err = Config::parse("[claims]\nlease_seconds = \"soon\"").unwrap_err();
-        assert!(err.contains("invalid type"), "{err}");
+        assert_eq!(
+            err,
+            "line 2: [claims] lease_seconds = \"soon\": expected a number, not string \"soon\""
+        );
+        let err = Config::parse("# c\n\n[run]\nagents = \"abc\"\n").unwrap_err();
+        assert_eq!(err, "line 4: [run] agents = \"abc\": expected a number, not string \"abc\"");
+        let err = Config::parse("[agent]\nreuse_worktrees = \"yes\"").unwrap_err();
+        assert!(err.ends_with("expected true or false, not string \"yes\""), "{err}");
+        let err = Config::parse("[run]\nagents = 4\nagnets = 5").unwrap_err();
+        assert!(err.starts_with("line 3: [run] agnets = 5: unknown field `agnets`"), "{err}");
     }
 }

@@ -1,8 +1,11 @@
 //! Streamable HTTP: `http://127.0.0.1:<port>/mcp`, loopback only, bearer tokens, Host and
-//! Origin checks against DNS rebinding, TCP_NODELAY, and a two-phase graceful shutdown.
+//! Origin checks against DNS rebinding, TCP_NODELAY, a header-read timeout (a client that sends
+//! its request head slower than `HEADER_READ_TIMEOUT` is dropped), a body that is not JSON-RPC
+//! answered 400, and a two-phase graceful shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -18,6 +21,11 @@ use crate::service::{Caller, Service};
 
 /// The largest request body accepted (tool arguments are small; this bounds abuse).
 const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// How long a client may take to send a request's head (slowloris clients are dropped).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an authenticated token is trusted without looking again (an exited agent's token is
+/// retired in the database; this is how long a running server may still accept it).
+const TOKEN_CACHE: Duration = Duration::from_secs(2);
 
 /// A bound, not yet serving, HTTP endpoint.
 pub struct HttpServer {
@@ -78,27 +86,91 @@ impl HttpServer {
         });
         let app = axum::Router::new()
             .nest_service("/mcp", mcp)
+            .layer(axum::middleware::from_fn(refuse_bodies_that_are_not_json_rpc))
             .layer(axum::middleware::from_fn_with_state(auth, authenticate));
-        // Without TCP_NODELAY, Node clients pay ~40 ms of Nagle + delayed ACK on every call.
-        let listener = axum::serve::ListenerExt::tap_io(
-            self.listener,
-            |stream: &mut tokio::net::TcpStream| {
-                let _ = stream.set_nodelay(true);
-            },
-        );
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { transport.cancelled().await })
-            .await
-            .map_err(|err| McpError::Transport(err.to_string()))
+        serve_connections(self.listener, app, transport).await;
+        Ok(())
     }
 }
 
-/// Resolves tokens to callers, remembering the ones it has seen (a token never changes owner), so
-/// a request costs no database read for authentication.
+/// Accepts connections until `transport` is cancelled, then lets open ones finish (each ends
+/// once its pending responses are sent; streams end with the transport's cancellation).
+async fn serve_connections(listener: TcpListener, app: axum::Router, transport: CancellationToken) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = transport.cancelled() => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                // Out of file descriptors and the like: wait a moment instead of spinning.
+                tracing::warn!(cause = %err, "cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Without TCP_NODELAY, Node clients pay ~40 ms of Nagle + delayed ACK on every call.
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service);
+        tokio::spawn(graceful.watch(connection));
+    }
+    // Streams end with the transport's cancellation; a client that keeps a connection open
+    // past that does not hold the shutdown up.
+    if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await.is_err() {
+        tracing::warn!("HTTP connections still open after 5 s; closing them");
+    }
+}
+
+/// rmcp answers a body that is not JSON with 415 (as if the Content-Type were wrong); a body
+/// that is not JSON, or not a JSON-RPC message, is a bad request: 400 with a JSON-RPC error.
+async fn refuse_bodies_that_are_not_json_rpc(request: Request, next: Next) -> Response {
+    let json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value.trim_start().to_ascii_lowercase().starts_with("application/json")
+        });
+    if request.method() != axum::http::Method::POST || !json {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
+        let message = format!("cw: the request body is over {MAX_REQUEST_BYTES} bytes\n");
+        return (StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
+    };
+    let refusal = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Err(err) => Some((-32700, format!("Parse error: {err}"))),
+        Ok(value) => serde_json::from_value::<rmcp::model::ClientJsonRpcMessage>(value)
+            .err()
+            .map(|err| (-32600, format!("Invalid request: {err}"))),
+    };
+    if let Some((code, message)) = refusal {
+        let body = serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": { "code": code, "message": message },
+        });
+        let json = [(header::CONTENT_TYPE, "application/json")];
+        return (StatusCode::BAD_REQUEST, json, body.to_string()).into_response();
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
+}
+
+/// Resolves tokens to callers, remembering the ones it has seen for a moment (a token never
+/// changes owner, but an agent's token is retired when it exits), so a burst of requests costs
+/// one database read for authentication.
 struct Authenticator {
     service: Arc<Service>,
-    /// Keyed by the token's hash, never the token itself.
-    known: std::sync::Mutex<std::collections::HashMap<String, Caller>>,
+    /// Keyed by the token's hash, never the token itself; each entry trusted for `TOKEN_CACHE`.
+    known: std::sync::Mutex<std::collections::HashMap<String, (Caller, Instant)>>,
 }
 
 /// Resolves `Authorization: Bearer <token>` to a caller for the tools, or refuses the request.
@@ -123,8 +195,13 @@ async fn authenticate(
             .into_response();
     };
     let key = crate::service::token_hash(&token);
-    let known =
-        auth.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).cloned();
+    let known = auth
+        .known
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&key)
+        .filter(|(_, at)| at.elapsed() < TOKEN_CACHE)
+        .map(|(caller, _)| caller.clone());
     if let Some(caller) = known {
         request.extensions_mut().insert(caller);
         return next.run(request).await;
@@ -135,7 +212,7 @@ async fn authenticate(
             auth.known
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(key, caller.clone());
+                .insert(key, (caller.clone(), Instant::now()));
             request.extensions_mut().insert(caller);
             next.run(request).await
         }

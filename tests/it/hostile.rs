@@ -481,3 +481,50 @@ fn a_cw_that_is_a_file_or_a_dangling_link_or_a_db_that_is_a_directory_gets_one_w
     env.cw(&["init"]).ok();
     env.cw(&["task", "list"]).ok();
 }
+
+// 9. HTTP: slow clients are dropped; a body that is not JSON-RPC is a bad request.
+
+fn post(address: &str, token: &str, body: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.lines().next().unwrap_or("").to_owned();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+#[test]
+fn http_answers_a_malformed_body_400_and_drops_a_client_that_never_finishes_its_headers() {
+    use std::io::{Read, Write};
+    let env = TestEnv::initialised();
+    let token = fs_err::read_to_string(env.root().join(".cw/operator.token")).unwrap();
+    let server = env.start_server();
+    let address = server.url.trim_start_matches("http://").trim_end_matches("/mcp").to_owned();
+    let (status, body) = post(&address, token.trim(), "{not json");
+    assert!(status.contains(" 400 "), "{status} {body}");
+    assert!(body.contains("-32700"), "{body}");
+    let (status, body) = post(&address, token.trim(), r#"{"hello":"world"}"#);
+    assert!(status.contains(" 400 "), "{status} {body}");
+    assert!(body.contains("-32600"), "{body}");
+
+    let mut slow = std::net::TcpStream::connect(&address).unwrap();
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    slow.write_all(b"POST /mcp HTTP/1.1\r\nHost: ").unwrap();
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    // The server closes the connection (read returns) well before the 30 s deadline.
+    let _ = slow.read_to_end(&mut rest);
+    let waited = started.elapsed();
+    assert!(waited < std::time::Duration::from_secs(25), "the slow client was kept");
+    assert!(
+        waited >= std::time::Duration::from_secs(4),
+        "dropped by the header timeout: {waited:?}"
+    );
+}
