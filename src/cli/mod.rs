@@ -94,6 +94,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     };
     let start = match &cli.directory {
+        Some(dir) if !dir.is_dir() => {
+            let what = if dir.exists() { "is not a directory" } else { "does not exist" };
+            output::error_line(&format!("-C {}: the directory {what}", dir.display()), None);
+            return ExitCode::from(2);
+        }
         Some(dir) => dir.clone(),
         None => match std::env::current_dir() {
             Ok(dir) => dir,

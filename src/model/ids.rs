@@ -6,11 +6,19 @@ use std::str::FromStr;
 
 /// An id string that does not name an object of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{input}' is not a {kind} id (expected {prefix}<number>, e.g. {prefix}12)")]
+#[error(
+    "'{input}' is not {} {kind} id (expected {prefix}<number>, e.g. {prefix}12)",
+    article(kind)
+)]
 pub struct IdParseError {
     pub input: String,
     pub kind: &'static str,
     pub prefix: &'static str,
+}
+
+/// "an agent", "a task".
+fn article(kind: &str) -> &'static str {
+    if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
 }
 
 macro_rules! define_id {
@@ -84,6 +92,8 @@ mod tests {
         }
         let err = "x9".parse::<TaskId>().unwrap_err();
         assert_eq!(err.to_string(), "'x9' is not a task id (expected t<number>, e.g. t12)");
+        let err = "t9".parse::<AgentId>().unwrap_err();
+        assert_eq!(err.to_string(), "'t9' is not an agent id (expected a<number>, e.g. a12)");
     }
 
     #[test]

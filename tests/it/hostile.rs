@@ -528,3 +528,28 @@ fn http_answers_a_malformed_body_400_and_drops_a_client_that_never_finishes_its_
         "dropped by the header timeout: {waited:?}"
     );
 }
+
+// 16. Small ones.
+
+#[test]
+fn a_missing_c_directory_is_named_and_a_closed_pipe_exits_quietly() {
+    let env = TestEnv::initialised();
+    let run = env.cw(&["-C", "/nonexistent/dir", "status"]);
+    assert_eq!(run.error(2), "error: -C /nonexistent/dir: the directory does not exist");
+    for i in 0..300 {
+        env.cw(&["task", "add", &format!("Task number {i} with a long enough title")]).ok();
+    }
+    let mut child = env
+        .cw_command(&env.root(), &["task", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let code = output.status.code();
+    assert!(code == Some(0) || code == Some(141), "{code:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "", "no message on a closed pipe");
+    let run = env.cw(&["agent", "stop", "t3"]);
+    assert!(run.error(2).contains("is not an agent id"), "{run:?}");
+}
