@@ -14,7 +14,7 @@ use super::stream::{RunSummary, StreamEvent, StreamTail};
 use crate::git::{self, CreatedWorktree, WorktreeSpec};
 use crate::model::{AgentId, TaskId};
 use crate::process::{self, ExitOutcome, ProcessHandle, SpawnSpec, StopReport, Supervised};
-use crate::service::{ExitKind, Service, ServiceError};
+use crate::service::{Continues, ExitKind, Service, ServiceError};
 use crate::store::{AgentProcess, AgentRecord, AgentUsage};
 
 /// The environment variables every agent process carries: its id and its repository.
@@ -348,7 +348,11 @@ impl AgentRuntime {
         agent: AgentId,
         how: &Continuation,
     ) -> Result<LiveAgent, ServiceError> {
+        if let Continues::Nothing(why) = self.service.what_agent_continues(agent)? {
+            return Err(ServiceError::NothingToContinue { agent, why });
+        }
         let record = self.service.prepare_restart(agent)?;
+        self.restore_removed_worktree(&record)?;
         let dir = self.agent_dir(agent)?;
         let stream = dir.join("stream.jsonl");
         let task = record.task.or(record.bound_task);
@@ -416,6 +420,22 @@ impl AgentRuntime {
             }
         };
         self.launch(agent, task, Some(&prompt), &session, StreamTail::from_end(&stream), None)
+    }
+
+    /// Checks the worktree of an agent whose unfinished task is continued out again when it was
+    /// removed (by `cw gc` after the task failed, or by hand), so the session has somewhere to run.
+    fn restore_removed_worktree(&self, record: &AgentRecord) -> Result<(), ServiceError> {
+        let (Some(worktree), Some(branch)) = (&record.worktree, &record.branch) else {
+            return Ok(());
+        };
+        let path = Path::new(worktree);
+        if path.is_dir() {
+            return Ok(());
+        }
+        let integration = &self.service.config().integration_branch;
+        git::restore_worktree(&self.service.workspace().repo, path, branch, integration)?;
+        info!(agent_id = %record.id, worktree, branch, "checked the removed worktree out again");
+        Ok(())
     }
 
     /// Starts the agent's process for one session. `issued` is its token when it was issued a

@@ -27,8 +27,9 @@ pub(crate) fn cmd_gc(cx: &Context, args: &GcArgs) -> CommandResult {
     for (agent, path, why) in &report.kept {
         out.push_str(&format!("kept {} (agent {agent}): {why}\n", path.display()));
     }
+    let verb = if args.dry_run { "would forget" } else { "forgot" };
     for path in &report.pruned {
-        out.push_str(&format!("forgot {} (its directory was gone)\n", path.display()));
+        out.push_str(&format!("{verb} {} (its directory is gone)\n", path.display()));
     }
     if out.is_empty() {
         out.push_str("nothing to clean up\n");

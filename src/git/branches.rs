@@ -259,6 +259,11 @@ pub fn remove_tombstones(dir: &Path) {
 /// The suffix of a directory being removed.
 const TOMBSTONE: &str = ".cw-removing";
 
+/// The worktrees git records whose directories are gone (what [`prune_missing`] would forget).
+pub fn missing_worktrees(location: &RepoLocation) -> Vec<PathBuf> {
+    linked_worktrees(location).into_iter().map(|w| w.path).filter(|p| !p.exists()).collect()
+}
+
 /// Forgets worktrees whose directories are gone; returns their paths.
 pub fn prune_missing(location: &RepoLocation) -> Result<Vec<PathBuf>, GitError> {
     let repo = open(location)?;

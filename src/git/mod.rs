@@ -19,15 +19,15 @@ mod worktree;
 use git2::{BranchType, ErrorCode, Repository};
 
 pub use branches::{
-    archive_branch, branch_diff, branch_exists, commit_paths, is_merged, prune_missing,
-    remove_tombstones, remove_worktree, task_numbers_in_refs, uncommitted_paths,
+    archive_branch, branch_diff, branch_exists, commit_paths, is_merged, missing_worktrees,
+    prune_missing, remove_tombstones, remove_worktree, task_numbers_in_refs, uncommitted_paths,
 };
 pub use merge::{
     MergeOutcome, Prepared, PreparedMerge, advance, gate_checkout, merge_branch, prepare_merge,
 };
 pub use worktree::{
     CreatedWorktree, WorktreeSpec, advance_worktree, check_integration_branch, create_worktree,
-    recycle_worktree, task_branch, task_number,
+    recycle_worktree, restore_worktree, task_branch, task_number,
 };
 
 /// A git failure, named by the repository or branch it concerns.

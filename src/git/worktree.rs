@@ -96,6 +96,49 @@ pub fn task_number(name: &str) -> Option<i64> {
     digits.parse().ok()
 }
 
+/// Checks `branch` out again at `path` after its worktree directory was removed (by `cw gc`, or
+/// by hand): from the branch when it still exists, else from its `refs/cw/archive/` copy, else
+/// fresh from `base`. Git's stale record of the old directory is forgotten first.
+pub fn restore_worktree(
+    location: &RepoLocation,
+    path: &Path,
+    branch: &str,
+    base: &str,
+) -> Result<(), GitError> {
+    super::validate_branch_name(branch)?;
+    if path.exists() {
+        return Err(GitError::PathExists { path: path.to_owned() });
+    }
+    let _lock = WriteLock::acquire(location)?;
+    super::prune_missing(location)?;
+    let repo = super::open(location)?;
+    let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
+    if repo.find_branch(branch, BranchType::Local).is_err() {
+        let archive = format!("refs/cw/archive/{}", branch.trim_start_matches("cw/"));
+        let start = match repo.find_reference(&archive) {
+            Ok(archived) => archived.peel_to_commit().map_err(wrap)?,
+            Err(_) => repo
+                .find_branch(base, BranchType::Local)
+                .map_err(|_| GitError::MissingBranch { branch: base.to_owned() })?
+                .get()
+                .peel_to_commit()
+                .map_err(wrap)?,
+        };
+        repo.branch(branch, &start, false).map_err(wrap)?;
+    }
+    let reference = repo.find_branch(branch, BranchType::Local).map_err(wrap)?.into_reference();
+    let mut options = WorktreeAddOptions::new();
+    options.reference(Some(&reference));
+    if let Some(parent) = path.parent() {
+        fs_err::create_dir_all(parent)
+            .map_err(|source| GitError::Io { path: parent.to_owned(), source })?;
+    }
+    let name = free_admin_name(location, &branch.replace('/', "-"))?;
+    repo.worktree(&name, path, Some(&options)).map_err(wrap)?;
+    copy_included_files(&repo, location, path)?;
+    Ok(())
+}
+
 /// Checks that `spec` can be made (its directory and branch are free, its base exists) and
 /// returns the commit its branch starts at.
 fn branch_point(

@@ -19,7 +19,37 @@ pub enum ExitKind {
     Crashed,
 }
 
+/// What a new session of an agent would continue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Continues {
+    /// Its task, still its own and unfinished.
+    Task(TaskId),
+    /// Nothing: why, in words (its task is merged, cancelled, someone else's, or it has none).
+    Nothing(String),
+}
+
 impl Service {
+    /// What restarting `agent` would continue. A task that is merged or cancelled, or held by
+    /// another agent now, is not continued: its worktree may rightly be gone.
+    pub fn what_agent_continues(&self, agent: AgentId) -> Result<Continues, ServiceError> {
+        self.store.read(|tx| {
+            let record = require_agent(tx, agent)?;
+            let Some(id) = record.task.or(record.bound_task) else {
+                return Ok(Continues::Nothing("it has no task".to_owned()));
+            };
+            let task = require_task(tx, id)?;
+            Ok(match (task.state, task.agent) {
+                (TaskState::Merged | TaskState::Cancelled, _) => {
+                    Continues::Nothing(format!("its task {id} is {}", task.state))
+                }
+                (_, Some(holder)) if holder != agent => {
+                    Continues::Nothing(format!("its task {id} is with agent {holder} now"))
+                }
+                _ => Continues::Task(id),
+            })
+        })
+    }
+
     /// Registers an agent bound to `task`, refusing a task that is not ready for an agent.
     pub fn prepare_agent(&self, task: TaskId) -> Result<Registration, ServiceError> {
         self.prepare_agent_when(task, &[TaskState::Ready])

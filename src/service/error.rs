@@ -91,6 +91,8 @@ pub enum ServiceError {
     TaskNotReady { task: TaskId, why: String },
     #[error("agent {0} is running; stop it first (`cw agent stop {0}`)")]
     AgentRunning(AgentId),
+    #[error("agent {agent} has nothing to continue: {why}")]
+    NothingToContinue { agent: AgentId, why: String },
     #[error(transparent)]
     Process(#[from] crate::process::ProcessError),
     #[error("internal error: {0}")]

@@ -1,6 +1,7 @@
 //! Cleaning up after agents: `cw diff` targets and `cw gc`. Merged worktrees go; unmerged work is
 //! kept, or — once its task is cancelled or failed — archived under `refs/cw/archive/` first.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use super::tasks::require_task;
@@ -59,19 +60,45 @@ impl Service {
     }
 
     /// Removes merged worktrees, archives and removes the unmerged work of cancelled or failed
-    /// tasks, keeps everything else, and forgets worktrees whose directories are gone.
+    /// tasks, keeps everything else, and forgets worktrees whose directories are gone. A dry run
+    /// reports the same plan without carrying it out: both come from [`Service::gc_plan`].
     pub fn gc(&self, dry_run: bool) -> Result<GcReport, ServiceError> {
         let repo = &self.workspace.repo;
+        if dry_run {
+            return self.gc_plan();
+        }
+        let _lock = git::WriteLock::acquire(repo)?;
+        let plan = self.gc_plan()?;
+        for (branch, _) in &plan.archived {
+            git::archive_branch(repo, branch)?;
+        }
+        for (_, path, branch) in &plan.removed {
+            git::remove_worktree(repo, path, branch, &self.config.integration_branch)?;
+        }
+        git::prune_missing(repo)?;
+        // Removals prune as they go; what is reported is what git no longer records.
+        let still = git::missing_worktrees(repo);
+        let pruned = plan.pruned.into_iter().filter(|p| !still.contains(p)).collect();
+        Ok(GcReport { pruned, ..plan })
+    }
+
+    /// What `cw gc` would do now, decided from reads only.
+    fn gc_plan(&self) -> Result<GcReport, ServiceError> {
+        let repo = &self.workspace.repo;
         let integration = &self.config.integration_branch;
-        let _lock = if dry_run { None } else { Some(git::WriteLock::acquire(repo)?) };
         let mut report = GcReport::default();
+        let mut seen = HashSet::new();
         for agent in self.agents()? {
             let (Some(path), Some(branch)) = (agent.worktree.as_deref(), agent.branch.as_deref())
             else {
                 continue;
             };
             let path = PathBuf::from(path);
-            if !path.exists() && !dry_run && !branch_exists(repo, branch) {
+            if !path.exists() && !branch_exists(repo, branch) {
+                continue;
+            }
+            // Two records can name one worktree (a restarted agent's): decide it once.
+            if !seen.insert((path.clone(), branch.to_owned())) {
                 continue;
             }
             if agent.process.is_some() {
@@ -98,8 +125,7 @@ impl Service {
                 report.kept.push((agent.id, path, format!("its task is {state}")));
                 continue;
             }
-            let merged = git::is_merged(repo, branch, integration)?;
-            if !merged {
+            if !git::is_merged(repo, branch, integration)? {
                 let abandoned = task.as_ref().is_some_and(|t| {
                     matches!(t.state, TaskState::Cancelled | TaskState::Failed)
                         || t.agent.is_some_and(|holder| holder != agent.id)
@@ -110,19 +136,13 @@ impl Service {
                     continue;
                 }
                 let archive = format!("refs/cw/archive/{}", branch.trim_start_matches("cw/"));
-                if !dry_run {
-                    git::archive_branch(repo, branch)?;
-                }
                 report.archived.push((branch.to_owned(), archive));
-            }
-            if !dry_run {
-                git::remove_worktree(repo, &path, branch, integration)?;
             }
             report.removed.push((agent.id, path, branch.to_owned()));
         }
-        if !dry_run {
-            report.pruned = git::prune_missing(repo)?;
-        }
+        let removing: HashSet<&PathBuf> = report.removed.iter().map(|(_, p, _)| p).collect();
+        report.pruned =
+            git::missing_worktrees(repo).into_iter().filter(|p| !removing.contains(p)).collect();
         Ok(report)
     }
 }

@@ -553,3 +553,90 @@ fn a_missing_c_directory_is_named_and_a_closed_pipe_exits_quietly() {
     let run = env.cw(&["agent", "stop", "t3"]);
     assert!(run.error(2).contains("is not an agent id"), "{run:?}");
 }
+
+// 15. A dry run lists exactly what gc does.
+
+#[test]
+fn gc_dry_run_lists_exactly_what_gc_then_does() {
+    use crate::agents::{add_task, wait_until};
+    let env = crate::agents::with_agent("sim");
+    // A failed task with committed, unmerged work: archived, then removed.
+    let doomed = add_task(&env, "Doomed", "sim: fail it cannot be done");
+    let agent = env.cw(&["agent", "spawn", &doomed, "--json"]).json();
+    let kept_work = std::path::PathBuf::from(agent["worktree"].as_str().unwrap());
+    fs_err::write(kept_work.join("attempt.txt"), "partial\n").unwrap();
+    env.git_in(&kept_work, &["add", "attempt.txt"]);
+    env.git_in(&kept_work, &["commit", "-q", "-m", "partial"]);
+    // A failed task whose worktree the user deleted by hand: its branch still goes.
+    let lost = add_task(&env, "Lost", "sim: fail gave up");
+    let agent = env.cw(&["agent", "spawn", &lost, "--json"]).json();
+    fs_err::remove_dir_all(agent["worktree"].as_str().unwrap()).unwrap();
+    // A worktree made by hand and deleted: git's record of it is forgotten.
+    let stray = env.root().parent().unwrap().join(format!("stray-{}", std::process::id()));
+    env.git(&["worktree", "add", "-q", "-b", "stray", stray.to_str().unwrap()]);
+    fs_err::remove_dir_all(&stray).unwrap();
+    // A running agent: kept.
+    let busy = add_task(&env, "Busy", "sim: hang");
+    let running = env.cw(&["agent", "spawn", &busy, "--detach", "--json"]).json();
+    wait_until(std::time::Duration::from_secs(20), "the hanging task is claimed", || {
+        env.cw(&["task", "show", &busy, "--json"]).json()["state"] == "claimed"
+    });
+
+    let dry = env.cw(&["gc", "--dry-run"]).ok().to_owned();
+    let real = env.cw(&["gc"]).ok().to_owned();
+    let planned = dry.replace("would remove", "removed").replace("would archive", "archived");
+    let planned = planned.replace("would forget", "forgot");
+    assert_eq!(planned, real, "the dry run said:\n{dry}");
+    assert_eq!(real.lines().filter(|l| l.starts_with("removed")).count(), 2, "{real}");
+    assert_eq!(real.lines().filter(|l| l.starts_with("archived")).count(), 1, "{real}");
+    assert!(real.contains(&format!("forgot {}", stray.display())), "{real}");
+    assert!(real.contains("its agent is running"), "{real}");
+    let again = env.cw(&["gc", "--dry-run"]).ok().to_owned();
+    assert_eq!(again, env.cw(&["gc"]).ok(), "a second pass plans and does the same");
+    assert!(!again.contains("remove"), "{again}");
+    env.cw(&["agent", "stop", running["id"].as_str().unwrap()]).ok();
+}
+
+// 14. Stop and restart say what a restart continues, and a removed worktree is no dead end.
+
+#[test]
+fn stopping_an_agent_whose_task_is_merged_promises_nothing_and_restart_says_why() {
+    let env = sim_env("");
+    let task = crate::agents::add_task(&env, "One", "write a.txt a");
+    crate::coordinator::run_to_end(&env, 1);
+    assert_eq!(env.cw(&["task", "show", &task, "--json"]).json()["state"], "merged");
+    let stop = env.cw(&["agent", "stop", "a1"]).ok().to_owned();
+    assert!(!stop.contains("continues it"), "{stop}");
+    assert!(stop.contains(&format!("its task {task} is merged: nothing to continue")), "{stop}");
+    let restart = env.cw(&["agent", "restart", "a1"]).error(1).to_owned();
+    assert!(
+        restart.contains(&format!("agent a1 has nothing to continue: its task {task} is merged")),
+        "{restart}"
+    );
+    assert!(!restart.contains("is gone"), "{restart}");
+}
+
+#[test]
+fn restart_checks_out_a_worktree_removed_by_hand_again_with_its_commits() {
+    use crate::agents::{add_task, wait_until};
+    let env = crate::agents::with_agent("sim");
+    let task = add_task(&env, "Busy", "sim: hang");
+    let agent = env.cw(&["agent", "spawn", &task, "--detach", "--json"]).json();
+    let id = agent["id"].as_str().unwrap().to_owned();
+    let worktree = std::path::PathBuf::from(agent["worktree"].as_str().unwrap());
+    let claimed = || env.cw(&["task", "show", &task, "--json"]).json()["state"] == "claimed";
+    wait_until(std::time::Duration::from_secs(20), "the task is claimed", claimed);
+    fs_err::write(worktree.join("work.txt"), "kept\n").unwrap();
+    env.git_in(&worktree, &["add", "work.txt"]);
+    env.git_in(&worktree, &["commit", "-q", "-m", "work so far"]);
+    let stop = env.cw(&["agent", "stop", &id]).ok().to_owned();
+    assert!(stop.contains(&format!("`cw agent restart {id}` continues it")), "{stop}");
+    fs_err::remove_dir_all(&worktree).unwrap();
+
+    let restart = env.cw(&["agent", "restart", &id]).ok().to_owned();
+    assert!(restart.contains("restarted"), "{restart}");
+    assert_eq!(fs_err::read_to_string(worktree.join("work.txt")).unwrap(), "kept\n");
+    let head = env.git_in(&worktree, &["rev-parse", "--abbrev-ref", "HEAD"]);
+    assert_eq!(String::from_utf8_lossy(&head.stdout).trim(), agent["branch"].as_str().unwrap());
+    env.cw(&["agent", "stop", &id]).ok();
+}

@@ -7,10 +7,12 @@ use clap::Args;
 use crate::agent::{AgentRuntime, Continuation};
 use crate::cli::{CommandError, CommandResult, Context, output};
 use crate::model::AgentId;
+use crate::service::Continues;
 
 /// Stop an agent: SIGTERM to its process group, a grace period, then SIGKILL
 ///
-/// Its task stays with it, and its worktree and branch are kept; `cw agent restart` continues it.
+/// An unfinished task stays with it, and its worktree and branch are kept; `cw agent restart`
+/// continues it.
 #[derive(Debug, Args)]
 pub(crate) struct StopArgs {
     /// The agent (e.g. a2)
@@ -43,10 +45,11 @@ pub(crate) fn cmd_stop(cx: &Context, args: &StopArgs) -> CommandResult {
         Some(r) => format!("agent {agent} stopped in {:.2} s", r.took.as_secs_f64()),
         None => format!("agent {agent} was not running; marked stopped"),
     };
-    if let Some(task) = service.agent(agent)?.task {
-        message.push_str(&format!(
+    match service.what_agent_continues(agent)? {
+        Continues::Task(task) => message.push_str(&format!(
             "\n{task} stays with it (cw run leaves it alone); `cw agent restart {agent}` continues it"
-        ));
+        )),
+        Continues::Nothing(why) => message.push_str(&format!("\n{why}: nothing to continue")),
     }
     Ok(output::text(&format!("{message}\n"))?)
 }
