@@ -135,7 +135,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Err(CommandError::Service(err)) => {
             let kind = classify(&err);
             if kind == ErrorKind::Internal {
-                tracing::error!(cause = ?err, "command failed");
+                // The cause chain for a bug report (`-v`), not for every terminal.
+                tracing::debug!(cause = ?err, "command failed");
             }
             output::error_line(&format!("{err:#}"), hint(&err));
             ExitCode::from(if kind == ErrorKind::Usage { 2 } else { 1 })

@@ -19,6 +19,13 @@ pub enum StoreError {
     Migration { path: PathBuf, cause: String },
     #[error("the database {} is not usable: {cause}", path.display())]
     Corrupt { path: PathBuf, cause: String },
+    #[error(
+        "cannot change {}: {} read-only for this user (reads still work; `chmod u+w {}`, or run cw as its owner)",
+        path.display(),
+        if culprit == path { "it is".to_owned() } else { format!("{} is", culprit.display()) },
+        culprit.display()
+    )]
+    ReadOnly { path: PathBuf, culprit: PathBuf },
     #[error("database error on {}: {source}", path.display())]
     Sqlite {
         path: PathBuf,
@@ -33,6 +40,11 @@ impl StoreError {
         match err.sqlite_error_code() {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
                 StoreError::Busy { path: path.to_owned() }
+            }
+            // Writable by permissions yet refused (a read-only mount seen late, a lost lease).
+            Some(ErrorCode::ReadOnly) => {
+                let culprit = super::unwritable(path).unwrap_or_else(|| path.to_owned());
+                StoreError::ReadOnly { path: path.to_owned(), culprit }
             }
             Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
                 StoreError::Corrupt { path: path.to_owned(), cause: err.to_string() }

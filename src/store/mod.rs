@@ -107,10 +107,25 @@ fn refuse_empty_file(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The file that keeps this process from writing the database, if one does: the database
+/// itself, its directory (SQLite creates its `-wal` and `-shm` files beside it), or a leftover
+/// `-wal` or `-shm` file, each asked of the kernel (`access(2)`, which knows about read-only
+/// mounts and the user's groups).
+pub(crate) fn unwritable(path: &Path) -> Option<PathBuf> {
+    use nix::unistd::{AccessFlags, access};
+    let writable = |p: &Path| access(p, AccessFlags::W_OK).is_ok();
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    [path.to_owned(), dir.to_owned(), sibling(path, "-shm"), sibling(path, "-wal")]
+        .into_iter()
+        .find(|p| p.exists() && !writable(p))
+}
+
 /// An open database. Safe to share between threads; writes are serialised by SQLite itself.
 pub struct Store {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// Set when this process cannot write the database: the file in the way. Reads work.
+    read_only: Option<PathBuf>,
 }
 
 /// A transaction in progress. Store functions take `&Tx` and never commit.
@@ -130,7 +145,7 @@ impl Store {
             path: path.to_owned(),
             cause: source.to_string(),
         })?;
-        Ok(Store { conn: Mutex::new(conn), path: path.to_owned() })
+        Ok(Store { conn: Mutex::new(conn), path: path.to_owned(), read_only: None })
     }
 
     /// Opens an existing database and brings its schema up to date.
@@ -139,6 +154,9 @@ impl Store {
             return Err(StoreError::Missing { path: path.to_owned() });
         }
         refuse_empty_file(path)?;
+        if let Some(culprit) = unwritable(path) {
+            return Store::open_read_only(path, culprit);
+        }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = open_connection(path, flags)?;
         // Cheap when up to date: one read of `user_version`.
@@ -146,7 +164,46 @@ impl Store {
             path: path.to_owned(),
             cause: source.to_string(),
         })?;
-        Ok(Store { conn: Mutex::new(conn), path: path.to_owned() })
+        Ok(Store { conn: Mutex::new(conn), path: path.to_owned(), read_only: None })
+    }
+
+    /// Opens a database this process cannot write (`culprit` is in the way) for reading; every
+    /// write is refused with `StoreError::ReadOnly` naming `culprit`.
+    fn open_read_only(path: &Path, culprit: PathBuf) -> Result<Store, StoreError> {
+        let migration = |source: rusqlite_migration::Error| StoreError::Migration {
+            path: path.to_owned(),
+            cause: source.to_string(),
+        };
+        let mut conn = read_only_connection(path, false)?;
+        let pending = match MIGRATIONS.pending_migrations(&conn) {
+            Ok(pending) => pending,
+            // A WAL database whose -wal and -shm files are gone (its last writer closed it
+            // cleanly) cannot be read by SQLite's usual read-only path when it cannot create
+            // them. Then the file holds every page, and it is read as immutable: no writer can
+            // be mid-way, since a writer would have made the -wal first.
+            Err(_) if !sibling(path, "-wal").exists() => {
+                conn = read_only_connection(path, true)?;
+                MIGRATIONS.pending_migrations(&conn).map_err(migration)?
+            }
+            Err(err) => return Err(migration(err)),
+        };
+        let store =
+            Store { conn: Mutex::new(conn), path: path.to_owned(), read_only: Some(culprit) };
+        if pending > 0 {
+            // An older schema must be migrated (a write) before this cw can read it.
+            return Err(store.refuse_write());
+        }
+        Ok(store)
+    }
+
+    /// The file that keeps this process from writing, when it opened the database read-only.
+    pub fn read_only(&self) -> Option<&Path> {
+        self.read_only.as_deref()
+    }
+
+    fn refuse_write(&self) -> StoreError {
+        let culprit = self.read_only.clone().unwrap_or_else(|| self.path.clone());
+        StoreError::ReadOnly { path: self.path.clone(), culprit }
     }
 
     /// The database file.
@@ -160,6 +217,9 @@ impl Store {
     where
         E: From<StoreError>,
     {
+        if self.read_only.is_some() {
+            return Err(self.refuse_write().into());
+        }
         let mut conn = self.lock();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -180,6 +240,12 @@ impl Store {
     where
         E: From<StoreError>,
     {
+        if self.read_only.is_some() {
+            return Err(self.refuse_write().into());
+        }
+        if self.read_only.is_some() {
+            return Err(self.refuse_write().into());
+        }
         let mut conn = self.lock();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -226,6 +292,44 @@ impl Tx<'_> {
     fn mark_event_appended(&self) {
         self.appended_events.set(true);
     }
+}
+
+/// `path` with `suffix` appended to its file name (`cw.db` → `cw.db-wal`).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// A read-only connection; `immutable` tells SQLite the file cannot change while it is open.
+fn read_only_connection(path: &Path, immutable: bool) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = if immutable {
+        let flags = flags | OpenFlags::SQLITE_OPEN_URI;
+        Connection::open_with_flags(format!("file:{}?immutable=1", uri_path(path)), flags)
+    } else {
+        Connection::open_with_flags(path, flags)
+    };
+    let conn = conn.map_err(|err| StoreError::from_sqlite(err, path))?;
+    conn.busy_handler(Some(wait_for_the_write_lock))
+        .and_then(|()| conn.pragma_update(None, "foreign_keys", "ON"))
+        .map_err(|err| StoreError::from_sqlite(err, path))?;
+    Ok(conn)
+}
+
+/// A path as the path part of an SQLite `file:` URI: every byte but unreserved ones and `/`
+/// percent-encoded (a `?` or `#` in a directory name must not start the query).
+fn uri_path(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &byte in path.as_os_str().as_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {

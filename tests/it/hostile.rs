@@ -640,3 +640,94 @@ fn restart_checks_out_a_worktree_removed_by_hand_again_with_its_commits() {
     assert_eq!(String::from_utf8_lossy(&head.stdout).trim(), agent["branch"].as_str().unwrap());
     env.cw(&["agent", "stop", &id]).ok();
 }
+
+// 11. A read-only .cw/ or cw.db: reads work, writes say which file and what to do.
+
+/// Runs cw as the owner of the repository who has lost write access to part of it. Root writes
+/// whatever the permissions say, so as root the repository is handed to `nobody` and cw runs as
+/// `nobody`.
+fn as_owner(env: &TestEnv, args: &[&str]) -> crate::support::Run {
+    use std::os::unix::process::CommandExt;
+    let mut command = env.cw_command(&env.root(), args);
+    if nix_is_root() {
+        command.uid(65534).gid(65534);
+    }
+    crate::support::Run::from(&command.output().unwrap())
+}
+
+fn nix_is_root() -> bool {
+    fs_err::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap() == 0
+}
+
+fn hand_to_owner(env: &TestEnv) {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix_is_root() {
+        return;
+    }
+    fs_err::set_permissions(env.outer(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for entry in walkdir(&env.outer()) {
+        std::os::unix::fs::lchown(&entry, Some(65534), Some(65534)).unwrap();
+    }
+}
+
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = vec![dir.to_owned()];
+    for entry in fs_err::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() && !path.is_symlink() {
+            found.extend(walkdir(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs_err::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn a_read_only_database_directory_or_shm_file_is_read_and_named_on_a_write() {
+    let env = TestEnv::initialised();
+    env.cw(&["task", "add", "Kept", "--description", "stays"]).ok();
+    hand_to_owner(&env);
+    let cw_dir = env.root().join(".cw");
+    let db = cw_dir.join("cw.db");
+    let shm = cw_dir.join("cw.db-shm");
+    let cases: [(&std::path::Path, u32, &std::path::Path); 3] =
+        [(&db, 0o444, &db), (&cw_dir, 0o555, &cw_dir), (&shm, 0o444, &shm)];
+    for (path, mode, culprit) in cases {
+        if path == shm.as_path() {
+            fs_err::write(&shm, vec![0u8; 32 * 1024]).unwrap();
+            hand_to_owner(&env);
+        }
+        let old =
+            std::os::unix::fs::PermissionsExt::mode(&fs_err::metadata(path).unwrap().permissions());
+        set_mode(path, mode);
+        let list = as_owner(&env, &["task", "list"]);
+        assert!(
+            list.ok().contains("Kept"),
+            "reads work with {} read-only: {list:?}",
+            path.display()
+        );
+        as_owner(&env, &["status"]).ok();
+        let add = as_owner(&env, &["task", "add", "Lost?"]);
+        let error = add.error(1).to_owned();
+        let named = if culprit == db.as_path() {
+            format!("cannot change {}: it is read-only", db.display())
+        } else {
+            format!("{} is read-only", culprit.display())
+        };
+        assert!(error.contains(&named), "{error}");
+        assert!(error.contains(&format!("chmod u+w {}", culprit.display())), "{error}");
+        assert_eq!(add.stderr.lines().count(), 1, "one line, no debug dump: {}", add.stderr);
+        set_mode(path, old & 0o7777);
+        if path == shm.as_path() {
+            fs_err::remove_file(&shm).unwrap();
+        }
+        let tasks = as_owner(&env, &["task", "list", "--json"]).json();
+        assert_eq!(tasks.as_array().unwrap().len(), 1, "nothing was written or lost");
+    }
+}
