@@ -127,7 +127,7 @@ impl Repo {
     }
 
     fn token(&self) -> String {
-        self.service.register_agent("bench", None).unwrap().token
+        self.service.register_agent_of("bench", None, cw::model::AgentKind::Bare).unwrap().token
     }
 
     fn start_server(&self) -> Server {

@@ -49,7 +49,10 @@ fn main() {
             median_of(10, || time_command(&repo.root, &["task", "list", "--ready", "--json"]));
         let mut process_claims: Vec<Duration> = (0..11)
             .map(|i| {
-                let token = service.register_agent(&format!("cli-{i}"), None).unwrap().token;
+                let token = service
+                    .register_agent_of(&format!("cli-{i}"), None, cw::model::AgentKind::Bare)
+                    .unwrap()
+                    .token;
                 time_command_with(&repo.root, &["task", "claim", "--json"], &[("CW_TOKEN", &token)])
             })
             .collect();

@@ -41,9 +41,22 @@ pub struct TaskDetailJson {
     pub lease_expires_at: Option<i64>,
     pub result_summary: Option<String>,
     pub failure_reason: Option<String>,
+    /// Its newest merge request: `{state, commit, paths, reason}`.
+    pub last_merge: Option<LastMergeJson>,
     pub metadata: serde_json::Value,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A task's newest merge request.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastMergeJson {
+    /// `queued`, `merged`, `conflict` (bounced back to the agent) or `failed`.
+    pub state: String,
+    pub branch: Option<String>,
+    pub commit: Option<String>,
+    pub paths: Vec<String>,
+    pub reason: Option<String>,
 }
 
 /// `cw status --json`.
@@ -70,6 +83,8 @@ pub struct MergeJson {
     pub state: String,
     pub commit: Option<String>,
     pub paths: Vec<String>,
+    /// Why it bounced or failed.
+    pub reason: Option<String>,
     pub finished_at: Option<i64>,
 }
 
@@ -189,6 +204,13 @@ impl From<&TaskDetail> for TaskDetailJson {
             lease_expires_at: task.lease_expires_at.map(|t| t.0),
             result_summary: task.result_summary.clone(),
             failure_reason: task.failure_reason.clone(),
+            last_merge: detail.last_merge.as_ref().map(|m| LastMergeJson {
+                state: m.state.clone(),
+                branch: m.branch.clone(),
+                commit: m.commit.clone(),
+                paths: m.paths.clone(),
+                reason: m.detail.clone(),
+            }),
             metadata: serde_json::from_str(&task.metadata).unwrap_or(serde_json::Value::Null),
             created_at: task.created_at.0,
             updated_at: task.updated_at.0,
@@ -237,6 +259,7 @@ impl StatusJson {
                     state: m.state.clone(),
                     commit: m.commit.clone(),
                     paths: m.paths.clone(),
+                    reason: m.reason.clone(),
                     finished_at: m.finished_at.map(|t| t.0),
                 })
                 .collect(),

@@ -280,20 +280,15 @@ impl AgentRuntime {
 
     /// The branch and worktree directory an agent on `task` gets.
     fn planned_worktree(&self, task: TaskId, title: &str) -> (String, PathBuf) {
-        let branch = git::task_branch(title, &task.to_string());
-        let path = self
-            .service
-            .workspace()
-            .worktrees_dir(&self.service.config().agent.worktree_dir)
-            .join(branch.trim_start_matches("cw/").replace('/', "-"));
-        (branch, path)
+        self.service.planned_worktree(task, title)
     }
 
     /// Cleans up after an agent cw registered but never started: a cw killed between
     /// registering it and recording its worktree leaves an unrecorded branch and worktree (holding
     /// nothing but the integration tip) that would block the task's next agent. True if it was one.
     pub fn discard_unstarted(&self, record: &AgentRecord) -> Result<bool, ServiceError> {
-        let unstarted = record.worktree.is_none()
+        let unstarted = record.kind == crate::model::AgentKind::Managed
+            && record.worktree.is_none()
             && record.process.is_none()
             && record.state == crate::model::AgentState::Starting;
         let Some(task) = record.bound_task.filter(|_| unstarted) else { return Ok(false) };

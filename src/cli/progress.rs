@@ -125,7 +125,8 @@ impl Progress for TerminalProgress {
     }
 }
 
-/// "merged   t4  1a2b3c4d5e  Title" or "bounced  t7  conflicts in a.rs  Title".
+/// "merged   t4  1a2b3c4d5e  Title", "bounced  t7  conflicts in a.rs  Title", or
+/// "failed   t8  see cw task show t8  Title — why".
 pub(crate) fn merge_line(merge: &MergeLine) -> String {
     let (verb, what) = match merge.state.as_str() {
         "merged" => {
@@ -135,16 +136,27 @@ pub(crate) fn merge_line(merge: &MergeLine) -> String {
             ("bounced", format!("conflicts in {}", merge.paths.join(", ")))
         }
         "conflict" => ("bounced", format!("see cw task show {}", merge.task)),
+        "failed" => ("failed", format!("see cw task show {}", merge.task)),
         other => (other, String::new()),
     };
-    format!(
+    let mut line = format!(
         "{} {} {}  {}",
         output::column(verb, 8),
         output::column(&merge.task.to_string(), 5),
         output::column(&what, 28),
         merge.title
-    )
+    );
+    // Why a merge without conflicting paths bounced or failed, in its first line.
+    let reason = merge.reason.as_deref().and_then(|r| r.lines().next()).unwrap_or("");
+    if merge.state != "merged" && merge.paths.is_empty() && !reason.is_empty() {
+        line.push_str(" — ");
+        line.push_str(output::column(reason, REASON_CHARS).trim_end());
+    }
+    line
 }
+
+/// How much of a bounce's reason a merge line shows (`cw task show` has all of it).
+const REASON_CHARS: usize = 100;
 
 /// "12 tasks: 3 merged, 2 claimed, … · 2 agents · 1 merge queued · 1 open question"
 pub(crate) fn summary(snapshot: &Snapshot) -> String {

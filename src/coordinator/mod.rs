@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 
 use crate::agent::stream::{StreamEvent, short_tool};
 use crate::agent::{AgentExit, AgentRuntime, Continuation, LiveAgent};
-use crate::model::{AgentId, AgentState, TaskId, TaskState};
+use crate::model::{AgentId, AgentKind, AgentState, TaskId, TaskState};
 use crate::service::{Delivery, ExitKind, MergeLine, Overview, Service, ServiceError};
 use crate::store::ChangeWatch;
 
@@ -268,7 +268,10 @@ impl<'p> Coordinator<'p> {
             }
             if agent.process.is_none() && agent.worktree.is_some() {
                 self.tidy(agent.id);
-                let stopped = self.runtime.stop_unrecorded(agent.id)?;
+                let stopped = match agent.kind {
+                    AgentKind::Managed => self.runtime.stop_unrecorded(agent.id)?,
+                    AgentKind::Registered | AgentKind::Bare => 0,
+                };
                 if stopped > 0 {
                     self.progress.line(&format!(
                         "stopped {stopped} unrecorded process group(s) of {}",
@@ -431,14 +434,14 @@ impl<'p> Coordinator<'p> {
     fn settle_held_tasks(&mut self) -> Result<(), ServiceError> {
         for held in self.service.held_tasks()? {
             let agent = &held.agent;
-            // Only agents cw started (they have a worktree) and whose process is gone; a process
-            // another cw command supervises, or a user-run agent, is not ours to judge.
+            // Only agents cw started and whose process is gone; a process another cw command
+            // supervises, or a user-run agent (`cw agent register`), is not ours to judge.
             // A stopped agent was paused by the operator: its task waits for `cw agent restart`.
             // An agent being started may claim its task before its process is recorded.
             if self.live.contains_key(&agent.id)
                 || self.starter.is_starting(held.task.id)
                 || agent.process.is_some()
-                || agent.worktree.is_none()
+                || agent.kind != AgentKind::Managed
                 || agent.state == AgentState::Stopped
             {
                 continue;

@@ -27,7 +27,7 @@ pub use merge::{
 };
 pub use worktree::{
     CreatedWorktree, WorktreeSpec, advance_worktree, check_integration_branch, create_worktree,
-    recycle_worktree, restore_worktree, task_branch, task_number,
+    recycle_worktree, restore_worktree, task_branch, task_number, worktree_on_branch,
 };
 
 /// A git failure, named by the repository or branch it concerns.

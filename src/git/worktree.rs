@@ -96,6 +96,13 @@ pub fn task_number(name: &str) -> Option<i64> {
     digits.parse().ok()
 }
 
+/// True when `path` is a linked worktree with `branch` checked out.
+pub fn worktree_on_branch(location: &RepoLocation, path: &Path, branch: &str) -> bool {
+    let head = format!("ref: refs/heads/{branch}");
+    path.is_dir()
+        && linked_worktrees(location).iter().any(|w| w.head == head && same_dir(&w.path, path))
+}
+
 /// Checks `branch` out again at `path` after its worktree directory was removed (by `cw gc`, or
 /// by hand): from the branch when it still exists, else from its `refs/cw/archive/` copy, else
 /// fresh from `base`. Git's stale record of the old directory is forgotten first.

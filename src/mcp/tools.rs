@@ -24,8 +24,8 @@ fn task_id(text: &str) -> Result<TaskId, ServiceError> {
 impl CwServer {
     #[tool(
         description = "Get your task. Call this first, and again after a restart: it returns the task you hold \
-(title, action, files, verify, done criteria, plan context, results of the tasks it depends on, worktree), \
-or task null when nothing is ready (then stop). Calling it renews your claim."
+(title, action, files, verify, done criteria, plan context, results of the tasks it depends on, and the \
+worktree and branch to commit your work in), or task null when nothing is ready (then stop). Calling it renews your claim."
     )]
     async fn claim_task(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
         self.respond(&ctx, |service, caller| {

@@ -5,6 +5,38 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// Who runs an agent's process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AgentKind {
+    /// cw started it (`cw run`, `cw agent spawn`) and supervises, resumes and stops it.
+    Managed,
+    /// The user runs it (`cw agent register`); cw gives it a worktree and branch on its first
+    /// claim and merges them, but never starts, resumes or judges its process.
+    Registered,
+    /// Registered without a worktree (`--no-worktree`): it claims and reports, and cannot
+    /// request a merge (there is no branch to merge).
+    Bare,
+}
+
+impl AgentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentKind::Managed => "managed",
+            AgentKind::Registered => "registered",
+            AgentKind::Bare => "bare",
+        }
+    }
+
+    /// The stored text back; anything unknown is taken as managed (the column's default).
+    pub fn from_stored(text: &str) -> AgentKind {
+        match text {
+            "registered" => AgentKind::Registered,
+            "bare" => AgentKind::Bare,
+            _ => AgentKind::Managed,
+        }
+    }
+}
+
 /// Where an agent process is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AgentState {

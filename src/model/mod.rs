@@ -11,7 +11,7 @@ mod lease;
 mod limits;
 mod task_state;
 
-pub use agent_state::{AgentEvent, AgentState, AgentTransitionError};
+pub use agent_state::{AgentEvent, AgentKind, AgentState, AgentTransitionError};
 pub use dag::{find_cycle, path_between};
 pub use ids::{
     AgentId, IdParseError, InitiativeId, MessageId, PhaseId, PlanId, QuestionId, TaskId,

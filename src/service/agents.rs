@@ -7,7 +7,7 @@ use tracing::info;
 use super::conversation::require_agent;
 use super::tasks::require_task;
 use super::{Registration, Service, ServiceError, token};
-use crate::model::{AgentEvent, AgentId, AgentState, TaskId, TaskState};
+use crate::model::{AgentEvent, AgentId, AgentKind, AgentState, TaskId, TaskState};
 use crate::store::{AgentProcess, AgentRecord, AgentUsage, Tx};
 
 /// How an agent's process ended, as recorded.
@@ -34,6 +34,12 @@ impl Service {
     pub fn what_agent_continues(&self, agent: AgentId) -> Result<Continues, ServiceError> {
         self.store.read(|tx| {
             let record = require_agent(tx, agent)?;
+            if record.kind != AgentKind::Managed {
+                return Ok(Continues::Nothing(
+                    "it was registered by hand (cw agent register), and cw does not run its process"
+                        .to_owned(),
+                ));
+            }
             let Some(id) = record.task.or(record.bound_task) else {
                 return Ok(Continues::Nothing("it has no task".to_owned()));
             };
@@ -81,7 +87,7 @@ impl Service {
             };
             return Err(ServiceError::TaskNotReady { task, why });
         }
-        self.register_agent(&format!("agent-{task}"), Some(task))
+        self.register_agent_of(&format!("agent-{task}"), Some(task), AgentKind::Managed)
     }
 
     /// One agent.

@@ -6,7 +6,8 @@ use tracing::{info, instrument};
 use super::tasks::{apply, detail, require_task};
 use super::{Service, ServiceError, token};
 use crate::model::{
-    AgentEvent, AgentId, AgentState, Lease, ReportOutcome, TaskEvent, TaskId, TaskState, Timestamp,
+    AgentEvent, AgentId, AgentKind, AgentState, Lease, ReportOutcome, TaskEvent, TaskId, TaskState,
+    Timestamp,
 };
 use crate::store::{AgentRecord, NewAgent, TaskRecord, Tx};
 
@@ -27,6 +28,8 @@ pub struct ClaimedWork {
     pub branch: Option<String>,
     /// The branch the work merges into.
     pub integration: String,
+    /// Who runs the claiming agent.
+    pub kind: AgentKind,
 }
 
 /// A successful claim: the task, held by the agent until `lease` unless renewed.
@@ -39,12 +42,23 @@ pub struct Claim {
 }
 
 impl Service {
-    /// Creates an agent identity, optionally bound to one task.
-    #[instrument(skip_all, fields(name = %name))]
+    /// Creates an identity for an agent the user runs, optionally bound to one task; it is given
+    /// a worktree and branch on its first claim.
     pub fn register_agent(
         &self,
         name: &str,
         task: Option<TaskId>,
+    ) -> Result<Registration, ServiceError> {
+        self.register_agent_of(name, task, AgentKind::Registered)
+    }
+
+    /// Creates an agent identity of `kind`, optionally bound to one task.
+    #[instrument(skip_all, fields(name = %name))]
+    pub fn register_agent_of(
+        &self,
+        name: &str,
+        task: Option<TaskId>,
+        kind: AgentKind,
     ) -> Result<Registration, ServiceError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
@@ -63,6 +77,7 @@ impl Service {
                 task,
                 token_hash: token::hash(&token),
                 state: AgentState::Starting,
+                kind,
             };
             let id = tx.insert_agent(&new, now)?;
             tx.agent(id)?.ok_or(ServiceError::AgentNotFound(id))
@@ -88,9 +103,74 @@ impl Service {
         self.store.write(|tx| self.claim_in(tx, agent))
     }
 
-    /// `claim` plus the task's context (plan, phase, dependency results), in the same
-    /// transaction: what MCP `claim_task` hands an agent.
+    /// `claim` plus the task's context (plan, phase, dependency results): what MCP `claim_task`
+    /// hands an agent. An agent cw did not start (`cw agent register`) gets a worktree and
+    /// branch of its own on its first claim, as a started one has from its start: its work has
+    /// to be on a branch to be merged.
     pub fn claim_work(&self, agent: AgentId) -> Result<Option<ClaimedWork>, ServiceError> {
+        let Some(mut work) = self.claim_work_in_db(agent)? else { return Ok(None) };
+        if work.branch.is_none() && work.kind == AgentKind::Registered {
+            let task = work.claim.task.id;
+            match self.provide_worktree(agent, task, &work.claim.task.title) {
+                Ok((worktree, branch)) => {
+                    work.worktree = Some(worktree);
+                    work.branch = Some(branch);
+                }
+                Err(err) => {
+                    // No claim without somewhere to work: the task goes back, no attempt used.
+                    if let Err(release) = self.release(agent, task) {
+                        tracing::warn!(%task, cause = %release, "could not give the task back");
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        Ok(Some(work))
+    }
+
+    /// The branch and worktree path cw plans for `task`: `cw/<slug>-<id>` beside the repository.
+    pub fn planned_worktree(&self, task: TaskId, title: &str) -> (String, std::path::PathBuf) {
+        let branch = crate::git::task_branch(title, &task.to_string());
+        let path = self
+            .workspace
+            .worktrees_dir(&self.config.agent.worktree_dir)
+            .join(branch.trim_start_matches("cw/").replace('/', "-"));
+        (branch, path)
+    }
+
+    /// Makes (or finds again) the task's worktree for `agent` and records it. A branch left by the
+    /// task's earlier agent is continued, not replaced: its commits are the task's work so far.
+    fn provide_worktree(
+        &self,
+        agent: AgentId,
+        task: TaskId,
+        title: &str,
+    ) -> Result<(String, String), ServiceError> {
+        use crate::git;
+        let repo = &self.workspace.repo;
+        let (branch, path) = self.planned_worktree(task, title);
+        let base = self.config.integration_branch.clone();
+        if !git::worktree_on_branch(repo, &path, &branch) {
+            if git::branch_exists(repo, &branch) {
+                git::restore_worktree(repo, &path, &branch, &base)?;
+            } else {
+                let _lock = git::WriteLock::acquire(repo)?;
+                git::create_worktree(
+                    repo,
+                    &git::WorktreeSpec { branch: branch.clone(), path: path.clone(), base },
+                )?;
+            }
+        }
+        let worktree = path.to_string_lossy().into_owned();
+        let now = self.now();
+        self.store.write(|tx| -> Result<(), ServiceError> {
+            Ok(tx.set_agent_workspace(agent, &worktree, &branch, None, now)?)
+        })?;
+        info!(agent_id = %agent, task_id = %task, worktree, branch, "gave a registered agent a worktree");
+        Ok((worktree, branch))
+    }
+
+    fn claim_work_in_db(&self, agent: AgentId) -> Result<Option<ClaimedWork>, ServiceError> {
         self.store.write(|tx| {
             let Some(claim) = self.claim_in(tx, agent)? else { return Ok(None) };
             let detail = detail(tx, claim.task.id)?;
@@ -101,6 +181,7 @@ impl Service {
                 worktree: holder.worktree,
                 branch: holder.branch,
                 integration: self.config.integration_branch.clone(),
+                kind: holder.kind,
             }))
         })
     }

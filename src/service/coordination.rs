@@ -10,7 +10,7 @@ use super::conversation::require_agent;
 use super::tasks::{apply, require_task};
 use super::{Service, ServiceError};
 use crate::git;
-use crate::model::{AgentId, QuestionId, TaskEvent, TaskId, TaskState};
+use crate::model::{AgentId, AgentKind, QuestionId, TaskEvent, TaskId, TaskState};
 use crate::store::{
     AgentRecord, MergeEnd, MergeRecord, QuestionRecord, TaskFilter, TaskRecord, Tx,
 };
@@ -53,13 +53,21 @@ impl Service {
             for merge in tx.queued_merge_requests()? {
                 let task = require_task(tx, merge.task)?;
                 let branch = merge.branch.clone().unwrap_or_default();
-                if task.state != TaskState::Merging || branch.is_empty() {
-                    let why = if branch.is_empty() {
-                        "the agent has no branch".to_owned()
-                    } else {
-                        format!("the task is {} now", task.state)
-                    };
+                if task.state != TaskState::Merging {
+                    let why = format!("the task is {} now", task.state);
                     tx.finish_merge(&merge, MergeEnd::Failed, None, &[], Some(&why), now)?;
+                    continue;
+                }
+                if branch.is_empty() {
+                    // Asked for before request_merge refused agents without a branch: bounced
+                    // back with the reason rather than left merging.
+                    let why = "its agent has no branch to merge (cw merges branches; an agent \
+                               registered with --no-worktree has none)";
+                    tx.finish_merge(&merge, MergeEnd::Failed, None, &[], Some(why), now)?;
+                    let bounces = tx.bounces_since_retry(task.id)?;
+                    let max_bounces = self.config.run.max_bounces;
+                    let event = TaskEvent::MergeBounced { bounces, max_bounces };
+                    apply(tx, &task, event, None, why, now)?;
                     continue;
                 }
                 let mut waiting_for = Vec::new();
@@ -273,6 +281,7 @@ impl Service {
     pub fn resumable_agent(&self, task: TaskId) -> Result<Option<AgentRecord>, ServiceError> {
         Ok(self.agents()?.into_iter().find(|a| {
             a.bound_task == Some(task)
+                && a.kind == AgentKind::Managed
                 && a.worktree.as_deref().is_some_and(|w| Path::new(w).is_dir())
                 && a.branch.is_some()
         }))

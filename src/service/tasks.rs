@@ -51,6 +51,8 @@ pub struct TaskDetail {
     pub dependents: Vec<TaskRecord>,
     pub plan: Option<PlanRecord>,
     pub phase: Option<PhaseRecord>,
+    /// Its newest merge request, with why it bounced or failed.
+    pub last_merge: Option<crate::store::MergeRecord>,
 }
 
 /// What a dependency change did.
@@ -105,6 +107,8 @@ pub struct MergeLine {
     pub state: String,
     pub commit: Option<String>,
     pub paths: Vec<String>,
+    /// Why it bounced or failed.
+    pub reason: Option<String>,
     pub finished_at: Option<Timestamp>,
 }
 
@@ -322,6 +326,7 @@ fn overview(tx: &Tx<'_>) -> Result<Overview, ServiceError> {
                     state: merge.state,
                     commit: merge.commit,
                     paths: merge.paths,
+                    reason: merge.detail,
                     finished_at: merge.finished_at,
                 })
             })
@@ -479,7 +484,8 @@ pub(super) fn detail(tx: &Tx<'_>, id: TaskId) -> Result<TaskDetail, ServiceError
         Some(phase) => tx.phase(phase)?,
         None => None,
     };
-    Ok(TaskDetail { task, dependencies, dependents, plan, phase })
+    let last_merge = tx.latest_merge(id)?;
+    Ok(TaskDetail { task, dependencies, dependents, plan, phase, last_merge })
 }
 
 pub(super) fn require_task(tx: &Tx<'_>, id: TaskId) -> Result<TaskRecord, ServiceError> {

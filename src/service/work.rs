@@ -83,9 +83,14 @@ impl Service {
                     state: "queued",
                 });
             }
+            let Some(branch) = tx.agent_branch(agent)? else {
+                // Queued, it could only fail later and leave the task merging.
+                return Err(ServiceError::InvalidInput(format!(
+                    "agent {agent} has no branch, and cw merges branches: register the agent without --no-worktree (cw agent register) and claim {task} with it, so cw gives it a worktree and branch to commit in, then request the merge"
+                )));
+            };
             apply(tx, &record, TaskEvent::RequestMerge, None, "merge requested", now)?;
-            let branch = tx.agent_branch(agent)?;
-            tx.insert_merge_request(task, branch.as_deref(), now)?;
+            tx.insert_merge_request(task, Some(&branch), now)?;
             Ok(MergeRequest {
                 waiting_for: unmerged_dependencies(tx, task)?,
                 task: require_task(tx, task)?,

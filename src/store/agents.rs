@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::error::SqlResultExt;
 use super::{StoreError, Tx};
-use crate::model::{AgentId, AgentState, TaskId, Timestamp};
+use crate::model::{AgentId, AgentKind, AgentState, TaskId, Timestamp};
 
 /// An agent row.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +13,8 @@ pub struct AgentRecord {
     pub id: AgentId,
     pub name: String,
     pub state: AgentState,
+    /// Who runs its process.
+    pub kind: AgentKind,
     pub task: Option<TaskId>,
     /// The only task this agent may claim, if it was registered for one.
     pub bound_task: Option<TaskId>,
@@ -54,11 +56,12 @@ pub struct NewAgent {
     pub task: Option<TaskId>,
     pub token_hash: String,
     pub state: AgentState,
+    pub kind: AgentKind,
 }
 
 const AGENT_COLUMNS: &str = "id, name, state, task_id, bound_task_id, worktree, branch, pid, pgid, \
      process_start, session_id, cost_usd, input_tokens, output_tokens, exit_status, created_at, \
-     updated_at";
+     updated_at, kind";
 
 impl Tx<'_> {
     /// New task and agent ids start above these (ids a lost database already gave out, still
@@ -87,10 +90,10 @@ impl Tx<'_> {
     pub fn insert_agent(&self, agent: &NewAgent, now: Timestamp) -> Result<AgentId, StoreError> {
         self.conn()
             .prepare_cached(
-                "INSERT INTO agents (id, name, state, task_id, bound_task_id, token_hash, created_at, updated_at)
+                "INSERT INTO agents (id, name, state, task_id, bound_task_id, token_hash, created_at, updated_at, kind)
                  VALUES (max(coalesce((SELECT max(id) FROM agents), 0),
                              coalesce((SELECT above FROM id_floors WHERE entity = 'agents'), 0)) + 1,
-                    ?1, ?2, ?3, ?3, ?4, ?5, ?5)",
+                    ?1, ?2, ?3, ?3, ?4, ?5, ?5, ?6)",
             )
             .on(self)?
             .execute(params![
@@ -98,7 +101,8 @@ impl Tx<'_> {
                 agent.state.as_str(),
                 agent.task.map(TaskId::get),
                 agent.token_hash,
-                now.0
+                now.0,
+                agent.kind.as_str()
             ])
             .on(self)?;
         let id = AgentId(self.conn().last_insert_rowid());
@@ -107,7 +111,7 @@ impl Tx<'_> {
             "agent.registered",
             agent.task,
             Some(id),
-            &json!({ "name": agent.name }),
+            &json!({ "name": agent.name, "kind": agent.kind.as_str() }),
         )?;
         Ok(id)
     }
@@ -329,6 +333,7 @@ fn agent_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
         id: AgentId(r.get(0)?),
         name: r.get(1)?,
         state,
+        kind: AgentKind::from_stored(&r.get::<_, String>(17)?),
         task: r.get::<_, Option<i64>>(3)?.map(TaskId),
         bound_task: r.get::<_, Option<i64>>(4)?.map(TaskId),
         worktree: r.get(5)?,

@@ -3,6 +3,7 @@
 Used by tests/it/mcp.rs; prints one JSON object with what happened, which the Rust test asserts.
 Subcommands:
   flow   the agent life cycle and the refusals, for one transport and protocol mode
+  byo    a user-run agent's claim, commit in its worktree, report and merge request
   drain  many concurrent clients claim and finish tasks until none is ready
   bench  claim_task round-trip latencies
   cancel ask_user, then give up waiting (the client sends notifications/cancelled)
@@ -121,6 +122,25 @@ async def flow(args):
     return out
 
 
+async def byo(args):
+    """A user-run agent: claims, commits in the worktree cw gave it, reports done, asks to merge."""
+    out = {}
+    async with client_for(args, args.token) as client:
+        claim = outcome(await client.call_tool("claim_task", {}))
+        out["claim"] = claim
+        work = (claim["data"] or {}).get("task") or {}
+        task = work.get("task_id")
+        if work.get("worktree"):
+            with open(os.path.join(work["worktree"], "byo.txt"), "w") as f:
+                f.write("made by hand\n")
+            git = ["git", "-C", work["worktree"], "-c", "user.name=BYO", "-c", "user.email=byo@example.com"]
+            subprocess.run([*git, "add", "byo.txt"], check=True)
+            subprocess.run([*git, "commit", "-q", "-m", "byo work"], check=True)
+        out["done"] = outcome(await client.call_tool("report_done", {"task_id": task, "summary": "by hand", "outcome": "done"}))
+        out["merge"] = outcome(await client.call_tool("request_merge", {"task_id": task}))
+    return out
+
+
 async def drain(args):
     tokens = json.load(open(args.tokens))
     claimed = []
@@ -217,7 +237,7 @@ async def wait(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["flow", "drain", "multi", "bench", "cancel", "wait"])
+    parser.add_argument("command", choices=["flow", "byo", "drain", "multi", "bench", "cancel", "wait"])
     parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     parser.add_argument("--mode", default="auto")
     parser.add_argument("--cw", required=True)
@@ -231,7 +251,7 @@ def main():
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--after", type=float, default=1.0)
     args = parser.parse_args()
-    result = asyncio.run({"flow": flow, "drain": drain, "multi": multi, "bench": bench, "cancel": cancel, "wait": wait}[args.command](args))
+    result = asyncio.run({"flow": flow, "byo": byo, "drain": drain, "multi": multi, "bench": bench, "cancel": cancel, "wait": wait}[args.command](args))
     print(json.dumps(result))
 
 

@@ -731,3 +731,61 @@ fn a_read_only_database_directory_or_shm_file_is_read_and_named_on_a_write() {
         assert_eq!(tasks.as_array().unwrap().len(), 1, "nothing was written or lost");
     }
 }
+
+// 13. An agent the user runs gets a worktree and branch, and its merge is carried out or refused
+// with the reason.
+
+#[test]
+fn a_registered_agent_is_given_a_worktree_on_claim_and_its_work_is_merged() {
+    let env = TestEnv::initialised();
+    let task = crate::agents::add_task(&env, "By hand", "write byo.txt");
+    let registered = env.cw(&["agent", "register", "--name", "mine", "--json"]).json();
+    let token = registered["token"].as_str().unwrap().to_owned();
+    let _server = env.start_server();
+    let result = crate::mcp::python(&env, &["byo", "--token", &token]);
+    let work = &result["claim"]["data"]["task"];
+    let worktree = work["worktree"].as_str().expect("the claim names a worktree").to_owned();
+    assert_eq!(work["branch"], "cw/by-hand-t1", "{result}");
+    assert!(worktree.ends_with("repo.cw-worktrees/by-hand-t1"), "{worktree}");
+    assert_eq!(result["merge"]["is_error"], false, "{result}");
+    let merged = || env.cw(&["task", "show", &task, "--json"]).json()["state"] == "merged";
+    crate::agents::wait_until(std::time::Duration::from_secs(30), "the task is merged", merged);
+    let file = env.git(&["show", "cw/integration:byo.txt"]);
+    assert_eq!(String::from_utf8_lossy(&file.stdout), "made by hand\n");
+    let shown = env.cw(&["task", "show", &task]).ok().to_owned();
+    assert!(shown.contains("merge:     merged as "), "{shown}");
+}
+
+#[test]
+fn a_bare_agent_is_refused_a_merge_with_the_reason_and_the_task_does_not_hang() {
+    let env = TestEnv::initialised();
+    let task = crate::agents::add_task(&env, "No branch", "nothing");
+    let registered = env.cw(&["agent", "register", "--no-worktree", "--json"]).json();
+    let token = registered["token"].as_str().unwrap().to_owned();
+    let result = crate::mcp::python(&env, &["byo", "--token", &token]);
+    assert!(result["claim"]["data"]["task"]["worktree"].is_null(), "{result}");
+    assert_eq!(result["done"]["is_error"], false, "{result}");
+    let refused = &result["merge"];
+    assert_eq!(refused["is_error"], true, "{result}");
+    assert!(
+        refused["text"].as_str().unwrap().contains("has no branch, and cw merges branches"),
+        "{refused}"
+    );
+    let state = env.cw(&["task", "show", &task, "--json"]).json()["state"].clone();
+    assert_eq!(state, "done", "not merging forever");
+    assert_eq!(env.cw(&["status", "--json"]).json()["queued_merges"], 0);
+}
+
+#[test]
+fn a_merge_that_fails_shows_its_reason_in_status_and_task_show() {
+    let env = sim_env("");
+    edit_config(&env, "merge_gate = \"\"", "merge_gate = \"echo the gate says no >&2; exit 3\"");
+    edit_config(&env, "max_bounces = 5", "max_bounces = 1");
+    let task = crate::agents::add_task(&env, "Gated", "write g.txt g");
+    crate::coordinator::run_to_end(&env, 1);
+    let shown = env.cw(&["task", "show", &task]).ok().to_owned();
+    assert!(shown.contains("merge:     conflict: the merge gate"), "{shown}");
+    assert!(shown.contains("the gate says no"), "{shown}");
+    let status = env.cw(&["status"]).ok().to_owned();
+    assert!(status.contains("— the merge gate `echo the gate says no"), "{status}");
+}

@@ -26,7 +26,7 @@ fn operator_token(env: &TestEnv) -> String {
 }
 
 /// Runs tests/clients/mcp_client.py and returns its JSON result.
-fn python(env: &TestEnv, args: &[&str]) -> Value {
+pub(crate) fn python(env: &TestEnv, args: &[&str]) -> Value {
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/mcp_client.py");
     let root = env.root();
@@ -111,8 +111,13 @@ fn check_flow(result: &Value) {
             "stop_agent"
         ]
     );
-    assert_eq!(result["operator_status"]["data"]["counts"]["merging"], 1);
-    assert_eq!(result["operator_add"]["data"]["state"], "pending");
+    // Queued, or already merged by a `cw run` serving HTTP (the agent's branch is real).
+    let counts = &result["operator_status"]["data"]["counts"];
+    let count = |state: &str| counts[state].as_u64().unwrap_or(0);
+    assert_eq!(count("merging") + count("merged"), 1, "{counts}");
+    // After its dependency: pending until that merges (a `cw run` may merge it meanwhile).
+    let added = &result["operator_add"]["data"]["state"];
+    assert!(added == "pending" || added == "ready", "{added}");
     assert!(
         result["operator_agent_tool"]["text"].as_str().unwrap().contains("this tool is for agents")
     );
@@ -141,7 +146,8 @@ fn python_flow(transport: &str, mode: &str) {
     check_flow(&python(&env, &args));
     // The merge request is durable: it is in the database, not in the server's memory.
     let status = env.cw(&["status", "--json"]).json();
-    assert_eq!(status["counts"]["merging"], 1);
+    let count = |state: &str| status["counts"][state].as_u64().unwrap_or(0);
+    assert_eq!(count("merging") + count("merged"), 1, "{status}");
 }
 
 #[test]
@@ -494,7 +500,14 @@ fn forty_clients_drain_two_thousand_tasks() {
             .unwrap();
     }
     let register = |n| {
-        (0..n).map(|_| service.register_agent("drainer", None).unwrap().token).collect::<Vec<_>>()
+        (0..n)
+            .map(|_| {
+                service
+                    .register_agent_of("drainer", None, cw::model::AgentKind::Bare)
+                    .unwrap()
+                    .token
+            })
+            .collect::<Vec<_>>()
     };
     let tokens = serde_json::json!({ "http": register(32), "stdio": register(8) });
     let file = env.root().join(".cw/tokens.json");

@@ -4,11 +4,14 @@ use clap::Args;
 
 use crate::cli::task::task_id;
 use crate::cli::{CommandResult, Context, output};
+use crate::model::AgentKind;
 use crate::wire::RegistrationJson;
 
 /// Create an identity for an agent you start yourself; prints its id and secret token
 ///
-/// Give the token to the agent as CW_TOKEN. It is shown only once; cw stores only its hash.
+/// Give the token to the agent as CW_TOKEN. It is shown only once; cw stores only its hash. On its
+/// first claim cw gives it a worktree and branch of its own (their paths are in the claim's
+/// answer): its work must be committed there to be merged.
 #[derive(Debug, Args)]
 pub(crate) struct RegisterArgs {
     /// A name to recognise the agent by
@@ -17,6 +20,9 @@ pub(crate) struct RegisterArgs {
     /// Bind the agent to one task: it can only claim that task
     #[arg(long)]
     task: Option<String>,
+    /// No worktree or branch: the agent claims and reports, and cannot request merges
+    #[arg(long)]
+    no_worktree: bool,
     /// Print {id, token} as JSON
     #[arg(long)]
     json: bool,
@@ -24,7 +30,8 @@ pub(crate) struct RegisterArgs {
 
 pub(crate) fn cmd_register(cx: &Context, args: &RegisterArgs) -> CommandResult {
     let task = args.task.as_deref().map(task_id).transpose()?;
-    let registration = cx.service()?.register_agent(&args.name, task)?;
+    let kind = if args.no_worktree { AgentKind::Bare } else { AgentKind::Registered };
+    let registration = cx.service()?.register_agent_of(&args.name, task, kind)?;
     if args.json {
         return Ok(output::json(&RegistrationJson::from(&registration))?);
     }

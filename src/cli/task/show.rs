@@ -43,6 +43,16 @@ pub(crate) fn cmd_show(cx: &Context, args: &ShowArgs) -> CommandResult {
     if let Some(reason) = &task.failure_reason {
         out.push_str(&format!("failed:    {reason}\n"));
     }
+    if let Some(merge) = &detail.last_merge {
+        out.push_str(&format!("merge:     {}", merge.state));
+        if let Some(commit) = &merge.commit {
+            out.push_str(&format!(" as {}", &commit[..commit.len().min(10)]));
+        }
+        match &merge.detail {
+            Some(reason) => out.push_str(&format!(": {reason}\n")),
+            None => out.push('\n'),
+        }
+    }
     if let Some(summary) = &task.result_summary {
         out.push_str(&format!("result:    {summary}\n"));
     }
