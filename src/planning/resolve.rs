@@ -100,6 +100,7 @@ pub fn read(
         canonical_root,
         warnings: Vec::new(),
         unresolved: Vec::new(),
+        phase_dependency_lines: HashMap::new(),
     };
     let roadmap = cx.read_roadmap()?;
     let dirs = cx.scan_phase_dirs()?;
@@ -189,7 +190,7 @@ pub fn read(
     }
     resolve_phase_dependencies(&mut set, &roadmap, &kept, &mut cx);
     build_edges(&mut set, &plan_depends, &mut cx);
-    check_cycles(&set, &plan_depends)?;
+    check_cycles(&set, &plan_depends, &cx)?;
     check_sizes(&set)?;
     if options.strict && !cx.unresolved.is_empty() {
         return Err(ImportError::Strict {
@@ -207,6 +208,8 @@ struct Context {
     canonical_root: PathBuf,
     warnings: Vec<ImportWarning>,
     unresolved: Vec<String>,
+    /// Phase key → where ROADMAP.md says what it depends on (`ROADMAP.md:12`), for cycles.
+    phase_dependency_lines: HashMap<String, String>,
 }
 
 impl Context {
@@ -764,6 +767,8 @@ fn resolve_phase_dependencies(
         let deps: Vec<PhaseNumber> = match field {
             None => previous.into_iter().collect(),
             Some((raw, line)) => {
+                let location = cx.location(&roadmap_path, Some(line));
+                cx.phase_dependency_lines.insert(number.as_str().to_owned(), location);
                 let (deps, understood) = parse_phase_dependencies(&raw, number, kept);
                 if !understood {
                     cx.warn(
@@ -775,9 +780,14 @@ fn resolve_phase_dependencies(
                 } else {
                     let mut present = Vec::new();
                     for dep in deps {
-                        if kept.contains(&dep) && dep != *number {
+                        if dep == *number {
+                            let message =
+                                format!("phase {} depends on itself; dropped", number.as_str());
+                            cx.unresolved.push(message.clone());
+                            cx.warn(&roadmap_path, Some(line), message);
+                        } else if kept.contains(&dep) {
                             present.push(dep);
-                        } else if dep != *number {
+                        } else {
                             let message = format!(
                                 "phase {} depends on phase {}, which is not in this import; dropped",
                                 number.as_str(),
@@ -926,7 +936,11 @@ fn build_edges(
         }
         deps.sort();
         deps.dedup();
-        deps.retain(|d| *d != plan.key);
+        if deps.contains(&plan.key) {
+            let message = format!("plan {} depends on itself; dropped", plan.key);
+            unresolved(cx, location, message);
+            deps.retain(|d| *d != plan.key);
+        }
         if deps.iter().any(|d| phase_plans.iter().any(|p| p.key == *d)) {
             has_in_phase_dependency.insert(plan.key.clone());
         }
@@ -974,6 +988,7 @@ fn unresolved(cx: &mut Context, location: &str, message: String) {
 fn check_cycles(
     set: &ImportSet,
     plan_depends: &HashMap<String, (Vec<String>, bool, String)>,
+    cx: &Context,
 ) -> Result<(), ImportError> {
     let index: HashMap<&str, usize> =
         set.tasks.iter().enumerate().map(|(i, t)| (t.key.as_str(), i)).collect();
@@ -992,14 +1007,32 @@ fn check_cycles(
             plans.push(plan);
         }
     }
+    // Where the cycle's edges were written: the plans' own depends_on, and — when it runs
+    // through more than one phase — the phases' `Depends on` lines in ROADMAP.md.
+    let phases: HashSet<&str> = plans
+        .iter()
+        .filter_map(|key| set.plans.iter().find(|p| p.key == *key))
+        .map(|p| p.phase_key.as_str())
+        .collect();
+    let from_roadmap = phases
+        .iter()
+        .filter(|_| phases.len() > 1)
+        .filter_map(|phase| cx.phase_dependency_lines.get(*phase).cloned());
     let sources: Vec<String> = plans
         .iter()
+        .filter_map(|p| plan_depends.get(*p))
+        .filter(|(raw, _, _)| !raw.is_empty())
+        .map(|(_, _, location)| location.clone())
+        .chain(from_roadmap)
         .collect::<HashSet<_>>()
         .into_iter()
-        .filter_map(|p| plan_depends.get(*p).map(|(_, _, location)| location.clone()))
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
         .collect();
+    // By file, then line as a number (ROADMAP.md:9 before ROADMAP.md:12).
+    let mut sources = sources;
+    sources.sort_by_key(|location| match location.rsplit_once(':') {
+        Some((file, line)) => (file.to_owned(), line.parse::<usize>().unwrap_or(0)),
+        None => (location.clone(), 0),
+    });
     let mut cycle = plans.join(" → ");
     if !sources.is_empty() {
         cycle.push_str(&format!(" (→ means \"depends on\"; see {})", sources.join(", ")));

@@ -789,3 +789,41 @@ fn a_merge_that_fails_shows_its_reason_in_status_and_task_show() {
     let status = env.cw(&["status"]).ok().to_owned();
     assert!(status.contains("— the merge gate `echo the gate says no"), "{status}");
 }
+
+// 16. A plan that depends on itself is reported; a phase cycle names ROADMAP.md's lines.
+
+#[test]
+fn a_plan_depending_on_itself_is_reported_and_a_phase_cycle_names_roadmap_lines() {
+    use crate::import::{auto, plan_file, roadmap};
+    let env = TestEnv::initialised();
+    env.write(".planning/ROADMAP.md", &roadmap("### Phase 1: Core\n"));
+    env.write(
+        ".planning/phases/01-core/01-01-PLAN.md",
+        &plan_file("01-core", "01", "wave: 1\ndepends_on: [\"01-01\"]", &auto("a")),
+    );
+    let run = env.cw(&["import", ".planning"]);
+    let said = format!("{}{}", run.ok(), run.stderr);
+    assert!(
+        said.contains("phases/01-core/01-01-PLAN.md:6: plan 01-01 depends on itself; dropped"),
+        "{said}"
+    );
+    let strict = env.cw(&["import", ".planning", "--strict"]).error(1).to_owned();
+    assert!(strict.contains("depends on itself"), "{strict}");
+
+    let env = TestEnv::initialised();
+    let phases = "### Phase 1: Core\n**Depends on**: Phase 2\n\n### Phase 2: Edge\n**Depends on**: Phase 1\n";
+    env.write(".planning/ROADMAP.md", &roadmap(phases));
+    env.write(
+        ".planning/phases/01-core/01-01-PLAN.md",
+        &plan_file("01-core", "01", "wave: 1", &auto("a")),
+    );
+    env.write(
+        ".planning/phases/02-edge/02-01-PLAN.md",
+        &plan_file("02-edge", "01", "wave: 1", &auto("b")),
+    );
+    let error = env.cw(&["import", ".planning"]).error(1).to_owned();
+    assert!(error.starts_with("error: dependency cycle: "), "{error}");
+    assert!(error.contains("see ROADMAP.md:9, ROADMAP.md:12"), "{error}");
+    assert!(!error.contains("PLAN.md"), "the plans declare nothing: {error}");
+    assert_eq!(env.service().status(0).unwrap().total, 0, "nothing imported");
+}

@@ -11,13 +11,13 @@ use crate::support::{TestEnv, planning_samples};
 
 const PLANNING: &str = ".planning";
 
-fn plan_file(phase: &str, plan: &str, front: &str, tasks: &str) -> String {
+pub(crate) fn plan_file(phase: &str, plan: &str, front: &str, tasks: &str) -> String {
     format!(
         "---\nphase: {phase}\nplan: {plan}\ntype: execute\n{front}\n---\n\n<objective>\nPlan {phase}-{plan} objective. More text.\n</objective>\n\n<tasks>\n{tasks}\n</tasks>\n"
     )
 }
 
-fn auto(name: &str) -> String {
+pub(crate) fn auto(name: &str) -> String {
     format!(
         "<task type=\"auto\">\n  <name>{name}</name>\n  <files>src/{name}.rs</files>\n  <action>Do {name}.</action>\n  <verify>cargo test</verify>\n  <done>{name} works</done>\n</task>"
     )
@@ -51,7 +51,7 @@ fn structure(service: &Service) -> String {
     out
 }
 
-fn roadmap(body: &str) -> String {
+pub(crate) fn roadmap(body: &str) -> String {
     format!("# Roadmap: Fixture\n\n## Overview\nA test initiative.\n\n## Phases\n\n{body}")
 }
 
