@@ -81,4 +81,27 @@ mod tests {
         assert!(matches!(visible("a\nb"), Cow::Borrowed(_)));
         assert!(matches!(one_line("a b"), Cow::Borrowed(_)));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: crate::planning::fuzz_cases(),
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Whatever an agent writes, what reaches the terminal holds no character a terminal
+        /// acts on (newline and tab only where `visible` keeps them), and nothing is dropped:
+        /// every safe character comes out in order.
+        #[test]
+        fn nothing_unsafe_gets_through(text in proptest::prelude::any::<String>()) {
+            let shown = visible(&text);
+            proptest::prop_assert!(!shown.chars().any(|c| is_unsafe(c) && c != '\n' && c != '\t'));
+            let line = one_line(&text);
+            proptest::prop_assert!(!line.chars().any(is_unsafe));
+            // The original's safe characters, in order, are a subsequence of the shown line.
+            let mut shown_chars = line.chars();
+            let all_kept = text.chars().filter(|c| !is_unsafe(*c)).all(|c| shown_chars.any(|s| s == c));
+            proptest::prop_assert!(all_kept, "{:?} became {:?}", text, line);
+        }
+    }
 }

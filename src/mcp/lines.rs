@@ -362,4 +362,119 @@ mod tests {
         let note = r#"{"jsonrpc":"2.0","method":"notifications/initialized","params":5}"#;
         assert!(matches!(screen(note.as_bytes(), true), Screened::Ignore));
     }
+
+    /// Bounded fuzzing (part of `cargo test`; `CW_FUZZ_CASES` runs longer): no line makes
+    /// `screen` panic, every answer is a JSON-RPC error, and a request — anything with an id and
+    /// a method — is never left unanswered, whatever its params.
+    mod fuzz {
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::super::{Screened, screen};
+
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(|f| json!(f)),
+                ".{0,12}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(4, 32, 6, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    proptest::collection::btree_map(
+                        prop_oneof![
+                            Just("name".to_owned()),
+                            Just("arguments".to_owned()),
+                            Just("_meta".to_owned()),
+                            ".{0,6}"
+                        ],
+                        inner,
+                        0..6
+                    )
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn method() -> impl Strategy<Value = String> {
+            prop_oneof![
+                proptest::sample::select(vec![
+                    "initialize",
+                    "ping",
+                    "server/discover",
+                    "tools/list",
+                    "tools/call",
+                    "resources/list",
+                    "prompts/get",
+                    "completion/complete",
+                    "logging/setLevel",
+                    "notifications/cancelled",
+                ])
+                .prop_map(str::to_owned),
+                ".{1,16}",
+            ]
+        }
+
+        fn id() -> impl Strategy<Value = Value> {
+            prop_oneof![any::<i64>().prop_map(Value::from), ".{0,10}".prop_map(Value::String)]
+        }
+
+        fn assert_error(reply: &Value) -> Result<(), TestCaseError> {
+            prop_assert_eq!(&reply["jsonrpc"], "2.0");
+            let code = reply["error"]["code"].as_i64().unwrap_or_default();
+            prop_assert!([-32700, -32600, -32602].contains(&code), "code {}", code);
+            prop_assert!(reply["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: crate::planning::fuzz_cases(),
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            #[test]
+            fn any_bytes_get_an_error_answer_or_are_accepted(
+                bytes in proptest::collection::vec(any::<u8>(), 0..300),
+                initialized in any::<bool>(),
+            ) {
+                if let Screened::Answer(reply) = screen(&bytes, initialized) {
+                    assert_error(&reply)?;
+                }
+            }
+
+            #[test]
+            fn a_request_is_always_answered_with_its_own_id(
+                id in id(),
+                method in method(),
+                params in proptest::option::of(json_value()),
+                initialized in any::<bool>(),
+                cut in proptest::option::of(1usize..200),
+            ) {
+                let mut request = json!({ "jsonrpc": "2.0", "id": id, "method": method });
+                if let Some(params) = params {
+                    request["params"] = params;
+                }
+                let mut line = serde_json::to_vec(&request).unwrap();
+                // A request cut short is not JSON any more: still answered, with its id when
+                // the id came before the cut.
+                if let Some(cut) = cut.filter(|c| *c < line.len()) {
+                    line.truncate(cut);
+                }
+                match screen(&line, initialized) {
+                    Screened::Ignore => prop_assert!(false, "a request went unanswered"),
+                    Screened::Accept { .. } => prop_assert!(cut.is_none_or(|c| c >= line.len())),
+                    Screened::Answer(reply) => {
+                        assert_error(&reply)?;
+                        if reply["error"]["code"] != -32700 {
+                            prop_assert_eq!(&reply["id"], &id);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

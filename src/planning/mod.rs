@@ -6,6 +6,8 @@
 //! Must not: touch the database, git or the clock. Reading files is its only effect.
 
 mod frontmatter;
+#[cfg(test)]
+mod fuzz;
 mod numbers;
 mod plan;
 mod resolve;
@@ -14,6 +16,8 @@ mod text;
 
 use std::path::{Path, PathBuf};
 
+#[cfg(test)]
+pub(crate) use fuzz::cases as fuzz_cases;
 pub use resolve::{canonical_plan_key, read};
 
 /// The largest file an import reads (a plan's tasks are limited further, see the service's
