@@ -115,6 +115,14 @@ impl AgentRuntime {
         Ok(AgentRuntime::new(service, exe))
     }
 
+    /// Starts one agent on a ready task outside `cw run` (`cw agent spawn`), refusing first when
+    /// its work could never be merged (the integration branch is missing or checked out), as
+    /// `cw run` refuses when it starts.
+    pub fn spawn_one(&self, task: TaskId) -> Result<LiveAgent, ServiceError> {
+        self.service.check_integration_branch()?;
+        self.spawn_on_task(task, None)
+    }
+
     /// Starts a new agent on a ready task: its own branch and worktree cut from the integration
     /// branch, the setup command, a new session. With `reuse`, the merged worktree of that
     /// finished agent becomes the new one when it can (see `git::recycle_worktree`); otherwise a

@@ -484,33 +484,18 @@ fn a_cw_that_is_a_file_or_a_dangling_link_or_a_db_that_is_a_directory_gets_one_w
 
 // 9. HTTP: slow clients are dropped; a body that is not JSON-RPC is a bad request.
 
-fn post(address: &str, token: &str, body: &str) -> (String, String) {
-    use std::io::{Read, Write};
-    let request = format!(
-        "POST /mcp HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.lines().next().unwrap_or("").to_owned();
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-    (status, body)
-}
-
 #[test]
 fn http_answers_a_malformed_body_400_and_drops_a_client_that_never_finishes_its_headers() {
     use std::io::{Read, Write};
     let env = TestEnv::initialised();
     let token = fs_err::read_to_string(env.root().join(".cw/operator.token")).unwrap();
     let server = env.start_server();
-    let address = server.url.trim_start_matches("http://").trim_end_matches("/mcp").to_owned();
-    let (status, body) = post(&address, token.trim(), "{not json");
+    let address = server.address();
+    let bearer = format!("Authorization: Bearer {}", token.trim());
+    let (status, body) = server.post(&[&bearer], "{not json");
     assert!(status.contains(" 400 "), "{status} {body}");
     assert!(body.contains("-32700"), "{body}");
-    let (status, body) = post(&address, token.trim(), r#"{"hello":"world"}"#);
+    let (status, body) = server.post(&[&bearer], r#"{"hello":"world"}"#);
     assert!(status.contains(" 400 "), "{status} {body}");
     assert!(body.contains("-32600"), "{body}");
 

@@ -262,30 +262,10 @@ fn inspector_cli_over_http() {
     inspector_flow(&env, &token, &[&server.url, "--header", &header]);
 }
 
-/// Sends one raw HTTP request and returns the status line and body.
+/// Sends the initialize request with `headers` as raw HTTP; the status line and body.
 fn raw_http(server: &RunningServer, headers: &[&str]) -> (String, String) {
-    let address = server.url.trim_start_matches("http://").trim_end_matches("/mcp").to_owned();
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
-    let mut request = format!(
-        "POST /mcp HTTP/1.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    if !headers.iter().any(|h| h.starts_with("Host:")) {
-        request.push_str(&format!("Host: {address}\r\n"));
-    }
-    for header in headers {
-        request.push_str(header);
-        request.push_str("\r\n");
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    let mut stream = std::net::TcpStream::connect(&address).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.lines().next().unwrap_or("").to_owned();
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-    (status, body)
+    server.post(headers, body)
 }
 
 #[test]

@@ -34,10 +34,8 @@ pub(crate) fn cmd_spawn(cx: &Context, args: &SpawnArgs) -> CommandResult {
         .parse()
         .map_err(|e: crate::model::IdParseError| CommandError::Usage(e.to_string()))?;
     let service = Arc::new(cx.service()?);
-    // Like `cw run`: no work starts that could never be merged.
-    service.check_integration_branch()?;
     let runtime = AgentRuntime::for_current_exe(service.clone())?;
-    let mut live = runtime.spawn_on_task(task, None)?;
+    let mut live = runtime.spawn_one(task)?;
     let agent = live.agent;
     if args.detach {
         let record = service.agent(agent)?;

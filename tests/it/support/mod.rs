@@ -234,6 +234,39 @@ impl TestEnv {
 }
 
 impl RunningServer {
+    /// `127.0.0.1:<port>`.
+    pub(crate) fn address(&self) -> String {
+        self.url.trim_start_matches("http://").trim_end_matches("/mcp").to_owned()
+    }
+
+    /// POSTs `body` to /mcp as one raw HTTP/1.1 request with `headers` (a `Host` header is added
+    /// unless given); returns the status line and the body, waiting at most 20 s.
+    pub(crate) fn post(&self, headers: &[&str], body: &str) -> (String, String) {
+        use std::io::{Read, Write};
+        let address = self.address();
+        let mut request = format!(
+            "POST /mcp HTTP/1.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
+        if !headers.iter().any(|h| h.starts_with("Host:")) {
+            request.push_str(&format!("Host: {address}\r\n"));
+        }
+        for header in headers {
+            request.push_str(header);
+            request.push_str("\r\n");
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response.lines().next().unwrap_or("").to_owned();
+        let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+        (status, body)
+    }
+
     /// Sends SIGTERM and waits for the exit code.
     pub(crate) fn terminate(&mut self) -> Option<i32> {
         let pid = self.child.id().to_string();
