@@ -61,7 +61,7 @@ impl Service {
 
     /// Removes merged worktrees, archives and removes the unmerged work of cancelled or failed
     /// tasks, keeps everything else, and forgets worktrees whose directories are gone. A dry run
-    /// reports the same plan without carrying it out: both come from [`Service::gc_plan`].
+    /// reports the same plan without carrying it out: both come from `gc_plan`.
     pub fn gc(&self, dry_run: bool) -> Result<GcReport, ServiceError> {
         let repo = &self.workspace.repo;
         if dry_run {
