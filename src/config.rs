@@ -68,6 +68,12 @@ setup_command = ""
 reuse_worktrees = true
 # How long a stopped agent gets between SIGTERM and SIGKILL.
 stop_grace_seconds = 5
+
+[mirror]
+# Keep the files under .cw/ (inbox/, agents/<id>/, STATUS.md) in sync while `cw run` runs: answer
+# a question by writing under the Answer heading in .cw/inbox/<id>.md and saving. `cw mirror --watch`
+# does the same without `cw run`.
+enabled = true
 "#;
 
 /// All settings.
@@ -80,6 +86,20 @@ pub struct Config {
     pub server: ServerConfig,
     pub run: RunConfig,
     pub agent: AgentConfig,
+    pub mirror: MirrorConfig,
+}
+
+/// The file mirror (`crate::fsui`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MirrorConfig {
+    pub enabled: bool,
+}
+
+impl Default for MirrorConfig {
+    fn default() -> MirrorConfig {
+        MirrorConfig { enabled: true }
+    }
 }
 
 /// How `cw run` dispatches and merges.
@@ -202,6 +222,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             run: RunConfig::default(),
             agent: AgentConfig::default(),
+            mirror: MirrorConfig::default(),
         }
     }
 }

@@ -17,6 +17,8 @@ pub mod workspace;
 
 pub mod service;
 
+pub mod fsui;
+
 pub mod mcp;
 
 pub mod cli;

@@ -381,7 +381,10 @@ pub struct QuestionJson {
     pub options: Vec<String>,
     pub status: String,
     pub answer: Option<String>,
+    /// `cli`, `mcp` or `file` (how the human answered), once answered.
+    pub answered_by: Option<String>,
     pub asked_at: i64,
+    pub answered_at: Option<i64>,
 }
 
 /// A message for an agent.
@@ -442,7 +445,9 @@ impl From<&crate::store::QuestionRecord> for QuestionJson {
             options: q.options.clone(),
             status: q.status.clone(),
             answer: q.answer.clone(),
+            answered_by: q.answered_by.clone(),
             asked_at: q.asked_at.0,
+            answered_at: q.answered_at.map(|t| t.0),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::io::Read;
 use clap::Args;
 
 use super::{CommandError, CommandResult, Context, output};
-use crate::service::Caller;
+use crate::service::{Caller, Via};
 use crate::wire::QuestionJson;
 
 /// Answer an agent's question; the waiting agent receives the answer
@@ -26,7 +26,7 @@ pub(crate) fn cmd_answer(cx: &Context, args: &AnswerArgs) -> CommandResult {
         .parse()
         .map_err(|e: crate::model::IdParseError| CommandError::Usage(e.to_string()))?;
     let text = read_text_argument(&args.text)?;
-    let question = cx.service()?.answer(&Caller::Operator, id, &text)?;
+    let question = cx.service()?.answer(&Caller::Operator(Via::Cli), id, &text)?;
     if args.json {
         return Ok(output::json(&QuestionJson::from(&question))?);
     }

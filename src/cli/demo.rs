@@ -11,7 +11,7 @@ use super::progress::TerminalProgress;
 use super::{CommandError, CommandResult, output};
 use crate::coordinator::{Progress, RunOptions, RunReport, Snapshot};
 use crate::process::{self, ExitOutcome};
-use crate::service::{Caller, ImportOptions, Service, ServiceError};
+use crate::service::{Caller, ImportOptions, Service, ServiceError, Via};
 use crate::workspace::Workspace;
 
 /// Watch cw run a small plan end to end: scripted agents, a question, a conflict, a crash
@@ -275,7 +275,9 @@ impl Human {
             std::thread::spawn(move || {
                 let mut watch = service.watch_changes().ok();
                 while !stop.load(Ordering::SeqCst) {
-                    for question in service.open_questions(&Caller::Operator).unwrap_or_default() {
+                    for question in
+                        service.open_questions(&Caller::Operator(Via::Cli)).unwrap_or_default()
+                    {
                         let age = service.now().0.saturating_sub(question.asked_at.0);
                         if u128::try_from(age).unwrap_or(0) < HUMAN_DELAY.as_millis() {
                             continue;
@@ -285,7 +287,8 @@ impl Human {
                         } else {
                             "approved"
                         };
-                        if service.answer(&Caller::Operator, question.id, answer).is_ok() {
+                        if service.answer(&Caller::Operator(Via::Cli), question.id, answer).is_ok()
+                        {
                             let first = question.question.lines().next().unwrap_or("").to_owned();
                             let line = format!(
                                 "human: answered {} ({first}) with \"{answer}\"",

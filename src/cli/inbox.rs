@@ -3,19 +3,28 @@
 use clap::Args;
 
 use super::{CommandResult, Context, output};
-use crate::service::Caller;
+use crate::service::{Caller, Via};
 use crate::wire::QuestionJson;
 
 /// List open questions from agents, oldest first
+///
+/// Each open question is also a file, .cw/inbox/<id>.md: write the answer under its "## Answer"
+/// line and save (cw run or cw mirror --watch applies it).
 #[derive(Debug, Args)]
 pub(crate) struct InboxArgs {
+    /// Answered and withdrawn questions too, with the answer, who gave it and when
+    #[arg(long)]
+    all: bool,
     /// Print the questions as JSON
     #[arg(long)]
     json: bool,
 }
 
 pub(crate) fn cmd_inbox(cx: &Context, args: &InboxArgs) -> CommandResult {
-    let questions = cx.service()?.open_questions(&Caller::Operator)?;
+    let service = cx.service()?;
+    let caller = Caller::Operator(Via::Cli);
+    let questions =
+        if args.all { service.all_questions(&caller)? } else { service.open_questions(&caller)? };
     if args.json {
         return Ok(output::json(&questions.iter().map(QuestionJson::from).collect::<Vec<_>>())?);
     }
@@ -34,7 +43,13 @@ pub(crate) fn cmd_inbox(cx: &Context, args: &InboxArgs) -> CommandResult {
         if !q.options.is_empty() {
             out.push_str(&format!("  options: {}\n", q.options.join(" | ")));
         }
+        if let Some(answer) = &q.answer {
+            let by = q.answered_by.as_deref().unwrap_or("");
+            out.push_str(&format!("  answered ({by}): {}\n", answer.replace('\n', "\n  ")));
+        } else if q.status != "open" {
+            out.push_str(&format!("  {}\n", q.status));
+        }
     }
-    out.push_str("answer with: cw answer <question-id> <text>\n");
+    out.push_str("answer with: cw answer <question-id> <text>, or in .cw/inbox/<question-id>.md\n");
     Ok(output::text(&out)?)
 }

@@ -14,6 +14,7 @@ mod import;
 mod inbox;
 mod init;
 mod mcp;
+mod mirror;
 mod output;
 mod progress;
 mod run;
@@ -56,6 +57,7 @@ enum Command {
     Demo(demo::DemoArgs),
     Mcp(mcp::McpArgs),
     Inbox(inbox::InboxArgs),
+    Mirror(mirror::MirrorArgs),
     Answer(answer::AnswerArgs),
     Send(send::SendArgs),
     #[command(subcommand)]
@@ -122,6 +124,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Demo(args) => demo::cmd_demo(args),
         Command::Mcp(args) => mcp::cmd_mcp(&cx, args),
         Command::Inbox(args) => inbox::cmd_inbox(&cx, args),
+        Command::Mirror(args) => mirror::cmd_mirror(&cx, args),
         Command::Answer(args) => answer::cmd_answer(&cx, args),
         Command::Send(args) => send::cmd_send(&cx, args),
         Command::Agent(command) => agent::run(&cx, command),

@@ -11,6 +11,7 @@ use crate::coordinator::{Coordinator, Progress, RunOptions, RunReport};
 use crate::mcp;
 use crate::service::Service;
 use crate::shutdown::{self, Shutdown};
+use tokio_util::sync::CancellationToken;
 
 /// Run the plan: dispatch agents, merge their work, serve MCP on 127.0.0.1
 ///
@@ -104,6 +105,12 @@ pub(crate) fn serve_and_coordinate(
             stop.app.clone(),
             stop.transport.clone(),
         ));
+        // The mirror blocks too (files, SQLite): its own thread and its own connection.
+        let mirroring = service.config().mirror.enabled.then(|| {
+            let cancel = stop.app.clone();
+            let workspace = service.workspace().clone();
+            tokio::task::spawn_blocking(move || mirror_until(workspace, &cancel))
+        });
         // The loop blocks (SQLite, git2, waiting on processes): it gets its own thread (R15).
         let cancel = stop.app.clone();
         let coordinated = tokio::task::spawn_blocking(move || {
@@ -115,6 +122,9 @@ pub(crate) fn serve_and_coordinate(
         .await
         .map_err(|err| CommandError::Failed(format!("the coordinator stopped: {err}")))?;
         stop.begin();
+        if let Some(mirroring) = mirroring {
+            let _ = mirroring.await;
+        }
         let served = serving.await;
         signals.abort();
         drop(lock);
@@ -127,4 +137,16 @@ pub(crate) fn serve_and_coordinate(
         output::note("cw: stopped");
         Ok(report)
     })
+}
+
+/// Keeps the file mirror in sync until `cancel`; a failure is reported and ends only the mirror.
+fn mirror_until(workspace: crate::workspace::Workspace, cancel: &CancellationToken) {
+    let synced = Service::open(workspace).and_then(|service| {
+        crate::fsui::watch::run(&service, cancel, &mut |report| {
+            output::note(super::mirror::describe(report).trim_end());
+        })
+    });
+    if let Err(err) = synced {
+        output::error_line(&format!("the file mirror stopped: {err}"), None);
+    }
 }

@@ -5,7 +5,7 @@ use clap::Args;
 use super::answer::read_text_argument;
 use super::{CommandError, CommandResult, Context, output};
 use crate::model::AgentId;
-use crate::service::Caller;
+use crate::service::{Caller, Via};
 
 /// Send a message to an agent (it reads it with get_messages)
 #[derive(Debug, Args)]
@@ -22,6 +22,6 @@ pub(crate) fn cmd_send(cx: &Context, args: &SendArgs) -> CommandResult {
         .parse()
         .map_err(|e: crate::model::IdParseError| CommandError::Usage(e.to_string()))?;
     let text = read_text_argument(&args.text)?;
-    let id = cx.service()?.send_message(&Caller::Operator, agent, &text)?;
+    let id = cx.service()?.send_message(&Caller::Operator(Via::Cli), agent, &text)?;
     Ok(output::text(&format!("{id} sent to {agent}\n"))?)
 }

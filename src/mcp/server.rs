@@ -216,7 +216,7 @@ impl ServerHandler for CwServer {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let tools = match self.caller(&ctx) {
-            Ok(Caller::Operator) => self.operator_tools.list_all(),
+            Ok(Caller::Operator(_)) => self.operator_tools.list_all(),
             // Agents, and callers still to be refused, see the agent tools.
             _ => self.agent_tools.list_all(),
         };
@@ -237,12 +237,12 @@ impl ServerHandler for CwServer {
             Err(message) => return Ok(error_result(&message).into()),
         };
         let (own, other) = match caller {
-            Caller::Operator => (&self.operator_tools, &self.agent_tools),
+            Caller::Operator(_) => (&self.operator_tools, &self.agent_tools),
             Caller::Agent(_) => (&self.agent_tools, &self.operator_tools),
         };
         if !own.has_route(&name) && other.has_route(&name) {
             let refusal = match caller {
-                Caller::Operator => ServiceError::AgentOnly,
+                Caller::Operator(_) => ServiceError::AgentOnly,
                 Caller::Agent(agent) => ServiceError::OperatorOnly { agent: agent.id },
             };
             return Ok(service_error(&refusal).into());

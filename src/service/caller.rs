@@ -8,8 +8,39 @@ use crate::store::AgentRecord;
 pub enum Caller {
     /// An agent: it may act only on its own task.
     Agent(Box<AgentRecord>),
-    /// The human (operator token, or the owner's own `cw mcp`/CLI).
-    Operator,
+    /// The human (operator token, or the owner's own `cw mcp`/CLI), and how they reached cw.
+    Operator(Via),
+}
+
+/// How the human reached cw: recorded with what they did (a question's `answered_by`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The command line (`cw answer`, `cw send`, …).
+    Cli,
+    /// An MCP client with the operator token.
+    Mcp,
+    /// A file under `.cw/` (the mirror).
+    File,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Cli => "cli",
+            Via::Mcp => "mcp",
+            Via::File => "file",
+        }
+    }
+
+    /// "from the command line", for messages.
+    pub fn words(label: &str) -> String {
+        match label {
+            "cli" => "from the command line".to_owned(),
+            "mcp" => "over MCP".to_owned(),
+            "file" => "in its inbox file".to_owned(),
+            other => format!("by {other}"),
+        }
+    }
 }
 
 impl Caller {
@@ -17,14 +48,14 @@ impl Caller {
     pub fn agent(&self) -> Result<&AgentRecord, ServiceError> {
         match self {
             Caller::Agent(agent) => Ok(agent),
-            Caller::Operator => Err(ServiceError::AgentOnly),
+            Caller::Operator(_) => Err(ServiceError::AgentOnly),
         }
     }
 
     /// Ok for the operator, or the rule an agent broke by calling an operator tool.
     pub fn require_operator(&self) -> Result<(), ServiceError> {
         match self {
-            Caller::Operator => Ok(()),
+            Caller::Operator(_) => Ok(()),
             Caller::Agent(agent) => Err(ServiceError::OperatorOnly { agent: agent.id }),
         }
     }
@@ -33,7 +64,7 @@ impl Caller {
     pub fn label(&self) -> String {
         match self {
             Caller::Agent(agent) => agent.id.to_string(),
-            Caller::Operator => "operator".to_owned(),
+            Caller::Operator(via) => via.as_str().to_owned(),
         }
     }
 }
@@ -51,14 +82,14 @@ impl Service {
         match token {
             None if owner_may_skip_token => {
                 self.operator_token_hash()?;
-                Ok(Caller::Operator)
+                Ok(Caller::Operator(Via::Mcp))
             }
             None => Err(ServiceError::MissingToken),
             Some(given) => {
                 let operator = self.operator_token_hash();
                 let hash = token::hash(given);
                 match operator {
-                    Ok(operator) if operator == hash => Ok(Caller::Operator),
+                    Ok(operator) if operator == hash => Ok(Caller::Operator(Via::Mcp)),
                     // The operator's own token, from a file others can read: refused until fixed.
                     Err(err @ ServiceError::OperatorTokenExposed { .. })
                         if self.operator_token_file_hash().as_deref() == Some(hash.as_str()) =>

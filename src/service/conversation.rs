@@ -198,14 +198,47 @@ impl Service {
         })
     }
 
+    /// Every question, answered and withdrawn ones too, oldest first (operator).
+    pub fn all_questions(&self, caller: &Caller) -> Result<Vec<QuestionRecord>, ServiceError> {
+        caller.require_operator()?;
+        self.store.read(|tx| Ok(tx.all_questions()?))
+    }
+
+    /// Every message sent to `agent`, oldest first (operator).
+    pub fn agent_messages(
+        &self,
+        caller: &Caller,
+        agent: AgentId,
+    ) -> Result<Vec<crate::store::MessageRecord>, ServiceError> {
+        caller.require_operator()?;
+        self.store.read(|tx| {
+            require_agent(tx, agent)?;
+            Ok(tx.messages_for(agent)?)
+        })
+    }
+
     /// Sends a message to an agent (operator); it reads it with `get_messages`.
-    #[instrument(skip_all, fields(agent_id = %agent))]
     pub fn send_message(
         &self,
         caller: &Caller,
         agent: AgentId,
         body: &str,
     ) -> Result<MessageId, ServiceError> {
+        self.send_message_once(caller, agent, body, None)?.ok_or_else(|| {
+            ServiceError::Internal("a message without a key was not sent".to_owned())
+        })
+    }
+
+    /// Sends a message unless one with `dedupe_key` was sent before (then `None`): a file
+    /// read twice sends each paragraph once.
+    #[instrument(skip_all, fields(agent_id = %agent))]
+    pub fn send_message_once(
+        &self,
+        caller: &Caller,
+        agent: AgentId,
+        body: &str,
+        dedupe_key: Option<&str>,
+    ) -> Result<Option<MessageId>, ServiceError> {
         caller.require_operator()?;
         let body = body.trim();
         if body.is_empty() {
@@ -215,7 +248,7 @@ impl Service {
         let now = self.now();
         self.store.write(|tx| {
             require_agent(tx, agent)?;
-            Ok(tx.insert_message(agent, &caller.label(), body, now)?)
+            Ok(tx.insert_message_once(agent, &caller.label(), body, dedupe_key, now)?)
         })
     }
 

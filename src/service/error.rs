@@ -59,7 +59,10 @@ pub enum ServiceError {
     NotYourTask { task: TaskId, agent: AgentId },
     #[error("question {0} does not exist (see `cw inbox`)")]
     QuestionNotFound(QuestionId),
-    #[error("question {id} was already answered by {by}; nothing changed")]
+    #[error(
+        "question {id} was already answered {}; nothing changed",
+        super::caller::Via::words(by)
+    )]
     AlreadyAnswered { id: QuestionId, by: String },
     #[error("this tool is for the operator; agent {agent} may only use the agent tools")]
     OperatorOnly { agent: AgentId },

@@ -27,7 +27,7 @@ use crate::store::Store;
 use crate::workspace::{StateDir, Workspace};
 
 pub use agents::{Continues, ExitKind};
-pub use caller::Caller;
+pub use caller::{Caller, Via};
 pub use claims::{Claim, ClaimedWork, Registration};
 pub use conversation::{
     AnswerWait, MAX_MESSAGE_BYTES, MAX_OPTION_CHARS, MAX_OPTIONS, MAX_QUESTION_BYTES,

@@ -153,6 +153,14 @@ impl Tx<'_> {
         rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
     }
 
+    /// Every question, open or not, oldest first.
+    pub fn all_questions(&self) -> Result<Vec<QuestionRecord>, StoreError> {
+        let sql = format!("SELECT {QUESTION_COLUMNS} FROM questions ORDER BY asked_at, id");
+        let mut stmt = self.conn().prepare_cached(&sql).on(self)?;
+        let rows = stmt.query_map([], question_from_row).on(self)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+    }
+
     /// How many questions are open.
     pub fn open_question_count(&self) -> Result<usize, StoreError> {
         let count: i64 = self
@@ -200,13 +208,34 @@ impl Tx<'_> {
         body: &str,
         now: Timestamp,
     ) -> Result<MessageId, StoreError> {
-        self.conn()
+        let inserted = self.insert_message_once(agent, sender, body, None, now)?;
+        inserted.ok_or_else(|| StoreError::Corrupt {
+            path: self.conn().path().map(Into::into).unwrap_or_default(),
+            cause: "a message without a key was not inserted".to_owned(),
+        })
+    }
+
+    /// Stores a message unless one with `dedupe_key` exists (then `None`).
+    pub fn insert_message_once(
+        &self,
+        agent: AgentId,
+        sender: &str,
+        body: &str,
+        dedupe_key: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Option<MessageId>, StoreError> {
+        let inserted = self
+            .conn()
             .prepare_cached(
-                "INSERT INTO messages (agent_id, sender, body, created_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO messages (agent_id, sender, body, created_at, dedupe_key) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT DO NOTHING",
             )
             .on(self)?
-            .execute(params![agent.0, sender, body, now.0])
+            .execute(params![agent.0, sender, body, now.0, dedupe_key])
             .on(self)?;
+        if inserted == 0 {
+            return Ok(None);
+        }
         let id = MessageId(self.conn().last_insert_rowid());
         self.append_event(
             now,
@@ -215,7 +244,20 @@ impl Tx<'_> {
             Some(agent),
             &json!({ "message": id.to_string(), "sender": sender }),
         )?;
-        Ok(id)
+        Ok(Some(id))
+    }
+
+    /// Every message to `agent`, oldest first.
+    pub fn messages_for(&self, agent: AgentId) -> Result<Vec<MessageRecord>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT id, agent_id, sender, body, created_at, read_at FROM messages
+                 WHERE agent_id = ?1 ORDER BY id",
+            )
+            .on(self)?;
+        let rows = stmt.query_map([agent.0], message_from_row).on(self)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
     }
 
     /// When the newest unread message for `agent` was sent, if it has any.
@@ -247,18 +289,7 @@ impl Tx<'_> {
                  RETURNING id, agent_id, sender, body, created_at, read_at",
             )
             .on(self)?;
-        let rows = stmt
-            .query_map(params![agent.0, now.0], |r| {
-                Ok(MessageRecord {
-                    id: MessageId(r.get(0)?),
-                    agent: AgentId(r.get(1)?),
-                    sender: r.get(2)?,
-                    body: r.get(3)?,
-                    created_at: Timestamp(r.get(4)?),
-                    read_at: r.get::<_, Option<i64>>(5)?.map(Timestamp),
-                })
-            })
-            .on(self)?;
+        let rows = stmt.query_map(params![agent.0, now.0], message_from_row).on(self)?;
         let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>().on(self)?;
         messages.sort_by_key(|m| m.id);
         if !messages.is_empty() {
@@ -287,5 +318,16 @@ fn question_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QuestionRecord> 
         answered_by: r.get(7)?,
         asked_at: Timestamp(r.get(8)?),
         answered_at: r.get::<_, Option<i64>>(9)?.map(Timestamp),
+    })
+}
+
+fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRecord> {
+    Ok(MessageRecord {
+        id: MessageId(r.get(0)?),
+        agent: AgentId(r.get(1)?),
+        sender: r.get(2)?,
+        body: r.get(3)?,
+        created_at: Timestamp(r.get(4)?),
+        read_at: r.get::<_, Option<i64>>(5)?.map(Timestamp),
     })
 }

@@ -324,7 +324,7 @@ fn an_answer_to_a_pending_question_resumes_the_agent_with_it() {
     let answerer = {
         let service = env.service();
         std::thread::spawn(move || {
-            let caller = Caller::Operator;
+            let caller = Caller::Operator(cw::service::Via::Cli);
             // Answered only once the agent has ended its turn: an answer that comes while
             // `ask_user` still runs is returned by the call itself, and nothing is resumed.
             wait_until(Duration::from_secs(30), "the asking agent has ended its turn", || {
@@ -432,7 +432,7 @@ fn killing_cw_run_at_random_moments_loses_nothing_and_merges_nothing_twice() {
         let service = env.service();
         let stop = Arc::clone(&stop);
         std::thread::spawn(move || {
-            let caller = Caller::Operator;
+            let caller = Caller::Operator(cw::service::Via::Cli);
             let mut answered = HashSet::new();
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 for question in service.open_questions(&caller).unwrap_or_default() {
@@ -475,7 +475,7 @@ fn killing_cw_run_at_random_moments_loses_nothing_and_merges_nothing_twice() {
         assert!(file.contains("-> answer q"), "the answer to {id}'s question was lost: {file}");
     }
     let service = env.service();
-    assert!(service.open_questions(&Caller::Operator).unwrap().is_empty());
+    assert!(service.open_questions(&Caller::Operator(cw::service::Via::Cli)).unwrap().is_empty());
     assert_eq!(agent_processes(&env.root()), Vec::<u32>::new(), "processes left behind");
     assert_eq!(worktrees_left(&env), Vec::<String>::new(), "worktrees left behind");
 }
@@ -506,7 +506,7 @@ fn a_message_to_an_agent_waiting_for_the_human_resumes_it() {
         let service = env.service();
         let stream = stream.clone();
         std::thread::spawn(move || {
-            let caller = Caller::Operator;
+            let caller = Caller::Operator(cw::service::Via::Cli);
             let agent = "a1".parse().unwrap();
             wait_until(Duration::from_secs(30), "the agent waits with its process ended", || {
                 !service.open_questions(&caller).unwrap().is_empty()

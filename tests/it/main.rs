@@ -13,6 +13,7 @@ mod hostile;
 mod import;
 mod mcp;
 mod merge;
+mod mirror;
 mod process;
 mod store;
 mod tasks;

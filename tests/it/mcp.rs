@@ -93,7 +93,7 @@ fn check_flow(result: &Value) {
         result["answer_cli"][2]["stderr"]
             .as_str()
             .unwrap()
-            .contains("was already answered by operator; nothing changed")
+            .contains("was already answered from the command line; nothing changed")
     );
     assert_eq!(result["done"]["data"]["state"], "done");
     assert_eq!(result["merge"]["data"]["state"], "queued");
