@@ -74,6 +74,16 @@ stop_grace_seconds = 5
 # a question by writing under the Answer heading in .cw/inbox/<id>.md and saving. `cw mirror --watch`
 # does the same without `cw run`.
 enabled = true
+
+[notify]
+# When you are needed (a question, a task for you, a failed task or merge gate, the end of the run),
+# cw run prints a line; bell = true also rings the terminal bell. command is run (sh -c) with the
+# event as JSON on stdin and in CW_EVENT, CW_TASK, CW_AGENT, CW_QUESTION, CW_MESSAGE, e.g.
+# 'notify-send cw "$CW_MESSAGE"' or a curl to a webhook; bursts arrive as one summary.
+bell = false
+command = ""
+# A command still running after this is stopped (and logged in .cw/logs/notify.log).
+timeout_seconds = 10
 "#;
 
 /// All settings.
@@ -87,6 +97,22 @@ pub struct Config {
     pub run: RunConfig,
     pub agent: AgentConfig,
     pub mirror: MirrorConfig,
+    pub notify: NotifyConfig,
+}
+
+/// Telling the human they are needed (`crate::notifications`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    pub bell: bool,
+    pub command: String,
+    pub timeout_seconds: u64,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> NotifyConfig {
+        NotifyConfig { bell: false, command: String::new(), timeout_seconds: 10 }
+    }
 }
 
 /// The file mirror (`crate::fsui`).
@@ -223,6 +249,7 @@ impl Default for Config {
             run: RunConfig::default(),
             agent: AgentConfig::default(),
             mirror: MirrorConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }

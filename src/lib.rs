@@ -18,6 +18,7 @@ pub mod workspace;
 pub mod service;
 
 pub mod fsui;
+pub mod notifications;
 
 pub mod mcp;
 

@@ -25,6 +25,7 @@ use tracing::{debug, info, warn};
 use crate::agent::stream::{StreamEvent, short_tool};
 use crate::agent::{AgentExit, AgentRuntime, Continuation, LiveAgent};
 use crate::model::{AgentId, AgentKind, AgentState, TaskId, TaskState};
+use crate::notifications::{Notice, Notifier};
 use crate::service::{Delivery, ExitKind, MergeLine, Overview, Service, ServiceError};
 use crate::store::ChangeWatch;
 
@@ -127,6 +128,8 @@ enum Event {
 
 /// The coordinator of one repository.
 pub struct Coordinator<'p> {
+    /// Tells the human when they are needed (questions, failures, the end).
+    notifier: Notifier,
     runtime: Arc<AgentRuntime>,
     /// Agent starts run on its worker threads.
     starter: starter::Starter,
@@ -188,6 +191,7 @@ impl<'p> Coordinator<'p> {
         let runtime = Arc::new(runtime);
         let threaded = !service.config().agent.setup_command.trim().is_empty();
         let starter = starter::Starter::new(&runtime, threaded)?;
+        let notifier = Notifier::new(&service)?;
         Ok(Coordinator {
             runtime,
             starter,
@@ -211,6 +215,7 @@ impl<'p> Coordinator<'p> {
             ahead_due: true,
             last_change: Instant::now(),
             merges_held: None,
+            notifier,
         })
     }
 
@@ -229,16 +234,53 @@ impl<'p> Coordinator<'p> {
                 self.publish_snapshot()?;
                 let mut report = self.report()?;
                 report.interrupted = true;
+                self.notify_end(&report)?;
                 return Ok(report);
             }
             self.handle_event(event)?;
+            self.notify_due()?;
             if self.options.exit_when_done && self.finished()? {
                 self.stop_all()?;
                 self.tidy_all();
                 self.publish_snapshot()?;
-                return self.report();
+                let report = self.report()?;
+                self.notify_end(&report)?;
+                return Ok(report);
             }
         }
+    }
+
+    /// Shows (and hands to `[notify] command`) what the human is needed for, spaced out.
+    fn notify_due(&mut self) -> Result<(), ServiceError> {
+        if let Some(notice) = self.notifier.poll(&self.service)? {
+            let line = self.notifier.deliver(&notice, false);
+            self.progress.line(&line);
+        }
+        Ok(())
+    }
+
+    /// The last notice: what is still pending, and that the run ended.
+    fn notify_end(&mut self, report: &RunReport) -> Result<(), ServiceError> {
+        self.notifier.poll(&self.service)?;
+        let message = format!(
+            "the run ended{}: {} of {} tasks merged",
+            if report.interrupted { " (stopped)" } else { "" },
+            report.merged,
+            report.total
+        );
+        self.notifier.push(Notice {
+            event: "finished".to_owned(),
+            task: None,
+            agent: None,
+            question: None,
+            message,
+            notices: Vec::new(),
+        });
+        if let Some(notice) = self.notifier.take(true) {
+            let line = self.notifier.deliver(&notice, true);
+            self.progress.line(&line);
+        }
+        Ok(())
     }
 
     /// After a start: adopt agents that still run, record the end of those that do not, stop

@@ -142,6 +142,27 @@ pub fn run_to_end(spec: &SpawnSpec) -> Result<ExitOutcome, ProcessError> {
     child.wait().map_err(|source| ProcessError::Spawn { program: spec.program.clone(), source })
 }
 
+/// Runs a short command with `input` on its stdin; stops its process group if it has not ended
+/// after `timeout` (then `None`). For hooks the user configures, which must never hang cw.
+pub fn run_with_input(
+    spec: &SpawnSpec,
+    input: &[u8],
+    timeout: Duration,
+) -> Result<Option<ExitOutcome>, ProcessError> {
+    let mut child = spawn(&SpawnSpec { stdin_pipe: true, ..spec.clone() })?;
+    // A command that does not read its input is fine: the pipe is closed either way.
+    let _ = child.send_input(input);
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if let Some(exit) = child.try_exit() {
+            return Ok(Some(exit));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.stop(Duration::from_secs(1))?;
+    Ok(None)
+}
+
 /// Runs a short command to its end with its output captured (stdout and stderr together), for
 /// the scripted agent's `git` calls.
 pub fn capture(
@@ -340,4 +361,26 @@ pub fn available_memory() -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib.saturating_mul(1024))
+}
+#[cfg(test)]
+mod run_with_input_tests {
+    #[test]
+    fn a_hanging_command_is_stopped_after_its_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = super::SpawnSpec {
+            program: "sh".into(),
+            args: vec!["-c".into(), "sleep 30".into()],
+            cwd: dir.path().to_owned(),
+            env: Vec::new(),
+            env_remove: Vec::new(),
+            stdout: dir.path().join("out"),
+            stderr: dir.path().join("out"),
+            stdin_pipe: true,
+        };
+        let started = std::time::Instant::now();
+        let outcome =
+            super::run_with_input(&spec, b"{}", std::time::Duration::from_millis(300)).unwrap();
+        assert_eq!(outcome, None);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    }
 }

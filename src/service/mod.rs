@@ -150,6 +150,20 @@ impl Service {
         &self.store
     }
 
+    /// The newest event id (0 for none).
+    pub fn latest_event_id(&self) -> Result<i64, ServiceError> {
+        self.store.read(|tx| Ok(tx.latest_event_id()?))
+    }
+
+    /// Up to `limit` events after `after_id`, oldest first.
+    pub fn events_after(
+        &self,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::store::EventRecord>, ServiceError> {
+        self.store.read(|tx| Ok(tx.events_after(after_id, limit)?))
+    }
+
     /// The current time by this service's clock.
     pub fn now(&self) -> Timestamp {
         self.clock.now()

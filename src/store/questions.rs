@@ -60,7 +60,8 @@ impl Tx<'_> {
             "question.asked",
             task,
             agent,
-            &json!({ "question": id.to_string() }),
+            // The text too (clipped): whoever tells the human about it need not look it up.
+            &json!({ "question": id.to_string(), "text": question.chars().take(300).collect::<String>() }),
         )?;
         Ok(id)
     }

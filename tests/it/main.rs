@@ -14,6 +14,7 @@ mod import;
 mod mcp;
 mod merge;
 mod mirror;
+mod notify;
 mod process;
 mod store;
 mod tasks;
