@@ -88,6 +88,13 @@ fn print_status(service: &Service, json: bool, following: bool) -> CommandResult
             ));
         }
     }
+    let problems = crate::fsui::problems(service.workspace());
+    if !problems.is_empty() {
+        out.push_str("files not applied (fix and save; the reason is beside each):\n");
+        for problem in &problems {
+            out.push_str(&format!("  {problem}\n"));
+        }
+    }
     let live: Vec<_> = report.agents.iter().filter(|a| a.state.is_live()).collect();
     if live.is_empty() {
         out.push_str("agents: none running\n");

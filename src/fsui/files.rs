@@ -96,9 +96,11 @@ pub(super) fn ensure_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Text as the parsers see it: no byte-order mark, `\n` line ends.
+/// Text as the parsers see it: no byte-order mark, no carriage returns (CRLF and old-Mac line
+/// ends both become `\n`-only text; a CR carries no words).
 pub(super) fn normalise(text: &str) -> String {
-    text.strip_prefix('\u{feff}').unwrap_or(text).replace("\r\n", "\n")
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    text.replace("\r\n", "\n").replace('\r', "\n")
 }
 
 /// A line a merge tool leaves in a conflicted file.

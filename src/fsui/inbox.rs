@@ -56,7 +56,8 @@ fn front(question: &QuestionRecord) -> String {
 }
 
 fn body(question: &QuestionRecord) -> String {
-    let mut out = format!("{}\n\n", question.question.trim_end());
+    // Written without the agent's carriage returns: an editor's CRLF then reads back the same.
+    let mut out = format!("{}\n\n", normalise(&question.question).trim_end());
     if !question.options.is_empty() {
         out.push_str("Options:\n");
         for (n, option) in question.options.iter().enumerate() {
@@ -132,4 +133,82 @@ pub(super) fn iso(at: Timestamp) -> String {
     chrono::DateTime::from_timestamp_millis(at.0)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::{AgentId, QuestionId, TaskId};
+
+    fn question(text: &str, options: Vec<String>) -> QuestionRecord {
+        QuestionRecord {
+            id: QuestionId(7),
+            agent: Some(AgentId(2)),
+            task: Some(TaskId(5)),
+            question: text.to_owned(),
+            options,
+            status: "open".to_owned(),
+            answer: None,
+            answered_by: None,
+            asked_at: Timestamp(1_764_684_000_000),
+            answered_at: None,
+        }
+    }
+
+    /// Text made of what trips a markdown reader: headings (the answer's own among them),
+    /// front-matter fences and keys, lines like conflict markers, unicode, CRLF.
+    fn tricky() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            4 => proptest::sample::select(vec![
+                "## Answer", "# Question q7", "---", "id: q9", "status: open", "=======",
+                "<<<<<< not quite", "> quoted", "- [ ] item", "1. first", "```", "<!-- note -->",
+                "**bold**", "é数据✓", "\r", "  indented", "\t", "",
+            ]).prop_map(str::to_owned),
+            1 => "[a-z ]{1,12}",
+        ];
+        proptest::collection::vec(piece, 1..12).prop_map(|lines| lines.join("\n"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: crate::planning::fuzz_cases() / 4,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Whatever the question and the answer hold, the answer written under the heading is
+        /// what is read back (line ends as `\n`, outer blank space trimmed).
+        #[test]
+        fn an_answer_written_under_the_heading_is_read_back(
+            asked in tricky(),
+            answer in tricky(),
+            crlf in any::<bool>(),
+        ) {
+            let q = question(&asked, Vec::new());
+            let mut file = format!("{}{answer}\n", render_open(&q, " from agent a2"));
+            if crlf {
+                file = file.replace('\n', "\r\n");
+            }
+            let as_saved = if crlf { answer.replace('\n', "\r\n") } else { answer };
+            let expected = normalise(&as_saved).lines().filter(|l| l.trim() != HINT).collect::<Vec<_>>().join("\n");
+            let expected = expected.trim();
+            let read = parse_answer(&file, &q).unwrap();
+            if expected.is_empty() {
+                prop_assert_eq!(read, None);
+            } else {
+                prop_assert_eq!(read.as_deref(), Some(expected));
+            }
+        }
+    }
+
+    #[test]
+    fn an_untouched_file_has_no_answer_and_a_number_picks_an_option() {
+        let q = question("Which colour?", vec!["red".to_owned(), "blue".to_owned()]);
+        let file = render_open(&q, "");
+        assert_eq!(parse_answer(&file, &q), Ok(None));
+        assert_eq!(parse_answer(&format!("{file}2\n"), &q), Ok(Some("blue".to_owned())));
+        assert_eq!(parse_answer(&format!("{file}3\n"), &q), Ok(Some("3".to_owned())));
+    }
 }

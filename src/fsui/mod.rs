@@ -286,6 +286,42 @@ impl<'s> Mirror<'s> {
     }
 }
 
+/// The mirror files that were not applied, each with the first line of why (from the
+/// `.error.md` notes beside them), for `cw status`.
+pub fn problems(workspace: &crate::workspace::Workspace) -> Vec<String> {
+    let cw = &workspace.cw_dir;
+    let mut notes: Vec<PathBuf> = Vec::new();
+    let inbox = cw.join("inbox");
+    let agents = cw.join("agents");
+    let mut dirs = vec![inbox];
+    if let Ok(entries) = fs_err::read_dir(&agents) {
+        dirs.extend(entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    for dir in dirs {
+        let Ok(entries) = fs_err::read_dir(&dir) else { continue };
+        notes.extend(
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().ends_with(".error.md")),
+        );
+    }
+    notes.sort();
+    let root = workspace.root();
+    notes
+        .iter()
+        .filter_map(|note| {
+            let text = files::read(note).ok().flatten()?;
+            let why = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'))?;
+            let name = note.to_string_lossy().replace(".error.md", ".md");
+            let shown = Path::new(&name)
+                .strip_prefix(root)
+                .map_or(name.clone(), |p| p.display().to_string());
+            Some(format!("{shown}: {why}"))
+        })
+        .collect()
+}
+
 /// The mirror files the human edits in `dir` (not cw's notes or temp files, not links).
 fn markdown_files(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs_err::read_dir(dir) else { return Vec::new() };

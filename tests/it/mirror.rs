@@ -182,6 +182,8 @@ fn broken_files_are_left_byte_for_byte_with_the_reason_beside_them() {
             .unwrap();
         assert!(note.contains("was not applied"), "{note}");
         assert_eq!(service.question(question.id).unwrap().status, "open");
+        let status = env.cw(&["status"]).ok().to_owned();
+        assert!(status.contains(&format!("  .cw/inbox/{}.md: ", question.id)), "{status}");
     }
     // A file for a question that does not exist.
     let stray = inbox(&env).join("q77.md");
