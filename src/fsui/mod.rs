@@ -14,6 +14,7 @@ mod agents;
 mod files;
 mod inbox;
 mod status;
+mod tasks;
 pub mod watch;
 
 use std::collections::HashMap;
@@ -50,8 +51,8 @@ impl<'s> Mirror<'s> {
     }
 
     /// The files the human edits (what the watcher reports changes in).
-    pub fn watched_dirs(&self) -> [PathBuf; 2] {
-        [self.dir.join("inbox"), self.dir.join("agents")]
+    pub fn watched_dirs(&self) -> [PathBuf; 3] {
+        [self.dir.join("inbox"), self.dir.join("agents"), self.dir.join("tasks")]
     }
 
     /// Applies what the human wrote, then brings every mirror file up to date.
@@ -66,6 +67,7 @@ impl<'s> Mirror<'s> {
         files::ensure_dir(&inbox.join("answered")).map_err(io(&inbox))?;
         self.sync_questions(&inbox, &mut report)?;
         self.sync_agents(&mut report)?;
+        self.sync_tasks(&mut report)?;
         let status = self.service.status(5)?;
         let open = self.service.open_questions(&self.caller)?;
         let page = status::render(&status, &open, &report.problems);
@@ -242,6 +244,188 @@ impl<'s> Mirror<'s> {
         Ok(())
     }
 
+    /// `.cw/tasks/`: the human's edits against what cw last wrote (kept in `.cw/mirror/`), then
+    /// every plan's file rendered again — unless an edit was refused (then the file stays as the
+    /// human wrote it, with the reason beside it).
+    fn sync_tasks(&self, report: &mut SyncReport) -> Result<(), ServiceError> {
+        let dir = self.dir.join("tasks");
+        let baselines = self.dir.join("mirror").join("tasks");
+        for d in [&dir, &baselines] {
+            files::ensure_dir(d).map_err(|source| ServiceError::Io { path: d.clone(), source })?;
+        }
+        self.sync_new_tasks(&dir.join("new.md"), report)?;
+        for _ in 0..2 {
+            let mut changed = false;
+            for (name, (heading, plan, list)) in &self.task_groups()? {
+                let path = dir.join(format!("{name}.md"));
+                let baseline = baselines.join(format!("{name}.md"));
+                let text = match files::read(&path) {
+                    Ok(text) => text,
+                    Err(why) => {
+                        self.problem(report, &path, &why)?;
+                        continue;
+                    }
+                };
+                let before = files::read(&baseline).ok().flatten();
+                if let (Some(text), Some(before)) = (&text, &before)
+                    && text != before
+                {
+                    match self.apply_task_edits(text, before, *plan) {
+                        Ok(applied) => {
+                            changed |= !applied.is_empty();
+                            let shown = self.shown(&path);
+                            report
+                                .applied
+                                .extend(applied.into_iter().map(|a| format!("{a} from {shown}")));
+                            self.clear_problem(&path)?;
+                        }
+                        Err(why) => {
+                            self.problem(report, &path, &why)?;
+                            continue;
+                        }
+                    }
+                }
+                // (After an edit this listing is stale; the next pass renders the result.)
+                let page = tasks::render(heading, list);
+                if files::read(&path).ok().flatten() == text {
+                    self.write(&path, &page, report)?;
+                    self.write(&baseline, &page, report)?;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Tasks by the file they are listed in: name → (heading, plan, tasks with what they wait for).
+    #[expect(clippy::type_complexity, reason = "a local grouping, named where it is used")]
+    fn task_groups(
+        &self,
+    ) -> Result<
+        std::collections::BTreeMap<
+            String,
+            (String, Option<crate::model::PlanId>, Vec<(crate::store::TaskRecord, Vec<TaskId>)>),
+        >,
+        ServiceError,
+    > {
+        let listing = self.service.list_tasks(&crate::store::TaskFilter::default())?;
+        let mut groups = std::collections::BTreeMap::new();
+        for task in &listing.tasks {
+            let plan = task.plan.and_then(|id| listing.plans.iter().find(|p| p.id == id));
+            let (name, heading) = match plan {
+                Some(plan) => {
+                    let key = plan.key.clone().unwrap_or_else(|| plan.id.to_string());
+                    (file_name(&key), format!("Plan {key}: {}", files::scalar(&plan.title)))
+                }
+                None => ("unplanned".to_owned(), "Tasks without a plan".to_owned()),
+            };
+            let after = listing.dependencies.get(&task.id).cloned().unwrap_or_default();
+            groups
+                .entry(name)
+                .or_insert_with(|| (heading, task.plan, Vec::new()))
+                .2
+                .push((task.clone(), after));
+        }
+        Ok(groups)
+    }
+
+    /// Applies the differences between the human's `text` and what cw wrote (`before`); stops
+    /// at the first refusal, which is returned in words (what was applied before it stays).
+    fn apply_task_edits(
+        &self,
+        text: &str,
+        before: &str,
+        plan: Option<crate::model::PlanId>,
+    ) -> Result<Vec<String>, String> {
+        let now = tasks::parse(text)?;
+        let was = tasks::parse(before).unwrap_or_default();
+        let mut applied = Vec::new();
+        let refuse = |err: ServiceError| err.to_string();
+        for line in &now {
+            let Some(id) = line.id else {
+                let request = crate::service::AddTask {
+                    title: line.title.clone(),
+                    plan: plan.map(crate::service::PlanRef::Id),
+                    after: line.after.iter().copied().collect(),
+                    ..crate::service::AddTask::default()
+                };
+                let added = self.service.add_task(&request).map_err(refuse)?;
+                applied.push(format!("added {}", added.id));
+                continue;
+            };
+            let Some(old) = was.iter().find(|l| l.id == Some(id)) else {
+                return Err(format!(
+                    "{id} is not in this file; add a task with a line without an id"
+                ));
+            };
+            if line.title != old.title {
+                self.service.retitle_task(id, &line.title).map_err(refuse)?;
+                applied.push(format!("retitled {id}"));
+            }
+            for added in line.after.difference(&old.after) {
+                self.service.add_dependency(id, *added).map_err(refuse)?;
+                applied.push(format!("{id} now after {added}"));
+            }
+            for removed in old.after.difference(&line.after) {
+                self.service.remove_dependency(id, *removed).map_err(refuse)?;
+                applied.push(format!("{id} no longer after {removed}"));
+            }
+            match tasks::state_edit(id, &old.state, &line.state)? {
+                Some(tasks::StateEdit::Cancel) => {
+                    self.service.cancel_task(id).map_err(refuse)?;
+                    applied.push(format!("cancelled {id}"));
+                }
+                Some(tasks::StateEdit::Retry) => {
+                    self.service.retry_task(id).map_err(refuse)?;
+                    applied.push(format!("retried {id}"));
+                }
+                None => {}
+            }
+        }
+        Ok(applied)
+    }
+
+    /// `.cw/tasks/new.md`: each line below its line becomes a task, then the page is emptied.
+    fn sync_new_tasks(&self, path: &Path, report: &mut SyncReport) -> Result<(), ServiceError> {
+        let text = match files::read(path) {
+            Ok(Some(text)) => text,
+            Ok(None) => return self.write(path, &tasks::render_new(), report),
+            Err(why) => return self.problem(report, path, &why),
+        };
+        let lines = match tasks::parse_new(&text) {
+            Ok(lines) => lines,
+            Err(why) => return self.problem(report, path, &why),
+        };
+        for (done, line) in lines.iter().enumerate() {
+            let request = crate::service::AddTask {
+                title: line.title.clone(),
+                after: line.after.iter().copied().collect(),
+                ..crate::service::AddTask::default()
+            };
+            match self.service.add_task(&request) {
+                Ok(added) => {
+                    report.applied.push(format!("added {} from {}", added.id, self.shown(path)));
+                }
+                Err(err) => {
+                    // What was added leaves the page; the refused line and the rest stay.
+                    if done > 0 {
+                        let keep: Vec<String> = lines[done..].iter().map(new_line).collect();
+                        let page = format!("{}{}\n", tasks::render_new(), keep.join("\n"));
+                        self.write(path, &page, report)?;
+                    }
+                    return self.problem(report, path, &err.to_string());
+                }
+            }
+        }
+        self.clear_problem(path)?;
+        if !lines.is_empty() && files::read(path).ok().flatten().as_deref() == Some(text.as_str()) {
+            self.write(path, &tasks::render_new(), report)?;
+        }
+        Ok(())
+    }
+
     fn write(
         &self,
         path: &Path,
@@ -344,6 +528,29 @@ pub(crate) fn is_cw_note(path: &Path) -> bool {
         || name.ends_with('~')
         || name.ends_with(".swp")
         || name.ends_with(".swx")
+}
+
+/// A plan key as a file name: anything but letters, digits, `.`, `_` and `-` becomes `-`.
+fn file_name(key: &str) -> String {
+    let name: String = key
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
+        .collect();
+    if name.starts_with('.') || name == "new" || name == "unplanned" {
+        format!("plan-{name}")
+    } else {
+        name
+    }
+}
+
+/// A new-task line as written back.
+fn new_line(line: &tasks::Line) -> String {
+    let after: Vec<String> = line.after.iter().map(ToString::to_string).collect();
+    if after.is_empty() {
+        format!("- {}", line.title)
+    } else {
+        format!("- {} (after {})", line.title, after.join(", "))
+    }
 }
 
 /// A fast hash of a file's bytes (not for security: to recognise cw's own writes).

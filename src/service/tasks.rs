@@ -120,26 +120,7 @@ impl Service {
     #[instrument(skip_all, fields(title = %request.title))]
     pub fn add_task(&self, request: &AddTask) -> Result<TaskRecord, ServiceError> {
         let title = request.title.trim();
-        if title.is_empty() {
-            return Err(ServiceError::InvalidInput("a task needs a non-empty title".to_owned()));
-        }
-        if title.contains(['\n', '\r']) {
-            return Err(ServiceError::InvalidInput(
-                "a title is one line; put the rest in the description (--description)".to_owned(),
-            ));
-        }
-        if let Some(c) = title.chars().find(|&c| crate::safe_text::is_unsafe(c)) {
-            return Err(ServiceError::InvalidInput(format!(
-                "the title contains the control character U+{:04X}; titles are plain text",
-                u32::from(c)
-            )));
-        }
-        if title.chars().count() > MAX_TITLE_CHARS {
-            return Err(ServiceError::InvalidInput(format!(
-                "the title is {} characters long; the limit is {MAX_TITLE_CHARS} (put details in --description)",
-                title.chars().count()
-            )));
-        }
+        check_title(title)?;
         if request.description.len() > MAX_DESCRIPTION_BYTES {
             return Err(ServiceError::InvalidInput(format!(
                 "the description is {} bytes; the limit is {MAX_DESCRIPTION_BYTES}",
@@ -241,6 +222,31 @@ impl Service {
             apply(tx, &task, TaskEvent::Cancel, None, "cancelled by the operator", now)?;
             let blocked_dependents = tx.dependents(id)?;
             Ok(TaskChange { task: require_task(tx, id)?, previous: task.state, blocked_dependents })
+        })
+    }
+
+    /// Changes a task's title (same rules as `add_task`).
+    #[instrument(skip_all, fields(task_id = %id))]
+    pub fn retitle_task(&self, id: TaskId, title: &str) -> Result<TaskRecord, ServiceError> {
+        let title = title.trim();
+        check_title(title)?;
+        let now = self.now();
+        self.store.write(|tx| {
+            let task = require_task(tx, id)?;
+            let update = crate::store::TaskTextUpdate {
+                title: title.to_owned(),
+                description: task.description.clone(),
+                files: task.files.clone(),
+                verify: task.verify.clone(),
+                done_criteria: task.done_criteria.clone(),
+                kind: task.kind.clone(),
+                needs_human: task.needs_human,
+                phase_seq: task.phase_seq,
+                wave: task.wave,
+                metadata: task.metadata,
+            };
+            tx.update_task_text(id, &update, now)?;
+            require_task(tx, id)
         })
     }
 
@@ -472,6 +478,31 @@ pub(super) fn remove_edge(
 }
 
 /// A task with its dependencies, dependents, plan and phase, read in `tx`.
+/// A title is one line of plain text within the limit (add, retitle, import through the same).
+fn check_title(title: &str) -> Result<(), ServiceError> {
+    if title.is_empty() {
+        return Err(ServiceError::InvalidInput("a task needs a non-empty title".to_owned()));
+    }
+    if title.contains(['\n', '\r']) {
+        return Err(ServiceError::InvalidInput(
+            "a title is one line; put the rest in the description (--description)".to_owned(),
+        ));
+    }
+    if let Some(c) = title.chars().find(|&c| crate::safe_text::is_unsafe(c)) {
+        return Err(ServiceError::InvalidInput(format!(
+            "the title contains the control character U+{:04X}; titles are plain text",
+            u32::from(c)
+        )));
+    }
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err(ServiceError::InvalidInput(format!(
+            "the title is {} characters long; the limit is {MAX_TITLE_CHARS} (put details in --description)",
+            title.chars().count()
+        )));
+    }
+    Ok(())
+}
+
 pub(super) fn detail(tx: &Tx<'_>, id: TaskId) -> Result<TaskDetail, ServiceError> {
     let task = require_task(tx, id)?;
     let dependencies = records(tx, &tx.dependencies(id)?)?;

@@ -307,3 +307,50 @@ fn cw_run_answered_only_through_the_inbox_files_merges_every_task() {
 fn answered_text(text: &str) -> String {
     answered(text, "Go ahead.")
 }
+
+#[test]
+fn tasks_are_added_retitled_reordered_and_cancelled_through_their_files() {
+    let env = env_with_task();
+    env.cw(&["task", "add", "Second"]).ok();
+    env.cw(&["mirror"]).ok();
+    let plan = env.root().join(".cw/tasks/unplanned.md");
+    let text = fs_err::read_to_string(&plan).unwrap();
+    assert!(text.contains("- t1 [ready] Paint the button\n- t2 [ready] Second\n"), "{text}");
+    let edited = text
+        .replace("- t1 [ready] Paint the button", "- t1 [ready] Paint the button blue")
+        .replace("- t2 [ready] Second", "- t2 [cancel] Second\n- Third (after t1)");
+    fs_err::write(&plan, &edited).unwrap();
+    let synced = env.cw(&["mirror"]).ok().to_owned();
+    assert!(
+        synced.contains("retitled t1")
+            && synced.contains("cancelled t2")
+            && synced.contains("added t3"),
+        "{synced}"
+    );
+    let after = fs_err::read_to_string(&plan).unwrap();
+    assert!(after.contains("- t1 [ready] Paint the button blue\n- t2 [cancelled] Second\n- t3 [pending] Third (after t1)\n"), "{after}");
+    env.cw(&["mirror"]).ok();
+    assert_eq!(
+        env.cw(&["task", "list", "--json"]).json().as_array().unwrap().len(),
+        3,
+        "applied once"
+    );
+
+    // A state the file cannot set: refused, the file kept as written, the reason beside it.
+    let refused = after.replace("- t1 [ready]", "- t1 [merged]");
+    fs_err::write(&plan, &refused).unwrap();
+    let synced = env.cw(&["mirror"]).ok().to_owned();
+    assert!(synced.contains("cannot be set to `merged`"), "{synced}");
+    assert_eq!(fs_err::read_to_string(&plan).unwrap(), refused);
+    assert!(env.root().join(".cw/tasks/unplanned.error.md").is_file());
+
+    // new.md: each line below its line is a task, then the page is emptied.
+    let new = env.root().join(".cw/tasks/new.md");
+    let page = fs_err::read_to_string(&new).unwrap();
+    fs_err::write(&new, format!("{page}- Fourth (after t3)\n- Fifth\n")).unwrap();
+    let synced = env.cw(&["mirror"]).ok().to_owned();
+    assert!(synced.contains("added t4") && synced.contains("added t5"), "{synced}");
+    assert_eq!(fs_err::read_to_string(&new).unwrap(), page);
+    let shown = env.cw(&["task", "show", "t4", "--json"]).json();
+    assert_eq!(shown["depends_on"], serde_json::json!(["t3"]));
+}
