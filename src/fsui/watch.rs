@@ -42,7 +42,8 @@ pub fn run(
         }
         Ok(())
     };
-    sync("start")?;
+    // Both watches exist before the first sync: a change made while it runs is seen after it.
+    let mut changes = service.watch_changes()?;
     let (send, events) = channel::<DebounceEventResult>();
     let mut watching = match new_debouncer(QUIET, None, send) {
         Ok(debouncer) => Some(debouncer),
@@ -51,16 +52,21 @@ pub fn run(
             None
         }
     };
+    // A folder that cannot be watched (none exists yet, the watch limit) is scanned instead.
+    let mut scanning = watching.is_none();
     if let Some(debouncer) = watching.as_mut() {
         for dir in mirror.watched_dirs() {
-            if let Err(err) = debouncer.watch(&dir, RecursiveMode::Recursive) {
+            let made = fs_err::create_dir_all(&dir);
+            if let Err(err) = made
+                .map_err(notify::Error::io)
+                .and_then(|()| debouncer.watch(&dir, RecursiveMode::Recursive))
+            {
                 warn!(dir = %dir.display(), cause = %err, "cannot watch; scanning every 2 s instead");
-                watching = None;
-                break;
+                scanning = true;
             }
         }
     }
-    let mut changes = service.watch_changes()?;
+    sync("start")?;
     let mut last_scan = Instant::now();
     while !cancel.is_cancelled() {
         let mut why = None;
@@ -77,9 +83,13 @@ pub fn run(
                 why = Some("events were lost");
             }
             Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => watching = None,
+            // No watcher at all: the wait the channel gave is taken here instead.
+            Err(RecvTimeoutError::Disconnected) => {
+                scanning = true;
+                std::thread::sleep(POLL);
+            }
         }
-        if watching.is_none() && last_scan.elapsed() >= SCAN_EVERY {
+        if scanning && last_scan.elapsed() >= SCAN_EVERY {
             why = Some("scan");
         }
         if changes.poll()?.is_some() {
