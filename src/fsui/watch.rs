@@ -72,8 +72,13 @@ pub fn run(
         let mut why = None;
         match events.recv_timeout(POLL) {
             Ok(Ok(batch)) => {
-                let saved =
-                    batch.iter().flat_map(|e| e.paths.iter()).any(|p| mirror.is_human_edit(p));
+                // Reads are events too (inotify's open and close): cw's own reads of 1,000 files
+                // would wake it again forever. Only writes, creations, renames and removals count.
+                let saved = batch
+                    .iter()
+                    .filter(|e| !e.kind.is_access() && !e.kind.is_other())
+                    .flat_map(|e| e.paths.iter())
+                    .any(|p| mirror.is_human_edit(p));
                 if saved {
                     why = Some("a file was saved");
                 }
