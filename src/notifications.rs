@@ -32,6 +32,20 @@ pub struct Notice {
     pub notices: Vec<Notice>,
 }
 
+impl Notice {
+    /// A notice about no one task, agent or question (a summary, the run's end).
+    pub fn plain(event: &str, message: String) -> Notice {
+        Notice {
+            event: event.to_owned(),
+            task: None,
+            agent: None,
+            question: None,
+            message,
+            notices: Vec::new(),
+        }
+    }
+}
+
 /// What an event means to the human, if anything.
 pub fn notice_for(event: &EventRecord) -> Option<Notice> {
     let data: serde_json::Value = serde_json::from_str(&event.data).unwrap_or_default();
@@ -160,14 +174,7 @@ impl Notifier {
         if pending.len() <= BURST && pending.iter().all(|n| n.event == pending[0].event) {
             // A few of one kind read better one per line than as a count.
             let message = pending.iter().map(|n| n.message.as_str()).collect::<Vec<_>>().join("; ");
-            return Some(Notice {
-                event: "summary".to_owned(),
-                task: None,
-                agent: None,
-                question: None,
-                message,
-                notices: pending,
-            });
+            return Some(Notice { notices: pending, ..Notice::plain("summary", message) });
         }
         let mut counts: Vec<(String, usize)> = Vec::new();
         for notice in &pending {
@@ -180,14 +187,7 @@ impl Notifier {
             counts.iter().map(|(kind, n)| format!("{n} {}", words(kind, *n))).collect();
         let message =
             format!("{} things need you: {} (see cw status)", pending.len(), parts.join(", "));
-        Some(Notice {
-            event: "summary".to_owned(),
-            task: None,
-            agent: None,
-            question: None,
-            message,
-            notices: pending,
-        })
+        Some(Notice { notices: pending, ..Notice::plain("summary", message) })
     }
 
     /// Shows `notice`: the terminal bell if configured, and the command on its own thread

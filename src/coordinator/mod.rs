@@ -268,14 +268,7 @@ impl<'p> Coordinator<'p> {
             report.merged,
             report.total
         );
-        self.notifier.push(Notice {
-            event: "finished".to_owned(),
-            task: None,
-            agent: None,
-            question: None,
-            message,
-            notices: Vec::new(),
-        });
+        self.notifier.push(Notice::plain("finished", message));
         if let Some(notice) = self.notifier.take(true) {
             let line = self.notifier.deliver(&notice, true);
             self.progress.line(&line);
