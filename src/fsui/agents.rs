@@ -114,3 +114,64 @@ pub(super) fn parse_inbox(text: &str, agent: AgentId) -> Result<Written, String>
     }
     Ok(Written { paragraphs })
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fsui::files::tricky;
+    use crate::model::MessageId;
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: crate::planning::fuzz_cases() / 4,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Whatever was sent before and whatever the human writes, the paragraphs written below
+        /// the line are read back as written, each with its own key, the same on a second read.
+        #[test]
+        fn a_message_written_below_the_line_reads_back_paragraph_by_paragraph(
+            sent in proptest::collection::vec(tricky(), 0..3),
+            written in tricky(),
+            crlf in any::<bool>(),
+        ) {
+            let agent = AgentId(4);
+            let sent: Vec<MessageRecord> = sent
+                .into_iter()
+                .enumerate()
+                .map(|(n, body)| MessageRecord {
+                    id: MessageId(i64::try_from(n).unwrap() + 1),
+                    agent,
+                    sender: "file".to_owned(),
+                    body,
+                    created_at: crate::model::Timestamp(1_764_684_000_000),
+                    read_at: None,
+                })
+                .collect();
+            let page = render_inbox(agent, sent.len(), &sent);
+            let below = format!("{WRITE_BELOW}\n\n");
+            let mut file = page.replacen(&below, &format!("{below}{written}\n"), 1);
+            if crlf {
+                file = file.replace('\n', "\r\n");
+            }
+            let expected: Vec<String> = normalise(&written)
+                .split("\n\n")
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let read = parse_inbox(&file, agent).unwrap();
+            let texts: Vec<String> = read.paragraphs.iter().map(|(p, _)| p.clone()).collect();
+            prop_assert_eq!(&texts, &expected, "{}", file);
+            let keys: std::collections::HashSet<&String> = read.paragraphs.iter().map(|(_, k)| k).collect();
+            prop_assert_eq!(keys.len(), expected.len(), "one key per paragraph");
+            let again = parse_inbox(&file, agent).unwrap();
+            prop_assert_eq!(again.paragraphs, read.paragraphs);
+            // The page as cw writes it holds nothing to send.
+            prop_assert!(parse_inbox(&page, agent).unwrap().paragraphs.is_empty());
+        }
+    }
+}

@@ -130,3 +130,21 @@ pub(super) fn front_matter(text: &str) -> Option<(Vec<(String, String)>, &str)> 
 pub(super) fn scalar(text: &str) -> String {
     crate::safe_text::one_line(text).into_owned()
 }
+
+/// Text made of what trips a markdown reader: headings (the answer's own among them), front-matter
+/// fences and keys, lines like conflict markers, task lines, unicode, CRLF — for the round-trip
+/// property tests of every page.
+#[cfg(test)]
+pub(super) fn tricky() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let piece = prop_oneof![
+        4 => proptest::sample::select(vec![
+            "## Answer", "# Question q7", "---", "id: q9", "status: open", "=======",
+            "<<<<<< not quite", "> quoted", "- [ ] item", "1. first", "```", "<!-- note -->",
+            "**bold**", "é数据✓", "\r", "  indented", "\t", "", "- t4 [ready] Not a task",
+            "- Nor a new one (after t1)", "version: 9", "\u{1b}[2J",
+        ]).prop_map(str::to_owned),
+        1 => "[a-z ]{1,12}",
+    ];
+    proptest::collection::vec(piece, 1..12).prop_map(|lines| lines.join("\n"))
+}

@@ -140,6 +140,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::fsui::files::tricky;
     use crate::model::{AgentId, QuestionId, TaskId};
 
     fn question(text: &str, options: Vec<String>) -> QuestionRecord {
@@ -155,20 +156,6 @@ mod tests {
             asked_at: Timestamp(1_764_684_000_000),
             answered_at: None,
         }
-    }
-
-    /// Text made of what trips a markdown reader: headings (the answer's own among them),
-    /// front-matter fences and keys, lines like conflict markers, unicode, CRLF.
-    fn tricky() -> impl Strategy<Value = String> {
-        let piece = prop_oneof![
-            4 => proptest::sample::select(vec![
-                "## Answer", "# Question q7", "---", "id: q9", "status: open", "=======",
-                "<<<<<< not quite", "> quoted", "- [ ] item", "1. first", "```", "<!-- note -->",
-                "**bold**", "é数据✓", "\r", "  indented", "\t", "",
-            ]).prop_map(str::to_owned),
-            1 => "[a-z ]{1,12}",
-        ];
-        proptest::collection::vec(piece, 1..12).prop_map(|lines| lines.join("\n"))
     }
 
     proptest! {

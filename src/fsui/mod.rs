@@ -20,7 +20,7 @@ pub mod watch;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::model::{AgentId, AgentState, QuestionId, TaskId};
+use crate::model::{AgentId, AgentState, QuestionId, TaskId, TaskState};
 use crate::service::{Caller, Service, ServiceError, Via};
 use crate::store::QuestionRecord;
 
@@ -270,7 +270,7 @@ impl<'s> Mirror<'s> {
                 if let (Some(text), Some(before)) = (&text, &before)
                     && text != before
                 {
-                    match self.apply_task_edits(text, before, *plan) {
+                    match self.apply_task_edits(name, text, before, *plan) {
                         Ok(applied) => {
                             changed |= !applied.is_empty();
                             let shown = self.shown(&path);
@@ -331,28 +331,31 @@ impl<'s> Mirror<'s> {
         Ok(groups)
     }
 
-    /// Applies the differences between the human's `text` and what cw wrote (`before`); stops
-    /// at the first refusal, which is returned in words (what was applied before it stays).
+    /// Applies the differences between the human's `text` and what cw wrote (`before`) to the
+    /// file `name`; stops at the first refusal, which is returned in words (what was applied
+    /// before it stays). Applying the same text again changes nothing more: an edit the database
+    /// already shows is skipped and an added line carries its key.
     fn apply_task_edits(
         &self,
+        name: &str,
         text: &str,
         before: &str,
         plan: Option<crate::model::PlanId>,
     ) -> Result<Vec<String>, String> {
         let now = tasks::parse(text)?;
         let was = tasks::parse(before).unwrap_or_default();
-        let mut applied = Vec::new();
         let refuse = |err: ServiceError| err.to_string();
-        for line in &now {
+        let listing =
+            self.service.list_tasks(&crate::store::TaskFilter::default()).map_err(refuse)?;
+        let version = tasks::digest(before);
+        let mut applied = Vec::new();
+        for (at, line) in now.iter().enumerate() {
             let Some(id) = line.id else {
-                let request = crate::service::AddTask {
-                    title: line.title.clone(),
-                    plan: plan.map(crate::service::PlanRef::Id),
-                    after: line.after.iter().copied().collect(),
-                    ..crate::service::AddTask::default()
-                };
-                let added = self.service.add_task(&request).map_err(refuse)?;
-                applied.push(format!("added {}", added.id));
+                let key = tasks::dedupe_key(name, &version, &now, at);
+                let added = self.add_task_line(line, plan, key).map_err(refuse)?;
+                if !listing.tasks.iter().any(|t| t.id == added.id) {
+                    applied.push(format!("added {}", added.id));
+                }
                 continue;
             };
             let Some(old) = was.iter().find(|l| l.id == Some(id)) else {
@@ -360,59 +363,95 @@ impl<'s> Mirror<'s> {
                     "{id} is not in this file; add a task with a line without an id"
                 ));
             };
-            if line.title != old.title {
-                self.service.retitle_task(id, &line.title).map_err(refuse)?;
-                applied.push(format!("retitled {id}"));
+            let Some(current) = listing.tasks.iter().find(|t| t.id == id) else {
+                return Err(format!("{id} no longer exists; remove its line"));
+            };
+            let edit = crate::service::TaskEdit {
+                title: (line.title != old.title && line.title != current.title)
+                    .then(|| line.title.clone()),
+                description: (line.description != old.description
+                    && line.description != tasks::canonical(&current.description))
+                .then(|| line.description.clone()),
+            };
+            if edit.title.is_some() || edit.description.is_some() {
+                self.service.edit_task(id, &edit).map_err(refuse)?;
+                let what = if edit.title.is_some() { "retitled" } else { "redescribed" };
+                applied.push(format!("{what} {id}"));
             }
-            for added in line.after.difference(&old.after) {
+            let deps = listing.dependencies.get(&id).map_or(&[][..], Vec::as_slice);
+            for added in line.after.difference(&old.after).filter(|d| !deps.contains(d)) {
                 self.service.add_dependency(id, *added).map_err(refuse)?;
                 applied.push(format!("{id} now after {added}"));
             }
-            for removed in old.after.difference(&line.after) {
+            for removed in old.after.difference(&line.after).filter(|d| deps.contains(d)) {
                 self.service.remove_dependency(id, *removed).map_err(refuse)?;
                 applied.push(format!("{id} no longer after {removed}"));
             }
+            let retryable = [TaskState::Failed, TaskState::Cancelled].contains(&current.state);
             match tasks::state_edit(id, &old.state, &line.state)? {
-                Some(tasks::StateEdit::Cancel) => {
+                Some(tasks::StateEdit::Cancel) if current.state != TaskState::Cancelled => {
                     self.service.cancel_task(id).map_err(refuse)?;
                     applied.push(format!("cancelled {id}"));
                 }
-                Some(tasks::StateEdit::Retry) => {
+                Some(tasks::StateEdit::Retry) if retryable => {
                     self.service.retry_task(id).map_err(refuse)?;
                     applied.push(format!("retried {id}"));
                 }
-                None => {}
+                _ => {}
             }
         }
         Ok(applied)
     }
 
-    /// `.cw/tasks/new.md`: each line below its line becomes a task, then the page is emptied.
+    fn add_task_line(
+        &self,
+        line: &tasks::Line,
+        plan: Option<crate::model::PlanId>,
+        dedupe_key: String,
+    ) -> Result<crate::store::TaskRecord, ServiceError> {
+        self.service.add_task(&crate::service::AddTask {
+            title: line.title.clone(),
+            description: line.description.clone(),
+            plan: plan.map(crate::service::PlanRef::Id),
+            after: line.after.iter().copied().collect(),
+            dedupe_key: Some(dedupe_key),
+            ..crate::service::AddTask::default()
+        })
+    }
+
+    /// `.cw/tasks/new.md`: each line below its line becomes a task, then the page is emptied
+    /// (and given a new version, so the same line written again later is a new task).
     fn sync_new_tasks(&self, path: &Path, report: &mut SyncReport) -> Result<(), ServiceError> {
         let text = match files::read(path) {
             Ok(Some(text)) => text,
-            Ok(None) => return self.write(path, &tasks::render_new(), report),
+            Ok(None) => {
+                return self.write(path, &tasks::render_new(&tasks::fresh_version()), report);
+            }
             Err(why) => return self.problem(report, path, &why),
         };
-        let lines = match tasks::parse_new(&text) {
-            Ok(lines) => lines,
+        let (version, lines) = match tasks::parse_new(&text) {
+            Ok(parsed) => parsed,
             Err(why) => return self.problem(report, path, &why),
         };
+        // Tasks that exist already: a line added before a crash is not reported again.
+        let mut known = std::collections::HashSet::new();
+        if !lines.is_empty() {
+            let listing = self.service.list_tasks(&Default::default())?;
+            known.extend(listing.tasks.iter().map(|t| t.id));
+        }
         for (done, line) in lines.iter().enumerate() {
-            let request = crate::service::AddTask {
-                title: line.title.clone(),
-                after: line.after.iter().copied().collect(),
-                ..crate::service::AddTask::default()
-            };
-            match self.service.add_task(&request) {
+            let key = tasks::dedupe_key("new.md", &version, &lines, done);
+            match self.add_task_line(line, None, key) {
+                Ok(added) if known.contains(&added.id) => {}
                 Ok(added) => {
                     report.applied.push(format!("added {} from {}", added.id, self.shown(path)));
                 }
                 Err(err) => {
                     // What was added leaves the page; the refused line and the rest stay.
                     if done > 0 {
-                        let keep: Vec<String> = lines[done..].iter().map(new_line).collect();
-                        let page = format!("{}{}\n", tasks::render_new(), keep.join("\n"));
+                        let keep: String =
+                            lines[done..].iter().map(tasks::render_new_line).collect();
+                        let page = format!("{}{keep}", tasks::render_new(&tasks::fresh_version()));
                         self.write(path, &page, report)?;
                     }
                     return self.problem(report, path, &err.to_string());
@@ -421,7 +460,7 @@ impl<'s> Mirror<'s> {
         }
         self.clear_problem(path)?;
         if !lines.is_empty() && files::read(path).ok().flatten().as_deref() == Some(text.as_str()) {
-            self.write(path, &tasks::render_new(), report)?;
+            self.write(path, &tasks::render_new(&tasks::fresh_version()), report)?;
         }
         Ok(())
     }
@@ -540,16 +579,6 @@ fn file_name(key: &str) -> String {
         format!("plan-{name}")
     } else {
         name
-    }
-}
-
-/// A new-task line as written back.
-fn new_line(line: &tasks::Line) -> String {
-    let after: Vec<String> = line.after.iter().map(ToString::to_string).collect();
-    if after.is_empty() {
-        format!("- {}", line.title)
-    } else {
-        format!("- {} (after {})", line.title, after.join(", "))
     }
 }
 

@@ -198,6 +198,7 @@ impl CwServer {
                 plan,
                 after,
                 priority: args.priority.map(i64::from),
+                dedupe_key: None,
             };
             let task = service.add_task(&request)?;
             Ok(TaskJson::new(&task, &request.after))

@@ -196,6 +196,7 @@ fn apply_set(
                     phase_seq: task.phase_seq,
                     wave: task.wave,
                     metadata,
+                    dedupe_key: None,
                 };
                 task_ids.insert(task.key.as_str(), tx.insert_task(&new, TaskState::Pending, now)?);
                 report.tasks_created += 1;

@@ -40,7 +40,7 @@ pub use init::InitReport;
 pub use server_lock::ServerLock;
 pub use tasks::{
     AddTask, DependencyChange, MAX_DESCRIPTION_BYTES, MAX_TITLE_CHARS, MergeLine, Overview,
-    PlanRef, StatusReport, TaskChange, TaskDetail, TaskListing,
+    PlanRef, StatusReport, TaskChange, TaskDetail, TaskEdit, TaskListing,
 };
 pub use work::{MAX_PROGRESS_CHARS, MergeRequest};
 

@@ -31,6 +31,16 @@ pub struct AddTask {
     pub plan: Option<PlanRef>,
     pub after: Vec<TaskId>,
     pub priority: Option<i64>,
+    /// Makes the add idempotent (a file read twice): a task added with this key before is
+    /// returned as it is, and nothing is added.
+    pub dedupe_key: Option<String>,
+}
+
+/// What `edit_task` changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct TaskEdit {
+    pub title: Option<String>,
+    pub description: Option<String>,
 }
 
 /// Everything `cw task list` shows: tasks with their edges and containers.
@@ -121,14 +131,14 @@ impl Service {
     pub fn add_task(&self, request: &AddTask) -> Result<TaskRecord, ServiceError> {
         let title = request.title.trim();
         check_title(title)?;
-        if request.description.len() > MAX_DESCRIPTION_BYTES {
-            return Err(ServiceError::InvalidInput(format!(
-                "the description is {} bytes; the limit is {MAX_DESCRIPTION_BYTES}",
-                request.description.len()
-            )));
-        }
+        check_description(&request.description)?;
         let now = self.now();
         self.store.write(|tx| {
+            if let Some(key) = &request.dedupe_key
+                && let Some(id) = tx.task_by_dedupe_key(key)?
+            {
+                return require_task(tx, id);
+            }
             let plan = match &request.plan {
                 Some(plan_ref) => Some(resolve_plan(tx, plan_ref)?),
                 None => None,
@@ -147,6 +157,7 @@ impl Service {
                 description: request.description.clone(),
                 priority: request.priority.unwrap_or(2),
                 wave: plan.as_ref().and_then(|p| p.wave).unwrap_or(0),
+                dedupe_key: request.dedupe_key.clone(),
                 ..NewTask::default()
             };
             let id = tx.insert_task(&new, state, now)?;
@@ -225,17 +236,22 @@ impl Service {
         })
     }
 
-    /// Changes a task's title (same rules as `add_task`).
+    /// Changes a task's title or description (same rules as `add_task`).
     #[instrument(skip_all, fields(task_id = %id))]
-    pub fn retitle_task(&self, id: TaskId, title: &str) -> Result<TaskRecord, ServiceError> {
-        let title = title.trim();
-        check_title(title)?;
+    pub fn edit_task(&self, id: TaskId, edit: &TaskEdit) -> Result<TaskRecord, ServiceError> {
+        let title = edit.title.as_deref().map(str::trim);
+        if let Some(title) = title {
+            check_title(title)?;
+        }
+        if let Some(description) = &edit.description {
+            check_description(description)?;
+        }
         let now = self.now();
         self.store.write(|tx| {
             let task = require_task(tx, id)?;
             let update = crate::store::TaskTextUpdate {
-                title: title.to_owned(),
-                description: task.description.clone(),
+                title: title.map_or_else(|| task.title.clone(), str::to_owned),
+                description: edit.description.clone().unwrap_or_else(|| task.description.clone()),
                 files: task.files.clone(),
                 verify: task.verify.clone(),
                 done_criteria: task.done_criteria.clone(),
@@ -477,8 +493,18 @@ pub(super) fn remove_edge(
     Ok(())
 }
 
-/// A task with its dependencies, dependents, plan and phase, read in `tx`.
-/// A title is one line of plain text within the limit (add, retitle, import through the same).
+/// A description is free text within the limit.
+fn check_description(description: &str) -> Result<(), ServiceError> {
+    if description.len() > MAX_DESCRIPTION_BYTES {
+        return Err(ServiceError::InvalidInput(format!(
+            "the description is {} bytes; the limit is {MAX_DESCRIPTION_BYTES}",
+            description.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A title is one line of plain text within the limit (add, edit, import through the same).
 fn check_title(title: &str) -> Result<(), ServiceError> {
     if title.is_empty() {
         return Err(ServiceError::InvalidInput("a task needs a non-empty title".to_owned()));
@@ -503,6 +529,7 @@ fn check_title(title: &str) -> Result<(), ServiceError> {
     Ok(())
 }
 
+/// A task with its dependencies, dependents, plan and phase, read in `tx`.
 pub(super) fn detail(tx: &Tx<'_>, id: TaskId) -> Result<TaskDetail, ServiceError> {
     let task = require_task(tx, id)?;
     let dependencies = records(tx, &tx.dependencies(id)?)?;

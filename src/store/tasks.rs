@@ -58,6 +58,8 @@ pub struct NewTask {
     pub phase_seq: i64,
     pub wave: i64,
     pub metadata: String,
+    /// Set for a task added from a file: a second insert with the same key adds nothing.
+    pub dedupe_key: Option<String>,
 }
 
 /// Text fields an import may refresh in place (never the state).
@@ -105,10 +107,11 @@ impl Tx<'_> {
             .conn()
             .prepare_cached(
                 "INSERT INTO tasks (id, plan_id, key, title, description, files, verify, done_criteria,
-                    kind, needs_human, state, priority, phase_seq, wave, metadata, created_at, updated_at)
+                    kind, needs_human, state, priority, phase_seq, wave, metadata, created_at, updated_at,
+                    dedupe_key)
                  VALUES (max(coalesce((SELECT max(id) FROM tasks), 0),
                              coalesce((SELECT above FROM id_floors WHERE entity = 'tasks'), 0)) + 1,
-                    ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+                    ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16)",
             )
             .on(self)?;
         stmt.execute(params![
@@ -127,6 +130,7 @@ impl Tx<'_> {
             task.wave,
             if task.metadata.is_empty() { "{}" } else { &task.metadata },
             now.0,
+            task.dedupe_key,
         ])
         .on(self)?;
         let id = TaskId(self.conn().last_insert_rowid());
@@ -211,6 +215,16 @@ impl Tx<'_> {
     pub fn tasks_by_key(&self, plan: PlanId) -> Result<HashMap<String, TaskRecord>, StoreError> {
         let tasks = self.tasks(&TaskFilter { state: None, plan: Some(plan) })?;
         Ok(tasks.into_iter().filter_map(|t| Some((t.key.clone()?, t))).collect())
+    }
+
+    /// The task added with `dedupe_key`, if one was.
+    pub fn task_by_dedupe_key(&self, dedupe_key: &str) -> Result<Option<TaskId>, StoreError> {
+        self.conn()
+            .prepare_cached("SELECT id FROM tasks WHERE dedupe_key = ?1")
+            .on(self)?
+            .query_row(params![dedupe_key], |row| row.get(0).map(TaskId))
+            .optional()
+            .on(self)
     }
 
     /// Number of tasks in each state.

@@ -350,7 +350,55 @@ fn tasks_are_added_retitled_reordered_and_cancelled_through_their_files() {
     fs_err::write(&new, format!("{page}- Fourth (after t3)\n- Fifth\n")).unwrap();
     let synced = env.cw(&["mirror"]).ok().to_owned();
     assert!(synced.contains("added t4") && synced.contains("added t5"), "{synced}");
-    assert_eq!(fs_err::read_to_string(&new).unwrap(), page);
+    let emptied = fs_err::read_to_string(&new).unwrap();
+    assert!(!emptied.contains("Fourth") && emptied.ends_with("then save -----\n\n"), "{emptied}");
     let shown = env.cw(&["task", "show", "t4", "--json"]).json();
     assert_eq!(shown["depends_on"], serde_json::json!(["t3"]));
+}
+
+#[test]
+fn descriptions_are_edited_in_the_files_and_a_sync_repeated_after_a_crash_adds_nothing_twice() {
+    let env = env_with_task();
+    env.cw(&["task", "add", "Second", "--description", "Line one\r\n\n    code()"]).ok();
+    env.cw(&["mirror"]).ok();
+    let plan = env.root().join(".cw/tasks/unplanned.md");
+    let baseline = env.root().join(".cw/mirror/tasks/unplanned.md");
+    let text = fs_err::read_to_string(&plan).unwrap();
+    assert!(text.contains("- t2 [ready] Second\n  Line one\n\n      code()\n"), "{text}");
+    let edited = format!(
+        "{}- Third (after t2)\n  Why: the button.\n\n  - not a task, a list in the description\n",
+        text.replace("  Line one\n", "  Line one, edited\n")
+    );
+    let before = fs_err::read_to_string(&baseline).unwrap();
+    fs_err::write(&plan, &edited).unwrap();
+    let synced = env.cw(&["mirror"]).ok().to_owned();
+    assert!(synced.contains("redescribed t2") && synced.contains("added t3"), "{synced}");
+    let description =
+        |id: &str| env.cw(&["task", "show", id, "--json"]).json()["description"].clone();
+    assert_eq!(description("t2"), "Line one, edited\n\n    code()");
+    assert_eq!(description("t3"), "Why: the button.\n\n- not a task, a list in the description");
+
+    // cw killed after applying but before rewriting: the files are as the human left them.
+    fs_err::write(&plan, &edited).unwrap();
+    fs_err::write(&baseline, &before).unwrap();
+    let synced = env.cw(&["mirror"]).ok().to_owned();
+    assert!(!synced.contains("added") && !synced.contains("not applied"), "{synced}");
+    let count = || env.cw(&["task", "list", "--json"]).json().as_array().unwrap().len();
+    assert_eq!(count(), 3, "the added line was added once");
+    assert!(!env.root().join(".cw/tasks/unplanned.error.md").exists());
+
+    let new = env.root().join(".cw/tasks/new.md");
+    let page = fs_err::read_to_string(&new).unwrap();
+    fs_err::write(&new, format!("{page}- Fourth\n")).unwrap();
+    assert!(env.cw(&["mirror"]).ok().contains("added t4"));
+    fs_err::write(&new, format!("{page}- Fourth\n")).unwrap();
+    let synced = env.cw(&["mirror"]).ok().to_owned();
+    assert!(!synced.contains("added"), "{synced}");
+    assert_eq!(count(), 4, "a line of new.md read twice is one task");
+    // The same line written on the fresh page is meant: a second task.
+    let fresh = fs_err::read_to_string(&new).unwrap();
+    assert_ne!(fresh, page, "each emptied page has its own version");
+    fs_err::write(&new, format!("{fresh}- Fourth\n")).unwrap();
+    env.cw(&["mirror"]).ok();
+    assert_eq!(count(), 5);
 }

@@ -43,6 +43,7 @@ pub(crate) fn cmd_add(cx: &Context, args: &AddArgs) -> CommandResult {
         plan,
         after,
         priority: args.priority,
+        dedupe_key: None,
     };
     let task = service.add_task(&request)?;
     if args.json {
