@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use cw::model::AgentKind;
 use cw::service::{Caller, Via};
+use cw::store::QuestionRecord;
 
 use crate::agents::wait_until;
 use crate::support::TestEnv;
@@ -27,6 +28,17 @@ fn env_with_task() -> TestEnv {
 
 fn inbox(env: &TestEnv) -> PathBuf {
     env.root().join(".cw/inbox")
+}
+
+/// A bare agent asks `text`; after one `cw mirror`, its question and the question's file.
+fn asked(env: &TestEnv, text: &str, options: &[&str]) -> (QuestionRecord, PathBuf) {
+    let service = env.service();
+    let agent = service.register_agent_of("asker", None, AgentKind::Bare).unwrap().agent.id;
+    let options: Vec<String> = options.iter().map(|&o| o.to_owned()).collect();
+    let question = service.ask(agent, text, &options, None).unwrap();
+    env.cw(&["mirror"]).ok();
+    let file = inbox(env).join(format!("{}.md", question.id));
+    (question, file)
 }
 
 /// A running `cw` command (`mirror --watch`, `run`), killed when dropped.
@@ -138,11 +150,7 @@ fn an_answer_saved_in_the_file_returns_from_ask_user_with_every_save_pattern() {
 fn an_option_is_answered_by_its_number_and_an_edit_made_while_cw_was_away_is_applied() {
     let env = env_with_task();
     let service = env.service();
-    let agent = service.register_agent_of("asker", None, AgentKind::Bare).unwrap().agent.id;
-    let options = ["red".to_owned(), "blue".to_owned()];
-    let question = service.ask(agent, "Which colour?", &options, None).unwrap();
-    env.cw(&["mirror"]).ok();
-    let file = inbox(&env).join(format!("{}.md", question.id));
+    let (question, file) = asked(&env, "Which colour?", &["red", "blue"]);
     let text = fs_err::read_to_string(&file).unwrap();
     assert!(text.contains("1. red\n2. blue"), "{text}");
     // cw is not running: the edit waits in the file.
@@ -163,10 +171,7 @@ fn an_option_is_answered_by_its_number_and_an_edit_made_while_cw_was_away_is_app
 fn broken_files_are_left_byte_for_byte_with_the_reason_beside_them() {
     let env = env_with_task();
     let service = env.service();
-    let agent = service.register_agent_of("asker", None, AgentKind::Bare).unwrap().agent.id;
-    let question = service.ask(agent, "Proceed?", &[], None).unwrap();
-    env.cw(&["mirror"]).ok();
-    let file = inbox(&env).join(format!("{}.md", question.id));
+    let (question, file) = asked(&env, "Proceed?", &[]);
     let good = fs_err::read_to_string(&file).unwrap();
     let broken = [
         good.replacen("---\n", "--\n", 1),
@@ -201,10 +206,7 @@ fn broken_files_are_left_byte_for_byte_with_the_reason_beside_them() {
 fn a_link_out_of_cw_is_refused_and_its_target_untouched() {
     let env = env_with_task();
     let service = env.service();
-    let agent = service.register_agent_of("asker", None, AgentKind::Bare).unwrap().agent.id;
-    let question = service.ask(agent, "Proceed?", &[], None).unwrap();
-    env.cw(&["mirror"]).ok();
-    let file = inbox(&env).join(format!("{}.md", question.id));
+    let (question, file) = asked(&env, "Proceed?", &[]);
     let outside = env.outer().join("secret.md");
     let text = answered(&fs_err::read_to_string(&file).unwrap(), "leaked");
     fs_err::write(&outside, &text).unwrap();
@@ -221,10 +223,7 @@ fn a_link_out_of_cw_is_refused_and_its_target_untouched() {
 fn an_answer_given_elsewhere_meanwhile_keeps_the_files_answer_as_a_conflict_copy() {
     let env = env_with_task();
     let service = env.service();
-    let agent = service.register_agent_of("asker", None, AgentKind::Bare).unwrap().agent.id;
-    let question = service.ask(agent, "Which port?", &[], None).unwrap();
-    env.cw(&["mirror"]).ok();
-    let file = inbox(&env).join(format!("{}.md", question.id));
+    let (question, file) = asked(&env, "Which port?", &[]);
     let mine = answered(&fs_err::read_to_string(&file).unwrap(), "8080, because of the proxy");
     fs_err::write(&file, &mine).unwrap();
     env.cw(&["answer", &question.id.to_string(), "9090"]).ok();
