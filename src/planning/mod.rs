@@ -8,6 +8,7 @@
 mod frontmatter;
 #[cfg(test)]
 mod fuzz;
+mod names;
 mod numbers;
 mod plan;
 mod resolve;

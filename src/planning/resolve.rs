@@ -10,6 +10,7 @@ use regex::Regex;
 use serde_json::json;
 
 use super::frontmatter::{self, FmValue};
+use super::names::{self, SummaryOf};
 use super::numbers::{PHASE_NUMBER, PhaseNumber, plan_key, plan_number, plan_sort_key};
 use super::plan::{self, ParsedPlan, ParsedTask};
 use super::roadmap::{self, Roadmap, RoadmapPhase};
@@ -23,27 +24,6 @@ use crate::model::{MAX_DESCRIPTION_BYTES, find_cycle};
 static DIR_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(r"^({PHASE_NUMBER})(?:-(.*))?$")).expect("invariant: static regex")
 });
-static PLAN_CANONICAL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"^({PHASE_NUMBER})-(\d+|FIX\d*)-PLAN\.md$"))
-        .expect("invariant: static regex")
-});
-static PLAN_ALTERNATE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"^({PHASE_NUMBER})-PLAN-(\d+)(?:-.+)?\.md$"))
-        .expect("invariant: static regex")
-});
-static PLAN_FIX: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"^({PHASE_NUMBER})-(FIX\d*)\.md$")).expect("invariant: static regex")
-});
-static PLAN_NESTED: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^PLAN-(\d+).*\.md$").expect("invariant: static regex"));
-static SUMMARY_CANONICAL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"^({PHASE_NUMBER})-(\d+|FIX\d*)-SUMMARY\.md$"))
-        .expect("invariant: static regex")
-});
-static SUMMARY_LOOSE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^.*?-(\d+)-SUMMARY\.md$").expect("invariant: static regex"));
-static SUMMARY_NESTED: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^SUMMARY-(\d+)\.md$").expect("invariant: static regex"));
 static PLAN_REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(r"^({PHASE_NUMBER})-(\d+|FIX\d*)(?:-.*)?$"))
         .expect("invariant: static regex")
@@ -339,49 +319,47 @@ impl Context {
             entries.extend(nested);
         }
         entries.sort();
+        let mut versions: HashMap<String, u32> = HashMap::new();
         for path in entries.into_iter().filter(|p| !p.is_dir()) {
             let name = file_name(&path);
-            if !name.ends_with(".md") || (!name.contains("PLAN") && !PLAN_FIX.is_match(&name)) {
-                continue;
-            }
-            if name.ends_with("-PLAN-CHECK.md")
-                || name.ends_with("-PLAN-OUTLINE.md")
-                || name.ends_with(".pre-bounce.md")
-            {
-                continue;
-            }
             let nested = path.parent().is_some_and(|p| file_name(p) == "plans");
-            let found = if nested {
-                PLAN_NESTED.captures(&name).map(|c| (None, c[1].to_owned()))
-            } else if name == "PLAN.md" {
-                Some((None, "01".to_owned()))
-            } else {
-                [&*PLAN_CANONICAL, &*PLAN_ALTERNATE, &*PLAN_FIX].iter().find_map(|re| {
-                    re.captures(&name).map(|c| (Some(c[1].to_owned()), c[2].to_owned()))
-                })
-            };
-            let Some((file_phase, raw_plan)) = found else {
-                self.warn(
-                    &path,
-                    None,
-                    "looks like a plan but its name is not a GSD plan name; skipped".to_owned(),
-                );
+            let Some(found) = names::plan_file(&name, nested) else {
+                if name.ends_with(".md")
+                    && name.contains("PLAN")
+                    && names::summary_file(&name).is_none()
+                {
+                    self.warn(&path, None, "looks like a plan but its name is not a GSD plan name (`NN-MM-PLAN.md`, any `*-PLAN.md`); skipped".to_owned());
+                }
                 continue;
             };
-            if let Some(file_phase) = file_phase.as_deref().and_then(PhaseNumber::parse)
+            if let Some(file_phase) = found.phase.as_deref().and_then(PhaseNumber::parse)
                 && &file_phase != number
             {
                 self.warn(&path, None, format!("file name says phase {} but it is in the directory of phase {}; using the directory", file_phase.as_str(), number.as_str()));
             }
-            let Some(plan) = plan_number(&raw_plan) else { continue };
-            if candidates.iter().any(|(n, _)| *n == plan) {
-                self.warn(
-                    &path,
-                    None,
-                    format!("a second file for plan {}-{plan}; skipped", number.as_str()),
-                );
+            let plan = found.plan;
+            if let Some(at) = candidates.iter().position(|(n, _)| *n == plan) {
+                let kept = versions.get(&plan).copied().unwrap_or(1);
+                let key = plan_key(number.as_str(), &plan);
+                let (skipped, read, version) = if found.version > kept {
+                    versions.insert(plan.clone(), found.version);
+                    let older = std::mem::replace(&mut candidates[at].1, path.clone());
+                    (older, path.clone(), found.version)
+                } else {
+                    (path.clone(), candidates[at].1.clone(), kept)
+                };
+                let why = if version > 1 {
+                    format!(
+                        "version {version} of plan {key} ({}) is read instead",
+                        file_name(&read)
+                    )
+                } else {
+                    format!("a second file for plan {key}; {} is read instead", file_name(&read))
+                };
+                self.warn(&skipped, None, why);
                 continue;
             }
+            versions.insert(plan.clone(), found.version);
             candidates.push((plan, path));
         }
         candidates.sort_by_key(|(n, _)| plan_sort_key(n));
@@ -415,13 +393,15 @@ impl Context {
         Ok(files)
     }
 
-    /// SUMMARY files by plan number, each with its one-line outcome.
+    /// SUMMARY files by plan number, each with its one-line outcome; a phase's own SUMMARY
+    /// (`05-SUMMARY.md`) stands for every plan of the phase that has none.
     fn summaries(
         &mut self,
         dir: &PhaseDir,
         files: &[PlanFile],
     ) -> Result<HashMap<String, String>, ImportError> {
         let mut found = HashMap::new();
+        let mut phase_summary = None;
         let mut entries = list_dir(&dir.path)
             .map_err(|source| ImportError::Io { path: dir.path.clone(), source })?;
         if let Ok(nested) = list_dir(&dir.path.join("plans")) {
@@ -430,30 +410,32 @@ impl Context {
         entries.sort();
         for path in entries.into_iter().filter(|p| !p.is_dir()) {
             let name = file_name(&path);
-            if !name.ends_with("SUMMARY.md") && !SUMMARY_NESTED.is_match(&name) {
-                continue;
-            }
+            let Some(of) = names::summary_file(&name) else { continue };
             let text = self.read_text(&path)?;
             let front = frontmatter::split(&text).ok().flatten();
-            let number = SUMMARY_CANONICAL
-                .captures(&name)
-                .map(|c| c[2].to_owned())
-                .or_else(|| SUMMARY_NESTED.captures(&name).map(|c| c[1].to_owned()))
-                .or_else(|| {
-                    front
-                        .as_ref()
-                        .and_then(|f| f.get("plan"))
-                        .and_then(FmValue::text)
-                        .map(|p| p.rsplit('-').next().unwrap_or(p).to_owned())
-                })
-                .or_else(|| SUMMARY_LOOSE.captures(&name).map(|c| c[1].to_owned()))
-                .and_then(|raw| plan_number(&raw));
+            let body = front.as_ref().map_or(text.as_str(), |f| &text[f.body_start..]);
+            let number = match of {
+                SummaryOf::Plan(number) => Some(number),
+                SummaryOf::Phase => {
+                    phase_summary = Some(summary_one_liner(body));
+                    continue;
+                }
+                SummaryOf::Unknown => front
+                    .as_ref()
+                    .and_then(|f| f.get("plan"))
+                    .and_then(FmValue::text)
+                    .and_then(|p| plan_number(p.rsplit('-').next().unwrap_or(p))),
+            };
             match number {
                 Some(number) if files.iter().any(|f| f.number == number) => {
-                    let body = front.as_ref().map_or(text.as_str(), |f| &text[f.body_start..]);
                     found.insert(number, summary_one_liner(body));
                 }
                 _ => self.warn(&path, None, "summary without a matching plan; ignored".to_owned()),
+            }
+        }
+        if let Some(outcome) = phase_summary {
+            for file in files {
+                found.entry(file.number.clone()).or_insert_with(|| outcome.clone());
             }
         }
         Ok(found)
@@ -879,6 +861,7 @@ fn build_edges(
             map.entry(plan.phase_key.as_str()).or_insert_with(Vec::new).push(plan);
             map
         });
+    let aliases = plan_aliases(set);
     let mut resolved: HashMap<String, Vec<String>> = HashMap::new();
     let mut has_in_phase_dependency: HashSet<String> = HashSet::new();
     for plan in &set.plans {
@@ -913,21 +896,14 @@ fn build_edges(
                 }
                 continue;
             }
-            let target = if let Some(caps) = PLAN_REFERENCE.captures(item) {
-                PhaseNumber::parse(&caps[1])
-                    .zip(plan_number(&caps[2]))
-                    .map(|(phase, number)| plan_key(phase.as_str(), &number))
-            } else {
-                plan_number(item).map(|number| plan_key(&plan.phase_key, &number))
-            };
-            match target {
-                Some(target) if set.plans.iter().any(|p| p.key == target) => deps.push(target),
-                Some(target) => unresolved(
+            match resolve_reference(item, plan, set, &aliases) {
+                Reference::Plans(targets) => deps.extend(targets),
+                Reference::Missing(target) => unresolved(
                     cx,
                     location,
                     format!("plan {} depends on {target}, which does not exist; dropped", plan.key),
                 ),
-                None => unresolved(
+                Reference::Unreadable => unresolved(
                     cx,
                     location,
                     format!("plan {} has a dependency '{item}' cw cannot read; dropped", plan.key),
@@ -978,6 +954,86 @@ fn build_edges(
     edges.sort();
     edges.dedup();
     set.edges = edges;
+}
+
+/// What a `depends_on` item names.
+enum Reference {
+    Plans(Vec<String>),
+    /// It reads as this plan key, which the import does not hold.
+    Missing(String),
+    Unreadable,
+}
+
+/// Other names a plan is known by in `depends_on`: its file name with and without `.md` and
+/// `-PLAN`, and the slug of an `NN-slug-MM-PLAN.md` name, each lower-cased; and a phase
+/// directory's name for all of that phase's plans.
+fn plan_aliases(set: &ImportSet) -> HashMap<String, Vec<String>> {
+    static SLUG: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(&format!(r"^{PHASE_NUMBER}-([A-Za-z].*?)-\d+$"))
+            .expect("invariant: static regex")
+    });
+    let mut aliases: HashMap<String, Vec<String>> = HashMap::new();
+    let mut add = |alias: &str, key: &str| {
+        aliases.entry(alias.to_lowercase()).or_default().push(key.to_owned());
+    };
+    for plan in &set.plans {
+        let Some(source) = &plan.source else { continue };
+        let name = source.rsplit('/').next().unwrap_or(source);
+        let stem = name.strip_suffix(".md").unwrap_or(name);
+        let bare = stem.strip_suffix("-PLAN").unwrap_or(stem);
+        for alias in [name, stem, bare] {
+            add(alias, &plan.key);
+        }
+        if let Some(caps) = SLUG.captures(bare) {
+            add(&caps[1], &plan.key);
+        }
+        let dir = source.rsplit('/').nth(1).unwrap_or("");
+        if !dir.is_empty() {
+            add(dir, &plan.key);
+        }
+    }
+    for keys in aliases.values_mut() {
+        keys.sort();
+        keys.dedup();
+    }
+    aliases
+}
+
+/// Reads one `depends_on` item of `plan`: a plan key (`01-02`, `26-P01`), a plan number of the
+/// same phase (`02`), a path or file name (`.planning/phases/44-x/44-01-PLAN.md`), a slug, or a
+/// phase directory's name.
+fn resolve_reference(
+    item: &str,
+    plan: &ImportPlan,
+    set: &ImportSet,
+    aliases: &HashMap<String, Vec<String>>,
+) -> Reference {
+    let item = item.trim().trim_matches(['"', '\'', '`']).trim();
+    let name = item.rsplit('/').next().unwrap_or(item);
+    let exists = |key: &str| set.plans.iter().any(|p| p.key == key);
+    let by_name = |text: &str| {
+        if let Some(number) = plan_number(text) {
+            return Some(plan_key(&plan.phase_key, &number));
+        }
+        let (phase, number) = names::reference(text)?;
+        let phase = match phase {
+            Some(phase) => PhaseNumber::parse(&phase)?.as_str().to_owned(),
+            None => plan.phase_key.clone(),
+        };
+        Some(plan_key(&phase, &number))
+    };
+    let target = by_name(name);
+    if let Some(target) = &target
+        && exists(target)
+    {
+        return Reference::Plans(vec![target.clone()]);
+    }
+    for alias in [item, name] {
+        if let Some(keys) = aliases.get(&alias.to_lowercase()) {
+            return Reference::Plans(keys.clone());
+        }
+    }
+    target.map_or(Reference::Unreadable, Reference::Missing)
 }
 
 fn unresolved(cx: &mut Context, location: &str, message: String) {

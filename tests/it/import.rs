@@ -23,12 +23,12 @@ pub(crate) fn auto(name: &str) -> String {
     )
 }
 
-fn import(env: &TestEnv) -> Result<ImportReport, ServiceError> {
+pub(crate) fn import(env: &TestEnv) -> Result<ImportReport, ServiceError> {
     env.service().import(&env.root().join(PLANNING), &ImportOptions::default())
 }
 
 /// `key state [human] ← dep keys` per task, in list order: the structure, without anyone's text.
-fn structure(service: &Service) -> String {
+pub(crate) fn structure(service: &Service) -> String {
     let listing = service.list_tasks(&TaskFilter::default()).unwrap();
     let keys: HashMap<_, _> = listing
         .tasks

@@ -11,6 +11,7 @@ mod coordinator;
 mod gate;
 mod hostile;
 mod import;
+mod import_real;
 mod mcp;
 mod merge;
 mod mirror;

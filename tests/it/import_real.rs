@@ -1,0 +1,142 @@
+//! `cw import` reading what real `.planning/` folders hold (issue 19): one small fixture per
+//! shape found in public repositories, and the corpus of whole real folders in
+//! `tests/fixtures/planning-corpus/`.
+
+use crate::import::{auto, import, plan_file, roadmap, structure};
+use crate::support::TestEnv;
+
+#[test]
+fn every_plan_file_name_gsd_accepts_is_a_plan_and_its_summary_marks_it_done() {
+    let env = TestEnv::initialised();
+    env.write(".planning/ROADMAP.md", &roadmap("- [ ] **Phase 1: Odd names** - x\n- [ ] **Phase 2: Alone** - y\n- [ ] **Phase 3: Versions** - z\n"));
+    let dir = ".planning/phases/01-odd-names";
+    for (name, plan) in [
+        ("01-add-auth-01-PLAN.md", "01"),
+        ("01-P02-PLAN.md", "02"),
+        ("01-03-FIX-PLAN.md", "FIX03"),
+        ("01-FIX-04-PLAN.md", "FIX04"),
+    ] {
+        env.write(&format!("{dir}/{name}"), &plan_file("01", plan, "", &auto(&format!("t{plan}"))));
+    }
+    // Summaries named after the plan, including `-PLAN-SUMMARY.md`.
+    env.write(&format!("{dir}/01-add-auth-01-SUMMARY.md"), "# Done\n\n**Auth landed**\n");
+    env.write(&format!("{dir}/01-P02-PLAN-SUMMARY.md"), "# Done\n\n**P02 landed**\n");
+    env.write(".planning/phases/02-alone/02-PLAN.md", &plan_file("02", "01", "", &auto("alone")));
+    env.write(
+        ".planning/phases/03-versions/03-01-PLAN.md",
+        &plan_file("03", "01", "", &auto("old")),
+    );
+    env.write(
+        ".planning/phases/03-versions/03-01-PLAN-v2.md",
+        &plan_file("03", "01", "", &auto("new")),
+    );
+    // A note that only looks like a plan is not one, and says so.
+    env.write(".planning/phases/02-alone/PAPER_TRADING_PLAN.md", "notes");
+    let report = import(&env).unwrap();
+    let warned = |text: &str| report.warnings.iter().any(|w| w.message.contains(text));
+    assert!(
+        warned("version 2 of plan 03-01 (03-01-PLAN-v2.md) is read instead"),
+        "{:?}",
+        report.warnings
+    );
+    assert!(warned("not a GSD plan name"), "{:?}", report.warnings);
+    assert!(!warned("summary without a matching plan"), "{:?}", report.warnings);
+    assert!(!warned("placeholder"), "no plan-this-phase task where plans exist");
+    insta::assert_snapshot!(structure(&env.service()), @r"
+    01-01#1 merged
+    01-02#1 merged ← 01-01#1
+    01-FIX03#1 ready ← 01-02#1
+    01-FIX04#1 pending ← 01-FIX03#1
+    02-01#1 pending ← 01-01#1, 01-02#1, 01-FIX03#1, 01-FIX04#1
+    03-01#1 pending ← 02-01#1
+    ");
+    let titles: Vec<String> = env
+        .service()
+        .list_tasks(&Default::default())
+        .unwrap()
+        .tasks
+        .iter()
+        .map(|t| t.title.clone())
+        .collect();
+    assert!(
+        titles.iter().any(|t| t.contains("new")) && !titles.iter().any(|t| t.contains("old")),
+        "{titles:?}"
+    );
+}
+
+#[test]
+fn a_phase_summary_marks_every_plan_of_its_phase_done() {
+    let env = TestEnv::initialised();
+    env.write(
+        ".planning/ROADMAP.md",
+        &roadmap("- [ ] **Phase 1: Shipped** - x\n- [ ] **Phase 2: Open** - y\n"),
+    );
+    for plan in ["01", "02"] {
+        env.write(
+            &format!(".planning/phases/01-shipped/01-{plan}-PLAN.md"),
+            &plan_file("01", plan, "", &auto(&format!("s{plan}"))),
+        );
+        env.write(
+            &format!(".planning/phases/02-open/02-{plan}-PLAN.md"),
+            &plan_file("02", plan, "", &auto(&format!("o{plan}"))),
+        );
+    }
+    env.write(
+        ".planning/phases/01-shipped/01-SUMMARY.md",
+        "# Phase 1 summary\n\n**Both plans shipped**\n",
+    );
+    import(&env).unwrap();
+    insta::assert_snapshot!(structure(&env.service()), @r"
+    01-01#1 merged
+    01-02#1 merged ← 01-01#1
+    02-01#1 ready ← 01-01#1, 01-02#1
+    02-02#1 pending ← 02-01#1
+    ");
+}
+
+#[test]
+fn depends_on_given_as_a_path_a_slug_a_file_stem_or_a_number_of_the_same_phase() {
+    let env = TestEnv::initialised();
+    env.write(
+        ".planning/ROADMAP.md",
+        &roadmap("- [ ] **Phase 1: Base** - x\n- [ ] **Phase 2: Uses** - y\n"),
+    );
+    env.write(
+        ".planning/phases/01-base/01-01-PLAN.md",
+        &plan_file("01", "01", "wave: 1\ndepends_on: []", &auto("base")),
+    );
+    env.write(
+        ".planning/phases/01-base/01-setup-db-02-PLAN.md",
+        &plan_file("01", "02", "wave: 1\ndepends_on: []", &auto("db")),
+    );
+    env.write(
+        ".planning/phases/02-uses/02-P01-PLAN.md",
+        &plan_file(
+            "02",
+            "01",
+            "wave: 1\ndepends_on: [\".planning/phases/01-base/01-01-PLAN.md\"]",
+            &auto("path"),
+        ),
+    );
+    env.write(
+        ".planning/phases/02-uses/02-P02-PLAN.md",
+        &plan_file("02", "02", "wave: 2\ndepends_on: [setup-db, 02-P01]", &auto("slug")),
+    );
+    env.write(
+        ".planning/phases/02-uses/02-P03-PLAN.md",
+        &plan_file("02", "03", "wave: 3\ndepends_on: [2]", &auto("number")),
+    );
+    let report = import(&env).unwrap();
+    assert!(
+        report.warnings.iter().all(|w| !w.message.contains("depends")),
+        "{:?}",
+        report.warnings
+    );
+    insta::assert_snapshot!(structure(&env.service()), @r"
+    01-01#1 ready
+    01-02#1 ready
+    02-01#1 pending ← 01-01#1, 01-02#1
+    02-02#1 pending ← 01-02#1, 02-01#1
+    02-03#1 pending ← 02-02#1
+    ");
+}
