@@ -149,6 +149,8 @@ pub struct ImportJson {
     pub next_ready: Vec<TaskJson>,
     pub warnings: Vec<WarningJson>,
     pub skipped: Vec<String>,
+    /// Files that could not be read, each a task for the human now.
+    pub problems: Vec<String>,
 }
 
 /// Task counts of an import.
@@ -326,6 +328,7 @@ impl From<&ImportReport> for ImportJson {
                 .map(|w| WarningJson { location: w.location.clone(), message: w.message.clone() })
                 .collect(),
             skipped: report.skipped.clone(),
+            problems: report.problems.clone(),
         }
     }
 }

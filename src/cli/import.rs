@@ -10,10 +10,11 @@ use crate::wire::ImportJson;
 
 /// Import a GSD .planning folder as an initiative with phases, plans and tasks
 ///
-/// Reads ROADMAP.md and phases/*/NN-MM-PLAN.md (front matter and <task> blocks). Plans with a
+/// Reads ROADMAP.md and phases/*/*-PLAN.md (front matter and <task> blocks). Plans with a
 /// SUMMARY file are imported as already merged; checkpoint tasks are marked for the human.
 /// Importing again updates everything in place by stable keys and keeps each task's state.
-/// Nothing is written if any file cannot be read.
+/// A plan file that cannot be read becomes one task for the human (fix it, then import again)
+/// and holds back the plans that depend on it; --strict refuses the whole import instead.
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {
     /// The .planning folder, or the folder that contains it
@@ -21,7 +22,7 @@ pub(crate) struct ImportArgs {
     /// Show what would change without writing anything
     #[arg(long)]
     dry_run: bool,
-    /// Treat dependencies that cannot be resolved as errors
+    /// All or nothing: refuse the import if any file cannot be read or any dependency resolved
     #[arg(long)]
     strict: bool,
     /// Print the report as JSON
@@ -55,6 +56,16 @@ pub(crate) fn cmd_import(cx: &Context, args: &ImportArgs) -> CommandResult {
         states.join(", "),
         report.needs_human
     ));
+    if !report.problems.is_empty() {
+        let files = if report.problems.len() == 1 { "file" } else { "files" };
+        out.push_str(&format!(
+            "  {} {files} could not be read (a plan among them is a task for the human now):\n",
+            report.problems.len()
+        ));
+        for problem in &report.problems {
+            out.push_str(&format!("    {problem}\n"));
+        }
+    }
     for skipped in &report.skipped {
         out.push_str(&format!("  skipped {skipped}\n"));
     }

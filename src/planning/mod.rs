@@ -38,6 +38,8 @@ pub struct ImportSet {
     pub warnings: Vec<ImportWarning>,
     /// Phases left out (backlog, abandoned), with why.
     pub skipped: Vec<String>,
+    /// Files that could not be read (`file:line — reason`); each costs one task for the human.
+    pub problems: Vec<String>,
 }
 
 /// The initiative (the folder).
@@ -148,7 +150,8 @@ pub enum ImportError {
 /// How to read a folder.
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
-    /// Unresolvable references are errors instead of warnings.
+    /// All or nothing: a file that cannot be read, or a reference that cannot be resolved,
+    /// refuses the import instead of costing one task for the human.
     pub strict: bool,
 }
 

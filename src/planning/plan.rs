@@ -12,7 +12,7 @@ use super::frontmatter::{self, FrontMatter};
 use super::text::{LineIndex, dedent};
 
 /// A parsed PLAN file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct ParsedPlan {
     pub(crate) front: Option<FrontMatter>,
     pub(crate) objective: String,

@@ -46,6 +46,8 @@ struct PhaseDir {
     path: PathBuf,
     slug: String,
     raw_number: String,
+    /// `v1.1` for a directory under `milestones/v1.1-phases/`: archived when it shipped.
+    milestone: Option<String>,
 }
 
 /// A PLAN file read and parsed.
@@ -54,6 +56,8 @@ struct PlanFile {
     path: PathBuf,
     text: String,
     parsed: ParsedPlan,
+    /// Why it could not be read (`file:line — reason`): the plan becomes a task for the human.
+    broken: Option<String>,
 }
 
 /// The canonical key of a plan reference typed by a human (`1-2`, `01-02` → `01-02`).
@@ -81,12 +85,23 @@ pub fn read(
         warnings: Vec::new(),
         unresolved: Vec::new(),
         phase_dependency_lines: HashMap::new(),
+        strict: options.strict,
+        problems: Vec::new(),
     };
     let roadmap = cx.read_roadmap()?;
-    let dirs = cx.scan_phase_dirs()?;
-    if roadmap.is_none() && dirs.is_empty() {
+    let dirs = cx.scan_phase_dirs();
+    if roadmap.as_ref().is_none_or(|r| r.phases.is_empty()) && dirs.is_empty() {
+        let path = root.join("ROADMAP.md");
+        let text = cx.read_text(&path).unwrap_or_default();
+        if path.is_file()
+            && !text.trim().is_empty()
+            && !text.to_lowercase().contains("no active roadmap")
+        {
+            return Err(ImportError::NotGsd { path });
+        }
         return Err(ImportError::Empty { path: root });
     }
+    let has_roadmap = roadmap.is_some();
     let roadmap = roadmap.unwrap_or_default();
     let title =
         roadmap.title.clone().filter(|t| !t.is_empty()).unwrap_or_else(|| cx.project_title());
@@ -108,12 +123,33 @@ pub fn read(
         edges: Vec::new(),
         warnings: Vec::new(),
         skipped: Vec::new(),
+        problems: Vec::new(),
     };
     let mut kept: Vec<PhaseNumber> = Vec::new();
-    let mut plan_depends: HashMap<String, (Vec<String>, bool, String)> = HashMap::new(); // plan key → (raw deps, legacy, location)
+    let mut plan_depends = PlanDepends::new();
+    let mut extras: Vec<(PhaseNumber, PhaseDir, PathBuf)> = Vec::new();
     for number in &numbers {
         let road = roadmap.phases.get(number);
-        let dir = dirs.get(number);
+        let found = dirs.get(number).map(Vec::as_slice).unwrap_or_default();
+        // The directory that is this phase: the first holding plans, else the first.
+        let primary = found.iter().position(|d| has_plans(d)).unwrap_or(0);
+        let dir = found.get(primary);
+        for (_, other) in found.iter().enumerate().filter(|(at, _)| *at != primary) {
+            if has_plans(other) {
+                let first = dir.map(|d| d.path.clone()).unwrap_or_default();
+                extras.push((number.clone(), other.clone(), first));
+            } else {
+                let kept_dir = dir.map(|d| cx.location(&d.path, None)).unwrap_or_default();
+                cx.warn(
+                    &other.path,
+                    None,
+                    format!(
+                        "a second directory for phase {} holds no plans; {kept_dir} is read",
+                        number.as_str()
+                    ),
+                );
+            }
+        }
         if let Some(road) = road
             && (road.backlog || road.abandoned)
         {
@@ -123,6 +159,7 @@ pub fn read(
         }
         if road.is_none()
             && let Some(dir) = dir
+            && has_roadmap
         {
             cx.warn(
                 &dir.path,
@@ -133,45 +170,39 @@ pub fn read(
         let seq = i64::try_from(kept.len()).unwrap_or(i64::MAX);
         kept.push(number.clone());
         let phase = build_phase(number, road, dir, seq);
-        let files = match dir {
-            Some(dir) => cx.plan_files(dir, number)?,
-            None => Vec::new(),
-        };
-        let summaries = match dir {
-            Some(dir) => cx.summaries(dir, &files)?,
-            None => HashMap::new(),
-        };
-        if files.is_empty() && !phase.complete {
-            let location =
-                road.map_or_else(|| cx.root.join("ROADMAP.md"), |_| cx.root.join("ROADMAP.md"));
-            cx.warn(&location, road.map(|r| r.line), format!("phase {} has no plans yet (run /gsd:plan-phase {}); a placeholder task for the human holds its dependants", number.as_str(), number.as_str()));
-            add_placeholder(&mut set, &phase);
-        }
-        let legacy = !files.is_empty()
-            && files.iter().all(|f| {
-                f.parsed.front.as_ref().is_none_or(|fm| !fm.has("wave") && !fm.has("depends_on"))
-            });
-        for (index, file) in files.iter().enumerate() {
-            let summary = summaries.get(&file.number).cloned();
-            let plan = cx.build_plan(&phase, road, file, summary.as_ref(), index)?;
-            let deps_raw = file
-                .parsed
-                .front
-                .as_ref()
-                .and_then(|fm| fm.get("depends_on"))
-                .map(FmValue::texts)
-                .unwrap_or_default();
-            let location = cx.location(&file.path, Some(depends_line(&file.text)));
-            plan_depends.insert(plan.key.clone(), (deps_raw, legacy, location));
-            add_tasks(&mut set, &plan, &file.parsed, summary.as_deref(), &phase, &mut cx);
-            set.plans.push(plan);
-        }
-        set.phases.push(phase);
+        read_phase(&mut cx, &mut set, &mut plan_depends, phase, road, dir)?;
     }
+    // Second directories with plans of their own (an older milestone's phase 3 beside this
+    // one's): phases of their own, keyed by milestone and directory.
+    for (number, dir, first) in extras {
+        if options.strict {
+            return Err(ImportError::DuplicatePhaseDirs {
+                number: number.as_str().to_owned(),
+                first,
+                second: dir.path,
+            });
+        }
+        let key = match &dir.milestone {
+            Some(milestone) => format!("{milestone}-{}", file_name(&dir.path)),
+            None => file_name(&dir.path),
+        };
+        cx.warn(
+            &dir.path,
+            None,
+            format!(
+                "a second directory for phase {} holds plans; imported as phase {key}",
+                number.as_str()
+            ),
+        );
+        let seq = i64::try_from(set.phases.len()).unwrap_or(i64::MAX);
+        let mut phase = build_phase(&number, None, Some(&dir), seq);
+        phase.key = key;
+        read_phase(&mut cx, &mut set, &mut plan_depends, phase, None, Some(&dir))?;
+    }
+    check_sizes(&mut set, &mut cx)?;
     resolve_phase_dependencies(&mut set, &roadmap, &kept, &mut cx);
     build_edges(&mut set, &plan_depends, &mut cx);
     check_cycles(&set, &plan_depends, &cx)?;
-    check_sizes(&set)?;
     if options.strict && !cx.unresolved.is_empty() {
         return Err(ImportError::Strict {
             count: cx.unresolved.len(),
@@ -179,6 +210,7 @@ pub fn read(
         });
     }
     set.warnings = cx.warnings;
+    set.problems = cx.problems;
     Ok(set)
 }
 
@@ -190,6 +222,10 @@ struct Context {
     unresolved: Vec<String>,
     /// Phase key → where ROADMAP.md says what it depends on (`ROADMAP.md:12`), for cycles.
     phase_dependency_lines: HashMap<String, String>,
+    /// `--strict`: the first problem refuses the import instead of costing one task.
+    strict: bool,
+    /// Files that could not be read, each in words (`file:line — reason`).
+    problems: Vec<String>,
 }
 
 impl Context {
@@ -199,6 +235,39 @@ impl Context {
             Some(line) => format!("{relative}:{line}"),
             None => relative,
         }
+    }
+
+    /// A file that cannot be read: with `--strict` the import's error; otherwise counted, warned
+    /// about, and returned in words for the task that asks the human to fix it.
+    fn problem(&mut self, err: ImportError) -> Result<String, ImportError> {
+        if self.strict {
+            return Err(err);
+        }
+        let (location, reason) = match &err {
+            ImportError::Syntax { path, line, message } => {
+                (self.location(path, Some(*line)), message.clone())
+            }
+            ImportError::Io { path, .. }
+            | ImportError::OutsideFolder { path, .. }
+            | ImportError::NotAFile { path }
+            | ImportError::NotText { path }
+            | ImportError::TooLarge { path, .. } => {
+                let shown = path.display().to_string();
+                (self.location(path, None), err.to_string().replacen(&shown, "it", 1))
+            }
+            ImportError::TooLong { location, what, bytes, limit } => (
+                location.clone(),
+                format!(
+                    "the {what} is {bytes} bytes; the limit is {limit} (split the task, or put the detail in a file the task names)"
+                ),
+            ),
+            other => (String::new(), other.to_string()),
+        };
+        let words = crate::safe_text::one_line(&format!("{location} — {reason}")).into_owned();
+        self.problems.push(words.clone());
+        self.warnings
+            .push(ImportWarning { location, message: format!("cannot be read ({reason})") });
+        Ok(words)
     }
 
     fn warn(&mut self, path: &Path, line: Option<usize>, message: String) {
@@ -248,70 +317,141 @@ impl Context {
         })
     }
 
+    /// ROADMAP.md, with the phases of archived milestone roadmaps (`milestones/vX-ROADMAP.md`)
+    /// that it no longer lists: a roadmap collapsed after every milestone shipped lists none, and
+    /// is read through its archives. `None` when there is no roadmap at all (phases then come
+    /// from the directories).
     fn read_roadmap(&mut self) -> Result<Option<Roadmap>, ImportError> {
         let path = self.root.join("ROADMAP.md");
-        if !path.is_file() {
-            self.warn(
-                &self.root.clone(),
-                None,
-                "no ROADMAP.md; phases come from the phase directories".to_owned(),
-            );
-            return Ok(None);
+        let main = if path.is_file() {
+            match self.read_text(&path) {
+                Ok(text) => Some((roadmap::parse(&text), text)),
+                Err(err) => {
+                    self.problem(err)?;
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let archived = self.archived_roadmaps()?;
+        let mut read = match main {
+            Some((parsed, _)) if roadmap::looks_like_gsd(&parsed) => parsed,
+            Some((parsed, text)) => {
+                let lower = text.to_lowercase();
+                let why = if !archived.is_empty() {
+                    format!(
+                        "lists no phases (collapsed after its milestones shipped); phases come from the {} archived roadmaps in milestones/ and from the phase directories",
+                        archived.len()
+                    )
+                } else if text.trim().is_empty() || lower.contains("no active roadmap") {
+                    "the roadmap is empty; phases come from the phase directories".to_owned()
+                } else if self.strict {
+                    return Err(ImportError::NotGsd { path });
+                } else {
+                    "not a GSD roadmap (no 'Phase N:' headings or checklist entries); phases come from the phase directories".to_owned()
+                };
+                self.warn(&path, None, why);
+                Roadmap { title: parsed.title, overview: parsed.overview, ..Roadmap::default() }
+            }
+            None => {
+                if !path.is_file() {
+                    self.warn(
+                        &self.root.clone(),
+                        None,
+                        "no ROADMAP.md; phases come from the phase directories".to_owned(),
+                    );
+                }
+                if archived.is_empty() {
+                    return Ok(None);
+                }
+                Roadmap::default()
+            }
+        };
+        for (milestone, old) in archived {
+            if read.title.is_none() {
+                read.title.clone_from(&old.title);
+            }
+            for (number, mut phase) in old.phases {
+                if let std::collections::btree_map::Entry::Vacant(slot) = read.phases.entry(number)
+                {
+                    phase.in_shipped_milestone = true;
+                    phase.milestone.get_or_insert(milestone.clone());
+                    slot.insert(phase);
+                }
+            }
         }
-        let text = self.read_text(&path)?;
-        let parsed = roadmap::parse(&text);
-        if roadmap::looks_like_gsd(&parsed) {
-            return Ok(Some(parsed));
-        }
-        let lower = text.to_lowercase();
-        if text.trim().is_empty() || lower.contains("no active roadmap") {
-            self.warn(
-                &path,
-                None,
-                "the roadmap is empty; phases come from the phase directories".to_owned(),
-            );
-            return Ok(None);
-        }
-        Err(ImportError::NotGsd { path })
+        Ok(Some(read))
     }
 
-    fn scan_phase_dirs(&mut self) -> Result<BTreeMap<PhaseNumber, PhaseDir>, ImportError> {
-        let mut parents = vec![self.root.join("phases")];
-        if let Ok(entries) = list_dir(&self.root.join("milestones")) {
-            parents.extend(
-                entries.into_iter().filter(|p| p.is_dir() && file_name(p).ends_with("-phases")),
-            );
+    /// The roadmaps GSD archives when a milestone ships (`milestones/v1.2-ROADMAP.md`, or
+    /// `v1.2-ROADMAP.md` beside ROADMAP.md), by milestone, oldest first.
+    fn archived_roadmaps(&mut self) -> Result<Vec<(String, Roadmap)>, ImportError> {
+        let mut found: BTreeMap<Vec<u64>, (String, PathBuf)> = BTreeMap::new();
+        for dir in [self.root.join("milestones"), self.root.clone()] {
+            for path in list_dir(&dir).unwrap_or_default() {
+                let name = file_name(&path);
+                let Some(milestone) = name.strip_suffix("-ROADMAP.md") else { continue };
+                let order: Vec<u64> = milestone
+                    .split(|c: char| !c.is_ascii_digit())
+                    .filter_map(|n| n.parse().ok())
+                    .collect();
+                found.entry(order).or_insert_with(|| (milestone.to_owned(), path));
+            }
         }
-        let mut dirs: BTreeMap<PhaseNumber, PhaseDir> = BTreeMap::new();
-        for parent in parents {
+        let mut roadmaps = Vec::new();
+        for (milestone, path) in found.into_values() {
+            match self.read_text(&path) {
+                Ok(text) => {
+                    let parsed = roadmap::parse(&text);
+                    if roadmap::looks_like_gsd(&parsed) {
+                        roadmaps.push((milestone, parsed));
+                    }
+                }
+                Err(err) => {
+                    self.problem(err)?;
+                }
+            }
+        }
+        Ok(roadmaps)
+    }
+
+    /// Every phase directory by number, the current ones (`phases/`) before archived ones
+    /// (`milestones/vX-phases/`): numbers restart per milestone, and a number can have an
+    /// abandoned directory beside the real one.
+    fn scan_phase_dirs(&mut self) -> BTreeMap<PhaseNumber, Vec<PhaseDir>> {
+        let mut parents = vec![(self.root.join("phases"), None)];
+        if let Ok(mut entries) = list_dir(&self.root.join("milestones")) {
+            entries.sort();
+            parents.extend(entries.into_iter().filter(|p| p.is_dir()).filter_map(|p| {
+                let milestone = file_name(&p).strip_suffix("-phases")?.to_owned();
+                Some((p, Some(milestone)))
+            }));
+        }
+        let mut dirs: BTreeMap<PhaseNumber, Vec<PhaseDir>> = BTreeMap::new();
+        for (parent, milestone) in parents {
             let Ok(entries) = list_dir(&parent) else { continue };
             for path in entries.into_iter().filter(|p| p.is_dir()) {
                 let name = file_name(&path);
                 let Some(caps) = DIR_NUMBER.captures(&name) else { continue };
                 let Some(number) = PhaseNumber::parse(&caps[1]) else { continue };
-                let dir = PhaseDir {
+                dirs.entry(number).or_default().push(PhaseDir {
                     slug: caps.get(2).map_or(String::new(), |m| m.as_str().to_owned()),
                     raw_number: caps[1].to_owned(),
                     path: path.clone(),
-                };
-                if let Some(existing) = dirs.get(&number) {
-                    return Err(ImportError::DuplicatePhaseDirs {
-                        number: number.as_str().to_owned(),
-                        first: existing.path.clone(),
-                        second: path,
-                    });
-                }
-                dirs.insert(number, dir);
+                    milestone: milestone.clone(),
+                });
             }
         }
-        Ok(dirs)
+        dirs
     }
 
     fn plan_files(
         &mut self,
         dir: &PhaseDir,
-        number: &PhaseNumber,
+        phase: &ImportPhase,
     ) -> Result<Vec<PlanFile>, ImportError> {
+        let number = PhaseNumber::parse(&phase.number);
         let mut candidates: Vec<(String, PathBuf)> = Vec::new();
         let mut entries = list_dir(&dir.path)
             .map_err(|source| ImportError::Io { path: dir.path.clone(), source })?;
@@ -333,14 +473,14 @@ impl Context {
                 continue;
             };
             if let Some(file_phase) = found.phase.as_deref().and_then(PhaseNumber::parse)
-                && &file_phase != number
+                && number.as_ref().is_some_and(|n| *n != file_phase)
             {
-                self.warn(&path, None, format!("file name says phase {} but it is in the directory of phase {}; using the directory", file_phase.as_str(), number.as_str()));
+                self.warn(&path, None, format!("file name says phase {} but it is in the directory of phase {}; using the directory", file_phase.as_str(), phase.number));
             }
             let plan = found.plan;
             if let Some(at) = candidates.iter().position(|(n, _)| *n == plan) {
                 let kept = versions.get(&plan).copied().unwrap_or(1);
-                let key = plan_key(number.as_str(), &plan);
+                let key = plan_key(&phase.key, &plan);
                 let (skipped, read, version) = if found.version > kept {
                     versions.insert(plan.clone(), found.version);
                     let older = std::mem::replace(&mut candidates[at].1, path.clone());
@@ -365,12 +505,27 @@ impl Context {
         candidates.sort_by_key(|(n, _)| plan_sort_key(n));
         let mut files = Vec::new();
         for (plan, path) in candidates {
-            let text = self.read_text(&path)?;
-            let parsed = plan::parse(&text).map_err(|e| ImportError::Syntax {
-                path: path.clone(),
-                line: e.line,
-                message: e.message,
-            })?;
+            let read =
+                self.read_text(&path).and_then(|text| {
+                    plan::parse(&text).map(|parsed| (text, parsed)).map_err(|e| {
+                        ImportError::Syntax { path: path.clone(), line: e.line, message: e.message }
+                    })
+                });
+            let (text, parsed) = match read {
+                Ok(read) => read,
+                Err(err) => {
+                    let broken = self.problem(err)?;
+                    let parsed = ParsedPlan::default();
+                    files.push(PlanFile {
+                        number: plan,
+                        path,
+                        text: String::new(),
+                        parsed,
+                        broken: Some(broken),
+                    });
+                    continue;
+                }
+            };
             if parsed.front.is_none() {
                 self.warn(
                     &path,
@@ -387,7 +542,7 @@ impl Context {
             if let Some(how) = parsed.fallback {
                 self.warn(&path, None, format!("no <task> elements; tasks taken from the {how}"));
             }
-            files.push(PlanFile { number: plan, path, text, parsed });
+            files.push(PlanFile { number: plan, path, text, parsed, broken: None });
         }
         let _ = &dir.raw_number;
         Ok(files)
@@ -482,13 +637,16 @@ impl Context {
             ));
         }
         let complete = summary.is_some() || phase.complete;
+        let archived = phase.metadata["archived_in"].as_str();
         if summary.is_none() && phase.complete {
-            self.warn(
-                &file.path,
-                None,
-                "no SUMMARY but the roadmap marks the phase complete; imported as merged"
+            let why = match archived {
+                Some(milestone) => format!(
+                    "no SUMMARY, but the plan is archived with milestone {milestone}; imported as merged"
+                ),
+                None => "no SUMMARY but the roadmap marks the phase complete; imported as merged"
                     .to_owned(),
-            );
+            };
+            self.warn(&file.path, None, why);
         }
         let front_json = front.map_or(json!({}), |f| FmValue::Map(f.fields.clone()).to_json());
         let blocks: serde_json::Map<String, serde_json::Value> =
@@ -506,6 +664,66 @@ impl Context {
             key,
         })
     }
+}
+
+/// Plan key → (raw `depends_on` items, legacy ordering, where the field is).
+type PlanDepends = HashMap<String, (Vec<String>, bool, String)>;
+
+/// True if a phase directory holds at least one plan file.
+fn has_plans(dir: &PhaseDir) -> bool {
+    let nested = list_dir(&dir.path.join("plans")).unwrap_or_default();
+    list_dir(&dir.path).unwrap_or_default().iter().chain(&nested).any(|p| {
+        let in_plans = p.parent().is_some_and(|d| file_name(d) == "plans");
+        names::plan_file(&file_name(p), in_plans).is_some()
+    })
+}
+
+/// One phase's plans and tasks into `set`.
+fn read_phase(
+    cx: &mut Context,
+    set: &mut ImportSet,
+    plan_depends: &mut PlanDepends,
+    phase: ImportPhase,
+    road: Option<&RoadmapPhase>,
+    dir: Option<&PhaseDir>,
+) -> Result<(), ImportError> {
+    let files = match dir {
+        Some(dir) => cx.plan_files(dir, &phase)?,
+        None => Vec::new(),
+    };
+    let summaries = match dir {
+        Some(dir) => cx.summaries(dir, &files)?,
+        None => HashMap::new(),
+    };
+    if files.is_empty() && !phase.complete {
+        let location = cx.root.join("ROADMAP.md");
+        cx.warn(&location, road.map(|r| r.line), format!("phase {} has no plans yet (run /gsd:plan-phase {}); a placeholder task for the human holds its dependants", phase.number, phase.number));
+        add_placeholder(set, &phase);
+    }
+    let legacy = !files.is_empty()
+        && files.iter().all(|f| {
+            f.parsed.front.as_ref().is_none_or(|fm| !fm.has("wave") && !fm.has("depends_on"))
+        });
+    for (index, file) in files.iter().enumerate() {
+        let summary = summaries.get(&file.number).cloned();
+        let plan = cx.build_plan(&phase, road, file, summary.as_ref(), index)?;
+        let deps_raw = file
+            .parsed
+            .front
+            .as_ref()
+            .and_then(|fm| fm.get("depends_on"))
+            .map(FmValue::texts)
+            .unwrap_or_default();
+        let location = cx.location(&file.path, Some(depends_line(&file.text)));
+        plan_depends.insert(plan.key.clone(), (deps_raw, legacy, location));
+        match &file.broken {
+            Some(why) => add_fix_task(set, &plan, why, &phase),
+            None => add_tasks(set, &plan, &file.parsed, summary.as_deref(), &phase, cx),
+        }
+        set.plans.push(plan);
+    }
+    set.phases.push(phase);
+    Ok(())
 }
 
 fn build_phase(
@@ -535,6 +753,7 @@ fn build_phase(
         "inserted": road.is_some_and(|r| r.inserted),
         "depends_on_text": road.and_then(|r| r.depends_on.as_ref().map(|d| d.0.clone())),
         "directory": dir.map(|d| d.path.display().to_string()),
+        "archived_in": dir.and_then(|d| d.milestone.clone()),
     });
     ImportPhase {
         key: number.as_str().to_owned(),
@@ -542,7 +761,9 @@ fn build_phase(
         seq,
         title,
         description: description.trim().to_owned(),
-        complete: road.is_some_and(RoadmapPhase::complete),
+        // A directory archived under `milestones/vX-phases/` shipped with its milestone.
+        complete: road.is_some_and(RoadmapPhase::complete)
+            || dir.is_some_and(|d| d.milestone.is_some()),
         depends_on: Vec::new(),
         metadata,
     }
@@ -580,6 +801,32 @@ fn add_placeholder(set: &mut ImportSet, phase: &ImportPhase) {
         phase_seq: phase.seq,
         wave: 0,
         metadata: json!({ "placeholder": true }),
+    });
+}
+
+/// A plan whose file cannot be read: one task for the human to fix it, holding back what depends
+/// on the plan (nothing, when a SUMMARY says the plan is done anyway).
+fn add_fix_task(set: &mut ImportSet, plan: &ImportPlan, why: &str, phase: &ImportPhase) {
+    if plan.complete {
+        return;
+    }
+    set.tasks.push(ImportTask {
+        plan_key: plan.key.clone(),
+        key: format!("{}#fix", plan.key),
+        title: clip(&format!("Fix {why}, then re-import"), crate::model::MAX_TITLE_CHARS),
+        description: format!(
+            "cw could not read this plan file, so its tasks are not imported yet:\n\n{why}\n\nFix the file and run `cw import` again; the plans that depend on it wait until then."
+        ),
+        files: Vec::new(),
+        verify: String::new(),
+        done: "The file reads and `cw import` was run again".to_owned(),
+        kind: "placeholder".to_owned(),
+        needs_human: true,
+        merged: false,
+        result_summary: None,
+        phase_seq: phase.seq,
+        wave: plan.wave.unwrap_or(0),
+        metadata: json!({ "placeholder": true, "broken": why }),
     });
 }
 
@@ -1098,18 +1345,26 @@ fn check_cycles(
 
 /// Every text the import stores within the limits `cw task add` and MCP apply, so no task is
 /// too big to hand to an agent.
-fn check_sizes(set: &ImportSet) -> Result<(), ImportError> {
-    let plans: HashMap<&str, &ImportPlan> = set.plans.iter().map(|p| (p.key.as_str(), p)).collect();
+/// A plan whose objective or one of whose tasks is over the size limit cannot be imported as it
+/// is: like a file that cannot be read, it becomes one task for the human (`--strict`: refused).
+fn check_sizes(set: &mut ImportSet, cx: &mut Context) -> Result<(), ImportError> {
     let too_long = |location: String, what: &str, bytes: usize| ImportError::TooLong {
         location,
         what: what.to_owned(),
         bytes,
         limit: MAX_DESCRIPTION_BYTES,
     };
+    let source = |set: &ImportSet, key: &str| {
+        set.plans.iter().find(|p| p.key == key).and_then(|p| p.source.clone())
+    };
+    let mut over: Vec<(String, ImportError)> = Vec::new();
     for plan in &set.plans {
         if plan.description.len() > MAX_DESCRIPTION_BYTES {
             let location = plan.source.clone().unwrap_or_else(|| plan.key.clone());
-            return Err(too_long(location, "plan's objective", plan.description.len()));
+            over.push((
+                plan.key.clone(),
+                too_long(location, "plan's objective", plan.description.len()),
+            ));
         }
     }
     for task in &set.tasks {
@@ -1120,14 +1375,25 @@ fn check_sizes(set: &ImportSet) -> Result<(), ImportError> {
         ]
         .into_iter()
         .find(|(_, bytes)| *bytes > MAX_DESCRIPTION_BYTES);
-        if let Some((what, bytes)) = longest {
-            let source = plans.get(task.plan_key.as_str()).and_then(|p| p.source.clone());
-            let location = match (source, task.metadata["line"].as_u64()) {
+        if let Some((what, bytes)) = longest
+            && !over.iter().any(|(key, _)| *key == task.plan_key)
+        {
+            let location = match (source(set, &task.plan_key), task.metadata["line"].as_u64()) {
                 (Some(source), Some(line)) => format!("{source}:{line}"),
                 (Some(source), None) => source,
                 (None, _) => task.key.clone(),
             };
-            return Err(too_long(location, what, bytes));
+            over.push((task.plan_key.clone(), too_long(location, what, bytes)));
+        }
+    }
+    for (key, err) in over {
+        let why = cx.problem(err)?;
+        set.tasks.retain(|t| t.plan_key != key);
+        let Some(plan) = set.plans.iter_mut().find(|p| p.key == key) else { continue };
+        plan.description = clip(&plan.description, 4_000);
+        let plan = plan.clone();
+        if let Some(phase) = set.phases.iter().find(|p| p.key == plan.phase_key).cloned() {
+            add_fix_task(set, &plan, &why, &phase);
         }
     }
     Ok(())

@@ -22,7 +22,8 @@ use crate::store::{
 pub struct ImportOptions {
     /// Compute and report everything, write nothing.
     pub dry_run: bool,
-    /// Unresolvable references are errors instead of warnings.
+    /// All or nothing: a file that cannot be read or a reference that cannot be resolved
+    /// refuses the import.
     pub strict: bool,
 }
 
@@ -45,6 +46,8 @@ pub struct ImportReport {
     pub next_ready: Vec<TaskRecord>,
     pub warnings: Vec<ImportWarning>,
     pub skipped: Vec<String>,
+    /// Files that could not be read (`file:line — reason`), each now a task for the human.
+    pub problems: Vec<String>,
     pub dry_run: bool,
 }
 
@@ -66,6 +69,7 @@ impl Service {
         report.dry_run = options.dry_run;
         report.warnings.splice(0..0, set.warnings.iter().cloned());
         report.skipped = set.skipped.clone();
+        report.problems = set.problems.clone();
         info!(
             tasks_created = report.tasks_created,
             tasks_updated = report.tasks_updated,

@@ -153,29 +153,61 @@ fn planning_with_plan(env: &TestEnv) {
     );
 }
 
+/// The one task an import made for the human about `file`, and that nothing else was read.
+fn fix_task(env: &TestEnv, file: &str) -> String {
+    let tasks = env.service().list_tasks(&Default::default()).unwrap().tasks;
+    let fixes: Vec<&str> = tasks
+        .iter()
+        .filter(|t| t.needs_human && t.title.starts_with(&format!("Fix {file} — ")))
+        .map(|t| t.title.as_str())
+        .collect();
+    assert_eq!(fixes.len(), 1, "one task for the human about {file}: {tasks:#?}");
+    fixes[0].to_owned()
+}
+
+fn strict_import(env: &TestEnv) -> String {
+    let strict = ImportOptions { strict: true, ..ImportOptions::default() };
+    env.service().import(&env.root().join(".planning"), &strict).unwrap_err().to_string()
+}
+
 #[test]
-fn import_refuses_a_symlink_that_leaves_the_folder_naming_it() {
+fn import_never_reads_a_symlink_that_leaves_the_folder_and_names_it() {
     let env = TestEnv::initialised();
     planning_with_plan(&env);
     let secret = env.outer().join("id_ed25519");
     fs_err::write(&secret, "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n").unwrap();
     let link = env.root().join(".planning/phases/01-one/01-02-PLAN.md");
     symlink(&secret, &link).unwrap();
-    let err = env.service().import(&env.root().join(".planning"), &ImportOptions::default());
-    let err = err.unwrap_err().to_string();
-    assert!(err.contains("01-02-PLAN.md is a link to"), "{err}");
-    assert!(err.contains("outside the imported folder"), "{err}");
-    assert!(env.service().list_tasks(&Default::default()).unwrap().tasks.is_empty());
+    let report =
+        env.service().import(&env.root().join(".planning"), &ImportOptions::default()).unwrap();
+    assert_eq!(report.tasks_created, 2, "the readable plan, and one task to fix the link");
+    let fix = fix_task(&env, "phases/01-one/01-02-PLAN.md");
+    assert!(fix.contains("is a link to") && fix.contains("outside the imported folder"), "{fix}");
+    let listing = env.service().list_tasks(&Default::default()).unwrap();
+    assert!(
+        listing
+            .tasks
+            .iter()
+            .all(|t| !t.description.contains("OPENSSH") && !t.metadata.contains("OPENSSH")),
+        "the secret was never read"
+    );
+    let err = strict_import(&env);
+    assert!(
+        err.contains("01-02-PLAN.md is a link to") && err.contains("outside the imported folder"),
+        "{err}"
+    );
 
-    // A symlinked phase directory pointing out of the folder is refused the same way.
+    // A symlinked phase directory pointing out of the folder is treated the same way.
     fs_err::remove_file(&link).unwrap();
     let outside = env.outer().join("elsewhere");
     fs_err::create_dir_all(&outside).unwrap();
     fs_err::write(outside.join("02-01-PLAN.md"), "---\nphase: 2\nplan: 1\n---\n<tasks></tasks>\n")
         .unwrap();
     symlink(&outside, env.root().join(".planning/phases/02-two")).unwrap();
-    let err = env.service().import(&env.root().join(".planning"), &ImportOptions::default());
-    assert!(err.unwrap_err().to_string().contains("outside the imported folder"));
+    env.service().import(&env.root().join(".planning"), &ImportOptions::default()).unwrap();
+    let fix = fix_task(&env, "phases/02-two/02-01-PLAN.md");
+    assert!(fix.contains("outside the imported folder"), "{fix}");
+    assert!(strict_import(&env).contains("outside the imported folder"));
 
     // Inside the folder, a link is fine.
     fs_err::remove_file(env.root().join(".planning/phases/02-two")).unwrap();
@@ -185,31 +217,33 @@ fn import_refuses_a_symlink_that_leaves_the_folder_naming_it() {
     symlink(&moved, &real).unwrap();
     let report =
         env.service().import(&env.root().join(".planning"), &ImportOptions::default()).unwrap();
-    assert_eq!(report.tasks_created, 1);
+    assert_eq!((report.tasks_created, report.needs_human), (0, 0), "{report:?}");
 }
 
 #[test]
-fn import_refuses_fifos_and_binary_plan_files_naming_them() {
+fn import_names_fifos_and_binary_plan_files_in_a_task_for_the_human() {
     let env = TestEnv::initialised();
     planning_with_plan(&env);
     let fifo = env.root().join(".planning/phases/01-one/01-02-PLAN.md");
     let made = crate::support::command("mkfifo").arg(&fifo).status().unwrap();
     assert!(made.success());
-    let err = env.service().import(&env.root().join(".planning"), &ImportOptions::default());
-    let err = err.unwrap_err().to_string();
-    assert!(err.contains("01-02-PLAN.md is not a regular file"), "{err}");
+    env.service().import(&env.root().join(".planning"), &ImportOptions::default()).unwrap();
+    let fix = fix_task(&env, "phases/01-one/01-02-PLAN.md");
+    assert!(fix.contains("it is not a regular file"), "{fix}");
+    assert!(strict_import(&env).contains("01-02-PLAN.md is not a regular file"));
     fs_err::remove_file(&fifo).unwrap();
 
     fs_err::write(&fifo, b"\x7fELF\x02\x01\x01\x00\x00\x00binary").unwrap();
-    let err = env.service().import(&env.root().join(".planning"), &ImportOptions::default());
-    let err = err.unwrap_err().to_string();
-    assert!(err.contains("01-02-PLAN.md is binary, not text"), "{err}");
+    env.service().import(&env.root().join(".planning"), &ImportOptions::default()).unwrap();
+    let fix = fix_task(&env, "phases/01-one/01-02-PLAN.md");
+    assert!(fix.contains("it is binary, not text"), "{fix}");
+    assert!(strict_import(&env).contains("01-02-PLAN.md is binary, not text"));
 }
 
 // 4. Limits hold on every path.
 
 #[test]
-fn import_refuses_a_task_over_the_description_limit_naming_file_and_line() {
+fn import_keeps_a_task_over_the_description_limit_out_naming_file_and_line() {
     let env = TestEnv::initialised();
     planning_with_plan(&env);
     let huge = "x".repeat(cw::service::MAX_DESCRIPTION_BYTES + 1);
@@ -219,12 +253,17 @@ fn import_refuses_a_task_over_the_description_limit_naming_file_and_line() {
             "---\nphase: 01-one\nplan: 02\n---\n\n<tasks>\n<task type=\"auto\">\n<name>Huge</name>\n<action>{huge}</action>\n</task>\n</tasks>\n"
         ),
     );
-    let err = env.service().import(&env.root().join(".planning"), &ImportOptions::default());
-    let err = err.unwrap_err();
+    let strict = ImportOptions { strict: true, ..ImportOptions::default() };
+    let err = env.service().import(&env.root().join(".planning"), &strict).unwrap_err();
     assert!(matches!(err, ServiceError::Import(_)), "{err}");
     let text = err.to_string();
     assert!(text.contains("phases/01-one/01-02-PLAN.md:7"), "{text}");
     assert!(text.contains("the limit is 262144"), "{text}");
+    env.service().import(&env.root().join(".planning"), &ImportOptions::default()).unwrap();
+    let fix = fix_task(&env, "phases/01-one/01-02-PLAN.md:7");
+    assert!(fix.contains("the limit is 262144"), "{fix}");
+    let tasks = env.service().list_tasks(&Default::default()).unwrap().tasks;
+    assert!(tasks.iter().all(|t| t.description.len() < 10_000), "nothing over the limit stored");
 }
 
 // 8. MCP stdio answers every line a client waits on.

@@ -194,7 +194,7 @@ fn reimport_updates_in_place_and_keeps_local_state() {
 }
 
 #[test]
-fn a_malformed_file_names_file_and_line_and_imports_nothing() {
+fn a_malformed_file_costs_one_task_for_the_human_and_strict_refuses_naming_file_and_line() {
     let env = TestEnv::initialised();
     env.write(".planning/ROADMAP.md", &roadmap("### Phase 1: Core\n"));
     env.write(
@@ -210,19 +210,45 @@ fn a_malformed_file_names_file_and_line_and_imports_nothing() {
             "<task type=\"auto\">\n<name>broken</name>\n<action>never closed\n</task>",
         ),
     );
-    let run = env.cw(&["import", ".planning"]);
+    env.write(
+        ".planning/phases/01-core/01-03-PLAN.md",
+        &plan_file("01-core", "03", "wave: 2\ndepends_on: [\"01-02\"]", &auto("later")),
+    );
+    let strict = env.cw(&["import", ".planning", "--strict"]);
     assert_eq!(
-        run.error(1),
+        strict.error(1),
         format!(
             "error: {}/.planning/phases/01-core/01-02-PLAN.md:15: <action> opened here is never closed",
             env.root().display()
         )
     );
     assert_eq!(env.service().status(0).unwrap().total, 0, "nothing was half-imported");
-    assert!(env.service().list_tasks(&TaskFilter::default()).unwrap().initiatives.is_empty());
+
+    let run = env.cw(&["import", ".planning"]).ok().to_owned();
+    assert!(run.contains("1 file could not be read (a plan among them is a task for the human now):\n    phases/01-core/01-02-PLAN.md:15 — <action> opened here is never closed\n"), "{run}");
+    insta::assert_snapshot!(structure(&env.service()), @r"
+    01-01#1 ready
+    01-02#fix ready [human]
+    01-03#1 pending ← 01-02#fix
+    ");
+    let json = env.cw(&["import", ".planning", "--json"]).json();
+    assert_eq!(json["problems"].as_array().unwrap().len(), 1, "{json}");
+
+    // Fixed: the task for the human goes, the plan's own tasks come, and what waited still waits
+    // on them.
+    env.write(
+        ".planning/phases/01-core/01-02-PLAN.md",
+        &plan_file("01-core", "02", "wave: 1", &auto("mended")),
+    );
+    env.cw(&["import", ".planning"]).ok();
+    insta::assert_snapshot!(structure(&env.service()), @r"
+    01-01#1 ready
+    01-02#1 ready
+    01-03#1 pending ← 01-02#1
+    ");
 
     env.write(".planning/phases/01-core/01-02-PLAN.md", "---\nphase: 01\nplan: 02\n");
-    let run = env.cw(&["import", ".planning"]);
+    let run = env.cw(&["import", ".planning", "--strict"]);
     assert!(
         run.error(1).ends_with(
             "01-02-PLAN.md:1: front matter opened here is never closed (no second `---` line)"
@@ -261,6 +287,30 @@ fn roadmaps_that_are_not_gsd_or_missing() {
             "ROADMAP.md: not a GSD roadmap (no 'Phase N:' headings or checklist entries)"
         ),
         "{run:?}"
+    );
+
+    // With phase directories, they are read, and the roadmap is named in a warning.
+    env.write(
+        ".planning/phases/01-setup/01-01-PLAN.md",
+        &plan_file("01", "01", "wave: 1", &auto("y")),
+    );
+    let report = import(&env).unwrap();
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.location == "ROADMAP.md" && w.message.starts_with("not a GSD roadmap")),
+        "{:?}",
+        report.warnings
+    );
+    assert_eq!(report.tasks_created, 1);
+    let strict = ImportOptions { strict: true, ..ImportOptions::default() };
+    let err = env.service().import(&env.root().join(PLANNING), &strict).unwrap_err();
+    assert!(
+        err.to_string().ends_with(
+            "ROADMAP.md: not a GSD roadmap (no 'Phase N:' headings or checklist entries)"
+        ),
+        "{err}"
     );
 
     // No ROADMAP at all: phases come from the directories, named after their slugs.
@@ -488,7 +538,7 @@ fn roadmap_variants_completion_placeholders_and_skips() {
 }
 
 #[test]
-fn duplicate_phase_directories_are_an_error_naming_both() {
+fn duplicate_phase_directories_are_both_read_and_strict_refuses_naming_both() {
     let env = TestEnv::initialised();
     env.write(".planning/ROADMAP.md", &roadmap("### Phase 14: Research\n"));
     env.write(
@@ -499,13 +549,33 @@ fn duplicate_phase_directories_are_an_error_naming_both() {
         ".planning/phases/14-researcher/14-01-PLAN.md",
         &plan_file("14", "01", "wave: 1", &auto("b")),
     );
-    let line = env.cw(&["import", ".planning", "--dry-run"]).error(1).to_owned();
+    // An abandoned start: a directory holding only its CONTEXT.md.
+    env.write(".planning/phases/14-first-try/14-CONTEXT.md", "# Context\n");
+    let line = env.cw(&["import", ".planning", "--dry-run", "--strict"]).error(1).to_owned();
     assert!(
         line.contains("phase 14 has two directories:")
             && line.contains("14-dedicated-researcher")
             && line.contains("14-researcher (remove or rename one)"),
         "{line}"
     );
+    let report = import(&env).unwrap();
+    let warned = |text: &str| report.warnings.iter().any(|w| w.message.contains(text));
+    assert!(
+        warned("a second directory for phase 14 holds plans; imported as phase 14-researcher"),
+        "{:?}",
+        report.warnings
+    );
+    assert!(
+        warned(
+            "a second directory for phase 14 holds no plans; phases/14-dedicated-researcher is read"
+        ),
+        "{:?}",
+        report.warnings
+    );
+    insta::assert_snapshot!(structure(&env.service()), @r"
+    14-01#1 ready
+    14-researcher-01#1 ready
+    ");
 }
 
 #[test]
