@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::frontmatter::{self, FrontMatter};
-use super::text::{LineIndex, dedent};
+use super::text::{LineIndex, dedent, mask_code};
 
 /// A parsed PLAN file.
 #[derive(Debug, Clone, Default)]
@@ -60,8 +60,9 @@ const TASK_CHILDREN: &[&str] = &[
     "verification",
 ];
 
+/// A `<task …>` that opens a line: `<task-dir>` or a `<task>` in prose is not one.
 static TASK_OPEN: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"<task\b([^>]*)>").expect("invariant: static regex"));
+    LazyLock::new(|| Regex::new(r"(?m)^[ \t]*<task(\s[^>]*)?>").expect("invariant: static regex"));
 static ATTRIBUTE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"([A-Za-z_][\w-]*)\s*=\s*"([^"]*)""#).expect("invariant: static regex")
 });
@@ -69,7 +70,7 @@ static BLOCK_OPEN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?m)^[ \t]*<([a-z][a-z0-9_-]*)(?:\s[^>]*)?>").expect("invariant: static regex")
 });
 static TASK_HEADING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?m)^#{2,3}\s+Task\s+\d+[^\n]*$").expect("invariant: static regex")
+    Regex::new(r"(?mi)^#{2,4}\s+Task\s+\d+[^\n]*$").expect("invariant: static regex")
 });
 static OPTION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?s)<option\b([^>]*)>(.*?)</option>"#).expect("invariant: static regex")
@@ -84,23 +85,26 @@ pub(crate) fn parse(text: &str) -> Result<ParsedPlan, PlanSyntaxError> {
     let lines = LineIndex::new(text);
     let at = |offset: usize| lines.line_of(body_start + offset);
 
+    // Tags are looked for outside code (fenced blocks, inline spans); text is taken from `body`.
+    let masked = mask_code(body);
     let mut tasks = Vec::new();
     let mut task_spans = Vec::new();
     let mut cursor = 0;
-    while let Some(open) = TASK_OPEN.find_at(body, cursor) {
-        let attributes = parse_attributes(
-            &TASK_OPEN.captures(open.as_str()).map(|c| c[1].to_owned()).unwrap_or_default(),
-        );
-        let content_start = open.end();
-        let close = body[content_start..].find("</task>").map(|p| content_start + p);
-        let next_open = TASK_OPEN.find_at(body, content_start).map(|m| m.start());
+    while let Some(caps) = TASK_OPEN.captures_at(&masked, cursor) {
+        let open = caps.get(0).map_or(0..0, |m| m.range());
+        let attributes = parse_attributes(caps.get(1).map_or("", |m| &body[m.range()]));
+        let start =
+            open.start + (masked[open.clone()].len() - masked[open.clone()].trim_start().len());
+        let content_start = open.end;
+        let close = masked[content_start..].find("</task>").map(|p| content_start + p);
+        let next_open = TASK_OPEN.find_at(&masked, content_start).map(|m| m.start());
         let close = match (close, next_open) {
             (Some(close), Some(next)) if next < close => None,
             (close, _) => close,
         };
         let Some(close) = close else {
             return Err(PlanSyntaxError {
-                line: at(open.start()),
+                line: at(start),
                 message: "<task> opened here is never closed".to_owned(),
             });
         };
@@ -108,16 +112,16 @@ pub(crate) fn parse(text: &str) -> Result<ParsedPlan, PlanSyntaxError> {
             parse_children(&body[content_start..close]).map_err(|(offset, message)| {
                 PlanSyntaxError { line: at(content_start + offset), message }
             })?;
-        tasks.push(ParsedTask { line: at(open.start()), attributes, children, options });
-        task_spans.push(open.start()..close + "</task>".len());
+        tasks.push(ParsedTask { line: at(start), attributes, children, options });
+        task_spans.push(start..close + "</task>".len());
         cursor = close + "</task>".len();
     }
 
     let objective = block(body, "objective").map(|(_, t)| t).unwrap_or_default();
-    let blocks = top_level_blocks(body, &task_spans);
+    let blocks = top_level_blocks(body, &masked, &task_spans);
     let mut fallback = None;
     if tasks.is_empty() {
-        (tasks, fallback) = fallback_tasks(body, &at);
+        (tasks, fallback) = fallback_tasks(body, &masked, &at);
     }
     Ok(ParsedPlan { front, objective, blocks, tasks, fallback })
 }
@@ -129,8 +133,9 @@ type ChildrenResult = Result<(Vec<(String, String)>, Vec<(String, String)>), (us
 fn parse_children(content: &str) -> ChildrenResult {
     // Options first: each `<option>` has its own `<name>`, which must not title the task.
     let mut options = Vec::new();
-    let mut remaining = content.to_owned();
-    if let (Some(start), Some(end)) = (content.find("<options>"), content.find("</options>"))
+    let masked = mask_code(content);
+    let mut remaining = masked.clone();
+    if let (Some(start), Some(end)) = (masked.find("<options>"), masked.find("</options>"))
         && start < end
     {
         for caps in OPTION.captures_iter(&content[start..end]) {
@@ -162,7 +167,7 @@ fn parse_children(content: &str) -> ChildrenResult {
         let Some(close) = remaining[open_end..].find(&closing).map(|p| open_end + p) else {
             return Err((start, format!("<{tag}> opened here is never closed")));
         };
-        let mut value = dedent(&remaining[open_end..close]);
+        let mut value = dedent(&content[open_end..close]);
         if tag == "verify" {
             value = value.replace("<automated>", "").replace("</automated>", "");
             value = dedent(&value);
@@ -193,16 +198,21 @@ fn find_open_tag(text: &str, tag: &str) -> Option<(usize, usize)> {
 
 /// The first `<name>…</name>` block in `text`, with its start offset.
 fn block(text: &str, name: &str) -> Option<(usize, String)> {
-    let (start, open_end) = find_open_tag(text, name)?;
-    let close = text[open_end..].find(&format!("</{name}>"))? + open_end;
+    let masked = mask_code(text);
+    let (start, open_end) = find_open_tag(&masked, name)?;
+    let close = masked[open_end..].find(&format!("</{name}>"))? + open_end;
     Some((start, dedent(&text[open_end..close])))
 }
 
 /// Top-level blocks outside any task, except `objective` and `tasks`.
-fn top_level_blocks(body: &str, task_spans: &[std::ops::Range<usize>]) -> Vec<(String, String)> {
+fn top_level_blocks(
+    body: &str,
+    masked: &str,
+    task_spans: &[std::ops::Range<usize>],
+) -> Vec<(String, String)> {
     let mut blocks = Vec::new();
     let mut cursor = 0;
-    while let Some(caps) = BLOCK_OPEN.captures_at(body, cursor) {
+    while let Some(caps) = BLOCK_OPEN.captures_at(masked, cursor) {
         let whole = caps.get(0).map_or(0..0, |m| m.range());
         let name = caps[1].to_owned();
         cursor = whole.end;
@@ -217,7 +227,7 @@ fn top_level_blocks(body: &str, task_spans: &[std::ops::Range<usize>]) -> Vec<(S
             continue;
         }
         let closing = format!("</{name}>");
-        if let Some(close) = body[whole.end..].find(&closing).map(|p| whole.end + p) {
+        if let Some(close) = masked[whole.end..].find(&closing).map(|p| whole.end + p) {
             blocks.push((name, dedent(&body[whole.end..close])));
             cursor = close + closing.len();
         }
@@ -228,6 +238,7 @@ fn top_level_blocks(body: &str, task_spans: &[std::ops::Range<usize>]) -> Vec<(S
 /// Tasks for a plan without `<task>`: a TDD `<feature>`, `## Task N` headings, or the whole body.
 fn fallback_tasks(
     body: &str,
+    masked: &str,
     at: &dyn Fn(usize) -> usize,
 ) -> (Vec<ParsedTask>, Option<&'static str>) {
     if let Some((start, content)) = block(body, "feature") {
@@ -253,14 +264,14 @@ fn fallback_tasks(
             Some("feature"),
         );
     }
-    let headings: Vec<_> = TASK_HEADING.find_iter(body).collect();
+    let headings: Vec<_> = TASK_HEADING.find_iter(masked).collect();
     if !headings.is_empty() {
         let tasks = headings
             .iter()
             .enumerate()
             .map(|(i, heading)| {
                 let end = headings.get(i + 1).map_or(body.len(), |next| next.start());
-                let title = heading.as_str().trim_start_matches('#').trim().to_owned();
+                let title = body[heading.range()].trim_start_matches('#').trim().to_owned();
                 let action = dedent(&body[heading.end()..end]);
                 ParsedTask {
                     line: at(heading.start()),

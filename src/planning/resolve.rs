@@ -132,7 +132,7 @@ pub fn read(
         let road = roadmap.phases.get(number);
         let found = dirs.get(number).map(Vec::as_slice).unwrap_or_default();
         // The directory that is this phase: the first holding plans, else the first.
-        let primary = found.iter().position(|d| has_plans(d)).unwrap_or(0);
+        let primary = found.iter().position(has_plans).unwrap_or(0);
         let dir = found.get(primary);
         for (_, other) in found.iter().enumerate().filter(|(at, _)| *at != primary) {
             if has_plans(other) {

@@ -2,7 +2,9 @@
 //! and line lookup by byte offset.
 
 /// Strips a BOM, turns CRLF/CR into LF and blanks out HTML comments (keeping their newlines, so
-/// line numbers stay true to the file).
+/// line numbers stay true to the file). A `<!--` in backticks is text, and a "comment" whose end
+/// lies past a front-matter fence or a task tag is not one (`pattern: <!-- AUTOGEN` in YAML, an
+/// action quoting HTML): it is left as it is rather than swallow what follows.
 pub(crate) fn normalise(raw: &str) -> String {
     let text = raw.strip_prefix('\u{feff}').unwrap_or(raw);
     let text = text.replace("\r\n", "\n").replace('\r', "\n");
@@ -10,20 +12,74 @@ pub(crate) fn normalise(raw: &str) -> String {
     let mut rest = text.as_str();
     while let Some(start) = rest.find("<!--") {
         out.push_str(&rest[..start]);
-        match rest[start..].find("-->") {
-            Some(len) => {
-                let comment = &rest[start..start + len + 3];
+        let line_start = out.rfind('\n').map_or(0, |p| p + 1);
+        let in_code = out[line_start..].matches('`').count() % 2 == 1;
+        let comment = rest[start..].find("-->").map(|len| &rest[start..start + len + 3]);
+        match comment {
+            Some(comment) if !in_code && !crosses_structure(comment) => {
                 out.extend(comment.chars().filter(|&c| c == '\n'));
-                rest = &rest[start + len + 3..];
+                rest = &rest[start + comment.len()..];
             }
-            None => {
-                out.push_str(&rest[start..]);
-                rest = "";
+            _ => {
+                out.push_str("<!--");
+                rest = &rest[start + 4..];
             }
         }
     }
     out.push_str(rest);
     out
+}
+
+/// True if a comment's span holds a line a PLAN file's structure rests on.
+fn crosses_structure(comment: &str) -> bool {
+    comment.lines().skip(1).any(|line| {
+        let line = line.trim_start();
+        line.starts_with("---") || line.starts_with("<task") || line.starts_with("</task>")
+    })
+}
+
+/// `text` with fenced code blocks (fence lines included) and inline code spans blanked to spaces,
+/// byte for byte (newlines kept): tags are searched for in this copy, so a `<task>` quoted in a
+/// code block or in backticks opens nothing, while offsets still point into `text`.
+pub(crate) fn mask_code(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut fence: Option<&str> = None;
+    let blank = |out: &mut String, part: &str| out.extend(std::iter::repeat_n(' ', part.len()));
+    for line in text.split_inclusive('\n') {
+        let (body, end) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
+        let trimmed = body.trim_start();
+        let marker = ["```", "~~~"].into_iter().find(|m| trimmed.starts_with(m));
+        match (fence, marker) {
+            (Some(open), Some(m)) if m == open => {
+                fence = None;
+                blank(&mut out, body);
+            }
+            (Some(_), _) => blank(&mut out, body),
+            (None, Some(m)) => {
+                fence = Some(m);
+                blank(&mut out, body);
+            }
+            (None, None) => mask_inline(&mut out, body),
+        }
+        out.push_str(end);
+    }
+    out
+}
+
+/// One line with its `` `code` `` spans blanked (an unpaired backtick blanks nothing).
+fn mask_inline(out: &mut String, line: &str) {
+    let mut rest = line;
+    while let Some(open) = rest.find('`') {
+        let ticks = rest[open..].chars().take_while(|&c| c == '`').count();
+        let delimiter = &rest[open..open + ticks];
+        let Some(close) = rest[open + ticks..].find(delimiter).map(|p| open + ticks + p) else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        out.extend(std::iter::repeat_n(' ', close + ticks - open));
+        rest = &rest[close + ticks..];
+    }
+    out.push_str(rest);
 }
 
 /// The 1-based line number of byte `offset` in `text`.

@@ -140,3 +140,67 @@ fn depends_on_given_as_a_path_a_slug_a_file_stem_or_a_number_of_the_same_phase()
     02-03#1 pending ← 02-02#1
     ");
 }
+
+#[test]
+fn tags_in_prose_inline_code_and_fenced_code_open_nothing() {
+    let env = TestEnv::initialised();
+    env.write(".planning/ROADMAP.md", &roadmap("- [ ] **Phase 1: Prose** - x\n"));
+    let plan = "---\nphase: 01\nplan: 01\nwave: 1\ndepends_on: []\n---\n\n<objective>\nRun `/legion:quick <task>` for each <task> you see.\n</objective>\n\n<tasks>\n\n<task type=\"auto\">\n  <name>Push the branch</name>\n  <action>\nRun `git push -u origin feature/<name>` and read `<task-dir>/task.json`.\nA template, quoted:\n```xml\n<task type=\"auto\">\n  <name>Example</name>\n</task>\n```\n  </action>\n  <done>pushed</done>\n</task>\n\n<task type=\"auto\">\n  <name>Second</name>\n  <action>Then this.</action>\n</task>\n\n</tasks>\n";
+    env.write(".planning/phases/01-prose/01-01-PLAN.md", plan);
+    let report = import(&env).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let tasks = env.service().list_tasks(&Default::default()).unwrap().tasks;
+    let titles: Vec<&str> = tasks.iter().map(|t| t.title.as_str()).collect();
+    assert_eq!(titles, ["Push the branch", "Second"]);
+    assert!(
+        tasks[0].description.contains("```xml\n<task type=\"auto\">"),
+        "{}",
+        tasks[0].description
+    );
+}
+
+#[test]
+fn a_comment_opener_in_yaml_or_an_action_swallows_nothing() {
+    let env = TestEnv::initialised();
+    env.write(".planning/ROADMAP.md", &roadmap("- [ ] **Phase 1: Docs** - x\n"));
+    let plan = "---\nphase: 01\nplan: 01\nwave: 1\ndepends_on: []\nmust_haves:\n  artifacts:\n    - path: README.md\n      pattern: <!-- AUTOGEN\n---\n\n<tasks>\n<task type=\"auto\">\n  <name>One</name>\n  <action>Keep the `<!-- AUTOGEN -->` marker.</action>\n</task>\n<task type=\"auto\">\n  <name>Two</name>\n  <action>Write <!-- a real note --> the docs.</action>\n</task>\n<task type=\"auto\">\n  <name>Three</name>\n  <action>End the marker with --> here.</action>\n</task>\n</tasks>\n";
+    env.write(".planning/phases/01-docs/01-01-PLAN.md", plan);
+    let report = import(&env).unwrap();
+    assert_eq!(report.tasks_created, 3, "{:?}", report.warnings);
+    let tasks = env.service().list_tasks(&Default::default()).unwrap().tasks;
+    assert_eq!(tasks[1].description, "Write  the docs.", "a real comment is still dropped");
+}
+
+#[test]
+fn task_headings_in_any_case_are_tasks_and_one_broken_plan_costs_one_task() {
+    let env = TestEnv::initialised();
+    env.write(".planning/ROADMAP.md", &roadmap("- [ ] **Phase 1: Mixed** - x\n"));
+    env.write(
+        ".planning/phases/01-mixed/01-01-PLAN.md",
+        "---\nphase: 01\nplan: 01\nwave: 1\ndepends_on: []\n---\n\n# Plan\n\n## Task 1: Schema\nWrite it.\n\n### TASK 2 — Queries\nQuery it.\n\n```md\n## Task 3: only an example\n```\n",
+    );
+    env.write(
+        ".planning/phases/01-mixed/01-02-PLAN.md",
+        &plan_file(
+            "01",
+            "02",
+            "wave: 2\ndepends_on: [\"01-01\"]",
+            "<task type=\"auto\">\n<name>Broken</name>\n<action>never closed\n</task>",
+        ),
+    );
+    env.write(
+        ".planning/phases/01-mixed/01-03-PLAN.md",
+        &plan_file("01", "03", "wave: 3\ndepends_on: [\"01-02\"]", &auto("after")),
+    );
+    let report = import(&env).unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    let tasks = env.service().list_tasks(&Default::default()).unwrap().tasks;
+    let titles: Vec<&str> = tasks.iter().map(|t| t.title.as_str()).collect();
+    assert_eq!(&titles[..2], ["Task 1: Schema", "TASK 2 — Queries"]);
+    insta::assert_snapshot!(structure(&env.service()), @r"
+    01-01#1 ready
+    01-01#2 pending ← 01-01#1
+    01-02#fix ready [human]
+    01-03#1 pending ← 01-02#fix
+    ");
+}
