@@ -636,18 +636,41 @@ impl Context {
                 serde_json::to_string_pretty(&setup.to_json()).unwrap_or_default()
             ));
         }
-        let complete = summary.is_some() || phase.complete;
-        let archived = phase.metadata["archived_in"].as_str();
-        if summary.is_none() && phase.complete {
-            let why = match archived {
-                Some(milestone) => format!(
-                    "no SUMMARY, but the plan is archived with milestone {milestone}; imported as merged"
-                ),
-                None => "no SUMMARY but the roadmap marks the phase complete; imported as merged"
-                    .to_owned(),
-            };
-            self.warn(&file.path, None, why);
-        }
+        // A phase's tick does not cover a plan its own list leaves unticked, where that list
+        // does tick plans: the unchecked line and the missing SUMMARY win (unfinished work
+        // marked merged would never be done by anyone).
+        let archived = phase.metadata["archived_in"].as_str().map(str::to_owned);
+        let checks = road.map(|r| r.plan_checks.as_slice()).unwrap_or_default();
+        let unticked = checks
+            .iter()
+            .any(|(_, ticked, _)| *ticked)
+            .then(|| checks.iter().find(|(n, ticked, _)| *n == file.number && !ticked))
+            .flatten()
+            .map(|(_, _, line)| *line);
+        let complete = match (summary, &archived, unticked, road) {
+            (Some(_), _, _, _) => true,
+            (None, None, Some(line), Some(road)) if phase.complete => {
+                let roadmap = self.root.join("ROADMAP.md");
+                let phase_at = self.location(&roadmap, Some(road.line));
+                let plan_at = self.location(&roadmap, Some(line));
+                self.warn(&file.path, None, format!("{phase_at} marks phase {} complete, but {plan_at} lists this plan unchecked and it has no SUMMARY; imported as not done", phase.number));
+                false
+            }
+            (None, _, _, _) if phase.complete => {
+                let why = match &archived {
+                    Some(milestone) => format!(
+                        "no SUMMARY, but the plan is archived with milestone {milestone}; imported as merged"
+                    ),
+                    None => {
+                        "no SUMMARY but the roadmap marks the phase complete; imported as merged"
+                            .to_owned()
+                    }
+                };
+                self.warn(&file.path, None, why);
+                true
+            }
+            (None, _, _, _) => false,
+        };
         let front_json = front.map_or(json!({}), |f| FmValue::Map(f.fields.clone()).to_json());
         let blocks: serde_json::Map<String, serde_json::Value> =
             file.parsed.blocks.iter().map(|(k, v)| (k.clone(), json!(v))).collect();

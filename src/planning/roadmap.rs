@@ -37,6 +37,8 @@ pub(crate) struct RoadmapPhase {
     pub(crate) depends_on: Option<(String, usize)>,
     /// Plan list entries: normalised plan key suffix (`01`) → description.
     pub(crate) plan_entries: Vec<(String, String)>,
+    /// Plan list entries by number: ticked (`- [x] 01-02-PLAN.md`) or not, and their line.
+    pub(crate) plan_checks: Vec<(String, bool, usize)>,
 }
 
 impl RoadmapPhase {
@@ -68,7 +70,7 @@ static LABEL: LazyLock<Regex> = LazyLock::new(|| {
 });
 static PLAN_ENTRY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
-        r"^\s*[-*]\s+\[[ xX]\]\s*(?:\*\*)?({PHASE_NUMBER})-(?:PLAN-)?(\d+|FIX\d*)(?:-PLAN)?(?:\.md)?(?:\*\*)?\s*(?::|—|–|--|-)?\s*(.*)$"
+        r"^\s*[-*]\s+\[([ xX])\]\s*(?:\*\*)?({PHASE_NUMBER})-(?:PLAN-)?(\d+|FIX\d*)(?:-PLAN)?(?:\.md)?(?:\*\*)?\s*(?::|—|–|--|-)?\s*(.*)$"
     ))
     .expect("invariant: static regex")
 });
@@ -292,13 +294,18 @@ fn read_fields(phase: &mut RoadmapPhase, section: &str, line_at: impl Fn(usize) 
             _ => {}
         }
     }
-    for line in section.lines() {
-        if let Some(caps) = PLAN_ENTRY.captures(line) {
-            let description = caps[3].trim().to_owned();
-            if description.starts_with("TBD") || caps[2].eq_ignore_ascii_case("TBD") {
+    let mut offset = 0;
+    for line in section.split_inclusive('\n') {
+        let at = offset;
+        offset += line.len();
+        if let Some(caps) = PLAN_ENTRY.captures(line.trim_end_matches('\n')) {
+            let description = caps[4].trim().to_owned();
+            if description.starts_with("TBD") || caps[3].eq_ignore_ascii_case("TBD") {
                 continue;
             }
-            if let Some(number) = super::numbers::plan_number(&caps[2]) {
+            if let Some(number) = super::numbers::plan_number(&caps[3]) {
+                let ticked = caps[1].eq_ignore_ascii_case("x");
+                phase.plan_checks.push((number.clone(), ticked, line_at(at)));
                 let description = strip_wave_suffix(&description);
                 phase.plan_entries.push((number, description));
             }

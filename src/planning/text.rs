@@ -42,28 +42,53 @@ fn crosses_structure(comment: &str) -> bool {
 /// byte for byte (newlines kept): tags are searched for in this copy, so a `<task>` quoted in a
 /// code block or in backticks opens nothing, while offsets still point into `text`.
 pub(crate) fn mask_code(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut fence: Option<&str> = None;
-    let blank = |out: &mut String, part: &str| out.extend(std::iter::repeat_n(' ', part.len()));
-    for line in text.split_inclusive('\n') {
-        let (body, end) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
-        let trimmed = body.trim_start();
-        let marker = ["```", "~~~"].into_iter().find(|m| trimmed.starts_with(m));
-        match (fence, marker) {
-            (Some(open), Some(m)) if m == open => {
-                fence = None;
-                blank(&mut out, body);
-            }
-            (Some(_), _) => blank(&mut out, body),
-            (None, Some(m)) => {
-                fence = Some(m);
-                blank(&mut out, body);
-            }
-            (None, None) => mask_inline(&mut out, body),
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let markers: Vec<Option<&str>> = lines.iter().map(|l| fence_marker(l)).collect();
+    // For each line, the next line at or after it holding each kind of fence: a fence that never
+    // closes is text (an LLM's plan often leaves one open), found without a quadratic search.
+    let mut next: Vec<[Option<usize>; 2]> = vec![[None, None]; lines.len() + 1];
+    for at in (0..lines.len()).rev() {
+        next[at] = next[at + 1];
+        if let Some(marker) = markers[at] {
+            next[at][usize::from(marker == "~~~")] = Some(at);
         }
-        out.push_str(end);
+    }
+    let mut out = String::with_capacity(text.len());
+    let blank = |out: &mut String, line: &str| {
+        let body = line.strip_suffix('\n').unwrap_or(line);
+        out.extend(std::iter::repeat_n(' ', body.len()));
+        out.push_str(&line[body.len()..]);
+    };
+    let mut at = 0;
+    while at < lines.len() {
+        let close = markers[at].and_then(|m| next[at + 1][usize::from(m == "~~~")]);
+        match close {
+            Some(close) => {
+                for line in &lines[at..=close] {
+                    blank(&mut out, line);
+                }
+                at = close + 1;
+            }
+            None => {
+                let line = lines[at];
+                let body = line.strip_suffix('\n').unwrap_or(line);
+                mask_inline(&mut out, body);
+                out.push_str(&line[body.len()..]);
+                at += 1;
+            }
+        }
     }
     out
+}
+
+/// The fence a line opens or closes (```` ``` ```` or `~~~`), also inside a list item (`- ```ts`).
+fn fence_marker(line: &str) -> Option<&'static str> {
+    let trimmed = line.trim_start();
+    let trimmed = ["- ", "* ", "+ "]
+        .iter()
+        .find_map(|m| trimmed.strip_prefix(m))
+        .map_or(trimmed, str::trim_start);
+    ["```", "~~~"].into_iter().find(|m| trimmed.starts_with(m))
 }
 
 /// One line with its `` `code` `` spans blanked (an unpaired backtick blanks nothing).

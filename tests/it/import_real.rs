@@ -204,3 +204,29 @@ fn task_headings_in_any_case_are_tasks_and_one_broken_plan_costs_one_task() {
     01-03#1 pending ← 01-02#fix
     ");
 }
+
+#[test]
+fn a_ticked_phase_does_not_merge_a_plan_its_own_list_leaves_unticked() {
+    let env = TestEnv::initialised();
+    env.write(".planning/ROADMAP.md", &roadmap("- [x] **Phase 1: Ticked plans** - x\n- [x] **Phase 2: No plan ticks** - y\n\n## Phase Details\n\n### Phase 1: Ticked plans\n**Goal**: g\n\nPlans:\n- [x] 01-01-PLAN.md — first\n- [ ] 01-02-PLAN.md — second\n\n### Phase 2: No plan ticks\n**Goal**: g\n\nPlans:\n- [ ] 02-01-PLAN.md — only\n"));
+    for (phase, plan) in [("01", "01"), ("01", "02"), ("02", "01")] {
+        env.write(
+            &format!(".planning/phases/{phase}-p/{phase}-{plan}-PLAN.md"),
+            &plan_file(phase, plan, "wave: 1\ndepends_on: []", &auto(&format!("t{phase}{plan}"))),
+        );
+    }
+    let report = import(&env).unwrap();
+    let warning = report.warnings.iter().find(|w| w.message.contains("unchecked")).unwrap();
+    assert_eq!(warning.location, "phases/01-p/01-02-PLAN.md");
+    assert!(
+        warning.message.starts_with("ROADMAP.md:")
+            && warning.message.contains("marks phase 1 complete, but ROADMAP.md:"),
+        "{warning:?}"
+    );
+    // Phase 1 ticks plan lines: its unticked plan is not done. Phase 2 ticks none: the phase decides.
+    insta::assert_snapshot!(structure(&env.service()), @r"
+    01-01#1 merged
+    01-02#1 ready
+    02-01#1 merged ← 01-01#1, 01-02#1
+    ");
+}
