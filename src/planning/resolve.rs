@@ -718,6 +718,26 @@ fn read_phase(
         Some(dir) => cx.summaries(dir, &files)?,
         None => HashMap::new(),
     };
+    let mut phase = phase;
+    let summarised = dir.is_some_and(|d| {
+        list_dir(&d.path)
+            .unwrap_or_default()
+            .iter()
+            .any(|p| names::summary_file(&file_name(p)).is_some())
+    });
+    if files.is_empty() && !phase.complete && summarised {
+        // Its PLAN files are gone but their SUMMARY files say the work was done.
+        let dir = dir.map(|d| d.path.clone()).unwrap_or_default();
+        cx.warn(
+            &dir,
+            None,
+            format!(
+                "phase {} has SUMMARY files but no PLAN files; its work is taken as done",
+                phase.number
+            ),
+        );
+        phase.complete = true;
+    }
     if files.is_empty() && !phase.complete {
         let location = cx.root.join("ROADMAP.md");
         cx.warn(&location, road.map(|r| r.line), format!("phase {} has no plans yet (run /gsd:plan-phase {}); a placeholder task for the human holds its dependants", phase.number, phase.number));

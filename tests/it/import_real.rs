@@ -2,8 +2,74 @@
 //! shape found in public repositories, and the corpus of whole real folders in
 //! `tests/fixtures/planning-corpus/`.
 
+use cw::model::TaskState;
+use cw::service::ImportOptions;
+
 use crate::import::{auto, import, plan_file, roadmap, structure};
 use crate::support::TestEnv;
+
+/// Per folder of the corpus: phases, plans, tasks, merged tasks, tasks for the human — counted
+/// from the files by `tests/fixtures/planning-corpus/count.py` and by hand (its README says how).
+const CORPUS: &[(&str, usize, usize, usize, usize, usize)] = &[
+    ("001TMF__HYDRA", 6, 31, 60, 60, 2),
+    ("0antinomia__tui01", 6, 3, 6, 6, 0),
+    ("0jrm__gsd-unsupervised", 9, 21, 57, 57, 1),
+    ("0xCUB3__mcode", 5, 0, 0, 0, 0),
+    ("0xCUB3__wBlock", 12, 0, 0, 0, 0),
+    ("F9Uf__md2cv", 13, 41, 77, 77, 11),
+    ("FReptar0__centik", 31, 81, 177, 177, 12),
+    ("FablrWill__Camping-Manager", 62, 136, 288, 280, 26),
+    ("FavioVazquez__roadtoreality", 11, 41, 119, 119, 0),
+    ("Fearvox__Evensong", 15, 15, 40, 31, 9),
+    ("FedorPortnoi__ibp", 5, 2, 8, 4, 4),
+    ("Fei2-Labs__cc-proxy", 7, 13, 37, 37, 0),
+    ("FelipeOFF__CairnGo", 38, 130, 297, 297, 2),
+];
+
+#[test]
+fn every_real_folder_of_the_corpus_imports_with_the_counts_its_files_give() {
+    let corpus =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/planning-corpus");
+    let on_disk =
+        fs_err::read_dir(&corpus).unwrap().filter(|e| e.as_ref().unwrap().path().is_dir()).count();
+    assert_eq!(on_disk, CORPUS.len(), "every folder of the corpus has its expected counts");
+    let mut wrong = Vec::new();
+    for &(name, phases, plans, tasks, merged, human) in CORPUS {
+        let env = TestEnv::initialised();
+        let dir = corpus.join(name).join(".planning");
+        let report = env
+            .service()
+            .import(&dir, &ImportOptions::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let merged_now = report
+            .state_counts
+            .iter()
+            .find(|(s, _)| *s == TaskState::Merged)
+            .map_or(0, |(_, n)| *n);
+        let got =
+            (report.phases, report.plans, report.tasks_created, merged_now, report.needs_human);
+        if got != (phases, plans, tasks, merged, human) {
+            wrong.push(format!(
+                "{name}: got {got:?}, the files say {:?}",
+                (phases, plans, tasks, merged, human)
+            ));
+        }
+        assert!(report.problems.is_empty(), "{name}: {:?}", report.problems);
+        let again = env.service().import(&dir, &ImportOptions::default()).unwrap();
+        assert_eq!(
+            (
+                again.tasks_created,
+                again.tasks_updated,
+                again.tasks_removed,
+                again.edges_added,
+                again.edges_removed
+            ),
+            (0, 0, 0, 0, 0),
+            "{name}: a second import changed things"
+        );
+    }
+    assert!(wrong.is_empty(), "(phases, plans, tasks, merged, human):\n{}", wrong.join("\n"));
+}
 
 #[test]
 fn every_plan_file_name_gsd_accepts_is_a_plan_and_its_summary_marks_it_done() {
