@@ -25,6 +25,9 @@ pub(crate) struct ImportArgs {
     /// All or nothing: refuse the import if any file cannot be read or any dependency resolved
     #[arg(long)]
     strict: bool,
+    /// Drop a depends_on that names nothing, instead of holding its plan for you to fix
+    #[arg(long, conflicts_with = "strict")]
+    ignore_unresolved: bool,
     /// Print the report as JSON
     #[arg(long)]
     json: bool,
@@ -33,8 +36,14 @@ pub(crate) struct ImportArgs {
 pub(crate) fn cmd_import(cx: &Context, args: &ImportArgs) -> CommandResult {
     let service = cx.service()?;
     let dir = if args.dir.is_absolute() { args.dir.clone() } else { cx.start.join(&args.dir) };
-    let report =
-        service.import(&dir, &ImportOptions { dry_run: args.dry_run, strict: args.strict })?;
+    let report = service.import(
+        &dir,
+        &ImportOptions {
+            dry_run: args.dry_run,
+            strict: args.strict,
+            ignore_unresolved: args.ignore_unresolved,
+        },
+    )?;
     if args.json {
         return Ok(output::json(&ImportJson::from(&report))?);
     }

@@ -153,6 +153,8 @@ pub struct ReadOptions {
     /// All or nothing: a file that cannot be read, or a reference that cannot be resolved,
     /// refuses the import instead of costing one task for the human.
     pub strict: bool,
+    /// A dependency that cannot be resolved is dropped instead of holding its plan back.
+    pub ignore_unresolved: bool,
 }
 
 /// The directory holding ROADMAP.md/phases: `dir` itself, or `dir/.planning`.

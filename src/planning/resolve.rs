@@ -86,6 +86,8 @@ pub fn read(
         unresolved: Vec::new(),
         phase_dependency_lines: HashMap::new(),
         strict: options.strict,
+        ignore_unresolved: options.ignore_unresolved,
+        held: Vec::new(),
         problems: Vec::new(),
     };
     let roadmap = cx.read_roadmap()?;
@@ -202,6 +204,7 @@ pub fn read(
     check_sizes(&mut set, &mut cx)?;
     resolve_phase_dependencies(&mut set, &roadmap, &kept, &mut cx);
     build_edges(&mut set, &plan_depends, &mut cx);
+    hold_unresolved(&mut set, &cx.held);
     check_cycles(&set, &plan_depends, &cx)?;
     if options.strict && !cx.unresolved.is_empty() {
         return Err(ImportError::Strict {
@@ -224,6 +227,10 @@ struct Context {
     phase_dependency_lines: HashMap<String, String>,
     /// `--strict`: the first problem refuses the import instead of costing one task.
     strict: bool,
+    /// `--ignore-unresolved`: a dependency that names nothing is dropped, not held for the human.
+    ignore_unresolved: bool,
+    /// Plans held back by dependencies that name nothing: (plan key, `file:line: what`).
+    held: Vec<(String, String)>,
     /// Files that could not be read, each in words (`file:line — reason`).
     problems: Vec<String>,
 }
@@ -1174,11 +1181,12 @@ fn build_edges(
                 match plans_by_phase.get(number.as_str()) {
                     Some(plans) => deps.extend(plans.iter().map(|p| p.key.clone())),
                     None if set.phases.iter().any(|p| p.key == number.as_str()) => {}
-                    None => unresolved(
+                    None => unresolved_dependency(
                         cx,
+                        &plan.key,
                         location,
-                        format!(
-                            "plan {} depends on phase {}, which is not in this import; dropped",
+                        &format!(
+                            "plan {} depends on phase {}, which is not in this import",
                             plan.key,
                             number.as_str()
                         ),
@@ -1188,15 +1196,17 @@ fn build_edges(
             }
             match resolve_reference(item, plan, set, &aliases) {
                 Reference::Plans(targets) => deps.extend(targets),
-                Reference::Missing(target) => unresolved(
+                Reference::Missing(target) => unresolved_dependency(
                     cx,
+                    &plan.key,
                     location,
-                    format!("plan {} depends on {target}, which does not exist; dropped", plan.key),
+                    &format!("plan {} depends on {target}, which does not exist", plan.key),
                 ),
-                Reference::Unreadable => unresolved(
+                Reference::Unreadable => unresolved_dependency(
                     cx,
+                    &plan.key,
                     location,
-                    format!("plan {} has a dependency '{item}' cw cannot read; dropped", plan.key),
+                    &format!("plan {} has a dependency '{item}' cw cannot read", plan.key),
                 ),
             }
         }
@@ -1324,6 +1334,69 @@ fn resolve_reference(
         }
     }
     target.map_or(Reference::Unreadable, Reference::Missing)
+}
+
+/// A `depends_on` item that names nothing in the import: the plan waits for the human to fix
+/// it (a task of theirs holds it back), unless `--ignore-unresolved` drops the item — running
+/// early a plan whose dependency was misspelt would build on work not done yet.
+fn unresolved_dependency(cx: &mut Context, plan: &str, location: &str, what: &str) {
+    if cx.ignore_unresolved {
+        unresolved(cx, location, format!("{what}; dropped (--ignore-unresolved)"));
+        return;
+    }
+    cx.held.push((plan.to_owned(), format!("{location}: {what}")));
+    unresolved(
+        cx,
+        location,
+        format!(
+            "{what}; a task for the human holds the plan until it is fixed (or import with --ignore-unresolved)"
+        ),
+    );
+}
+
+/// The tasks that hold back plans with unresolved dependencies, each the first of its plan.
+fn hold_unresolved(set: &mut ImportSet, held: &[(String, String)]) {
+    let mut by_plan: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (plan, why) in held {
+        by_plan.entry(plan.as_str()).or_default().push(why.as_str());
+    }
+    for (plan_key, reasons) in by_plan {
+        let Some(plan) = set.plans.iter().find(|p| p.key == plan_key) else { continue };
+        if plan.complete {
+            continue;
+        }
+        let Some(phase) = set.phases.iter().find(|p| p.key == plan.phase_key) else { continue };
+        let key = format!("{plan_key}#deps");
+        let first = set.tasks.iter().find(|t| t.plan_key == plan_key).map(|t| t.key.clone());
+        let task = ImportTask {
+            plan_key: plan_key.to_owned(),
+            key: key.clone(),
+            title: clip(
+                &format!("Fix the depends_on of plan {plan_key} ({}), then re-import", reasons[0]),
+                crate::model::MAX_TITLE_CHARS,
+            ),
+            description: format!(
+                "cw cannot tell what plan {plan_key} waits for, so it does not start yet:\n\n{}\n\nCorrect `depends_on` in the plan's front matter and run `cw import` again (or `cw import --ignore-unresolved` to drop what cannot be resolved).",
+                reasons.join("\n")
+            ),
+            files: Vec::new(),
+            verify: String::new(),
+            done: "depends_on names plans that exist, and `cw import` was run again".to_owned(),
+            kind: "placeholder".to_owned(),
+            needs_human: true,
+            merged: false,
+            result_summary: None,
+            phase_seq: phase.seq,
+            wave: plan.wave.unwrap_or(0),
+            metadata: json!({ "placeholder": true, "unresolved": reasons }),
+        };
+        set.tasks.push(task);
+        if let Some(first) = first {
+            set.edges.push((first, key));
+        }
+    }
+    set.edges.sort();
+    set.edges.dedup();
 }
 
 fn unresolved(cx: &mut Context, location: &str, message: String) {

@@ -25,6 +25,8 @@ pub struct ImportOptions {
     /// All or nothing: a file that cannot be read or a reference that cannot be resolved
     /// refuses the import.
     pub strict: bool,
+    /// A dependency that cannot be resolved is dropped instead of holding its plan back.
+    pub ignore_unresolved: bool,
 }
 
 /// What an import did (or would do, with `dry_run`).
@@ -61,7 +63,11 @@ impl Service {
     ) -> Result<ImportReport, ServiceError> {
         let root = planning::planning_root(dir);
         let key = initiative_key(self.workspace.root(), &root);
-        let set = planning::read(dir, &key, &ReadOptions { strict: options.strict })?;
+        let set = planning::read(
+            dir,
+            &key,
+            &ReadOptions { strict: options.strict, ignore_unresolved: options.ignore_unresolved },
+        )?;
         let now = self.now();
         let body = |tx: &Tx<'_>| apply_set(tx, &set, now);
         let mut report =

@@ -426,8 +426,14 @@ fn legacy_plans_chain_and_plan_references_resolve_every_way() {
     02-01#1 ready
     02-02#1 ready
     02-03#1 pending ← 02-01#1, 02-02#1
-    03-01#1 pending ← 01-01#1, 01-02#1, 01-03#1
+    03-01#1 pending ← 01-01#1, 01-02#1, 01-03#1, 03-01#deps
+    03-01#deps ready [human]
     ");
+    // --ignore-unresolved: the item is dropped and the plan runs on what resolved.
+    let ignoring = ImportOptions { ignore_unresolved: true, ..ImportOptions::default() };
+    let report = env.service().import(&env.root().join(PLANNING), &ignoring).unwrap();
+    assert!(report.warnings.iter().any(|w| w.message.ends_with("dropped (--ignore-unresolved)")));
+    assert!(structure(&env.service()).contains("03-01#1 pending ← 01-01#1, 01-02#1, 01-03#1\n"));
     let strict = env
         .service()
         .import(
