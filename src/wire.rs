@@ -151,6 +151,17 @@ pub struct ImportJson {
     pub skipped: Vec<String>,
     /// Files that could not be read, each a task for the human now.
     pub problems: Vec<String>,
+    /// What became of each PLAN and SUMMARY file.
+    pub files: Vec<FileJson>,
+}
+
+/// One file an import read or passed over.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileJson {
+    pub path: String,
+    /// `imported`, `merged`, `read`, `skipped` or `problem`.
+    pub outcome: &'static str,
+    pub detail: String,
 }
 
 /// Task counts of an import.
@@ -321,7 +332,15 @@ impl From<&ImportReport> for ImportJson {
             states: report.state_counts.iter().map(|(s, n)| (s.as_str(), *n)).collect(),
             edges_added: report.edges_added,
             edges_removed: report.edges_removed,
-            next_ready: report.next_ready.iter().map(|t| TaskJson::new(t, &[])).collect(),
+            next_ready: report
+                .next_ready
+                .iter()
+                .map(|t| {
+                    let deps =
+                        report.next_ready_depends_on.get(&t.id).map_or(&[][..], Vec::as_slice);
+                    TaskJson::new(t, deps)
+                })
+                .collect(),
             warnings: report
                 .warnings
                 .iter()
@@ -329,6 +348,15 @@ impl From<&ImportReport> for ImportJson {
                 .collect(),
             skipped: report.skipped.clone(),
             problems: report.problems.clone(),
+            files: report
+                .files
+                .iter()
+                .map(|f| FileJson {
+                    path: f.path.clone(),
+                    outcome: f.outcome,
+                    detail: f.detail.clone(),
+                })
+                .collect(),
         }
     }
 }

@@ -40,6 +40,19 @@ pub struct ImportSet {
     pub skipped: Vec<String>,
     /// Files that could not be read (`file:line — reason`); each costs one task for the human.
     pub problems: Vec<String>,
+    /// What became of each PLAN and SUMMARY file, by path.
+    pub files: Vec<FileOutcome>,
+}
+
+/// What an import made of one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileOutcome {
+    /// Relative to the `.planning/` folder.
+    pub path: String,
+    /// `imported`, `merged`, `read`, `skipped` or `problem`.
+    pub outcome: &'static str,
+    /// Why, in words (`plan 01-02: 3 tasks`, `not a GSD plan name`).
+    pub detail: String,
 }
 
 /// The initiative (the folder).

@@ -89,6 +89,7 @@ pub fn read(
         ignore_unresolved: options.ignore_unresolved,
         held: Vec::new(),
         problems: Vec::new(),
+        files: Vec::new(),
     };
     let roadmap = cx.read_roadmap()?;
     let dirs = cx.scan_phase_dirs();
@@ -126,6 +127,7 @@ pub fn read(
         warnings: Vec::new(),
         skipped: Vec::new(),
         problems: Vec::new(),
+        files: Vec::new(),
     };
     let mut kept: Vec<PhaseNumber> = Vec::new();
     let mut plan_depends = PlanDepends::new();
@@ -214,6 +216,8 @@ pub fn read(
     }
     set.warnings = cx.warnings;
     set.problems = cx.problems;
+    cx.files.sort_by(|a, b| a.path.cmp(&b.path));
+    set.files = cx.files;
     Ok(set)
 }
 
@@ -233,6 +237,8 @@ struct Context {
     held: Vec<(String, String)>,
     /// Files that could not be read, each in words (`file:line — reason`).
     problems: Vec<String>,
+    /// What became of each file read or passed over.
+    files: Vec<super::FileOutcome>,
 }
 
 impl Context {
@@ -275,6 +281,12 @@ impl Context {
         self.warnings
             .push(ImportWarning { location, message: format!("cannot be read ({reason})") });
         Ok(words)
+    }
+
+    /// What became of one file, for `cw import --json`.
+    fn record(&mut self, path: &Path, outcome: &'static str, detail: String) {
+        let path = self.location(path, None);
+        self.files.push(super::FileOutcome { path, outcome, detail });
     }
 
     fn warn(&mut self, path: &Path, line: Option<usize>, message: String) {
@@ -476,6 +488,7 @@ impl Context {
                     && names::summary_file(&name).is_none()
                 {
                     self.warn(&path, None, "looks like a plan but its name is not a GSD plan name (`NN-MM-PLAN.md`, any `*-PLAN.md`); skipped".to_owned());
+                    self.record(&path, "skipped", "not a GSD plan name".to_owned());
                 }
                 continue;
             };
@@ -580,6 +593,11 @@ impl Context {
                 SummaryOf::Plan(number) => Some(number),
                 SummaryOf::Phase => {
                     phase_summary = Some(summary_one_liner(body));
+                    self.record(
+                        &path,
+                        "read",
+                        "the phase's summary: its plans are done".to_owned(),
+                    );
                     continue;
                 }
                 SummaryOf::Unknown => front
@@ -590,9 +608,13 @@ impl Context {
             };
             match number {
                 Some(number) if files.iter().any(|f| f.number == number) => {
-                    found.insert(number, summary_one_liner(body));
+                    found.insert(number.clone(), summary_one_liner(body));
+                    self.record(&path, "read", format!("the summary of plan {number}: done"));
                 }
-                _ => self.warn(&path, None, "summary without a matching plan; ignored".to_owned()),
+                _ => {
+                    self.warn(&path, None, "summary without a matching plan; ignored".to_owned());
+                    self.record(&path, "skipped", "a summary without a matching plan".to_owned());
+                }
             }
         }
         if let Some(outcome) = phase_summary {
@@ -766,10 +788,21 @@ fn read_phase(
             .unwrap_or_default();
         let location = cx.location(&file.path, Some(depends_line(&file.text)));
         plan_depends.insert(plan.key.clone(), (deps_raw, legacy, location));
+        let before = set.tasks.len();
         match &file.broken {
             Some(why) => add_fix_task(set, &plan, why, &phase),
             None => add_tasks(set, &plan, &file.parsed, summary.as_deref(), &phase, cx),
         }
+        let tasks = match set.tasks.len() - before {
+            1 => "1 task".to_owned(),
+            n => format!("{n} tasks"),
+        };
+        let (outcome, detail) = match (&file.broken, plan.complete) {
+            (Some(why), _) => ("problem", why.clone()),
+            (None, true) => ("merged", format!("plan {}: {tasks}, done", plan.key)),
+            (None, false) => ("imported", format!("plan {}: {tasks}", plan.key)),
+        };
+        cx.record(&file.path, outcome, detail);
         set.plans.push(plan);
     }
     set.phases.push(phase);

@@ -46,10 +46,14 @@ pub struct ImportReport {
     pub edges_removed: usize,
     pub state_counts: Vec<(TaskState, usize)>,
     pub next_ready: Vec<TaskRecord>,
+    /// What each of `next_ready` waited for (all merged: it is ready).
+    pub next_ready_depends_on: HashMap<TaskId, Vec<TaskId>>,
     pub warnings: Vec<ImportWarning>,
     pub skipped: Vec<String>,
     /// Files that could not be read (`file:line — reason`), each now a task for the human.
     pub problems: Vec<String>,
+    /// What became of each PLAN and SUMMARY file.
+    pub files: Vec<planning::FileOutcome>,
     pub dry_run: bool,
 }
 
@@ -76,6 +80,7 @@ impl Service {
         report.warnings.splice(0..0, set.warnings.iter().cloned());
         report.skipped = set.skipped.clone();
         report.problems = set.problems.clone();
+        report.files = set.files.clone();
         info!(
             tasks_created = report.tasks_created,
             tasks_updated = report.tasks_updated,
@@ -305,6 +310,9 @@ fn apply_set(
         .take(5)
         .map(|id| require_task(tx, id))
         .collect::<Result<_, _>>()?;
+    for task in &report.next_ready {
+        report.next_ready_depends_on.insert(task.id, tx.dependencies(task.id)?);
+    }
     tx.append_event(
         now,
         "import.applied",

@@ -233,6 +233,19 @@ fn a_malformed_file_costs_one_task_for_the_human_and_strict_refuses_naming_file_
     ");
     let json = env.cw(&["import", ".planning", "--json"]).json();
     assert_eq!(json["problems"].as_array().unwrap().len(), 1, "{json}");
+    // Per file, what became of it.
+    let outcome = |path: &str| {
+        let files = json["files"].as_array().unwrap();
+        let file =
+            files.iter().find(|f| f["path"] == path).unwrap_or_else(|| panic!("{path}: {json}"));
+        (file["outcome"].as_str().unwrap().to_owned(), file["detail"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        outcome("phases/01-core/01-01-PLAN.md"),
+        ("imported".to_owned(), "plan 01-01: 1 task".to_owned())
+    );
+    assert_eq!(outcome("phases/01-core/01-02-PLAN.md").0, "problem");
+    assert!(json["next_ready"][0]["depends_on"].is_array(), "{json}");
 
     // Fixed: the task for the human goes, the plan's own tasks come, and what waited still waits
     // on them.

@@ -55,6 +55,26 @@ fn every_real_folder_of_the_corpus_imports_with_the_counts_its_files_give() {
             ));
         }
         assert!(report.problems.is_empty(), "{name}: {:?}", report.problems);
+        // What is ready next waited only for merged work, and the report says what it was.
+        for task in &report.next_ready {
+            for dep in &report.next_ready_depends_on[&task.id] {
+                let state = env.service().task(*dep).unwrap().task.state;
+                assert_eq!(
+                    state,
+                    TaskState::Merged,
+                    "{name}: {} is ready before {dep}",
+                    task.title
+                );
+            }
+        }
+        if name == "FedorPortnoi__ibp" {
+            let first = &report.next_ready[0];
+            assert_eq!(
+                report.next_ready_depends_on[&first.id].len(),
+                2,
+                "phase 2 waits for the last task of each of phase 1's two plans"
+            );
+        }
         let again = env.service().import(&dir, &ImportOptions::default()).unwrap();
         assert_eq!(
             (
