@@ -586,7 +586,14 @@ impl Context {
         for path in entries.into_iter().filter(|p| !p.is_dir()) {
             let name = file_name(&path);
             let Some(of) = names::summary_file(&name) else { continue };
-            let text = self.read_text(&path)?;
+            // A SUMMARY that cannot be read still says, by being there, that its plan ran.
+            let text = match self.read_text(&path) {
+                Ok(text) => text,
+                Err(err) => {
+                    self.problem(err)?;
+                    String::new()
+                }
+            };
             let front = frontmatter::split(&text).ok().flatten();
             let body = front.as_ref().map_or(text.as_str(), |f| &text[f.body_start..]);
             let number = match of {

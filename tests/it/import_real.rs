@@ -316,3 +316,120 @@ fn a_ticked_phase_does_not_merge_a_plan_its_own_list_leaves_unticked() {
     02-01#1 merged ← 01-01#1, 01-02#1
     ");
 }
+
+/// A `.planning/` tree of what real folders hold and worse: every plan name GSD accepts and some
+/// it does not, archived milestones, nested `plans/`, random bytes, unclosed and nested tags,
+/// fences, comment openers and a very long line.
+fn hostile_folder() -> impl proptest::strategy::Strategy<Value = Vec<(String, Vec<u8>)>> {
+    use proptest::prelude::*;
+    let dir = proptest::sample::select(vec![
+        "phases/01-core",
+        "phases/02-edge",
+        "phases/02-edge-again",
+        "phases/2.1-insert",
+        "milestones/v1.0-phases/01-old",
+        "phases/03-nested/plans",
+        "phases/04-x/deep/er",
+    ]);
+    let name = proptest::sample::select(vec![
+        "01-01-PLAN.md",
+        "01-02-PLAN.md",
+        "01-02-PLAN-v2.md",
+        "01-add-auth-03-PLAN.md",
+        "02-P01-PLAN.md",
+        "02-05-FIX-PLAN.md",
+        "PLAN.md",
+        "PLAN-01-setup.md",
+        "01-01-SUMMARY.md",
+        "01-01-PLAN-SUMMARY.md",
+        "01-SUMMARY.md",
+        "NOTES_PLAN.md",
+    ]);
+    let piece = proptest::sample::select(vec![
+        "---\n",
+        "phase: 01\n",
+        "plan: 02\n",
+        "wave: 1\n",
+        "depends_on: [\"01-01\", 02-P01, setup, .planning/phases/01-core/01-01-PLAN.md]\n",
+        "pattern: <!-- AUTOGEN\n",
+        "-->\n",
+        "<tasks>\n",
+        "</tasks>\n",
+        "<task type=\"auto\">\n",
+        "</task>\n",
+        "<task type=\"checkpoint:human-verify\">\n",
+        "<name>N</name>\n",
+        "<action>\n",
+        "</action>\n",
+        "```\n",
+        "- ```ts\n",
+        "`<task>` in prose <task-dir>\n",
+        "## Task 1: T\n",
+        "### TASK 2\n",
+        "é数据\r\n",
+        "\u{feff}",
+        "<feature><behavior>b</behavior></feature>\n",
+    ]);
+    let text = proptest::collection::vec(piece, 0..24).prop_map(|p| p.concat().into_bytes());
+    let body = prop_oneof![
+        6 => text,
+        1 => proptest::collection::vec(any::<u8>(), 0..200),
+        1 => Just(format!("<task>\n<action>{}\n", "<".repeat(200_000)).into_bytes()),
+    ];
+    let file = (dir, name, body).prop_map(|(dir, name, body)| (format!("{dir}/{name}"), body));
+    let roadmap = prop_oneof![
+        Just("# Roadmap: F\n\n- [x] **Phase 1: Core**\n- [ ] **Phase 2: Edge**\n\n### Phase 2: Edge\n**Depends on**: Phase 1\n\nPlans:\n- [x] 02-01-PLAN.md — a\n- [ ] 02-05-PLAN.md — b\n".to_owned()),
+        Just("# Roadmap\n\n## Milestones\n- ✅ **v1.0** — Phases 1-2 · [archive](./milestones/v1.0-ROADMAP.md)\n".to_owned()),
+        Just("just notes\n".to_owned()),
+    ];
+    (proptest::option::of(roadmap), proptest::collection::vec(file, 0..8)).prop_map(
+        |(roadmap, files)| {
+            let roadmap = roadmap.map(|r| ("ROADMAP.md".to_owned(), r.into_bytes()));
+            roadmap.into_iter().chain(files).collect()
+        },
+    )
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: std::env::var("CW_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).map_or(48, |n: u32| n / 40),
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// Whatever the folder holds, `cw import` answers in bounded time without a panic, and a
+    /// second import of the same folder changes nothing.
+    #[test]
+    fn any_folder_imports_without_a_panic_and_a_second_import_changes_nothing(files in hostile_folder()) {
+        static ENV: std::sync::OnceLock<std::sync::Mutex<(TestEnv, usize)>> = std::sync::OnceLock::new();
+        let mut guard = ENV.get_or_init(|| std::sync::Mutex::new((TestEnv::initialised(), 0))).lock().unwrap();
+        guard.1 += 1;
+        let root = guard.0.outer().join(format!("folder-{}/.planning", guard.1));
+        for (path, bytes) in &files {
+            let path = root.join(path);
+            fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+            fs_err::write(&path, bytes).unwrap();
+        }
+        fs_err::create_dir_all(&root).unwrap();
+        let service = guard.0.service();
+        let started = std::time::Instant::now();
+        let first = service.import(&root, &ImportOptions::default());
+        // A generous bound: a quadratic parser takes minutes on the 200 KB line, a linear one
+        // milliseconds.
+        proptest::prop_assert!(started.elapsed() < std::time::Duration::from_secs(20), "import took {:?}", started.elapsed());
+        match first {
+            Ok(_) => {
+                let again = service.import(&root, &ImportOptions::default()).unwrap();
+                proptest::prop_assert_eq!(
+                    (again.tasks_created, again.tasks_updated, again.tasks_removed, again.edges_added, again.edges_removed),
+                    (0, 0, 0, 0, 0)
+                );
+            }
+            // Only a folder with nothing to read at all is refused.
+            Err(err) => {
+                let err = err.to_string();
+                proptest::prop_assert!(err.contains("nothing to import") || err.contains("not a GSD roadmap"), "{}", err);
+            }
+        }
+    }
+}
