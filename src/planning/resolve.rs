@@ -133,11 +133,17 @@ pub fn read(
     let mut plan_depends = PlanDepends::new();
     let mut extras: Vec<(PhaseNumber, PhaseDir, PathBuf)> = Vec::new();
     for number in &numbers {
-        let road = roadmap.phases.get(number);
         let found = dirs.get(number).map(Vec::as_slice).unwrap_or_default();
         // The directory that is this phase: the first holding plans, else the first.
         let primary = found.iter().position(has_plans).unwrap_or(0);
         let dir = found.get(primary);
+        // Numbers restart per milestone: an archived roadmap's phase N is the archived
+        // directory N, not a current one that reuses the number (which is new, unfinished work).
+        let road = roadmap.phases.get(number).filter(|road| {
+            let restarted = dir.is_some_and(|d| d.milestone.is_none())
+                && found.iter().any(|d| d.milestone.is_some());
+            !(road.from_archive && restarted)
+        });
         for (_, other) in found.iter().enumerate().filter(|(at, _)| *at != primary) {
             if has_plans(other) {
                 let first = dir.map(|d| d.path.clone()).unwrap_or_default();
@@ -395,6 +401,7 @@ impl Context {
                 if let std::collections::btree_map::Entry::Vacant(slot) = read.phases.entry(number)
                 {
                     phase.in_shipped_milestone = true;
+                    phase.from_archive = true;
                     phase.milestone.get_or_insert(milestone.clone());
                     slot.insert(phase);
                 }

@@ -39,6 +39,8 @@ pub(crate) struct RoadmapPhase {
     pub(crate) plan_entries: Vec<(String, String)>,
     /// Plan list entries by number: ticked (`- [x] 01-02-PLAN.md`) or not, and their line.
     pub(crate) plan_checks: Vec<(String, bool, usize)>,
+    /// Read from an archived milestone's roadmap (`milestones/v1.0-ROADMAP.md`), not ROADMAP.md.
+    pub(crate) from_archive: bool,
 }
 
 impl RoadmapPhase {

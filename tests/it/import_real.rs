@@ -433,3 +433,42 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_roadmap_collapsed_after_its_milestones_shipped_is_read_through_the_archives() {
+    let env = TestEnv::initialised();
+    env.write(".planning/ROADMAP.md", "# Roadmap: Shipped\n\n## Milestones\n\n- ✅ **v1.0 MVP** — Phases 1-2, shipped 2026-07-27 · [archive](./milestones/v1.0-ROADMAP.md)\n- 🚧 **v1.1 Next** — Phase 1 again (numbers restart)\n");
+    env.write(
+        ".planning/milestones/v1.0-ROADMAP.md",
+        &roadmap("- [x] **Phase 1: Core** - x\n- [x] **Phase 2: Edge** - y\n"),
+    );
+    // Archived plans: done even without a SUMMARY.
+    env.write(
+        ".planning/milestones/v1.0-phases/01-core/01-01-PLAN.md",
+        &plan_file("01", "01", "wave: 1\ndepends_on: []", &auto("core")),
+    );
+    env.write(
+        ".planning/milestones/v1.0-phases/02-edge/02-01-PLAN.md",
+        &plan_file("02", "01", "wave: 1\ndepends_on: []", &auto("edge")),
+    );
+    // The new milestone starts again at phase 1, in phases/.
+    env.write(
+        ".planning/phases/01-next/01-01-PLAN.md",
+        &plan_file("01", "01", "wave: 1\ndepends_on: []", &auto("next")),
+    );
+    let report = import(&env).unwrap();
+    let warned = |text: &str| report.warnings.iter().any(|w| w.message.contains(text));
+    assert!(
+        warned("lists no phases (collapsed after its milestones shipped)"),
+        "{:?}",
+        report.warnings
+    );
+    assert!(warned("imported as phase v1.0-01-core"), "{:?}", report.warnings);
+    assert!(warned("archived with milestone v1.0"), "{:?}", report.warnings);
+    // The current phase 1 is new work: ready, not merged with the shipped phase 1.
+    insta::assert_snapshot!(structure(&env.service()), @r"
+    01-01#1 ready
+    02-01#1 merged ← 01-01#1
+    v1.0-01-core-01#1 merged
+    ");
+}
