@@ -83,11 +83,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig {
-            cases: crate::planning::fuzz_cases(),
-            failure_persistence: None,
-            ..proptest::prelude::ProptestConfig::default()
-        })]
+        #![proptest_config(crate::planning::fuzz_config(1))]
 
         /// Whatever an agent writes, what reaches the terminal holds no character a terminal
         /// acts on (newline and tab only where `visible` keeps them), and nothing is dropped:

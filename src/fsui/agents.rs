@@ -124,11 +124,7 @@ mod tests {
     use crate::model::MessageId;
 
     proptest! {
-        #![proptest_config(ProptestConfig {
-            cases: crate::planning::fuzz_cases() / 4,
-            failure_persistence: None,
-            ..ProptestConfig::default()
-        })]
+        #![proptest_config(crate::planning::fuzz_config(4))]
 
         /// Whatever was sent before and whatever the human writes, the paragraphs written below
         /// the line are read back as written, each with its own key, the same on a second read.

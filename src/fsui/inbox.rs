@@ -159,11 +159,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig {
-            cases: crate::planning::fuzz_cases() / 4,
-            failure_persistence: None,
-            ..ProptestConfig::default()
-        })]
+        #![proptest_config(crate::planning::fuzz_config(4))]
 
         /// Whatever the question and the answer hold, the answer written under the heading is
         /// what is read back (line ends as `\n`, outer blank space trimmed).

@@ -302,11 +302,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig {
-            cases: crate::planning::fuzz_cases() / 4,
-            failure_persistence: None,
-            ..ProptestConfig::default()
-        })]
+        #![proptest_config(crate::planning::fuzz_config(4))]
 
         /// Whatever titles and descriptions hold, a plan's page reads back as the tasks it lists:
         /// id, state, title, after list, and the description as the page shows it.

@@ -430,11 +430,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig {
-                cases: crate::planning::fuzz_cases(),
-                failure_persistence: None,
-                ..ProptestConfig::default()
-            })]
+            #![proptest_config(crate::planning::fuzz_config(1))]
 
             #[test]
             fn any_bytes_get_an_error_answer_or_are_accepted(

@@ -92,12 +92,17 @@ pub(crate) fn cases() -> u32 {
     std::env::var("CW_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(2_000)
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: cases(),
+/// The proptest settings of cw's properties: `cases() / share` cases, nothing persisted.
+pub(crate) fn config(share: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases: cases() / share,
         failure_persistence: None,
         ..ProptestConfig::default()
-    })]
+    }
+}
+
+proptest! {
+    #![proptest_config(config(1))]
 
     #[test]
     fn front_matter_never_panics_and_its_errors_name_a_line_of_the_text(text in planning_text()) {
@@ -173,11 +178,7 @@ fn planning_folder() -> impl Strategy<Value = Vec<(String, String)>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: cases() / 10,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(config(10))]
 
     /// The whole reader over a folder on disk: it never panics; what it reads is consistent
     /// (unique keys, every edge between tasks it read, no task depending on itself); what it

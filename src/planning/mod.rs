@@ -18,7 +18,7 @@ mod text;
 use std::path::{Path, PathBuf};
 
 #[cfg(test)]
-pub(crate) use fuzz::cases as fuzz_cases;
+pub(crate) use fuzz::config as fuzz_config;
 pub use resolve::{canonical_plan_key, read};
 
 /// The largest file an import reads (a plan's tasks are limited further, see the service's

@@ -880,17 +880,28 @@ fn add_placeholder(set: &mut ImportSet, phase: &ImportPhase) {
         complete: false,
         metadata: json!({ "placeholder": true }),
     });
+    let title = format!(
+        "Plan phase {}: {} (run /gsd:plan-phase {}, then re-import)",
+        phase.number, phase.title, phase.number
+    );
     set.tasks.push(ImportTask {
-        key: format!("{plan_key}#1"),
-        plan_key,
-        title: format!(
-            "Plan phase {}: {} (run /gsd:plan-phase {}, then re-import)",
-            phase.number, phase.title, phase.number
-        ),
         description: phase.description.clone(),
+        done: "The phase has PLAN files and `cw import` was run again".to_owned(),
+        ..for_the_human(&plan_key, "1", &title, phase)
+    });
+}
+
+/// A task cw adds for the human to a plan (`<plan>#<suffix>`): a placeholder that holds back what
+/// depends on the plan until the human acts and imports again.
+fn for_the_human(plan_key: &str, suffix: &str, title: &str, phase: &ImportPhase) -> ImportTask {
+    ImportTask {
+        plan_key: plan_key.to_owned(),
+        key: format!("{plan_key}#{suffix}"),
+        title: clip(title, crate::model::MAX_TITLE_CHARS),
+        description: String::new(),
         files: Vec::new(),
         verify: String::new(),
-        done: "The phase has PLAN files and `cw import` was run again".to_owned(),
+        done: String::new(),
         kind: "placeholder".to_owned(),
         needs_human: true,
         merged: false,
@@ -898,7 +909,7 @@ fn add_placeholder(set: &mut ImportSet, phase: &ImportPhase) {
         phase_seq: phase.seq,
         wave: 0,
         metadata: json!({ "placeholder": true }),
-    });
+    }
 }
 
 /// A plan whose file cannot be read: one task for the human to fix it, holding back what depends
@@ -908,22 +919,13 @@ fn add_fix_task(set: &mut ImportSet, plan: &ImportPlan, why: &str, phase: &Impor
         return;
     }
     set.tasks.push(ImportTask {
-        plan_key: plan.key.clone(),
-        key: format!("{}#fix", plan.key),
-        title: clip(&format!("Fix {why}, then re-import"), crate::model::MAX_TITLE_CHARS),
         description: format!(
             "cw could not read this plan file, so its tasks are not imported yet:\n\n{why}\n\nFix the file and run `cw import` again; the plans that depend on it wait until then."
         ),
-        files: Vec::new(),
-        verify: String::new(),
         done: "The file reads and `cw import` was run again".to_owned(),
-        kind: "placeholder".to_owned(),
-        needs_human: true,
-        merged: false,
-        result_summary: None,
-        phase_seq: phase.seq,
         wave: plan.wave.unwrap_or(0),
         metadata: json!({ "placeholder": true, "broken": why }),
+        ..for_the_human(&plan.key, "fix", &format!("Fix {why}, then re-import"), phase)
     });
 }
 
@@ -941,21 +943,11 @@ fn add_tasks(
                 location: plan.source.clone().unwrap_or_default(),
                 message: "plan has no tasks; a placeholder task for the human stands in".to_owned(),
             });
+            let title = format!("Plan {} has no tasks: write them, then re-import", plan.key);
             set.tasks.push(ImportTask {
-                plan_key: plan.key.clone(),
-                key: format!("{}#1", plan.key),
-                title: format!("Plan {} has no tasks: write them, then re-import", plan.key),
                 description: plan.description.clone(),
-                files: Vec::new(),
-                verify: String::new(),
-                done: String::new(),
-                kind: "placeholder".to_owned(),
-                needs_human: true,
-                merged: false,
-                result_summary: None,
-                phase_seq: phase.seq,
                 wave: plan.wave.unwrap_or(0),
-                metadata: json!({ "placeholder": true }),
+                ..for_the_human(&plan.key, "1", &title, phase)
             });
         }
         return;
@@ -1415,27 +1407,17 @@ fn hold_unresolved(set: &mut ImportSet, held: &[(String, String)]) {
         let Some(phase) = set.phases.iter().find(|p| p.key == plan.phase_key) else { continue };
         let key = format!("{plan_key}#deps");
         let first = set.tasks.iter().find(|t| t.plan_key == plan_key).map(|t| t.key.clone());
+        let title =
+            format!("Fix the depends_on of plan {plan_key} ({}), then re-import", reasons[0]);
         let task = ImportTask {
-            plan_key: plan_key.to_owned(),
-            key: key.clone(),
-            title: clip(
-                &format!("Fix the depends_on of plan {plan_key} ({}), then re-import", reasons[0]),
-                crate::model::MAX_TITLE_CHARS,
-            ),
             description: format!(
                 "cw cannot tell what plan {plan_key} waits for, so it does not start yet:\n\n{}\n\nCorrect `depends_on` in the plan's front matter and run `cw import` again (or `cw import --ignore-unresolved` to drop what cannot be resolved).",
                 reasons.join("\n")
             ),
-            files: Vec::new(),
-            verify: String::new(),
             done: "depends_on names plans that exist, and `cw import` was run again".to_owned(),
-            kind: "placeholder".to_owned(),
-            needs_human: true,
-            merged: false,
-            result_summary: None,
-            phase_seq: phase.seq,
             wave: plan.wave.unwrap_or(0),
             metadata: json!({ "placeholder": true, "unresolved": reasons }),
+            ..for_the_human(plan_key, "deps", &title, phase)
         };
         set.tasks.push(task);
         if let Some(first) = first {
