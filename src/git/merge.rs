@@ -155,7 +155,7 @@ pub fn advance(
     // Never move a branch under someone's checkout (checked under the lock, at every move).
     super::check_integration_branch(location, &merge.into)?;
     let lock = location.common_dir.join(format!("{name}.lock"));
-    let written = retry_past_stale_lock(&lock, || {
+    let written = retry_past_stale_lock(location, &lock, || {
         repo.reference_matching(&name, commit, true, base, &format!("cw: {message}"))
     });
     match written {

@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing::warn;
 
@@ -232,29 +232,29 @@ fn strip_trailing_slash(path: &Path) -> PathBuf {
     path.components().collect()
 }
 
-/// How long a ref's `.lock` may stand before cw, holding its own write lock, takes it for the
-/// leftover of a killed process (git holds a ref lock for milliseconds).
-const STALE_LOCK: Duration = Duration::from_secs(1);
+/// How long cw waits for a ref's `.lock` to go before it says the ref is locked (git holds one
+/// for milliseconds).
+const LOCK_WAIT: Duration = Duration::from_secs(3);
 
-/// Runs a ref write (the caller holds `WriteLock`); when git finds the ref's `lock` file taken,
-/// waits until that file is `STALE_LOCK` old, removes it as a killed process's leftover and
-/// writes again. Gives up (the `Locked` error) if the lock keeps coming back: someone really
-/// is writing.
+/// Runs a ref write (the caller holds `WriteLock`) of a ref only cw writes (the integration
+/// branch, a branch cw is creating or moving where no agent works). When git finds the ref's
+/// `lock` file taken, the file is removed only if it is provably a killed cw's: made while a cw
+/// process held the write lock and died holding it (`WriteLock` records each such death). Any
+/// other lock is someone's live git — an agent's commit in a large repository can hold one for
+/// seconds — and is waited for, up to `LOCK_WAIT`, never removed.
 fn retry_past_stale_lock<T>(
+    location: &RepoLocation,
     lock: &Path,
     mut write: impl FnMut() -> Result<T, git2::Error>,
 ) -> Result<T, git2::Error> {
     let started = Instant::now();
     loop {
         match write() {
-            Err(err) if err.code() == ErrorCode::Locked && started.elapsed() < STALE_LOCK * 3 => {
-                let age = fs_err::metadata(lock)
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| t.elapsed().ok());
-                match age {
-                    Some(age) if age >= STALE_LOCK => {
-                        warn!(lock = %lock.display(), "removing a lock left by a killed process");
+            Err(err) if err.code() == ErrorCode::Locked && started.elapsed() < LOCK_WAIT => {
+                let made = fs_err::metadata(lock).and_then(|m| m.modified()).ok();
+                match made {
+                    Some(made) if WriteLock::made_by_a_dead_holder(location, made) => {
+                        warn!(lock = %lock.display(), "removing a lock left by a killed cw process");
                         if fs_err::remove_file(lock).is_err() {
                             return Err(err);
                         }
@@ -271,31 +271,78 @@ fn retry_past_stale_lock<T>(
 
 /// Held while cw changes the repository (worktrees, branches, merges): cw's own git writes are
 /// serialised per repository, across processes, so they never race for `index.lock` or a ref.
+///
+/// The lock file holds its holder's record (`<pid> <since, unix ms>`) and is emptied on release.
+/// A record found by the next holder is a holder that died holding the lock (the kernel frees a
+/// dead process's flock, never its record): the window it held the lock is appended to
+/// `cw-write.deaths`, so a ref lock made in that window can be told for its leftover.
 #[derive(Debug)]
 pub struct WriteLock {
     file: std::fs::File,
 }
 
+/// How many deaths `cw-write.deaths` keeps.
+const DEATHS_KEPT: usize = 20;
+
 impl WriteLock {
     /// Blocks until this process holds the repository's write lock.
     pub fn acquire(location: &RepoLocation) -> Result<WriteLock, GitError> {
+        use std::io::{Read, Seek, Write};
         let path = location.common_dir.join("cw-write.lock");
         let io = |source| GitError::Io { path: path.clone(), source };
-        let file = fs_err::OpenOptions::new()
+        let mut file = fs_err::OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(&path)
             .map_err(io)?
             .into_parts()
             .0;
         file.lock().map_err(io)?;
+        let mut record = String::new();
+        let _ = file.read_to_string(&mut record);
+        let now = unix_ms(SystemTime::now());
+        if let Some(since) = record.split_whitespace().nth(1).and_then(|s| s.parse::<u128>().ok()) {
+            let pid = record.split_whitespace().next().unwrap_or("?");
+            warn!(pid, "a cw process died holding the repository's write lock");
+            record_death(&location.common_dir.join("cw-write.deaths"), since, now);
+        }
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        write!(file, "{} {now}", std::process::id()).map_err(io)?;
         Ok(WriteLock { file })
     }
+
+    /// True if a file modified at `made` was made while a cw process that died held the lock.
+    fn made_by_a_dead_holder(location: &RepoLocation, made: SystemTime) -> bool {
+        let made = unix_ms(made);
+        let deaths = fs_err::read_to_string(location.common_dir.join("cw-write.deaths"));
+        deaths.unwrap_or_default().lines().any(|line| {
+            let mut window = line.split_whitespace().map(|n| n.parse::<u128>().ok());
+            matches!((window.next(), window.next()), (Some(Some(from)), Some(Some(to))) if from <= made && made <= to)
+        })
+    }
+}
+
+/// Appends `since until` (ms) to the deaths file, keeping the newest `DEATHS_KEPT`.
+fn record_death(path: &Path, since: u128, until: u128) {
+    let old = fs_err::read_to_string(path).unwrap_or_default();
+    let mut lines: Vec<String> = old.lines().map(str::to_owned).collect();
+    // A lock file's time has the file system's granularity: the window is widened by a second.
+    lines.push(format!("{} {}", since.saturating_sub(1_000), until + 1_000));
+    let start = lines.len().saturating_sub(DEATHS_KEPT);
+    let _ = fs_err::write(path, lines[start..].join("\n") + "\n");
+}
+
+fn unix_ms(at: SystemTime) -> u128 {
+    at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
 }
 
 impl Drop for WriteLock {
     fn drop(&mut self) {
+        // Released cleanly: no record for the next holder to take for a death.
+        let _ = self.file.set_len(0);
         let _ = self.file.unlock();
     }
 }

@@ -417,7 +417,7 @@ pub fn advance_worktree(
     let _lock = WriteLock::acquire(location)?;
     let reference = format!("refs/heads/{branch}");
     let lock = location.common_dir.join(format!("{reference}.lock"));
-    retry_past_stale_lock(&lock, || {
+    retry_past_stale_lock(location, &lock, || {
         main.reference_matching(&reference, to, true, from, "cw: start from the integration tip")
     })
     .map_err(wrap)?;
@@ -519,7 +519,7 @@ fn create_branch<'r>(
     commit: &git2::Commit<'_>,
 ) -> Result<git2::Branch<'r>, GitError> {
     let lock = location.common_dir.join(format!("refs/heads/{}.lock", spec.branch));
-    retry_past_stale_lock(&lock, || repo.branch(&spec.branch, commit, false))
+    retry_past_stale_lock(location, &lock, || repo.branch(&spec.branch, commit, false))
         .map_err(|source| GitError::Git { path: location.main_workdir.clone(), source })
 }
 

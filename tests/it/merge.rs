@@ -110,15 +110,20 @@ fn branches_changing_the_same_file_in_different_places_merge_by_content() {
 }
 
 #[test]
-fn a_ref_lock_left_by_a_killed_process_does_not_wedge_merges() {
+fn a_ref_lock_left_by_a_killed_cw_does_not_wedge_merges_and_a_live_gits_is_never_removed() {
     let env = TestEnv::initialised();
     let location = Workspace::locate(&env.root()).unwrap().repo;
     branch_with(&env, "cw/a-t1", "a.txt", "a\n");
     let lock = env.root().join(".git/refs/heads/cw/integration.lock");
+
+    // A lock nobody can prove is cw's (a git process is writing, or was killed): never removed.
     fs_err::write(&lock, "").unwrap();
-    let touched =
-        crate::support::command("touch").args(["-d", "1 minute ago"]).arg(&lock).status().unwrap();
-    assert!(touched.success());
+    let err = git::merge_branch(&location, "cw/integration", "cw/a-t1", "merge t1").unwrap_err();
+    assert!(err.to_string().contains("lock"), "{err}");
+    assert!(lock.exists(), "the lock of a git that may be alive is left alone");
+
+    // A cw killed holding the write lock, mid-write: its record stays in the lock file.
+    crate::support::killed_cw_holding_the_write_lock(&env, &lock);
     let outcome = git::merge_branch(&location, "cw/integration", "cw/a-t1", "merge t1").unwrap();
     assert!(matches!(outcome, MergeOutcome::Merged { .. }), "{outcome:?}");
     assert!(!lock.exists());

@@ -182,14 +182,13 @@ fn a_worktree_record_left_by_a_killed_create_does_not_block_the_name() {
 }
 
 #[test]
-fn a_branch_lock_left_by_a_killed_process_does_not_block_the_branch() {
+fn a_branch_lock_left_by_a_killed_cw_does_not_block_the_branch() {
     let env = TestEnv::initialised();
     let lock = env.root().join(".git/refs/heads/cw/locked-t13.lock");
     fs_err::create_dir_all(lock.parent().unwrap()).unwrap();
-    fs_err::write(&lock, "").unwrap();
-    let touched =
-        crate::support::command("touch").args(["-d", "1 minute ago"]).arg(&lock).status().unwrap();
-    assert!(touched.success());
+    crate::support::killed_cw_holding_the_write_lock(&env, &lock);
+    // As the agent runtime does: the write lock around the creation.
+    let _write = git::WriteLock::acquire(&location(&env)).unwrap();
     let created = git::create_worktree(&location(&env), &spec(&env, "cw/locked-t13")).unwrap();
     assert!(created.path.join("README.md").is_file());
     assert!(!lock.exists());

@@ -282,3 +282,17 @@ impl Drop for RunningServer {
         }
     }
 }
+
+/// What a cw process killed in the middle of a ref write leaves: `lock` (the ref's lock file) and
+/// its own record in `.git/cw-write.lock` (`<pid> <since, unix ms>`, as `git::WriteLock` writes
+/// it). The "process" is a real one, started and killed here, so its pid is a dead one's.
+pub(crate) fn killed_cw_holding_the_write_lock(env: &TestEnv, lock: &std::path::Path) {
+    let mut child = command("sleep").arg("60").spawn().unwrap();
+    let since =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    fs_err::write(env.root().join(".git/cw-write.lock"), format!("{} {since}", child.id()))
+        .unwrap();
+    fs_err::write(lock, "").unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
