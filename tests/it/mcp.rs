@@ -217,19 +217,26 @@ fn inspector_flow(env: &TestEnv, token: &str, target: &[&str]) {
     let root = env.root();
     let answerer = std::thread::spawn({
         let cw = cw_binary();
-        move || loop {
-            let inbox = command(&cw).args(["inbox", "--json"]).current_dir(&root).output().unwrap();
-            let questions: Value = serde_json::from_slice(&inbox.stdout).unwrap();
-            if let Some(id) = questions[0]["id"].as_str() {
-                let status = command(&cw)
-                    .args(["answer", id, "yes, go ahead"])
-                    .current_dir(&root)
-                    .status()
-                    .unwrap();
-                assert!(status.success());
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
+        move || {
+            let mut id = None;
+            crate::agents::wait_until(
+                std::time::Duration::from_secs(60),
+                "ask_user's question is in cw inbox",
+                || {
+                    let inbox =
+                        command(&cw).args(["inbox", "--json"]).current_dir(&root).output().unwrap();
+                    let questions: Value = serde_json::from_slice(&inbox.stdout).unwrap();
+                    id = questions[0]["id"].as_str().map(str::to_owned);
+                    id.is_some()
+                },
+            );
+            let id = id.expect("invariant: waited for");
+            let status = command(&cw)
+                .args(["answer", &id, "yes, go ahead"])
+                .current_dir(&root)
+                .status()
+                .unwrap();
+            assert!(status.success());
         }
     });
     let (code, asked) = call("ask_user", &["question=May I delete the old API?"]);
@@ -351,9 +358,11 @@ fn graceful_shutdown_answers_blocked_calls() {
     let mut lines = std::io::BufReader::new(client.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), r#"{"asking": true}"#);
     // Wait until the question is stored, then stop the server.
-    while env.cw(&["inbox", "--json"]).json().as_array().unwrap().is_empty() {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    crate::agents::wait_until(
+        std::time::Duration::from_secs(60),
+        "the question is in cw inbox",
+        || !env.cw(&["inbox", "--json"]).json().as_array().unwrap().is_empty(),
+    );
     let started = std::time::Instant::now();
     assert_eq!(server.terminate(), Some(0));
     assert!(
