@@ -94,3 +94,128 @@ fn no_muted_tests() {
     }
     assert!(found.is_empty(), "{found:?}");
 }
+
+/// Which modules each module may use (`crate::<module>` outside its tests): dependencies run one
+/// way, from the adapters down to the store. A new edge is a design decision: add it here, in
+/// the direction the layers run, or do not add it.
+const MODULE_GRAPH: &[(&str, &[&str])] = &[
+    (
+        "cli",
+        &[
+            "agent",
+            "coordinator",
+            "error",
+            "fsui",
+            "logging",
+            "mcp",
+            "model",
+            "process",
+            "safe_text",
+            "service",
+            "shutdown",
+            "store",
+            "wire",
+            "workspace",
+        ],
+    ),
+    (
+        "coordinator",
+        &[
+            "agent",
+            "config",
+            "git",
+            "model",
+            "notifications",
+            "process",
+            "safe_text",
+            "service",
+            "store",
+        ],
+    ),
+    ("mcp", &["error", "model", "planning", "process", "service", "wire"]),
+    ("fsui", &["model", "safe_text", "service", "store", "workspace"]),
+    ("notifications", &["agent", "config", "process", "safe_text", "service", "store"]),
+    ("agent", &["config", "git", "model", "process", "service", "store"]),
+    ("wire", &["model", "service", "store"]),
+    ("error", &["service", "store"]),
+    (
+        "service",
+        &["config", "git", "model", "planning", "process", "safe_text", "store", "workspace"],
+    ),
+    ("workspace", &["git", "model"]),
+    ("planning", &["model", "safe_text"]),
+    ("store", &["model"]),
+    ("git", &[]),
+    ("process", &[]),
+    ("config", &[]),
+    ("model", &[]),
+    ("safe_text", &[]),
+    ("logging", &[]),
+    ("shutdown", &[]),
+];
+
+/// Edges that break the one-way rule today, each to be removed (issue 20): the scripted agent
+/// talks MCP through `mcp::client`, and `mcp/tools.rs` builds an `AgentRuntime` for `stop_agent`.
+const KNOWN_BACK_EDGES: &[(&str, &str)] = &[("agent", "mcp"), ("mcp", "agent")];
+
+/// The module graph: every `crate::<module>` a module's code (not its tests) names is an edge the
+/// table allows, and every known back edge still exists (one removed must leave the list).
+#[test]
+fn modules_depend_only_in_the_direction_the_layers_run() {
+    let root = src();
+    let mut found: std::collections::BTreeSet<(String, String)> = Default::default();
+    let mut offending = Vec::new();
+    let reference =
+        regex::Regex::new(r"crate::(?:\{\s*)?([a-z_]+)").expect("invariant: a valid regex");
+    let grouped = regex::Regex::new(r"crate::\{([^}]*)\}").expect("invariant: a valid regex");
+    for file in rust_files(&root) {
+        let relative = file.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+        let module = relative.split('/').next().unwrap().trim_end_matches(".rs").to_owned();
+        if module == "main" || module == "lib" {
+            continue;
+        }
+        let text = fs_err::read_to_string(&file).unwrap();
+        // A module's tests may reach wider than its code (a test helper, a fuzz setting).
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (number, line) in code.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            let mut targets: Vec<String> =
+                reference.captures_iter(line).map(|c| c[1].to_owned()).collect();
+            for group in grouped.captures_iter(line) {
+                targets.extend(
+                    group[1]
+                        .split(',')
+                        .map(|t| t.trim().split("::").next().unwrap_or("").to_owned()),
+                );
+            }
+            for target in targets.into_iter().filter(|t| !t.is_empty() && *t != module) {
+                found.insert((module.clone(), target.clone()));
+                let allowed = MODULE_GRAPH
+                    .iter()
+                    .find(|(from, _)| *from == module)
+                    .is_some_and(|(_, to)| to.contains(&target.as_str()));
+                let known = KNOWN_BACK_EDGES.contains(&(module.as_str(), target.as_str()));
+                if !allowed && !known {
+                    offending.push(format!(
+                        "src/{relative}:{}: {module} → {target}: {}",
+                        number + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        offending.is_empty(),
+        "edges the module graph does not allow:\n{}",
+        offending.join("\n")
+    );
+    for (from, to) in KNOWN_BACK_EDGES {
+        assert!(
+            found.contains(&((*from).to_owned(), (*to).to_owned())),
+            "{from} → {to} is gone: remove it from KNOWN_BACK_EDGES"
+        );
+    }
+}
