@@ -702,15 +702,9 @@ impl AgentRuntime {
                 _ => None,
             },
         };
-        let status = match (kind, report) {
-            (StopKind::Shutdown, _) => "stopped when cw run shut down".to_owned(),
-            (StopKind::Operator, Some(r)) if r.killed => {
-                "stopped (killed after the grace period)".to_owned()
-            }
-            (StopKind::Operator, Some(_)) => "stopped".to_owned(),
-            (StopKind::Operator, None) => {
-                record.exit_status.unwrap_or_else(|| "stopped".to_owned())
-            }
+        let status = match kind {
+            StopKind::Shutdown => "stopped when cw run shut down".to_owned(),
+            StopKind::Operator => crate::service::stop_status(report.as_ref(), record.exit_status),
         };
         let exit = match kind {
             StopKind::Operator => ExitKind::Crashed,

@@ -234,11 +234,9 @@ impl CwServer {
         Parameters(args): Parameters<AgentArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        let shared = self.service.clone();
-        self.respond(&ctx, move |_, caller| {
-            caller.require_operator()?;
+        self.respond(&ctx, move |service, caller| {
             let agent = args.agent_id.parse::<AgentId>()?;
-            let report = crate::agent::AgentRuntime::for_current_exe(shared)?.stop(agent, None)?;
+            let report = service.stop_agent(caller, agent)?;
             let detail = match report {
                 Some(r) if r.killed => "stopped (killed after the grace period)".to_owned(),
                 Some(_) => "stopped".to_owned(),

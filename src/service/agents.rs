@@ -188,6 +188,33 @@ impl Service {
         })
     }
 
+    /// Stops an agent as the operator asks (`cw agent stop`, the MCP `stop_agent`): marks it
+    /// stopped, then ends its recorded process group (SIGTERM, `stop_grace_seconds`, SIGKILL).
+    /// The agent stays paused with its task until it is restarted. `None`: it was not running.
+    pub fn stop_agent(
+        &self,
+        caller: &super::Caller,
+        agent: AgentId,
+    ) -> Result<Option<crate::process::StopReport>, ServiceError> {
+        caller.require_operator()?;
+        let record = self.record_agent_stopping(agent)?;
+        let grace = std::time::Duration::from_secs(self.config().agent.stop_grace_seconds);
+        let running = record.process.map(|p| crate::process::ProcessHandle {
+            pid: p.pid,
+            pgid: p.pgid,
+            start_time: p.start_time,
+        });
+        let report = match running {
+            Some(handle) if crate::process::is_running(handle) => {
+                Some(crate::process::stop_group(handle, grace, || {})?)
+            }
+            _ => None,
+        };
+        let status = stop_status(report.as_ref(), record.exit_status);
+        self.record_agent_exit(agent, ExitKind::Crashed, &status)?;
+        Ok(report)
+    }
+
     /// Records that the agent's process ended: clears it, keeps `status`, and moves the agent to
     /// exited or crashed (a stopped agent stays stopped).
     pub fn record_agent_exit(
@@ -228,4 +255,17 @@ fn agent_event(
     let next = record.state.transition(event).map_err(|e| ServiceError::Internal(e.to_string()))?;
     tx.set_agent_state(record.id, record.state, next, now)?;
     Ok(())
+}
+
+/// What an agent the operator stopped shows as its end (`previous`: what it showed before, for
+/// one that was not running).
+pub fn stop_status(
+    report: Option<&crate::process::StopReport>,
+    previous: Option<String>,
+) -> String {
+    match report {
+        Some(report) if report.killed => "stopped (killed after the grace period)".to_owned(),
+        Some(_) => "stopped".to_owned(),
+        None => previous.unwrap_or_else(|| "stopped".to_owned()),
+    }
 }

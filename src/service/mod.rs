@@ -26,7 +26,7 @@ use crate::model::Timestamp;
 use crate::store::Store;
 use crate::workspace::{StateDir, Workspace};
 
-pub use agents::{Continues, ExitKind};
+pub use agents::{Continues, ExitKind, stop_status};
 pub use caller::{Caller, Via};
 pub use claims::{Claim, ClaimedWork, Registration};
 pub use conversation::{

@@ -603,3 +603,37 @@ fn stdio_on_pipes_and_on_sockets_is_served_without_blocking_threads() {
     assert_eq!(tasks(&reply), 2, "{reply}");
     assert_eq!(threads, 1, "pipes");
 }
+
+/// `stop_agent` over MCP is the same use case as `cw agent stop`: the operator's call ends the
+/// agent's process group and leaves its task with it; an agent's token is refused.
+#[test]
+fn the_operator_stops_an_agent_over_mcp_and_an_agent_may_not() {
+    let env = crate::agents::with_agent("sim");
+    let task = crate::agents::add_task(&env, "Busy", "sim: hang");
+    let spawned = env.cw(&["agent", "spawn", &task, "--detach", "--json"]).json();
+    assert_eq!(spawned["state"], "running");
+    let cw = cw_binary();
+    let stop = |token: &str| {
+        let token = format!("CW_TOKEN={token}");
+        let target = ["-e", token.as_str(), cw.to_str().unwrap(), "mcp"];
+        let method =
+            ["--method", "tools/call", "--tool-name", "stop_agent", "--tool-arg", "agent_id=a1"];
+        inspector(&env, &target, &method)
+    };
+    let agent_token = env.cw(&["agent", "register", "--name", "other", "--json"]).json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // An agent is not even shown the operator's tools.
+    let (_, refused) = stop(&agent_token);
+    assert!(refused.to_string().contains("Tool 'stop_agent' not found"), "{refused}");
+    assert_eq!(crate::agents::agent_json(&env, "a1")["state"], "running");
+
+    let (code, stopped) = stop(&operator_token(&env));
+    assert_eq!(code, 0, "{stopped}");
+    assert_eq!(stopped["structuredContent"]["stopped"], true, "{stopped}");
+    let agent = crate::agents::agent_json(&env, "a1");
+    assert_eq!((agent["state"].as_str(), agent["pid"].is_null()), (Some("stopped"), true));
+    let state = env.cw(&["task", "show", &task, "--json"]).json()["state"].clone();
+    assert_eq!(state, "claimed", "the task stays with its agent");
+}

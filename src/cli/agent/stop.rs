@@ -7,7 +7,7 @@ use clap::Args;
 use crate::agent::{AgentRuntime, Continuation};
 use crate::cli::{CommandError, CommandResult, Context, output};
 use crate::model::AgentId;
-use crate::service::Continues;
+use crate::service::{Caller, Continues, Via};
 
 /// Stop an agent: SIGTERM to its process group, a grace period, then SIGKILL
 ///
@@ -35,9 +35,8 @@ fn parse(agent: &str) -> Result<AgentId, CommandError> {
 
 pub(crate) fn cmd_stop(cx: &Context, args: &StopArgs) -> CommandResult {
     let agent = parse(&args.agent)?;
-    let service = Arc::new(cx.service()?);
-    let runtime = AgentRuntime::for_current_exe(Arc::clone(&service))?;
-    let report = runtime.stop(agent, None)?;
+    let service = cx.service()?;
+    let report = service.stop_agent(&Caller::Operator(Via::Cli), agent)?;
     let mut message = match report {
         Some(r) if r.killed => {
             format!("agent {agent} stopped (killed after {:.1} s)", r.took.as_secs_f64())
