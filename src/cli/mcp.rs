@@ -8,7 +8,7 @@ use clap::Args;
 use super::{CommandError, CommandResult, Context};
 use crate::mcp::{self, Identity, McpSettings};
 use crate::model::AgentId;
-use crate::service::{Caller, Service};
+use crate::service::Service;
 use crate::shutdown::{self, Shutdown};
 
 /// Serve cw's MCP tools on stdin/stdout (what Claude Code and editors launch)
@@ -32,15 +32,9 @@ pub(crate) fn cmd_mcp(cx: &Context, args: &McpArgs) -> CommandResult {
         .map_err(|e| CommandError::Usage(e.to_string()))?;
     let service = Arc::new(cx.service()?);
     let token = std::env::var("CW_TOKEN").ok();
-    let identity = match (service.caller_for(token.as_deref(), true), expected) {
-        (Ok(Caller::Agent(agent)), Some(expected)) if agent.id != expected => {
-            Identity::Refused(format!(
-                "CW_TOKEN belongs to agent {}, not {expected}; fix this agent's MCP config",
-                agent.id
-            ))
-        }
-        (Ok(caller), _) => Identity::Fixed(caller),
-        (Err(err), _) => Identity::Refused(err.to_string()),
+    let identity = match service.caller_for_stdio(token.as_deref(), expected) {
+        Ok(caller) => Identity::Fixed(caller),
+        Err(err) => Identity::Refused(err.to_string()),
     };
     let settings = settings(&service);
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -70,6 +70,21 @@ impl Caller {
 }
 
 impl Service {
+    /// The caller of a stdio `cw mcp [--agent ID]`: as `caller_for` with the owner allowed to
+    /// skip the token, and, for a server started for one agent, only that agent's token.
+    pub fn caller_for_stdio(
+        &self,
+        token: Option<&str>,
+        for_agent: Option<crate::model::AgentId>,
+    ) -> Result<Caller, ServiceError> {
+        match (self.caller_for(token, true)?, for_agent) {
+            (Caller::Agent(agent), Some(expected)) if agent.id != expected => {
+                Err(ServiceError::TokenOfAnotherAgent { belongs: agent.id, expected })
+            }
+            (caller, _) => Ok(caller),
+        }
+    }
+
     /// The caller a token identifies: an agent token, or the operator token in
     /// `.cw/operator.token`. Without a token, the operator if `owner_may_skip_token` (a process
     /// of the repository's owner that can read the operator token file, e.g. stdio `cw mcp`).

@@ -55,6 +55,8 @@ pub enum ServiceError {
     OperatorTokenExposed { path: PathBuf, mode: u32 },
     #[error("no token given: set CW_TOKEN to an agent token (from `cw agent register --json`)")]
     MissingToken,
+    #[error("CW_TOKEN belongs to agent {belongs}, not {expected}; fix this agent's MCP config")]
+    TokenOfAnotherAgent { belongs: AgentId, expected: AgentId },
     #[error("task {task} is not held by agent {agent}; an agent may only act on its own task")]
     NotYourTask { task: TaskId, agent: AgentId },
     #[error("question {0} does not exist (see `cw inbox`)")]
