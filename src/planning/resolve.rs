@@ -1166,43 +1166,64 @@ fn parse_phase_dependencies(
     (deps, true)
 }
 
-/// Chains, plan edges and phase edges, all as task-key pairs.
-fn build_edges(
-    set: &mut ImportSet,
-    plan_depends: &HashMap<String, (Vec<String>, bool, String)>,
-    cx: &mut Context,
-) {
-    let mut tasks_of: HashMap<&str, Vec<&str>> = HashMap::new();
-    for task in &set.tasks {
-        tasks_of.entry(task.plan_key.as_str()).or_default().push(task.key.as_str());
-    }
-    let first = |plan: &str| tasks_of.get(plan).and_then(|t| t.first().copied());
-    let last = |plan: &str| tasks_of.get(plan).and_then(|t| t.last().copied());
-    let mut edges: Vec<(String, String)> = Vec::new();
-    let push = |edges: &mut Vec<(String, String)>, from: Option<&str>, to: Option<&str>| {
-        if let (Some(from), Some(to)) = (from, to)
-            && from != to
-        {
-            edges.push((from.to_owned(), to.to_owned()));
-        }
-    };
-    // Tasks of one plan run in document order.
-    for tasks in tasks_of.values() {
-        for pair in tasks.windows(2) {
-            edges.push((pair[1].to_owned(), pair[0].to_owned()));
-        }
-    }
-    let plans_by_phase: BTreeMap<&str, Vec<&ImportPlan>> =
-        set.plans.iter().fold(BTreeMap::new(), |mut map, plan| {
-            map.entry(plan.phase_key.as_str()).or_insert_with(Vec::new).push(plan);
-            map
-        });
-    let aliases = plan_aliases(set);
+/// The task edges of the whole set: tasks of a plan in document order, each plan's resolved
+/// `depends_on` (first task waits for the dependency's last), and phase dependencies (the plans
+/// that start a phase wait for every plan of the phases it depends on).
+fn build_edges(set: &mut ImportSet, plan_depends: &PlanDepends, cx: &mut Context) {
+    let graph = PlanGraph::new(set);
     let mut resolved: HashMap<String, Vec<String>> = HashMap::new();
     let mut has_in_phase_dependency: HashSet<String> = HashSet::new();
     for plan in &set.plans {
-        let Some((raw, legacy, location)) = plan_depends.get(&plan.key) else { continue };
-        let phase_plans = plans_by_phase.get(plan.phase_key.as_str()).cloned().unwrap_or_default();
+        let Some(declared) = plan_depends.get(&plan.key) else { continue };
+        let deps = graph.dependencies(plan, declared, cx);
+        let phase_plans = graph.of_phase(&plan.phase_key);
+        if deps.iter().any(|d| phase_plans.iter().any(|p| p.key == *d)) {
+            has_in_phase_dependency.insert(plan.key.clone());
+        }
+        resolved.insert(plan.key.clone(), deps);
+    }
+    let edges = graph.task_edges(&resolved, &has_in_phase_dependency);
+    for plan in &mut set.plans {
+        plan.depends_on = resolved.remove(&plan.key).unwrap_or_default();
+    }
+    set.edges = edges;
+}
+
+/// The plans of an import by phase, and the other names they go by, for resolving references.
+struct PlanGraph<'s> {
+    set: &'s ImportSet,
+    by_phase: BTreeMap<&'s str, Vec<&'s ImportPlan>>,
+    aliases: HashMap<String, Vec<String>>,
+    /// Each plan's task keys in document order.
+    tasks_of: HashMap<&'s str, Vec<&'s str>>,
+}
+
+impl<'s> PlanGraph<'s> {
+    fn new(set: &'s ImportSet) -> PlanGraph<'s> {
+        let mut by_phase: BTreeMap<&str, Vec<&ImportPlan>> = BTreeMap::new();
+        for plan in &set.plans {
+            by_phase.entry(plan.phase_key.as_str()).or_default().push(plan);
+        }
+        let mut tasks_of: HashMap<&str, Vec<&str>> = HashMap::new();
+        for task in &set.tasks {
+            tasks_of.entry(task.plan_key.as_str()).or_default().push(task.key.as_str());
+        }
+        PlanGraph { set, by_phase, aliases: plan_aliases(set), tasks_of }
+    }
+
+    fn of_phase(&self, phase: &str) -> &[&'s ImportPlan] {
+        self.by_phase.get(phase).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// The plans `plan` depends on: its `depends_on` items resolved (what names nothing is
+    /// reported, and holds the plan), or, for a legacy plan, the plan before it in its phase.
+    fn dependencies(
+        &self,
+        plan: &ImportPlan,
+        (raw, legacy, location): &(Vec<String>, bool, String),
+        cx: &mut Context,
+    ) -> Vec<String> {
+        let phase_plans = self.of_phase(&plan.phase_key);
         let mut deps: Vec<String> = Vec::new();
         if *legacy {
             // GSD ≤ 1.3 ran the plans of a phase one after another.
@@ -1217,9 +1238,9 @@ fn build_edges(
             let item = item.trim();
             if let Some(caps) = PHASE_REFERENCE.captures(item) {
                 let Some(number) = PhaseNumber::parse(&caps[1]) else { continue };
-                match plans_by_phase.get(number.as_str()) {
+                match self.by_phase.get(number.as_str()) {
                     Some(plans) => deps.extend(plans.iter().map(|p| p.key.clone())),
-                    None if set.phases.iter().any(|p| p.key == number.as_str()) => {}
+                    None if self.set.phases.iter().any(|p| p.key == number.as_str()) => {}
                     None => unresolved_dependency(
                         cx,
                         &plan.key,
@@ -1233,7 +1254,7 @@ fn build_edges(
                 }
                 continue;
             }
-            match resolve_reference(item, plan, set, &aliases) {
+            match resolve_reference(item, plan, self.set, &self.aliases) {
                 Reference::Plans(targets) => deps.extend(targets),
                 Reference::Missing(target) => unresolved_dependency(
                     cx,
@@ -1256,43 +1277,54 @@ fn build_edges(
             unresolved(cx, location, message);
             deps.retain(|d| *d != plan.key);
         }
-        if deps.iter().any(|d| phase_plans.iter().any(|p| p.key == *d)) {
-            has_in_phase_dependency.insert(plan.key.clone());
-        }
-        resolved.insert(plan.key.clone(), deps);
+        deps
     }
-    for plan in &set.plans {
-        for dep in resolved.get(&plan.key).map(Vec::as_slice).unwrap_or(&[]) {
-            push(&mut edges, first(&plan.key), last(dep));
-        }
-    }
-    // Phase edges: the plans that start a phase wait for every plan of the phases it depends on.
-    for phase in &set.phases {
-        let roots: Vec<&ImportPlan> = plans_by_phase
-            .get(phase.key.as_str())
-            .map(|plans| {
-                plans
-                    .iter()
-                    .copied()
-                    .filter(|p| !has_in_phase_dependency.contains(&p.key))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for dep_phase in &phase.depends_on {
-            for dep_plan in plans_by_phase.get(dep_phase.as_str()).map(Vec::as_slice).unwrap_or(&[])
+
+    /// Task edges `(task, dependency)`, sorted and without repeats.
+    fn task_edges(
+        &self,
+        resolved: &HashMap<String, Vec<String>>,
+        has_in_phase_dependency: &HashSet<String>,
+    ) -> Vec<(String, String)> {
+        let first = |plan: &str| self.tasks_of.get(plan).and_then(|t| t.first().copied());
+        let last = |plan: &str| self.tasks_of.get(plan).and_then(|t| t.last().copied());
+        let mut edges: Vec<(String, String)> = Vec::new();
+        let mut push = |from: Option<&str>, to: Option<&str>| {
+            if let (Some(from), Some(to)) = (from, to)
+                && from != to
             {
-                for root in &roots {
-                    push(&mut edges, first(&root.key), last(&dep_plan.key));
+                edges.push((from.to_owned(), to.to_owned()));
+            }
+        };
+        // Tasks of one plan run in document order.
+        for tasks in self.tasks_of.values() {
+            for pair in tasks.windows(2) {
+                push(Some(pair[1]), Some(pair[0]));
+            }
+        }
+        for plan in &self.set.plans {
+            for dep in resolved.get(&plan.key).map(Vec::as_slice).unwrap_or(&[]) {
+                push(first(&plan.key), last(dep));
+            }
+        }
+        for phase in &self.set.phases {
+            let roots = self
+                .of_phase(&phase.key)
+                .iter()
+                .filter(|p| !has_in_phase_dependency.contains(&p.key));
+            let roots: Vec<&&ImportPlan> = roots.collect();
+            for dep_phase in &phase.depends_on {
+                for dep_plan in self.of_phase(dep_phase) {
+                    for root in &roots {
+                        push(first(&root.key), last(&dep_plan.key));
+                    }
                 }
             }
         }
+        edges.sort();
+        edges.dedup();
+        edges
     }
-    for plan in &mut set.plans {
-        plan.depends_on = resolved.remove(&plan.key).unwrap_or_default();
-    }
-    edges.sort();
-    edges.dedup();
-    set.edges = edges;
 }
 
 /// What a `depends_on` item names.
