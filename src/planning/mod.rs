@@ -5,6 +5,7 @@
 //! detection with file:line, warnings.
 //! Must not: touch the database, git or the clock. Reading files is its only effect.
 
+mod edges;
 mod frontmatter;
 #[cfg(test)]
 mod fuzz;
