@@ -71,17 +71,28 @@ fn a_briefly_locked_database_is_waited_for() {
     let lock = rusqlite::Connection::open(env.root().join(".cw/cw.db")).unwrap();
     lock.execute_batch("BEGIN IMMEDIATE; INSERT INTO events (at, kind) VALUES (0, 'lock.test');")
         .unwrap();
-    let root = env.root();
-    let (held, released) = std::sync::mpsc::channel();
-    let unlocker = std::thread::spawn(move || {
-        // Released once the writer below is running (and so is waiting for the lock).
-        released.recv().unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-        lock.execute_batch("ROLLBACK").unwrap();
+    let mut writer = env.cw_command(&env.root(), &["task", "add", "after the wait"]);
+    writer.env("CW_BUSY_TIMEOUT_MS", "20000").stdout(std::process::Stdio::null());
+    let mut writer = writer.spawn().unwrap();
+    // Released once the writer has the database open and sleeps (in SQLite's busy handler: the
+    // only wait after opening), and is still running: its write can only come after the release.
+    let pid = writer.id();
+    crate::agents::wait_until(Duration::from_secs(20), "the writer waits for the database", || {
+        let fds =
+            fs_err::read_dir(format!("/proc/{pid}/fd")).map(|d| d.flatten().collect::<Vec<_>>());
+        let has_db = fds.is_ok_and(|fds| {
+            fds.iter().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|p| p.ends_with("cw.db")))
+        });
+        let state = fs_err::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let sleeping = state.rsplit(") ").next().is_some_and(|rest| rest.starts_with('S'));
+        has_db && sleeping
     });
-    held.send(()).unwrap();
-    env.cw_with(&root, &["task", "add", "after the wait"], &[("CW_BUSY_TIMEOUT_MS", "20000")]).ok();
-    unlocker.join().unwrap();
+    assert!(
+        writer.try_wait().unwrap().is_none(),
+        "the writer did not finish while the lock was held"
+    );
+    lock.execute_batch("ROLLBACK").unwrap();
+    assert!(writer.wait().unwrap().success(), "the writer waited, then wrote");
     let tasks = env.cw(&["task", "list", "--json"]).json();
     assert_eq!(tasks[0]["title"], "after the wait");
 }
