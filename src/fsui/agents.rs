@@ -2,8 +2,6 @@
 //! `.cw/agents/<id>/inbox.md`: paragraphs written below its line go to the agent as messages,
 //! each once; what was sent is listed under `## Sent`.
 
-use sha2::{Digest, Sha256};
-
 use super::files::{front_matter, has_conflict_markers, normalise, scalar};
 use super::inbox::iso;
 use crate::model::AgentId;
@@ -107,8 +105,7 @@ pub(super) fn parse_inbox(text: &str, agent: AgentId) -> Result<Written, String>
     for (index, paragraph) in
         area.split("\n\n").map(str::trim).filter(|p| !p.is_empty()).enumerate()
     {
-        let digest = Sha256::digest(paragraph.as_bytes());
-        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let hex = super::files::digest(paragraph, 8);
         let key = format!("file:{agent}:v{version}:{index}:{hex}");
         paragraphs.push((paragraph.to_owned(), key));
     }

@@ -126,6 +126,13 @@ pub(super) fn front_matter(text: &str) -> Option<(Vec<(String, String)>, &str)> 
     Some((fields, &rest[end.1..]))
 }
 
+/// The first `bytes` bytes of `text`'s SHA-256 in hex: the part of a dedupe key that names a
+/// text (a paragraph, a line, a page).
+pub(super) fn digest(text: &str, bytes: usize) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes()).iter().take(bytes).map(|b| format!("{b:02x}")).collect()
+}
+
 /// A one-line front-matter value: what cw writes there never holds a line break.
 pub(super) fn scalar(text: &str) -> String {
     crate::safe_text::one_line(text).into_owned()

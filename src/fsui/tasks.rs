@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use sha2::{Digest, Sha256};
 
 use crate::model::{TaskId, TaskState};
 use crate::store::TaskRecord;
@@ -157,14 +156,13 @@ pub(super) fn dedupe_key(file: &str, version: &str, lines: &[Line], at: usize) -
     let text = |line: &Line| format!("{}\n{:?}\n{}", line.title, line.after, line.description);
     let same_before =
         lines[..at].iter().filter(|l| l.id.is_none() && text(l) == text(&lines[at])).count();
-    let digest = Sha256::digest(format!("{version}\n{}", text(&lines[at])).as_bytes());
-    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    let hex = super::files::digest(&format!("{version}\n{}", text(&lines[at])), 12);
     format!("file:tasks/{file}:{hex}:{same_before}")
 }
 
 /// A short digest of a file's content, as its version when it has none of its own.
 pub(super) fn digest(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().take(12).map(|b| format!("{b:02x}")).collect()
+    super::files::digest(text, 12)
 }
 
 fn ids(list: &str, line: usize) -> Result<BTreeSet<TaskId>, String> {

@@ -115,11 +115,8 @@ pub(super) fn reference(text: &str) -> Option<(Option<String>, String)> {
     let text = text.trim().trim_matches(['"', '\'']);
     let text = text.strip_suffix(".md").unwrap_or(text);
     let text = text.strip_suffix("-PLAN").unwrap_or(text);
-    match stem_plan(text)? {
-        (phase, Some(plan)) => Some((phase, plan)),
-        (None, None) => None,
-        (Some(_), None) => None,
-    }
+    let (phase, plan) = stem_plan(text)?;
+    Some((phase, plan?))
 }
 
 /// The phase and plan a file's stem names (`None` plan: the stem is only a phase number).
