@@ -35,11 +35,6 @@ agents = 4
 memory_headroom_mb = 1024
 # What cw assumes one more agent takes when it checks the headroom (MiB).
 agent_memory_mb = 500
-# Start up to `agents` more agents ahead of their tasks, for tasks whose dependencies are all being
-# worked on: each starts its session and MCP server and waits, and gets its task the moment the
-# task is ready (no start-up wait then; a `claude` takes ~0.5 s to start). Each one waiting holds
-# its memory; the headroom above applies. false = start agents only for ready tasks.
-start_ahead = true
 # A command (sh -c) run on each merged tree in a scratch worktree before the integration branch
 # moves, e.g. "cargo test"; if it fails, the task is bounced back with its output. "" = none.
 merge_gate = ""
@@ -135,7 +130,10 @@ pub struct RunConfig {
     pub agents: usize,
     pub memory_headroom_mb: u64,
     pub agent_memory_mb: u64,
-    pub start_ahead: bool,
+    /// Retired (agents were once started ahead of their tasks): still accepted so that a config
+    /// file written by an older cw loads, and otherwise ignored; `Config::load` says so.
+    #[serde(rename = "start_ahead")]
+    pub retired_start_ahead: Option<bool>,
     pub merge_gate: String,
     pub max_bounces: u32,
 }
@@ -146,7 +144,7 @@ impl Default for RunConfig {
             agents: 4,
             memory_headroom_mb: 1024,
             agent_memory_mb: 500,
-            start_ahead: true,
+            retired_start_ahead: None,
             merge_gate: String::new(),
             max_bounces: 5,
         }
@@ -275,8 +273,16 @@ impl Config {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
             Err(source) => return Err(ConfigError::Read { path: path.to_owned(), source }),
         };
-        Config::parse(&text)
-            .map_err(|message| ConfigError::Parse { path: path.to_owned(), message })
+        let config = Config::parse(&text)
+            .map_err(|message| ConfigError::Parse { path: path.to_owned(), message })?;
+        if config.run.retired_start_ahead.is_some() {
+            tracing::warn!(
+                path = %path.display(),
+                "[run] start_ahead is no longer used (agents start when their task is ready); \
+                 the line can be removed"
+            );
+        }
+        Ok(config)
     }
 
     /// Parses config text.
@@ -364,5 +370,11 @@ mod tests {
         assert!(err.ends_with("expected true or false, not string \"yes\""), "{err}");
         let err = Config::parse("[run]\nagents = 4\nagnets = 5").unwrap_err();
         assert!(err.starts_with("line 3: [run] agnets = 5: unknown field `agnets`"), "{err}");
+    }
+
+    #[test]
+    fn a_file_from_an_older_cw_with_a_retired_key_still_loads() {
+        let config = Config::parse("[run]\nagents = 3\nstart_ahead = true\n").unwrap();
+        assert_eq!((config.run.agents, config.run.retired_start_ahead), (3, Some(true)));
     }
 }

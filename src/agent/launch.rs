@@ -50,29 +50,24 @@ pub fn agent_program(config: &AgentConfig, cw_exe: &Path) -> (PathBuf, Vec<OsStr
 /// The arguments of one session: `-p <prompt> --output-format stream-json --verbose
 /// --mcp-config <file> --strict-mcp-config --session-id|--resume <id> [--permission-mode M]
 /// --append-system-prompt <role> --allowedTools <tools…>` (the variadic list goes last so it
-/// cannot swallow anything). Without a prompt it is `-p --input-format stream-json`: the session
-/// starts (and connects its MCP servers) and waits for its first message on stdin, which
-/// `user_message` makes.
+/// cannot swallow anything).
 pub fn session_args(
     config: &AgentConfig,
-    prompt: Option<&str>,
+    prompt: &str,
     mcp_config: &Path,
     session: &SessionStart,
     role: &str,
 ) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec!["-p".into()];
-    match prompt {
-        Some(prompt) => args.push(prompt.into()),
-        None => args.extend(["--input-format".into(), "stream-json".into()]),
-    }
-    args.extend([
+    let mut args: Vec<OsString> = vec![
+        "-p".into(),
+        prompt.into(),
         "--output-format".into(),
         "stream-json".into(),
         "--verbose".into(),
         "--mcp-config".into(),
         mcp_config.into(),
         "--strict-mcp-config".into(),
-    ]);
+    ];
     match session {
         SessionStart::New(id) => args.extend(["--session-id".into(), id.into()]),
         SessionStart::Resume(id) => args.extend(["--resume".into(), id.into()]),
@@ -85,13 +80,6 @@ pub fn session_args(
     args.extend(CW_TOOLS.iter().map(|t| OsString::from(format!("mcp__{MCP_SERVER_NAME}__{t}"))));
     args.extend(config.allowed_tools.iter().map(OsString::from));
     args
-}
-
-/// The stdin line of a `--input-format stream-json` session that sends `prompt` as the user's
-/// message.
-pub fn user_message(prompt: &str) -> String {
-    let line = json!({"type": "user", "message": {"role": "user", "content": prompt}});
-    format!("{line}\n")
 }
 
 /// Writes the per-agent MCP config (mode 0600: it holds the agent's token). It starts
@@ -147,7 +135,7 @@ mod tests {
         let config = AgentConfig::default();
         let args = session_args(
             &config,
-            Some("do it"),
+            "do it",
             Path::new("/r/.cw/agents/a1/mcp.json"),
             &SessionStart::Resume("s-1".to_owned()),
             "role",
@@ -156,26 +144,6 @@ mod tests {
         let line = args.join(" ");
         assert!(line.starts_with("-p do it --output-format stream-json --verbose --mcp-config /r/.cw/agents/a1/mcp.json --strict-mcp-config --resume s-1 --permission-mode acceptEdits --append-system-prompt role --allowedTools mcp__cw__claim_task"), "{line}");
         assert_eq!(args.last().map(String::as_str), Some("Bash(git merge:*)"));
-        let waiting = session_args(
-            &config,
-            None,
-            Path::new("m.json"),
-            &SessionStart::New("s-2".to_owned()),
-            "role",
-        );
-        let waiting: Vec<String> =
-            waiting.iter().take(9).map(|a| a.to_string_lossy().into_owned()).collect();
-        assert_eq!(
-            waiting.join(" "),
-            "-p --input-format stream-json --output-format stream-json --verbose --mcp-config m.json --strict-mcp-config"
-        );
-        let message: serde_json::Value =
-            serde_json::from_str(user_message("say \"hi\"\n").trim_end()).unwrap();
-        assert_eq!(message["message"]["content"], "say \"hi\"\n");
-        assert_eq!(
-            (&message["type"], &message["message"]["role"]),
-            (&json!("user"), &json!("user"))
-        );
         let (program, prefix) =
             agent_program(&AgentConfig { command: "sim".into(), ..config }, Path::new("/bin/cw"));
         assert_eq!((program.as_path(), prefix), (Path::new("/bin/cw"), vec!["sim-agent".into()]));

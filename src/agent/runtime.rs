@@ -53,9 +53,6 @@ pub struct LiveAgent {
     recorded_session: Option<String>,
     /// The finished agent whose merged worktree this one took over, if it did.
     pub reused_worktree_of: Option<AgentId>,
-    /// Started ahead of its task (`start_ahead`): its session waits for the first message, which
-    /// `begin` sends once the task is ready.
-    pub ahead: bool,
 }
 
 /// Who stops an agent: the operator (it stays stopped until restarted) or `cw run`'s shutdown
@@ -134,33 +131,8 @@ impl AgentRuntime {
         reuse: Option<AgentId>,
     ) -> Result<LiveAgent, ServiceError> {
         let registration = self.service.prepare_agent(task)?;
-        self.start_registered(registration, task, reuse, false)
-    }
-
-    /// Starts a new agent for a task that is not ready yet (its dependencies are being worked
-    /// on): worktree, MCP config and session as `spawn_on_task`, but the session waits for its
-    /// first message on stdin, with its MCP server already connected. `begin` gives it the task
-    /// when the task is ready. A real session takes ~0.5 s to start, the scripted one a few
-    /// milliseconds of CPU on the busiest moment of a run (when a layer of tasks ends together);
-    /// both happen while the dependencies are still being worked on instead.
-    pub fn start_ahead(
-        &self,
-        task: TaskId,
-        reuse: Option<AgentId>,
-    ) -> Result<LiveAgent, ServiceError> {
-        let registration = self.service.prepare_agent_ahead(task)?;
-        self.start_registered(registration, task, reuse, true)
-    }
-
-    fn start_registered(
-        &self,
-        registration: crate::service::Registration,
-        task: TaskId,
-        reuse: Option<AgentId>,
-        ahead: bool,
-    ) -> Result<LiveAgent, ServiceError> {
         let agent = registration.agent.id;
-        match self.start_new(agent, task, reuse, registration.token, ahead) {
+        match self.start_new(agent, task, reuse, registration.token) {
             Ok(live) => Ok(live),
             Err(err) => {
                 let status = format!("did not start: {err}");
@@ -176,50 +148,12 @@ impl AgentRuntime {
         }
     }
 
-    /// Gives an agent started ahead its task, now ready: its worktree is brought up to the
-    /// integration tip (the files merged since it started) and the start prompt is sent. On an
-    /// error the caller stops the agent; its task gets another one.
-    pub fn begin(&self, live: &mut LiveAgent) -> Result<(), ServiceError> {
-        let task = live.task.ok_or_else(|| {
-            ServiceError::Internal(format!("agent {} has no task to begin", live.agent))
-        })?;
-        let record = self.service.agent(live.agent)?;
-        let (Some(worktree), Some(branch)) = (record.worktree, record.branch) else {
-            return Err(ServiceError::Internal(format!("agent {} has no worktree", live.agent)));
-        };
-        let integration = &self.service.config().integration_branch;
-        git::advance_worktree(
-            &self.service.workspace().repo,
-            Path::new(&worktree),
-            &branch,
-            integration,
-        )?;
-        let title = self.title(task)?;
-        let prompt = Prompt::Start.render(
-            &self.service.workspace().prompts_dir(),
-            &[("task", &task.to_string()), ("title", &title)],
-        );
-        let ProcessRef::Child(child) = &mut live.process else {
-            return Err(ServiceError::Internal(format!("agent {} has no input", live.agent)));
-        };
-        child
-            .send_input(launch::user_message(&prompt).as_bytes())
-            .map_err(|err| ServiceError::Internal(err.to_string()))?;
-        live.ahead = false;
-        Ok(())
-    }
-
-    fn title(&self, task: TaskId) -> Result<String, ServiceError> {
-        Ok(self.service.task(task)?.task.title)
-    }
-
     fn start_new(
         &self,
         agent: AgentId,
         task: TaskId,
         reuse: Option<AgentId>,
         token: String,
-        ahead: bool,
     ) -> Result<LiveAgent, ServiceError> {
         let detail = self.service.task(task)?;
         let config = self.service.config();
@@ -243,22 +177,19 @@ impl AgentRuntime {
             &session,
         )?;
         self.run_setup(&dir, &created.path)?;
-        let prompt = (!ahead).then(|| {
-            Prompt::Start.render(
-                &workspace.prompts_dir(),
-                &[("task", &task.to_string()), ("title", &detail.task.title)],
-            )
-        });
+        let prompt = Prompt::Start.render(
+            &workspace.prompts_dir(),
+            &[("task", &task.to_string()), ("title", &detail.task.title)],
+        );
         let mut live = self.launch(
             agent,
             Some(task),
-            prompt.as_deref(),
+            &prompt,
             &SessionStart::New(session),
             StreamTail::new(&dir.join("stream.jsonl")),
             Some(token),
         )?;
         live.reused_worktree_of = reused_worktree_of;
-        live.ahead = ahead;
         Ok(live)
     }
 
@@ -373,18 +304,6 @@ impl AgentRuntime {
             (Some(id), true) => SessionStart::Resume(id.clone()),
             _ => SessionStart::New(launch::new_session_id()),
         };
-        if let (SessionStart::New(_), false, Some(worktree)) =
-            (&session, transcript_lost, &record.worktree)
-        {
-            // No session ever ran there (say, it was started ahead of its task and stopped before
-            // the task was ready): its worktree may predate the task's dependencies.
-            let repo = &self.service.workspace().repo;
-            if let Err(err) =
-                git::advance_worktree(repo, Path::new(worktree), &branch, &integration)
-            {
-                warn!(agent_id = %agent, cause = %err, "could not bring the worktree up to date");
-            }
-        }
         let prompt = match (how, &session) {
             (_, SessionStart::New(_)) => {
                 let title = match task {
@@ -422,7 +341,7 @@ impl AgentRuntime {
                 Prompt::Message.render(&overrides, &[("task", &task_text)])
             }
         };
-        self.launch(agent, task, Some(&prompt), &session, StreamTail::from_end(&stream), None)
+        self.launch(agent, task, &prompt, &session, StreamTail::from_end(&stream), None)
     }
 
     /// Checks the worktree of an agent whose unfinished task is continued out again when it was
@@ -442,13 +361,12 @@ impl AgentRuntime {
     }
 
     /// Starts the agent's process for one session. `issued` is its token when it was issued a
-    /// moment ago (a new agent's registration); otherwise the session gets a new one. Without a
-    /// prompt the session reads its first message from a stdin pipe (`begin` writes it).
+    /// moment ago (a new agent's registration); otherwise the session gets a new one.
     fn launch(
         &self,
         agent: AgentId,
         task: Option<TaskId>,
-        prompt: Option<&str>,
+        prompt: &str,
         session: &SessionStart,
         tail: StreamTail,
         issued: Option<String>,
@@ -502,7 +420,7 @@ impl AgentRuntime {
                 .to_vec(),
             stdout: dir.join("stream.jsonl"),
             stderr: dir.join("stderr.log"),
-            stdin_pipe: prompt.is_none(),
+            stdin_pipe: false,
         };
         let child = process::spawn(&spec)?;
         let handle = child.handle;
@@ -518,7 +436,6 @@ impl AgentRuntime {
             summary: RunSummary::default(),
             recorded_session: Some(session.id().to_owned()),
             reused_worktree_of: None,
-            ahead: false,
         })
     }
 
@@ -656,21 +573,6 @@ impl AgentRuntime {
         self.stop_as(agent, live, StopKind::Operator)
     }
 
-    /// Stops an agent started ahead of its task that will not begin it; recorded as exited with
-    /// `why` (its task, if it comes after all, resumes it like any agent that never began).
-    pub fn retire(&self, live: LiveAgent, why: &str) -> Result<(), ServiceError> {
-        let grace = Duration::from_secs(self.service.config().agent.stop_grace_seconds);
-        match live.process {
-            ProcessRef::Child(mut child) => {
-                child.stop(grace)?;
-            }
-            ProcessRef::Adopted(handle) => {
-                process::stop_group(handle, grace, || {})?;
-            }
-        }
-        self.service.record_agent_exit(live.agent, ExitKind::Exited, why).map(|_| ())
-    }
-
     /// Stops an agent because `cw run` shuts down: the same signals, but the agent is recorded as
     /// having exited, not as stopped on purpose, so the next `cw run` continues it.
     pub fn stop_for_shutdown(
@@ -772,8 +674,6 @@ impl AgentRuntime {
             summary: RunSummary::default(),
             recorded_session: record.session_id.clone(),
             reused_worktree_of: None,
-            // Its input pipe closed with the cw that started it; one still waiting ends now.
-            ahead: false,
         };
         // Re-read the log so the summary covers the current run (it resets at each init).
         for event in agent.tail.poll().unwrap_or_default() {

@@ -29,19 +29,16 @@ pub struct SimArgs {
     pub mcp_config: PathBuf,
     pub session_id: String,
     pub resumed: bool,
-    /// `--input-format stream-json`: the prompt is the first user message on stdin.
-    pub prompt_on_stdin: bool,
 }
 
 impl SimArgs {
-    /// Reads `-p [<prompt>] [--input-format stream-json] --mcp-config <file>
-    /// --session-id|--resume <id>`; ignores the rest.
+    /// Reads `-p [<prompt>] --mcp-config <file> --session-id|--resume <id>`; ignores the rest.
     pub fn parse(args: &[String]) -> Result<SimArgs, String> {
         let mut parsed = SimArgs::default();
         let mut it = args.iter().peekable();
         while let Some(arg) = it.next() {
             if matches!(arg.as_str(), "-p" | "--print") {
-                // As for Claude Code, the prompt is optional (it can come on stdin).
+                // As for Claude Code, the prompt is optional.
                 if let Some(prompt) = it.next_if(|next| !next.starts_with("--")) {
                     parsed.prompt = prompt.clone();
                 }
@@ -49,7 +46,6 @@ impl SimArgs {
             }
             let mut value = || it.next().cloned().ok_or_else(|| format!("{arg} needs a value"));
             match arg.as_str() {
-                "--input-format" => parsed.prompt_on_stdin = value()? == "stream-json",
                 "--mcp-config" => parsed.mcp_config = PathBuf::from(value()?),
                 "--session-id" => parsed.session_id = value()?,
                 "--resume" => {
@@ -214,10 +210,7 @@ pub fn run(args: &SimArgs) -> i32 {
     };
     let mut stream =
         Stream { session: args.session_id.clone(), calls: 0, message: 0, failed: None };
-    // With the prompt on stdin the session begins with the first message, as Claude Code's does.
-    if !args.prompt_on_stdin {
-        stream.init();
-    }
+    stream.init();
     if let Some(err) = &stream.failed {
         eprintln_safe(&format!("sim-agent: cannot write its output: {err}"));
         return 1;
@@ -247,49 +240,9 @@ async fn session(args: &SimArgs, stream: &mut Stream) -> Result<Outcome, String>
     let client = McpClient::connect_stdio(&program, &server_args, &env, "cw-sim-agent")
         .await
         .map_err(|e| e.to_string())?;
-    let prompt = if args.prompt_on_stdin {
-        // Connected first, like Claude Code, which starts its MCP servers before it reads its
-        // input: a session started ahead of its task has that done by the time the task comes.
-        let Some(prompt) = first_message().await? else {
-            // Its input closed without a message: there was nothing to do.
-            client.close().await;
-            return Ok(Outcome::Silent);
-        };
-        stream.init();
-        prompt
-    } else {
-        args.prompt.clone()
-    };
-    let outcome = work(args, &prompt, stream, &client).await;
+    let outcome = work(args, &args.prompt, stream, &client).await;
     client.close().await;
     outcome
-}
-
-/// The text of the first user message on stdin (`--input-format stream-json`), or None if
-/// stdin ends first.
-async fn first_message() -> Result<Option<String>, String> {
-    let read = tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line).map(|_| line)
-    });
-    let line = read
-        .await
-        .map_err(|e| format!("reading stdin: {e}"))?
-        .map_err(|e| format!("reading stdin: {e}"))?;
-    if line.trim().is_empty() {
-        return Ok(None);
-    }
-    let message: Value =
-        serde_json::from_str(&line).map_err(|e| format!("stdin is not stream-json: {e}"))?;
-    let content = &message["message"]["content"];
-    let text = match content {
-        Value::String(text) => text.clone(),
-        Value::Array(blocks) => {
-            blocks.iter().filter_map(|b| b["text"].as_str()).collect::<Vec<_>>().join("\n")
-        }
-        _ => return Err(format!("the stdin message has no content: {line}")),
-    };
-    Ok(Some(text))
 }
 
 async fn work(

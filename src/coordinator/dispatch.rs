@@ -21,7 +21,7 @@ impl Coordinator<'_> {
         self.paused = None;
         let mut working = self.working_agents()?;
         // Every slot taken (the usual case while a layer runs): nothing to order.
-        if working >= self.options.agents {
+        if working >= self.options.agents || self.processes() >= self.process_cap() {
             return Ok(());
         }
         let ready: Vec<TaskRecord> = self
@@ -35,21 +35,11 @@ impl Coordinator<'_> {
         }
         let weights = path_weights(&self.service.dependency_map()?);
         for task in dispatch_order(ready, &weights) {
-            if working >= self.options.agents {
+            if working >= self.options.agents || self.processes() >= self.process_cap() {
                 break;
             }
-            if self.starter.is_starting(task.id) {
-                continue;
-            }
-            if let Some(agent) = self.ahead_agent_for(task.id) {
-                self.begin_ahead(agent)?;
-                working += 1;
-                self.merge_queue()?;
-                self.poll_agents()?;
-                continue;
-            }
-            if self.live.values().any(|l| l.task == Some(task.id))
-                || self.processes() >= self.process_cap()
+            if self.starter.is_starting(task.id)
+                || self.live.values().any(|l| l.task == Some(task.id))
             {
                 continue;
             }
@@ -68,26 +58,23 @@ impl Coordinator<'_> {
         Ok(())
     }
 
-    /// Agents that take a slot: those being started for ready tasks, and the live ones but those
-    /// whose task went to the merge queue or ended (they are only winding down; waiting for
-    /// their exit would delay the next start) and those started ahead (they only wait).
+    /// Agents that take a slot: those being started, and the live ones but those whose task went
+    /// to the merge queue or ended (they are only winding down; waiting for their exit would
+    /// delay the next start).
     pub(super) fn working_agents(&self) -> Result<usize, ServiceError> {
-        let tasks: Vec<TaskId> =
-            self.live.values().filter(|l| !l.ahead).filter_map(|l| l.task).collect();
+        let tasks: Vec<TaskId> = self.live.values().filter_map(|l| l.task).collect();
         let winding_down = self
             .service
             .task_states(&tasks)?
             .into_iter()
             .filter(|(_, state)| *state == TaskState::Merging || state.is_terminal())
             .count();
-        let live = self.live.values().filter(|l| !l.ahead).count();
-        Ok(live - winding_down + self.starter.working_len())
+        Ok(self.live.len() - winding_down + self.starter.len())
     }
 
-    /// Agent processes running or being started, those started ahead aside (at most `agents`
-    /// more of them).
+    /// Agent processes running or being started.
     pub(super) fn processes(&self) -> usize {
-        self.live.values().filter(|l| !l.ahead).count() + self.starter.working_len()
+        self.live.len() + self.starter.len()
     }
 
     /// At most this many agent processes at once, winding-down ones included.
@@ -128,7 +115,7 @@ impl Coordinator<'_> {
     }
 
     pub(super) fn on_started(&mut self, outcome: StartOutcome) -> Result<(), ServiceError> {
-        let StartOutcome { task, resumed, ahead, spare, result } = outcome;
+        let StartOutcome { task, resumed, spare, result } = outcome;
         // A spare that could not be reused is removed now rather than offered again.
         let reused = result.as_ref().is_ok_and(|l| l.reused_worktree_of.is_some());
         if let Some(spare) = spare.filter(|_| !reused) {
@@ -136,11 +123,7 @@ impl Coordinator<'_> {
         }
         match result {
             Ok(live) => {
-                let verb = match (resumed, ahead) {
-                    (true, _) => "resumed",
-                    (false, true) => "started ahead",
-                    (false, false) => "started",
-                };
+                let verb = if resumed { "resumed" } else { "started" };
                 let reused = live
                     .reused_worktree_of
                     .map(|old| format!(" (in {old}'s merged worktree, refreshed)"))
@@ -170,7 +153,7 @@ impl Coordinator<'_> {
 
     /// A finished agent whose merged worktree the next new agent may take over (newest first):
     /// reusing one costs a rename and the files that changed instead of a whole checkout.
-    pub(super) fn take_spare(&mut self) -> Result<Option<AgentId>, ServiceError> {
+    fn take_spare(&mut self) -> Result<Option<AgentId>, ServiceError> {
         if !self.service.config().agent.reuse_worktrees {
             return Ok(None);
         }
@@ -185,7 +168,7 @@ impl Coordinator<'_> {
     }
 
     /// Why one more agent would push the machine below the configured headroom, if it would.
-    pub(super) fn memory_pause(&self) -> Option<String> {
+    fn memory_pause(&self) -> Option<String> {
         let run = &self.service.config().run;
         let available = process::available_memory()?;
         // Agents being started do not use their memory yet.

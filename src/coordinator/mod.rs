@@ -10,7 +10,6 @@
 //! Invariant: everything it knows survives in the database; a restarted coordinator rebuilds its
 //! state from there and from the agents' pids and logs.
 
-mod ahead;
 mod dispatch;
 mod merge;
 mod starter;
@@ -158,10 +157,6 @@ pub struct Coordinator<'p> {
     /// its branch costs more than starting an agent, and must not delay the next start), or
     /// reused by a new agent meanwhile (`take_spare`).
     tidy_later: BTreeSet<AgentId>,
-    /// Something changed since the loop last looked for a task to start an agent ahead for.
-    ahead_due: bool,
-    /// When the database was last seen changed.
-    last_change: Instant,
     /// Why merges wait (the integration branch is checked out somewhere), once reported.
     merges_held: Option<String>,
 }
@@ -212,8 +207,6 @@ impl<'p> Coordinator<'p> {
             titles: BTreeMap::new(),
             failed_starts: BTreeMap::new(),
             tidy_later: BTreeSet::new(),
-            ahead_due: true,
-            last_change: Instant::now(),
             merges_held: None,
             notifier,
         })
@@ -341,7 +334,6 @@ impl<'p> Coordinator<'p> {
                 continue;
             }
             if self.watch.poll()?.is_some() {
-                self.last_change = Instant::now();
                 return Ok(Event::Changed);
             }
             if self.last_tick.elapsed() >= TICK {
@@ -351,12 +343,8 @@ impl<'p> Coordinator<'p> {
             if self.snapshot_due && self.last_published.elapsed() >= SNAPSHOT_EVERY {
                 self.publish_snapshot()?;
             }
-            // Idle: one agent started ahead of its task, or one deferred clean-up, at a time,
-            // then look for events again (not while agents are being started: both hold the git
-            // write lock they need).
-            if self.starter.is_idle() && self.start_one_ahead()? {
-                continue;
-            }
+            // Idle: one deferred clean-up at a time, then look for events again (not while
+            // agents are being started: removing a worktree holds the git write lock they need).
             if self.starter.is_idle()
                 && let Some(agent) = self.next_to_tidy()
             {
@@ -367,7 +355,6 @@ impl<'p> Coordinator<'p> {
             let busy = !self.live.is_empty() || !self.starter.is_idle();
             let poll = if busy { self.options.poll } else { self.options.idle_poll };
             if self.watch.wait_blocking(poll, poll)?.is_some() {
-                self.last_change = Instant::now();
                 return Ok(Event::Changed);
             }
         }
@@ -384,11 +371,6 @@ impl<'p> Coordinator<'p> {
             self.output_read = Instant::now();
         }
         for live in self.live.values_mut() {
-            // One started ahead only waits (and writes nothing): its end is looked for with the
-            // output, not at every pass.
-            if live.ahead && !read_output {
-                continue;
-            }
             let (events, exit) = self.runtime.observe(live, read_output)?;
             if !events.is_empty() {
                 self.queue.push_back(Event::Output { agent: live.agent, task: live.task, events });
@@ -434,7 +416,6 @@ impl<'p> Coordinator<'p> {
             }
             Event::Changed => self.step(),
             Event::Tick => {
-                self.retire_stale_ahead()?;
                 for (task, state) in self.service.expire_leases()? {
                     self.progress.line(&format!("{task}: lease expired, now {state}"));
                 }
@@ -460,7 +441,6 @@ impl<'p> Coordinator<'p> {
             self.dispatch()?;
         }
         self.snapshot_due = true;
-        self.ahead_due = true;
         Ok(())
     }
 
@@ -586,9 +566,7 @@ impl<'p> Coordinator<'p> {
     /// True when nothing more will happen without the human or a new task: every task merged,
     /// failed or cancelled, or stuck behind one that is.
     fn finished(&self) -> Result<bool, ServiceError> {
-        // Agents started ahead only wait; they are stopped with the rest.
-        let working = self.live.values().any(|l| !l.ahead);
-        if working || !self.queue.is_empty() || !self.starter.is_idle() {
+        if !self.live.is_empty() || !self.queue.is_empty() || !self.starter.is_idle() {
             return Ok(false);
         }
         // Pending tasks whose blockers all ended cannot move by themselves; anything else
@@ -650,17 +628,6 @@ impl<'p> Coordinator<'p> {
             return Ok(());
         }
         if self.options.keep_agents {
-            // One started ahead waits for a message only this cw can send: it is stopped.
-            let ahead: Vec<AgentId> =
-                self.live.values().filter(|l| l.ahead).map(|l| l.agent).collect();
-            for agent in ahead {
-                if let Some(live) = self.live.remove(&agent) {
-                    self.runtime.stop_for_shutdown(agent, Some(live))?;
-                }
-            }
-            if self.live.is_empty() {
-                return Ok(());
-            }
             self.progress.line(&format!(
                 "leaving {} agent(s) running; the next `cw run` adopts them",
                 self.live.len()
@@ -708,12 +675,8 @@ impl<'p> Coordinator<'p> {
             .live
             .values()
             .map(|live| {
-                let action = match (&live.summary.last_action, live.ahead) {
-                    (_, true) => "started ahead, waiting for its task".to_owned(),
-                    (Some(action), false) => action.clone(),
-                    (None, false) => "starting".to_owned(),
-                };
-                (live.agent, live.task, action)
+                let action = live.summary.last_action.clone();
+                (live.agent, live.task, action.unwrap_or_else(|| "starting".to_owned()))
             })
             .collect();
         for (agent, task, last_action) in working {

@@ -14,7 +14,7 @@
 //! it as taken by an agent all that time (it counts as working, is not dispatched again and its
 //! claim is not judged as an agent lost).
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
@@ -33,21 +33,13 @@ pub(super) enum StartJob {
     New { task: TaskId, spare: Option<AgentId> },
     /// The task's earlier agent, resumed in its worktree.
     Resume { task: TaskId, agent: AgentId, how: Continuation },
-    /// A new agent for a task not ready yet, waiting for it (`AgentRuntime::start_ahead`).
-    Ahead { task: TaskId, spare: Option<AgentId> },
 }
 
 impl StartJob {
     fn task(&self) -> TaskId {
         match self {
-            StartJob::New { task, .. }
-            | StartJob::Resume { task, .. }
-            | StartJob::Ahead { task, .. } => *task,
+            StartJob::New { task, .. } | StartJob::Resume { task, .. } => *task,
         }
-    }
-
-    fn is_ahead(&self) -> bool {
-        matches!(self, StartJob::Ahead { .. })
     }
 }
 
@@ -55,8 +47,6 @@ impl StartJob {
 pub(super) struct StartOutcome {
     pub(super) task: TaskId,
     pub(super) resumed: bool,
-    /// Started ahead of its task.
-    pub(super) ahead: bool,
     /// The spare worktree the job was offered.
     pub(super) spare: Option<AgentId>,
     pub(super) result: Result<LiveAgent, ServiceError>,
@@ -70,8 +60,8 @@ pub(super) struct Starter {
     jobs: Option<mpsc::Sender<StartJob>>,
     outcomes: mpsc::Receiver<StartOutcome>,
     workers: Vec<JoinHandle<()>>,
-    /// The tasks being started for, each with whether it is a start ahead of the task.
-    in_flight: BTreeMap<TaskId, bool>,
+    /// The tasks being started for.
+    in_flight: BTreeSet<TaskId>,
 }
 
 impl Starter {
@@ -100,13 +90,13 @@ impl Starter {
             jobs: Some(jobs),
             outcomes,
             workers,
-            in_flight: BTreeMap::new(),
+            in_flight: BTreeSet::new(),
         })
     }
 
     /// Queues a start; its outcome comes back from `finished`.
     pub(super) fn submit(&mut self, job: StartJob) -> Result<(), ServiceError> {
-        let (task, ahead) = (job.task(), job.is_ahead());
+        let task = job.task();
         let sent = match &self.inline {
             Some((runtime, done)) => done.send(run(runtime, &job)).is_ok(),
             None => self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok()),
@@ -114,7 +104,7 @@ impl Starter {
         if !sent {
             return Err(ServiceError::Internal("the agent start workers are gone".to_owned()));
         }
-        self.in_flight.insert(task, ahead);
+        self.in_flight.insert(task);
         Ok(())
     }
 
@@ -123,17 +113,12 @@ impl Starter {
         self.in_flight.len()
     }
 
-    /// Those of them for ready tasks (not ahead of one).
-    pub(super) fn working_len(&self) -> usize {
-        self.in_flight.values().filter(|ahead| !**ahead).count()
-    }
-
     pub(super) fn is_idle(&self) -> bool {
         self.in_flight.is_empty()
     }
 
     pub(super) fn is_starting(&self, task: TaskId) -> bool {
-        self.in_flight.contains_key(&task)
+        self.in_flight.contains(&task)
     }
 
     /// The outcomes ready now, without waiting.
@@ -190,15 +175,14 @@ fn work(
 fn run(runtime: &AgentRuntime, job: &StartJob) -> StartOutcome {
     let task = job.task();
     let (resumed, spare) = match job {
-        StartJob::New { spare, .. } | StartJob::Ahead { spare, .. } => (false, *spare),
+        StartJob::New { spare, .. } => (false, *spare),
         StartJob::Resume { .. } => (true, None),
     };
     // A panic must not lose the outcome: the loop would count the task as starting forever.
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| match job {
         StartJob::New { task, spare } => runtime.spawn_on_task(*task, *spare),
         StartJob::Resume { agent, how, .. } => runtime.continue_session(*agent, how),
-        StartJob::Ahead { task, spare } => runtime.start_ahead(*task, *spare),
     }))
     .unwrap_or_else(|_| Err(ServiceError::Internal("starting the agent panicked".to_owned())));
-    StartOutcome { task, resumed, ahead: job.is_ahead(), spare, result }
+    StartOutcome { task, resumed, spare, result }
 }

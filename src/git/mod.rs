@@ -26,8 +26,8 @@ pub use merge::{
     MergeOutcome, Prepared, PreparedMerge, advance, gate_checkout, merge_branch, prepare_merge,
 };
 pub use worktree::{
-    CreatedWorktree, WorktreeSpec, advance_worktree, check_integration_branch, create_worktree,
-    recycle_worktree, restore_worktree, task_branch, task_number, worktree_on_branch,
+    CreatedWorktree, WorktreeSpec, check_integration_branch, create_worktree, recycle_worktree,
+    restore_worktree, task_branch, task_number, worktree_on_branch,
 };
 
 /// A git failure, named by the repository or branch it concerns.

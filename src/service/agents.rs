@@ -58,26 +58,8 @@ impl Service {
 
     /// Registers an agent bound to `task`, refusing a task that is not ready for an agent.
     pub fn prepare_agent(&self, task: TaskId) -> Result<Registration, ServiceError> {
-        self.prepare_agent_when(task, &[TaskState::Ready])
-    }
-
-    /// Registers an agent bound to `task` before the task is ready (its session starts and waits
-    /// for the task): `task` must be pending or ready, for an agent, and no agent bound to it.
-    pub fn prepare_agent_ahead(&self, task: TaskId) -> Result<Registration, ServiceError> {
-        if self.store.read(|tx| Ok::<_, ServiceError>(tx.task_has_bound_agent(task)?))? {
-            let why = "an agent is bound to it already".to_owned();
-            return Err(ServiceError::TaskNotReady { task, why });
-        }
-        self.prepare_agent_when(task, &[TaskState::Pending, TaskState::Ready])
-    }
-
-    fn prepare_agent_when(
-        &self,
-        task: TaskId,
-        states: &[TaskState],
-    ) -> Result<Registration, ServiceError> {
         let record = self.store.read(|tx| require_task(tx, task))?;
-        if !states.contains(&record.state) || record.needs_human || record.agent.is_some() {
+        if record.state != TaskState::Ready || record.needs_human || record.agent.is_some() {
             let why = if record.needs_human {
                 "it is a task for the human (answer it with `cw task` or the inbox)".to_owned()
             } else if record.state == TaskState::Pending {

@@ -289,24 +289,6 @@ impl Service {
         self.store.read(|tx| records(tx, &tx.ready_tasks(limit)?))
     }
 
-    /// Up to `limit` pending tasks likely to be ready next (`Tx::upcoming_tasks`): what agents
-    /// are started ahead for.
-    pub fn upcoming(&self, limit: u32) -> Result<Vec<TaskRecord>, ServiceError> {
-        self.store.read(|tx| records(tx, &tx.upcoming_tasks(limit)?))
-    }
-
-    /// Whether an agent started ahead for `task` should go on waiting for it: it is ready, or
-    /// pending with no dependency failed or cancelled.
-    pub fn worth_waiting_for(&self, task: TaskId) -> Result<bool, ServiceError> {
-        let detail = self.task(task)?;
-        let gave_up = |t: &TaskRecord| matches!(t.state, TaskState::Failed | TaskState::Cancelled);
-        Ok(match detail.task.state {
-            TaskState::Ready => true,
-            TaskState::Pending => !detail.dependencies.iter().any(gave_up),
-            _ => false,
-        })
-    }
-
     /// Counts by state, what runs next, and who is working.
     pub fn status(&self, next_limit: u32) -> Result<StatusReport, ServiceError> {
         self.store.read(|tx| {

@@ -146,15 +146,6 @@ impl Tx<'_> {
         rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
     }
 
-    /// Whether any agent was ever bound to `task`.
-    pub fn task_has_bound_agent(&self, task: TaskId) -> Result<bool, StoreError> {
-        self.conn()
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM agents WHERE bound_task_id = ?1)")
-            .on(self)?
-            .query_row([task.0], |row| row.get(0))
-            .on(self)
-    }
-
     /// Points an agent at the task it works on.
     pub fn set_agent_task(
         &self,

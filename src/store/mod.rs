@@ -91,6 +91,7 @@ const MIGRATIONS_SLICE: &[M<'_>] = &[
     M::up(include_str!("migrations/005_agent_kind.sql")),
     M::up(include_str!("migrations/006_message_keys.sql")),
     M::up(include_str!("migrations/007_task_keys.sql")),
+    M::up(include_str!("migrations/008_drop_agents_by_task.sql")),
 ];
 const MIGRATIONS: Migrations<'_> = Migrations::from_slice(MIGRATIONS_SLICE);
 

@@ -492,26 +492,6 @@ impl Tx<'_> {
         rows.map(|r| r.map(TaskId)).collect::<rusqlite::Result<Vec<_>>>().on(self)
     }
 
-    /// Up to `limit` pending tasks likely to be ready next: not for the human, no agent bound to
-    /// them yet, and every dependency not merged yet held by an agent or in the merge queue.
-    pub fn upcoming_tasks(&self, limit: u32) -> Result<Vec<TaskId>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached(
-                "SELECT t.id FROM tasks t INDEXED BY tasks_by_state
-                 WHERE t.state = 'pending' AND t.needs_human = 0
-                   AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.bound_task_id = t.id)
-                   AND NOT EXISTS (
-                     SELECT 1 FROM task_deps d JOIN tasks u ON u.id = d.depends_on
-                     WHERE d.task_id = t.id
-                       AND u.state NOT IN ('claimed', 'done', 'merging', 'merged'))
-                 ORDER BY t.priority, t.phase_seq, t.wave, t.id LIMIT ?1",
-            )
-            .on(self)?;
-        let rows = stmt.query_map([limit], |row| row.get(0)).on(self)?;
-        rows.map(|r| r.map(TaskId)).collect::<rusqlite::Result<Vec<_>>>().on(self)
-    }
-
     /// The task `agent` currently holds (claimed, waiting or bounced back to it).
     pub fn task_held_by(&self, agent: AgentId) -> Result<Option<TaskId>, StoreError> {
         self.conn()

@@ -206,31 +206,26 @@ fn merged_worktrees_are_reused_unless_the_config_says_no() {
     }
 }
 
-/// With `start_ahead`, a task's agent starts while its dependency is worked on, waits, and gets
-/// the task once the dependency is merged, in a worktree brought up to that merge; without it,
-/// agents start only for ready tasks. One waiting for a task that will not come is stopped.
+/// A dependant's agent starts only once its dependency is merged, in a worktree cut from that
+/// merge (nothing is started ahead of its task); one whose dependency failed gets no agent.
 #[test]
-fn agents_start_ahead_of_their_tasks_unless_the_config_says_no() {
-    for ahead in [true, false] {
-        let env = sim_env("");
-        edit_config(&env, "start_ahead = true", &format!("start_ahead = {ahead}"));
-        let first = add_after(&env, "first", "sim: sleep 300\n", &[]);
-        let second = add_after(&env, "second", "", &[&first]);
-        let (report, lines) = run_to_end(&env, 1);
-        assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
-        let started_ahead = lines
-            .iter()
-            .any(|l| l.starts_with("started ahead") && l.contains(&format!(" on {second}: ")));
-        let began = lines.iter().any(|l| l.ends_with(&format!("started ahead, begins {second}")));
-        assert_eq!((started_ahead, began), (ahead, ahead), "{lines:#?}");
-        let log = env.git(&["log", "--first-parent", "--format=%H %s", "cw/integration"]);
-        let log = String::from_utf8_lossy(&log.stdout).into_owned();
-        let merge = log.lines().find(|l| l.ends_with(&format!("({second})"))).unwrap();
-        let work = format!("{}^2:cw-sim/{first}.txt", merge.split(' ').next().unwrap());
-        assert!(env.git(&["show", &work]).status.success(), "{second} was done on top of {first}");
-        assert_eq!(worktrees_left(&env), Vec::<String>::new());
-        assert_eq!(agent_processes(&env.root()), Vec::<u32>::new());
-    }
+fn a_dependants_agent_starts_after_its_dependency_is_merged_and_on_top_of_it() {
+    let env = sim_env("");
+    let first = add_after(&env, "first", "sim: sleep 300\n", &[]);
+    let second = add_after(&env, "second", "", &[&first]);
+    let (report, lines) = run_to_end(&env, 1);
+    assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
+    let at = |needle: &str| lines.iter().position(|l| l.contains(needle));
+    let merged_first = at(&format!("merged {first}")).expect("the first task merged");
+    let started_second = at(&format!(" on {second}: ")).expect("an agent started on the second");
+    assert!(merged_first < started_second, "{lines:#?}");
+    let log = env.git(&["log", "--first-parent", "--format=%H %s", "cw/integration"]);
+    let log = String::from_utf8_lossy(&log.stdout).into_owned();
+    let merge = log.lines().find(|l| l.ends_with(&format!("({second})"))).unwrap();
+    let work = format!("{}^2:cw-sim/{first}.txt", merge.split(' ').next().unwrap());
+    assert!(env.git(&["show", &work]).status.success(), "{second} was done on top of {first}");
+    assert_eq!(worktrees_left(&env), Vec::<String>::new());
+    assert_eq!(agent_processes(&env.root()), Vec::<u32>::new());
 
     let env = sim_env("");
     let doomed = add_after(&env, "doomed", "sim: sleep 300\nsim: fail it cannot be done\n", &[]);
@@ -241,7 +236,7 @@ fn agents_start_ahead_of_their_tasks_unless_the_config_says_no() {
         states,
         [(doomed, cw::model::TaskState::Failed), (after.clone(), cw::model::TaskState::Pending)]
     );
-    assert!(lines.iter().any(|l| l.contains(&format!(" on {after}: "))), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l.contains(&format!(" on {after}: "))), "{lines:#?}");
     assert_eq!(agent_processes(&env.root()), Vec::<u32>::new(), "{lines:#?}");
 }
 
