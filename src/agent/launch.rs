@@ -34,17 +34,23 @@ impl SessionStart {
     }
 }
 
+/// `[agent] command` for the scripted agent.
+pub const SIM: &str = "sim";
+
+/// The scripted agent's binary: `cw-sim-agent` beside the running `cw` (where `cargo build` and
+/// `cargo install` put it).
+pub fn sim_agent_exe(cw_exe: &Path) -> PathBuf {
+    cw_exe.with_file_name("cw-sim-agent")
+}
+
 /// The program to run and the arguments that come before cw's own.
 pub fn agent_program(config: &AgentConfig, cw_exe: &Path) -> (PathBuf, Vec<OsString>) {
-    let mut prefix = Vec::new();
-    let program = if config.command.trim() == "sim" {
-        prefix.push(OsString::from("sim-agent"));
-        cw_exe.to_owned()
+    let program = if config.command.trim() == SIM {
+        sim_agent_exe(cw_exe)
     } else {
         PathBuf::from(config.command.trim())
     };
-    prefix.extend(config.args.iter().map(OsString::from));
-    (program, prefix)
+    (program, config.args.iter().map(OsString::from).collect())
 }
 
 /// The arguments of one session: `-p <prompt> --output-format stream-json --verbose
@@ -146,7 +152,7 @@ mod tests {
         assert_eq!(args.last().map(String::as_str), Some("Bash(git merge:*)"));
         let (program, prefix) =
             agent_program(&AgentConfig { command: "sim".into(), ..config }, Path::new("/bin/cw"));
-        assert_eq!((program.as_path(), prefix), (Path::new("/bin/cw"), vec!["sim-agent".into()]));
+        assert_eq!((program.as_path(), prefix), (Path::new("/bin/cw-sim-agent"), vec![]));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Agents: the Claude Code adapter (command line, per-agent MCP config, prompts, stream-json),
-//! the runtime that spawns, continues, watches, stops and re-adopts agent processes, and the
-//! built-in scripted agent.
+//! and the runtime that spawns, continues, watches, stops and re-adopts agent processes (the
+//! scripted agent is its own binary, `src/bin/cw-sim-agent`).
 //!
 //! Owns: how an agent is started and what its output means.
 //! Must not: write SQL (it records through the service), call git2 or signals directly (the git
@@ -9,7 +9,6 @@
 pub mod launch;
 pub mod prompts;
 mod runtime;
-pub mod sim;
 pub mod stream;
 
 pub use runtime::{Adoption, AgentExit, AgentRuntime, Continuation, LiveAgent, describe};

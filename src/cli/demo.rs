@@ -82,6 +82,9 @@ pub(crate) fn cmd_demo(args: &DemoArgs) -> CommandResult {
 
 fn run_demo(args: &DemoArgs, base: &Path, repo: &Path, started: Instant) -> CommandResult {
     let say = |text: &str| output::text(&format!("{text}\n"));
+    if !args.claude {
+        check_sim_agent()?;
+    }
     if base.exists() {
         fs_err::remove_dir_all(base)?;
     }
@@ -90,6 +93,7 @@ fn run_demo(args: &DemoArgs, base: &Path, repo: &Path, started: Instant) -> Comm
     make_repository(repo)?;
     Service::init(repo)?;
     let fake_api = if args.claude { Some(FakeApi::start(base)?) } else { None };
+
     configure(repo, fake_api.as_ref(), base)?;
     let planning = repo.join(".planning");
     for (path, text) in PLANNING {
@@ -192,6 +196,19 @@ fn configure(repo: &Path, fake_api: Option<&FakeApi>, base: &Path) -> Result<(),
     text = text.replace("\nargs = []", if fake_api.is_some() { "" } else { "\nargs = []" });
     fs_err::write(&path, text)?;
     Ok(())
+}
+
+/// The scripted agent is a binary of its own beside `cw`; without it every agent start fails.
+fn check_sim_agent() -> Result<(), CommandError> {
+    let cw = std::env::current_exe()?;
+    let sim = crate::agent::launch::sim_agent_exe(&cw);
+    if sim.is_file() {
+        return Ok(());
+    }
+    Err(CommandError::Failed(format!(
+        "the scripted agent {} is missing beside cw: `cargo build --locked` builds both, `cargo install --locked --path .` installs both",
+        sim.display()
+    )))
 }
 
 fn find_claude() -> Result<PathBuf, CommandError> {

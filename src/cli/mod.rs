@@ -65,12 +65,6 @@ enum Command {
     Diff(diff::DiffArgs),
     Gc(gc::GcArgs),
     Completions(completions::CompletionsArgs),
-    /// The built-in scripted agent (started by cw like Claude Code; not for humans)
-    #[command(hide = true, name = "sim-agent")]
-    SimAgent {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
 }
 
 /// Where a command runs: the starting directory, resolved lazily to a workspace.
@@ -110,9 +104,6 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             }
         },
     };
-    if let Command::SimAgent { args } = &cli.command {
-        return sim_agent(args);
-    }
     init_logging(&cli, &start);
     let cx = Context { start };
     let result = match &cli.command {
@@ -131,7 +122,6 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Diff(args) => diff::cmd_diff(&cx, args),
         Command::Gc(args) => gc::cmd_gc(&cx, args),
         Command::Completions(args) => completions::cmd_completions(args),
-        Command::SimAgent { .. } => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -158,16 +148,6 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Err(CommandError::Output(err)) => {
             output::error_line(&format!("cannot write output: {err}"), None);
             ExitCode::from(1)
-        }
-    }
-}
-
-fn sim_agent(args: &[String]) -> ExitCode {
-    match crate::agent::sim::SimArgs::parse(args) {
-        Ok(parsed) => ExitCode::from(u8::try_from(crate::agent::sim::run(&parsed)).unwrap_or(1)),
-        Err(message) => {
-            output::error_line(&format!("sim-agent: {message}"), None);
-            ExitCode::from(2)
         }
     }
 }

@@ -5,7 +5,6 @@
 //! mapping, both transports, HTTP authentication and DNS-rebinding protection.
 //! Must not: hold business rules (the service does), write SQL, touch git.
 
-mod client;
 mod http;
 mod lines;
 mod params;
@@ -18,7 +17,6 @@ use std::sync::Arc;
 use rmcp::ServiceExt;
 use tokio_util::sync::CancellationToken;
 
-pub use client::{McpClient, ToolAnswer};
 pub use http::{HttpServer, bind};
 pub use server::{CwServer, Identity, McpSettings};
 

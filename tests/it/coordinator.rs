@@ -491,6 +491,23 @@ fn cw_demo_runs_its_plan_to_the_end_showing_question_conflict_and_crash() {
     assert!(!Path::new(path).exists(), "{path} was left behind");
 }
 
+/// The scripted agent is its own binary beside `cw`: a `cw` copied alone says what is missing
+/// before it makes anything.
+#[test]
+fn cw_demo_without_the_scripted_agent_beside_it_says_how_to_build_it() {
+    let alone = tempfile::tempdir().unwrap();
+    let cw = alone.path().join("cw");
+    fs_err::copy(crate::support::cw_binary(), &cw).unwrap();
+    let run = crate::support::command(&cw).arg("demo").env("TMPDIR", alone.path()).output();
+    let run = crate::support::Run::from(&run.unwrap());
+    let error = run.error(1);
+    assert!(error.contains("cw-sim-agent is missing beside cw"), "{error}");
+    assert!(error.contains("cargo build --locked"), "{error}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+    let left: Vec<_> = fs_err::read_dir(alone.path()).unwrap().collect();
+    assert_eq!(left.len(), 1, "only the copied cw: {left:?}");
+}
+
 #[test]
 fn a_message_to_an_agent_waiting_for_the_human_resumes_it() {
     let env = sim_env("");

@@ -1,5 +1,5 @@
-//! A small MCP client over stdio: what the scripted agent uses to talk to `cw mcp`, exactly as
-//! Claude Code does (it starts the server from the per-agent MCP config and calls tools).
+//! A small MCP client over stdio: how the scripted agent talks to `cw mcp`, as Claude Code does
+//! (it starts the server from the per-agent MCP config and calls tools).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -11,29 +11,36 @@ use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
 use serde_json::Value;
 
-use super::McpError;
+/// The server could not be started, or the connection failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum McpError {
+    #[error("cannot start the MCP server: {0}")]
+    Start(String),
+    #[error("the MCP connection failed: {0}")]
+    Transport(String),
+}
 
 /// A connected client.
-pub struct McpClient {
+pub(crate) struct McpClient {
     running: RunningService<rmcp::RoleClient, ClientConfig>,
 }
 
 /// A tool's answer: its structured content (or text), and whether it was a tool error.
 #[derive(Debug, Clone)]
-pub struct ToolAnswer {
-    pub value: Value,
-    pub is_error: bool,
+pub(crate) struct ToolAnswer {
+    pub(crate) value: Value,
+    pub(crate) is_error: bool,
 }
 
 impl McpClient {
     /// Starts `program args` with `env` and completes the MCP handshake.
-    pub async fn connect_stdio(
+    pub(crate) async fn connect_stdio(
         program: &Path,
         args: &[OsString],
         env: &[(OsString, OsString)],
         name: &str,
     ) -> Result<McpClient, McpError> {
-        let mut command = crate::process::piped_command(program, args, env);
+        let mut command = cw::process::piped_command(program, args, env);
         command.stderr(Stdio::inherit());
         let transport = TokioChildProcess::new(command)
             .map_err(|err| McpError::Start(format!("{}: {err}", program.display())))?;
@@ -47,7 +54,7 @@ impl McpClient {
     }
 
     /// Calls `tool` with `arguments` (an object or null).
-    pub async fn call(&self, tool: &str, arguments: Value) -> Result<ToolAnswer, McpError> {
+    pub(crate) async fn call(&self, tool: &str, arguments: Value) -> Result<ToolAnswer, McpError> {
         let mut params = CallToolRequestParams::new(tool.to_owned());
         if let Value::Object(map) = arguments {
             params = params.with_arguments(map);
@@ -73,7 +80,7 @@ impl McpClient {
     }
 
     /// Closes the connection; the server exits when its stdin closes.
-    pub async fn close(self) {
+    pub(crate) async fn close(self) {
         let _ = self.running.cancel().await;
     }
 }

@@ -1,7 +1,11 @@
-//! `cw sim-agent`: a scripted agent that looks like Claude Code from cw's side. It is started with
-//! the same command line, starts `cw mcp` from the same per-agent MCP config and talks MCP to it,
-//! edits and commits files (in process; conflicts are merged with `git`), and prints stream-json. It makes the demo, the tests and
-//! the benchmarks fast and deterministic.
+//! `cw-sim-agent`: a scripted agent that looks like Claude Code from cw's side (`[agent] command
+//! = "sim"`). It is started with the same command line, starts `cw mcp` from the same per-agent
+//! MCP config and talks MCP to it, edits and commits files (in process; conflicts are merged with
+//! `git`), and prints stream-json. It makes the demo, the tests and the benchmarks fast and
+//! deterministic.
+//!
+//! Its own binary, like jj's fake editor: the MCP client it speaks (rmcp's client side) is not
+//! linked into `cw`, and the library has no module that is both an MCP server and its client.
 //!
 //! The script is read from the task's action, one `sim: <step>` line each:
 //! `write <path> <text>` (`\n` for new lines), `ask <question>`, `sleep <ms>`, `sleep-first <ms>`
@@ -15,25 +19,39 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::mcp::{McpClient, ToolAnswer};
-use crate::process::{self, ExitOutcome};
+use client::{McpClient, ToolAnswer};
+use cw::process::{self, ExitOutcome};
+
+mod client;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match SimArgs::parse(&args) {
+        Ok(parsed) => ExitCode::from(u8::try_from(run(&parsed)).unwrap_or(1)),
+        Err(message) => {
+            eprintln_safe(&format!("cw-sim-agent: {message}"));
+            ExitCode::from(2)
+        }
+    }
+}
 
 /// The parts of Claude Code's command line the scripted agent uses.
 #[derive(Debug, Clone, Default)]
-pub struct SimArgs {
-    pub prompt: String,
-    pub mcp_config: PathBuf,
-    pub session_id: String,
-    pub resumed: bool,
+struct SimArgs {
+    prompt: String,
+    mcp_config: PathBuf,
+    session_id: String,
+    resumed: bool,
 }
 
 impl SimArgs {
     /// Reads `-p [<prompt>] --mcp-config <file> --session-id|--resume <id>`; ignores the rest.
-    pub fn parse(args: &[String]) -> Result<SimArgs, String> {
+    fn parse(args: &[String]) -> Result<SimArgs, String> {
         let mut parsed = SimArgs::default();
         let mut it = args.iter().peekable();
         while let Some(arg) = it.next() {
@@ -199,12 +217,12 @@ impl Stream {
 }
 
 /// Runs the scripted agent; returns its exit code.
-pub fn run(args: &SimArgs) -> i32 {
-    crate::git::trust_own_trees();
+fn run(args: &SimArgs) -> i32 {
+    cw::git::trust_own_trees();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln_safe(&format!("sim-agent: {err}"));
+            eprintln_safe(&format!("cw-sim-agent: {err}"));
             return 1;
         }
     };
@@ -212,7 +230,7 @@ pub fn run(args: &SimArgs) -> i32 {
         Stream { session: args.session_id.clone(), calls: 0, message: 0, failed: None };
     stream.init();
     if let Some(err) = &stream.failed {
-        eprintln_safe(&format!("sim-agent: cannot write its output: {err}"));
+        eprintln_safe(&format!("cw-sim-agent: cannot write its output: {err}"));
         return 1;
     }
     match runtime.block_on(session(args, &mut stream)) {
@@ -443,9 +461,7 @@ const GIT_IDENTITY: [(&str, &str); 4] = [
 /// it can (it knows what it wrote, so nothing else in the worktree is looked at).
 fn commit(worktree: &Path, paths: &[String], message: &str) -> Result<(), String> {
     let author = (GIT_IDENTITY[0].1, GIT_IDENTITY[1].1);
-    crate::git::commit_paths(worktree, paths, message, author)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    cw::git::commit_paths(worktree, paths, message, author).map(|_| ()).map_err(|e| e.to_string())
 }
 
 fn git(worktree: &Path, args: &[&str]) -> Result<String, String> {
