@@ -47,7 +47,10 @@ fn main() {
     // Spawn latency: ready task → process running in its worktree (cw, git2 worktrees).
     let mut spawn = Vec::new();
     for i in 0..RUNS {
-        let task = service.add_task(&add(&format!("bench task {i}"))).unwrap().id;
+        let task = service
+            .add_task(&cw::service::Caller::CLI, &add(&format!("bench task {i}")))
+            .unwrap()
+            .id;
         let started = Instant::now();
         let live = runtime.spawn_on_task(task, None).unwrap();
         spawn.push(started.elapsed());
@@ -137,7 +140,7 @@ fn main() {
     for i in 0..5 {
         let mut add_task = add(&format!("stop bench {i}"));
         add_task.description = "sim: children 5\nsim: hang".to_owned();
-        let task = service.add_task(&add_task).unwrap().id;
+        let task = service.add_task(&cw::service::Caller::CLI, &add_task).unwrap().id;
         let live = runtime.spawn_on_task(task, None).unwrap();
         let pgid = live.pid();
         wait_until(|| cw::process::group_members(pgid).len() >= 7);

@@ -147,7 +147,7 @@ fn schedule_once(cw_bin: &Path) -> ScheduleRun {
                 after,
                 ..AddTask::default()
             };
-            layer.push(service.add_task(&request).unwrap().id);
+            layer.push(service.add_task(&cw::service::Caller::CLI, &request).unwrap().id);
             count += 1;
         }
         layers.push(layer);
@@ -296,7 +296,7 @@ fn coordinator_rss(cw_bin: &Path) -> (String, String) {
             description: "sim: sleep 600000\n".to_owned(),
             ..AddTask::default()
         };
-        service.add_task(&request).unwrap();
+        service.add_task(&cw::service::Caller::CLI, &request).unwrap();
     }
     let mut child = Command::new(cw_bin)
         .args(["run", "--agents", &AGENTS.to_string()])
@@ -309,7 +309,7 @@ fn coordinator_rss(cw_bin: &Path) -> (String, String) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let claimed = service
-            .status(0)
+            .status(&cw::service::Caller::CLI, 0)
             .unwrap()
             .counts
             .iter()

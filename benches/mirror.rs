@@ -88,7 +88,12 @@ fn main() {
 
     // A full resync: 1,000 tasks and 1,000 questions, every mirror file deleted first.
     for i in 0..1000 {
-        service.add_task(&AddTask { title: format!("Task {i}"), ..AddTask::default() }).unwrap();
+        service
+            .add_task(
+                &cw::service::Caller::CLI,
+                &AddTask { title: format!("Task {i}"), ..AddTask::default() },
+            )
+            .unwrap();
     }
     Mirror::new(&service).sync().unwrap();
     for sub in ["inbox", "tasks", "agents", "mirror"] {

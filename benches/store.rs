@@ -84,7 +84,10 @@ fn main() {
     let small = Repo::new();
     small
         .service()
-        .add_task(&cw::service::AddTask { title: "one".into(), ..Default::default() })
+        .add_task(
+            &cw::service::Caller::CLI,
+            &cw::service::AddTask { title: "one".into(), ..Default::default() },
+        )
         .unwrap();
     let status = median_of(30, || time_command(&small.root, &["status"]));
     rows.push(format!("| `cw status` cold start (process) | 1 | {} | |", ms(status.0)));

@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::{CommandResult, Context, output};
 use crate::model::TaskState;
-use crate::service::Service;
+use crate::service::{Caller, Service};
 use crate::wire::StatusJson;
 
 /// Show where the work stands: tasks by state, what runs next, agents
@@ -37,7 +37,7 @@ pub(crate) fn cmd_status(cx: &Context, args: &StatusArgs) -> CommandResult {
 }
 
 fn print_status(service: &Service, json: bool, following: bool) -> CommandResult {
-    let report = service.status(5)?;
+    let report = service.status(&Caller::CLI, 5)?;
     let root = service.workspace().root().display().to_string();
     let branch = service.config().integration_branch.clone();
     if json {

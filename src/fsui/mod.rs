@@ -68,7 +68,7 @@ impl<'s> Mirror<'s> {
         self.sync_questions(&inbox, &mut report)?;
         self.sync_agents(&mut report)?;
         self.sync_tasks(&mut report)?;
-        let status = self.service.status(5)?;
+        let status = self.service.status(&Caller::Operator(Via::File), 5)?;
         let open = self.service.open_questions(&self.caller)?;
         let page = status::render(&status, &open, &report.problems);
         let path = self.dir.join("STATUS.md");
@@ -409,14 +409,17 @@ impl<'s> Mirror<'s> {
         plan: Option<crate::model::PlanId>,
         dedupe_key: String,
     ) -> Result<crate::store::TaskRecord, ServiceError> {
-        self.service.add_task(&crate::service::AddTask {
-            title: line.title.clone(),
-            description: line.description.clone(),
-            plan: plan.map(crate::service::PlanRef::Id),
-            after: line.after.iter().copied().collect(),
-            dedupe_key: Some(dedupe_key),
-            ..crate::service::AddTask::default()
-        })
+        self.service.add_task(
+            &Caller::Operator(Via::File),
+            &crate::service::AddTask {
+                title: line.title.clone(),
+                description: line.description.clone(),
+                plan: plan.map(crate::service::PlanRef::Id),
+                after: line.after.iter().copied().collect(),
+                dedupe_key: Some(dedupe_key),
+                ..crate::service::AddTask::default()
+            },
+        )
     }
 
     /// `.cw/tasks/new.md`: each line below its line becomes a task, then the page is emptied

@@ -152,8 +152,7 @@ impl CwServer {
     #[tool(description = "Overview: tasks by state, the next ready tasks, agents.")]
     async fn status(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
         self.respond(&ctx, |service, caller| {
-            caller.require_operator()?;
-            let report = service.status(10)?;
+            let report = service.status(caller, 10)?;
             let root = service.workspace().root().display().to_string();
             Ok(StatusJson::new(&report, root, service.config().integration_branch.clone()))
         })
@@ -189,7 +188,6 @@ impl CwServer {
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
         self.respond(&ctx, move |service, caller| {
-            caller.require_operator()?;
             let after = args.after.iter().map(|a| task_id(a)).collect::<Result<Vec<_>, _>>()?;
             let plan = args.plan.map(|p| p.parse().map_or(PlanRef::Key(p), PlanRef::Id));
             let request = AddTask {
@@ -200,7 +198,7 @@ impl CwServer {
                 priority: args.priority.map(i64::from),
                 dedupe_key: None,
             };
-            let task = service.add_task(&request)?;
+            let task = service.add_task(caller, &request)?;
             Ok(TaskJson::new(&task, &request.after))
         })
         .await
@@ -222,8 +220,8 @@ impl CwServer {
     #[tool(description = "All agents with their state and task.")]
     async fn list_agents(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
         self.respond(&ctx, |service, caller| {
-            caller.require_operator()?;
-            Ok(json!({ "agents": service.agents()?.iter().map(AgentJson::from).collect::<Vec<_>>() }))
+            let agents = service.list_agents(caller)?;
+            Ok(json!({ "agents": agents.iter().map(AgentJson::from).collect::<Vec<_>>() }))
         })
         .await
     }

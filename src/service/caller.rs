@@ -44,6 +44,9 @@ impl Via {
 }
 
 impl Caller {
+    /// The operator at the command line.
+    pub const CLI: Caller = Caller::Operator(Via::Cli);
+
     /// The agent, or the rule an operator broke by calling an agent tool.
     pub fn agent(&self) -> Result<&AgentRecord, ServiceError> {
         match self {

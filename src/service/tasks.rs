@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use tracing::instrument;
 
-use super::{Service, ServiceError};
+use super::{Caller, Service, ServiceError};
 use crate::model::{
     AgentId, PlanId, TaskEvent, TaskId, TaskState, Timestamp, find_cycle, path_between,
 };
@@ -126,9 +126,10 @@ pub struct MergeLine {
 const RECENT_MERGES: u32 = 5;
 
 impl Service {
-    /// Adds a task; it is ready at once unless one of `after` is not merged.
+    /// Adds a task (the operator only); it is ready at once unless one of `after` is not merged.
     #[instrument(skip_all, fields(title = %request.title))]
-    pub fn add_task(&self, request: &AddTask) -> Result<TaskRecord, ServiceError> {
+    pub fn add_task(&self, caller: &Caller, request: &AddTask) -> Result<TaskRecord, ServiceError> {
+        caller.require_operator()?;
         let title = request.title.trim();
         check_title(title)?;
         check_description(&request.description)?;
@@ -289,8 +290,9 @@ impl Service {
         self.store.read(|tx| records(tx, &tx.ready_tasks(limit)?))
     }
 
-    /// Counts by state, what runs next, and who is working.
-    pub fn status(&self, next_limit: u32) -> Result<StatusReport, ServiceError> {
+    /// Counts by state, what runs next, and who is working (the operator's overview).
+    pub fn status(&self, caller: &Caller, next_limit: u32) -> Result<StatusReport, ServiceError> {
+        caller.require_operator()?;
         self.store.read(|tx| {
             let overview = overview(tx)?;
             Ok(StatusReport {

@@ -4,7 +4,7 @@ use tracing::instrument;
 
 use super::conversation::{renew_held, require_agent};
 use super::tasks::{apply, require_task};
-use super::{Service, ServiceError};
+use super::{Caller, Service, ServiceError};
 use crate::model::{AgentId, TaskEvent, TaskId, TaskState, Timestamp};
 use crate::store::{AgentRecord, TaskRecord};
 
@@ -99,9 +99,16 @@ impl Service {
         })
     }
 
-    /// Every agent, newest first.
+    /// Every agent, newest first: what cw's own parts (the coordinator, the runtime, the mirror)
+    /// read; an adapter lists them for a caller with `list_agents`.
     pub fn agents(&self) -> Result<Vec<AgentRecord>, ServiceError> {
         self.store.read(|tx| Ok(tx.agents()?))
+    }
+
+    /// Every agent, newest first, for the operator (an agent sees only itself through its tools).
+    pub fn list_agents(&self, caller: &Caller) -> Result<Vec<AgentRecord>, ServiceError> {
+        caller.require_operator()?;
+        self.agents()
     }
 
     pub(super) fn lease_from(&self, now: Timestamp) -> Timestamp {

@@ -11,7 +11,13 @@ use cw::service::{AddTask, Clock, Service, ServiceError};
 use crate::support::{TestEnv, tool_binary};
 
 fn add(service: &Service, title: &str) -> TaskId {
-    service.add_task(&AddTask { title: title.to_owned(), ..AddTask::default() }).unwrap().id
+    service
+        .add_task(
+            &cw::service::Caller::CLI,
+            &AddTask { title: title.to_owned(), ..AddTask::default() },
+        )
+        .unwrap()
+        .id
 }
 
 fn manual_clock(env: &TestEnv) -> (Service, Arc<AtomicI64>) {
@@ -25,7 +31,10 @@ fn claim_is_ordered_idempotent_and_returns_nothing_when_nothing_is_ready() {
     let service = env.service();
     let low = add(&service, "later");
     let urgent = service
-        .add_task(&AddTask { title: "urgent".into(), priority: Some(0), ..AddTask::default() })
+        .add_task(
+            &cw::service::Caller::CLI,
+            &AddTask { title: "urgent".into(), priority: Some(0), ..AddTask::default() },
+        )
         .unwrap()
         .id;
     let agent = service.register_agent("a", None).unwrap().agent.id;
@@ -252,6 +261,6 @@ fn sixteen_processes_drain_two_thousand_tasks() {
     assert_eq!(claimed.len(), 2_000, "every task claimed");
     assert!(claimed.values().all(|&n| n == 1), "a task was claimed twice");
     assert!(busy_workers > 1, "the work was not shared between processes");
-    let status = service.status(1).unwrap();
+    let status = service.status(&cw::service::Caller::CLI, 1).unwrap();
     assert_eq!(status.counts, vec![(TaskState::Done, 2_000)]);
 }

@@ -105,11 +105,14 @@ fn untrusted_text_reaches_the_terminal_with_control_characters_visible() {
     let env = TestEnv::initialised();
     let service = env.service();
     let task = service
-        .add_task(&AddTask {
-            title: "An honest title".to_owned(),
-            description: format!("details {ESCAPES}\nsecond line"),
-            ..AddTask::default()
-        })
+        .add_task(
+            &cw::service::Caller::CLI,
+            &AddTask {
+                title: "An honest title".to_owned(),
+                description: format!("details {ESCAPES}\nsecond line"),
+                ..AddTask::default()
+            },
+        )
         .unwrap();
     let registration = service.register_agent("evil", None).unwrap();
     service
@@ -849,5 +852,9 @@ fn a_plan_depending_on_itself_is_reported_and_a_phase_cycle_names_roadmap_lines(
     assert!(error.starts_with("error: dependency cycle: "), "{error}");
     assert!(error.contains("see ROADMAP.md:9, ROADMAP.md:12"), "{error}");
     assert!(!error.contains("PLAN.md"), "the plans declare nothing: {error}");
-    assert_eq!(env.service().status(0).unwrap().total, 0, "nothing imported");
+    assert_eq!(
+        env.service().status(&cw::service::Caller::CLI, 0).unwrap().total,
+        0,
+        "nothing imported"
+    );
 }

@@ -222,7 +222,11 @@ fn a_malformed_file_costs_one_task_for_the_human_and_strict_refuses_naming_file_
             env.root().display()
         )
     );
-    assert_eq!(env.service().status(0).unwrap().total, 0, "nothing was half-imported");
+    assert_eq!(
+        env.service().status(&cw::service::Caller::CLI, 0).unwrap().total,
+        0,
+        "nothing was half-imported"
+    );
 
     let run = env.cw(&["import", ".planning"]).ok().to_owned();
     assert!(run.contains("1 file could not be read (a plan among them is a task for the human now):\n    phases/01-core/01-02-PLAN.md:15 — <action> opened here is never closed\n"), "{run}");
@@ -287,7 +291,7 @@ fn cycles_are_refused_naming_plans_and_lines() {
         run.error(1),
         "error: dependency cycle: 01-01 → 01-02 → 01-01 (→ means \"depends on\"; see phases/01-core/01-01-PLAN.md:6, phases/01-core/01-02-PLAN.md:6)"
     );
-    assert_eq!(env.service().status(0).unwrap().total, 0);
+    assert_eq!(env.service().status(&cw::service::Caller::CLI, 0).unwrap().total, 0);
 }
 
 #[test]
@@ -609,7 +613,7 @@ fn dry_run_reports_without_writing() {
     assert_eq!(report["dry_run"], true);
     assert_eq!(report["tasks"]["created"], 1);
     assert_eq!(report["states"]["ready"], 1);
-    assert_eq!(env.service().status(0).unwrap().total, 0);
+    assert_eq!(env.service().status(&cw::service::Caller::CLI, 0).unwrap().total, 0);
     let report = env.cw(&["import", ".", "--json"]).json();
     assert_eq!(report["next_ready"][0]["id"], "t1");
 }

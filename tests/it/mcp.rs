@@ -485,7 +485,10 @@ fn forty_clients_drain_two_thousand_tasks() {
     let service = env.service();
     for i in 0..2_000 {
         service
-            .add_task(&cw::service::AddTask { title: format!("task {i}"), ..Default::default() })
+            .add_task(
+                &cw::service::Caller::CLI,
+                &cw::service::AddTask { title: format!("task {i}"), ..Default::default() },
+            )
             .unwrap();
     }
     let register = |n| {

@@ -32,7 +32,12 @@ async fn the_change_watch_has_an_in_process_fast_path() {
         watch.changed(Duration::from_secs(3600), Duration::from_secs(3600)).await.unwrap()
     });
     tokio::time::sleep(Duration::from_millis(20)).await;
-    writer.add_task(&AddTask { title: "wake up".into(), ..AddTask::default() }).unwrap();
+    writer
+        .add_task(
+            &cw::service::Caller::CLI,
+            &AddTask { title: "wake up".into(), ..AddTask::default() },
+        )
+        .unwrap();
     let woke = tokio::time::timeout(Duration::from_secs(10), waiter)
         .await
         .expect("woken by the in-process signal")

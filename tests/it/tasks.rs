@@ -7,7 +7,10 @@ use crate::support::TestEnv;
 
 fn add_after(service: &cw::service::Service, title: &str, after: &[TaskId]) -> TaskId {
     service
-        .add_task(&AddTask { title: title.to_owned(), after: after.to_vec(), ..AddTask::default() })
+        .add_task(
+            &cw::service::Caller::CLI,
+            &AddTask { title: title.to_owned(), after: after.to_vec(), ..AddTask::default() },
+        )
         .unwrap()
         .id
 }
@@ -17,21 +20,33 @@ fn oversized_and_empty_inputs_are_refused_and_nothing_is_written() {
     let env = TestEnv::initialised();
     let service = env.service();
     let long = "x".repeat(MAX_TITLE_CHARS + 1);
-    let err = service.add_task(&AddTask { title: long, ..AddTask::default() }).unwrap_err();
+    let err = service
+        .add_task(&cw::service::Caller::CLI, &AddTask { title: long, ..AddTask::default() })
+        .unwrap_err();
     assert!(err.to_string().contains("the limit is 500"), "{err}");
     let err = service
-        .add_task(&AddTask {
-            title: "ok".into(),
-            description: "y".repeat(300 * 1024),
-            ..AddTask::default()
-        })
+        .add_task(
+            &cw::service::Caller::CLI,
+            &AddTask {
+                title: "ok".into(),
+                description: "y".repeat(300 * 1024),
+                ..AddTask::default()
+            },
+        )
         .unwrap_err();
     assert!(err.to_string().contains("the limit is 262144"), "{err}");
     let err = service
-        .add_task(&AddTask { title: "ok".into(), after: vec![TaskId(41)], ..AddTask::default() })
+        .add_task(
+            &cw::service::Caller::CLI,
+            &AddTask { title: "ok".into(), after: vec![TaskId(41)], ..AddTask::default() },
+        )
         .unwrap_err();
     assert_eq!(err.to_string(), "task t41 does not exist (see `cw task list`)");
-    assert_eq!(service.status(1).unwrap().total, 0, "a refused add wrote nothing");
+    assert_eq!(
+        service.status(&cw::service::Caller::CLI, 1).unwrap().total,
+        0,
+        "a refused add wrote nothing"
+    );
 }
 
 #[test]
@@ -72,7 +87,7 @@ fn done_is_not_merged_so_dependents_stay_pending() {
 fn every_state_change_appends_one_event_in_the_same_transaction() {
     let env = TestEnv::initialised();
     let service = env.service();
-    let before = service.status(0).unwrap().latest_event;
+    let before = service.status(&cw::service::Caller::CLI, 0).unwrap().latest_event;
     let first = add_after(&service, "first", &[]);
     let second = add_after(&service, "second", &[]);
     service.add_dependency(second, first).unwrap(); // dep_added + ready → pending
@@ -111,20 +126,26 @@ fn plans_are_found_by_id_or_by_key() {
         PlanRef::Id("p1".parse().unwrap()),
     ] {
         let task = service
-            .add_task(&AddTask {
-                title: "extra".into(),
-                plan: Some(reference.clone()),
-                ..AddTask::default()
-            })
+            .add_task(
+                &cw::service::Caller::CLI,
+                &AddTask {
+                    title: "extra".into(),
+                    plan: Some(reference.clone()),
+                    ..AddTask::default()
+                },
+            )
             .unwrap();
         assert_eq!(task.plan.map(|p| p.to_string()).as_deref(), Some("p1"), "{reference:?}");
     }
     let err = service
-        .add_task(&AddTask {
-            title: "x".into(),
-            plan: Some(PlanRef::Key("09-09".into())),
-            ..AddTask::default()
-        })
+        .add_task(
+            &cw::service::Caller::CLI,
+            &AddTask {
+                title: "x".into(),
+                plan: Some(PlanRef::Key("09-09".into())),
+                ..AddTask::default()
+            },
+        )
         .unwrap_err();
     assert!(matches!(err, ServiceError::PlanNotFound(_)));
 }

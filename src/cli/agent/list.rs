@@ -3,6 +3,7 @@
 use clap::Args;
 
 use crate::cli::{CommandResult, Context, output};
+use crate::service::Caller;
 use crate::wire::AgentJson;
 
 /// List agents with their state and task
@@ -17,7 +18,7 @@ pub(crate) fn cmd_list(cx: &Context, args: &ListArgs) -> CommandResult {
     let service = std::sync::Arc::new(cx.service()?);
     // Agents whose process ended while nobody watched get their end recorded now.
     crate::agent::AgentRuntime::for_current_exe(service.clone())?.adopt_all()?;
-    let agents = service.agents()?;
+    let agents = service.list_agents(&Caller::CLI)?;
     if args.json {
         return Ok(output::json(&agents.iter().map(AgentJson::from).collect::<Vec<_>>())?);
     }

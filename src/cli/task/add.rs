@@ -5,7 +5,7 @@ use clap::Args;
 use super::task_id;
 use crate::cli::{CommandResult, Context, output};
 use crate::model::PlanId;
-use crate::service::{AddTask, PlanRef};
+use crate::service::{AddTask, Caller, PlanRef};
 use crate::wire::TaskDetailJson;
 
 /// Add a task; it is ready at once unless it waits for tasks given with --after
@@ -45,7 +45,7 @@ pub(crate) fn cmd_add(cx: &Context, args: &AddArgs) -> CommandResult {
         priority: args.priority,
         dedupe_key: None,
     };
-    let task = service.add_task(&request)?;
+    let task = service.add_task(&Caller::CLI, &request)?;
     if args.json {
         let detail = service.task(task.id)?;
         return Ok(output::json(&TaskDetailJson::from(&detail))?);
