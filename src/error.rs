@@ -2,6 +2,8 @@
 //! or cw's own fault? The CLI turns this into exit codes 1/2; MCP into tool errors vs JSON-RPC
 //! errors.
 
+use crate::git::GitError;
+use crate::process::ProcessError;
 use crate::service::ServiceError;
 use crate::store::StoreError;
 
@@ -16,14 +18,90 @@ pub enum ErrorKind {
     Internal,
 }
 
-/// Classifies a service error.
+/// Classifies a service error. Every variant is named: a new one must be judged here.
 pub fn classify(err: &ServiceError) -> ErrorKind {
+    use ServiceError as E;
     match err {
-        ServiceError::BadId(_) => ErrorKind::Usage,
-        ServiceError::Store(StoreError::Sqlite { .. }) | ServiceError::Internal(_) => {
+        E::BadId(_) => ErrorKind::Usage,
+        // Named objects, rules and state the user can see and change.
+        E::NotInitialised { .. }
+        | E::AlreadyInitialised { .. }
+        | E::BrokenState { .. }
+        | E::DatabaseMissing { .. }
+        | E::TaskNotFound(_)
+        | E::AgentNotFound(_)
+        | E::PlanNotFound(_)
+        | E::PlanAmbiguous { .. }
+        | E::Transition { .. }
+        | E::Cycle { .. }
+        | E::SelfDependency(_)
+        | E::DependencyOnStartedTask { .. }
+        | E::NoSuchDependency { .. }
+        | E::InvalidInput(_)
+        | E::UnknownToken
+        | E::OperatorTokenMissing { .. }
+        | E::OperatorTokenExposed { .. }
+        | E::MissingToken
+        | E::TokenOfAnotherAgent { .. }
+        | E::NotYourTask { .. }
+        | E::QuestionNotFound(_)
+        | E::AlreadyAnswered { .. }
+        | E::OperatorOnly { .. }
+        | E::AgentOnly
+        | E::ServerRunning { .. }
+        | E::ShuttingDown
+        | E::Config(_)
+        | E::Import(_)
+        | E::Uncommitted { .. }
+        | E::TaskNotReady { .. }
+        | E::AgentRunning(_)
+        | E::NothingToContinue { .. } => ErrorKind::User,
+        E::Store(err) => classify_store(err),
+        E::Git(err) => classify_git(err),
+        E::Process(err) => classify_process(err),
+        E::Io { .. } | E::Internal(_) => ErrorKind::Internal,
+    }
+}
+
+/// The database's state (missing, busy, read-only, damaged) is the user's to act on, with a
+/// hint; a failed statement or migration is cw's.
+fn classify_store(err: &StoreError) -> ErrorKind {
+    match err {
+        StoreError::Missing { .. }
+        | StoreError::AlreadyExists { .. }
+        | StoreError::Busy { .. }
+        | StoreError::Corrupt { .. }
+        | StoreError::ReadOnly { .. } => ErrorKind::User,
+        StoreError::Migration { .. } | StoreError::Sqlite { .. } => ErrorKind::Internal,
+    }
+}
+
+/// The repository's shape (no commits, a checked-out integration branch, a directory in the
+/// way) is the user's; a failure inside git2 or the file system is cw's.
+fn classify_git(err: &GitError) -> ErrorKind {
+    match err {
+        GitError::NotARepository { .. }
+        | GitError::Bare { .. }
+        | GitError::NoCommits { .. }
+        | GitError::PathExists { .. }
+        | GitError::BranchExists { .. }
+        | GitError::MissingBranch { .. }
+        | GitError::CheckedOut { .. }
+        | GitError::Unmerged { .. }
+        | GitError::NotReusable { .. }
+        | GitError::InvalidBranchName { .. } => ErrorKind::User,
+        GitError::Git { .. } | GitError::Io { .. } => ErrorKind::Internal,
+    }
+}
+
+/// A configured program that is missing or not executable is the user's to fix; a spawn,
+/// log file or signal that fails is cw's.
+fn classify_process(err: &ProcessError) -> ErrorKind {
+    match err {
+        ProcessError::NotFound { .. } | ProcessError::NotExecutable { .. } => ErrorKind::User,
+        ProcessError::Spawn { .. } | ProcessError::Log { .. } | ProcessError::Signal { .. } => {
             ErrorKind::Internal
         }
-        _ => ErrorKind::User,
     }
 }
 
@@ -37,5 +115,43 @@ pub fn hint(err: &ServiceError) -> Option<&'static str> {
             Some("restore .cw/cw.db from a backup, or move it away and run `cw init` again")
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    #[test]
+    fn io_git_and_process_failures_are_cws_and_a_missing_program_is_the_users() {
+        let io = std::io::Error::other("disk on fire");
+        let cases = [
+            (ServiceError::Io { path: PathBuf::from("/x"), source: io }, ErrorKind::Internal),
+            (
+                ServiceError::Git(GitError::Io {
+                    path: PathBuf::from("/x"),
+                    source: std::io::Error::other("no"),
+                }),
+                ErrorKind::Internal,
+            ),
+            (ServiceError::Git(GitError::NoCommits { path: PathBuf::from("/r") }), ErrorKind::User),
+            (
+                ServiceError::Process(ProcessError::NotFound { program: PathBuf::from("claude") }),
+                ErrorKind::User,
+            ),
+            (
+                ServiceError::Store(StoreError::Migration {
+                    path: PathBuf::from("/db"),
+                    cause: "bad".to_owned(),
+                }),
+                ErrorKind::Internal,
+            ),
+            (ServiceError::AgentOnly, ErrorKind::User),
+        ];
+        for (err, kind) in cases {
+            assert_eq!(classify(&err), kind, "{err}");
+        }
     }
 }

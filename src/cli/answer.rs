@@ -28,9 +28,9 @@ pub(crate) fn cmd_answer(cx: &Context, args: &AnswerArgs) -> CommandResult {
     let text = read_text_argument(&args.text)?;
     let question = cx.service()?.answer(&Caller::Operator(Via::Cli), id, &text)?;
     if args.json {
-        return Ok(output::json(&QuestionJson::from(&question))?);
+        return output::json(&QuestionJson::from(&question));
     }
-    Ok(output::text(&format!("{id} answered\n"))?)
+    output::text(&format!("{id} answered\n"))
 }
 
 /// The argument itself, or all of stdin for `-`.
@@ -39,6 +39,6 @@ pub(crate) fn read_text_argument(text: &str) -> Result<String, CommandError> {
         return Ok(text.to_owned());
     }
     let mut buffer = String::new();
-    std::io::stdin().read_to_string(&mut buffer).map_err(CommandError::Output)?;
+    std::io::stdin().read_to_string(&mut buffer).map_err(CommandError::Io)?;
     Ok(buffer)
 }

@@ -387,5 +387,5 @@ fn summarise(service: &Service, report: &RunReport, started: Instant) -> Command
         "files on {integration}: {}\n",
         files.lines().collect::<Vec<_>>().join(", ")
     ));
-    Ok(output::text(&out)?)
+    output::text(&out)
 }

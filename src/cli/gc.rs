@@ -34,5 +34,5 @@ pub(crate) fn cmd_gc(cx: &Context, args: &GcArgs) -> CommandResult {
     if out.is_empty() {
         out.push_str("nothing to clean up\n");
     }
-    Ok(output::text(&out)?)
+    output::text(&out)
 }

@@ -45,7 +45,7 @@ pub(crate) fn cmd_import(cx: &Context, args: &ImportArgs) -> CommandResult {
         },
     )?;
     if args.json {
-        return Ok(output::json(&ImportJson::from(&report))?);
+        return output::json(&ImportJson::from(&report));
     }
     let mut out = String::new();
     let verb = if report.dry_run { "would import" } else { "imported" };

@@ -26,10 +26,10 @@ pub(crate) fn cmd_inbox(cx: &Context, args: &InboxArgs) -> CommandResult {
     let questions =
         if args.all { service.all_questions(&caller)? } else { service.open_questions(&caller)? };
     if args.json {
-        return Ok(output::json(&questions.iter().map(QuestionJson::from).collect::<Vec<_>>())?);
+        return output::json(&questions.iter().map(QuestionJson::from).collect::<Vec<_>>());
     }
     if questions.is_empty() {
-        return Ok(output::text("no open questions\n")?);
+        return output::text("no open questions\n");
     }
     let mut out = String::new();
     for q in &questions {
@@ -51,5 +51,5 @@ pub(crate) fn cmd_inbox(cx: &Context, args: &InboxArgs) -> CommandResult {
         }
     }
     out.push_str("answer with: cw answer <question-id> <text>, or in .cw/inbox/<question-id>.md\n");
-    Ok(output::text(&out)?)
+    output::text(&out)
 }

@@ -23,7 +23,7 @@ pub(crate) struct InitArgs {
 pub(crate) fn cmd_init(cx: &Context, args: &InitArgs) -> CommandResult {
     let report = Service::init(&cx.start)?;
     if args.json {
-        return Ok(output::json(&InitJson::from(&report))?);
+        return output::json(&InitJson::from(&report));
     }
     let branch = if report.branch_created { "created" } else { "exists" };
     if !report.repaired.is_empty() {

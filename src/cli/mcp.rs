@@ -40,7 +40,7 @@ pub(crate) fn cmd_mcp(cx: &Context, args: &McpArgs) -> CommandResult {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(CommandError::Output)?;
+        .map_err(CommandError::Io)?;
     runtime.block_on(async move {
         let stop = Shutdown::default();
         let signals = tokio::spawn(shutdown::on_signals(stop.clone()));

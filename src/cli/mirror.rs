@@ -24,7 +24,7 @@ pub(crate) fn cmd_mirror(cx: &Context, args: &MirrorArgs) -> CommandResult {
         let report = Mirror::new(&service).sync()?;
         let mut out = describe(&report);
         out.push_str(&format!("{} file(s) written under .cw/\n", report.written));
-        return Ok(output::text(&out)?);
+        return output::text(&out);
     }
     output::note("cw: mirroring .cw/ (Ctrl-C to stop)");
     let cancel = CancellationToken::new();

@@ -129,9 +129,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             let kind = classify(&err);
             if kind == ErrorKind::Internal {
                 // The cause chain for a bug report (`-v`), not for every terminal.
-                tracing::debug!(cause = ?err, "command failed");
+                tracing::info!(cause = ?err, "command failed");
             }
-            output::error_line(&format!("{err:#}"), hint(&err));
+            let hint = hint(&err).or((kind == ErrorKind::Internal).then_some(INTERNAL_HINT));
+            output::error_line(&format!("{err:#}"), hint);
             ExitCode::from(if kind == ErrorKind::Usage { 2 } else { 1 })
         }
         Err(CommandError::Failed(message)) => {
@@ -149,8 +150,17 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             output::error_line(&format!("cannot write output: {err}"), None);
             ExitCode::from(1)
         }
+        Err(CommandError::Io(err)) => {
+            tracing::info!(cause = ?err, "command failed");
+            output::error_line(&err.to_string(), Some(INTERNAL_HINT));
+            ExitCode::from(1)
+        }
     }
 }
+
+/// Said with every failure that is not the user's input: where to look next.
+const INTERNAL_HINT: &str =
+    "this failed in cw or its environment, not in what you asked for; `-v` logs its causes";
 
 /// stderr for every command; long-running ones (`run`, `mcp`) also append to `.cw/logs/`.
 fn init_logging(cli: &Cli, start: &std::path::Path) {
@@ -181,7 +191,11 @@ pub(crate) enum CommandError {
     Usage(String),
     /// A failure outside the service (a transport), already phrased for the user.
     Failed(String),
+    /// Writing to stdout failed (a closed pipe ends the command quietly).
     Output(std::io::Error),
+    /// Any other I/O failure of the command's own (a file it writes, a runtime it starts):
+    /// the error names the file and operation (`fs_err`).
+    Io(std::io::Error),
 }
 
 impl From<ServiceError> for CommandError {
@@ -192,7 +206,7 @@ impl From<ServiceError> for CommandError {
 
 impl From<std::io::Error> for CommandError {
     fn from(err: std::io::Error) -> CommandError {
-        CommandError::Output(err)
+        CommandError::Io(err)
     }
 }
 

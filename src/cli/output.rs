@@ -5,37 +5,44 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use super::CommandError;
 use crate::safe_text;
 
 /// Writes `value` as pretty JSON and a newline to stdout.
-pub(crate) fn json<T: Serialize>(value: &T) -> std::io::Result<()> {
+pub(crate) fn json<T: Serialize>(value: &T) -> Result<(), CommandError> {
     let mut stdout = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut stdout, value).map_err(std::io::Error::other)?;
-    stdout.write_all(b"\n")?;
-    stdout.flush()
+    serde_json::to_writer_pretty(&mut stdout, value)
+        .map_err(std::io::Error::other)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush())
+        .map_err(CommandError::Output)
 }
 
 /// Writes `value` as one line of compact JSON to stdout (for streams: `--follow --json`).
-pub(crate) fn json_line<T: Serialize>(value: &T) -> std::io::Result<()> {
+pub(crate) fn json_line<T: Serialize>(value: &T) -> Result<(), CommandError> {
     let mut stdout = std::io::stdout().lock();
-    serde_json::to_writer(&mut stdout, value).map_err(std::io::Error::other)?;
-    stdout.write_all(b"\n")?;
-    stdout.flush()
+    serde_json::to_writer(&mut stdout, value)
+        .map_err(std::io::Error::other)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush())
+        .map_err(CommandError::Output)
 }
 
 /// Writes text (which should end with a newline) to stdout, control characters made visible.
-pub(crate) fn text(body: &str) -> std::io::Result<()> {
+pub(crate) fn text(body: &str) -> Result<(), CommandError> {
     redraw("", body)
 }
 
 /// Writes cw's own terminal `control` sequence (erasing the live status block) raw, then `body`
 /// made safe like `text`.
-pub(crate) fn redraw(control: &str, body: &str) -> std::io::Result<()> {
+pub(crate) fn redraw(control: &str, body: &str) -> Result<(), CommandError> {
     debug_assert!(control.chars().all(|c| c == '\x1b' || c.is_ascii_graphic()));
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(control.as_bytes())?;
-    stdout.write_all(safe_text::visible(body).as_bytes())?;
-    stdout.flush()
+    stdout
+        .write_all(control.as_bytes())
+        .and_then(|()| stdout.write_all(safe_text::visible(body).as_bytes()))
+        .and_then(|()| stdout.flush())
+        .map_err(CommandError::Output)
 }
 
 /// Writes a one-line message for the human to stderr. A closed stderr is ignored (never a

@@ -87,7 +87,7 @@ pub(crate) fn serve_and_coordinate(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(CommandError::Output)?;
+        .map_err(CommandError::Io)?;
     runtime.block_on(async move {
         let server = mcp::bind(port).await.map_err(|err| CommandError::Failed(err.to_string()))?;
         let url = server.url();

@@ -23,5 +23,5 @@ pub(crate) fn cmd_send(cx: &Context, args: &SendArgs) -> CommandResult {
         .map_err(|e: crate::model::IdParseError| CommandError::Usage(e.to_string()))?;
     let text = read_text_argument(&args.text)?;
     let id = cx.service()?.send_message(&Caller::Operator(Via::Cli), agent, &text)?;
-    Ok(output::text(&format!("{id} sent to {agent}\n"))?)
+    output::text(&format!("{id} sent to {agent}\n"))
 }

@@ -53,7 +53,7 @@ fn print_status(service: &Service, json: bool, following: bool) -> CommandResult
     out.push_str(&format!("cw · {root} · integrating into {branch}\n"));
     if report.total == 0 {
         out.push_str("no tasks yet: cw import .planning   or   cw task add \"<title>\"\n");
-        return Ok(output::text(&out)?);
+        return output::text(&out);
     }
     let parts: Vec<String> = TaskState::ALL
         .iter()
@@ -110,5 +110,5 @@ fn print_status(service: &Service, json: bool, following: bool) -> CommandResult
             ));
         }
     }
-    Ok(output::text(&out)?)
+    output::text(&out)
 }

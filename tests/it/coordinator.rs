@@ -508,6 +508,23 @@ fn cw_demo_without_the_scripted_agent_beside_it_says_how_to_build_it() {
     assert_eq!(left.len(), 1, "only the copied cw: {left:?}");
 }
 
+/// A file cw cannot write is named as such, not reported as "cannot write output".
+#[test]
+fn a_demo_that_cannot_make_its_directory_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("a-file");
+    fs_err::write(&not_a_dir, "").unwrap();
+    let run = crate::support::command(crate::support::cw_binary())
+        .arg("demo")
+        .env("TMPDIR", &not_a_dir)
+        .output();
+    let run = crate::support::Run::from(&run.unwrap());
+    let error = run.error(1);
+    assert!(!error.contains("cannot write output"), "{error}");
+    assert!(error.contains(&not_a_dir.display().to_string()), "{error}");
+    assert!(run.stderr.contains("hint: this failed in cw or its environment"), "{run:?}");
+}
+
 #[test]
 fn a_message_to_an_agent_waiting_for_the_human_resumes_it() {
     let env = sim_env("");

@@ -138,7 +138,7 @@ const MODULE_GRAPH: &[(&str, &[&str])] = &[
     ("notifications", &["agent", "config", "process", "safe_text", "service", "store"]),
     ("agent", &["config", "git", "model", "process", "service", "store"]),
     ("wire", &["model", "service", "store"]),
-    ("error", &["service", "store"]),
+    ("error", &["git", "process", "service", "store"]),
     (
         "service",
         &["config", "git", "model", "planning", "process", "safe_text", "store", "workspace"],

@@ -20,10 +20,10 @@ pub(crate) fn cmd_list(cx: &Context, args: &ListArgs) -> CommandResult {
     crate::agent::AgentRuntime::for_current_exe(service.clone())?.adopt_all()?;
     let agents = service.list_agents(&Caller::CLI)?;
     if args.json {
-        return Ok(output::json(&agents.iter().map(AgentJson::from).collect::<Vec<_>>())?);
+        return output::json(&agents.iter().map(AgentJson::from).collect::<Vec<_>>());
     }
     if agents.is_empty() {
-        return Ok(output::text("no agents (`cw agent spawn <task>` starts one)\n")?);
+        return output::text("no agents (`cw agent spawn <task>` starts one)\n");
     }
     let mut out = String::new();
     for agent in &agents {
@@ -47,5 +47,5 @@ pub(crate) fn cmd_list(cx: &Context, args: &ListArgs) -> CommandResult {
             process
         ));
     }
-    Ok(output::text(&out)?)
+    output::text(&out)
 }

@@ -32,7 +32,7 @@ pub(crate) fn cmd_logs(cx: &Context, args: &LogsArgs) -> CommandResult {
     let path = service.workspace().agent_dir(agent).join("stream.jsonl");
     if args.raw {
         let text = fs_err::read_to_string(&path).unwrap_or_default();
-        return Ok(output::text(&text)?);
+        return output::text(&text);
     }
     let mut tail = StreamTail::new(&path);
     let io = |source| {

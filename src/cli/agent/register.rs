@@ -33,11 +33,11 @@ pub(crate) fn cmd_register(cx: &Context, args: &RegisterArgs) -> CommandResult {
     let kind = if args.no_worktree { AgentKind::Bare } else { AgentKind::Registered };
     let registration = cx.service()?.register_agent_of(&args.name, task, kind)?;
     if args.json {
-        return Ok(output::json(&RegistrationJson::from(&registration))?);
+        return output::json(&RegistrationJson::from(&registration));
     }
     output::note(&format!(
         "registered agent {} ({}); its token is shown only once:",
         registration.agent.id, registration.agent.name
     ));
-    Ok(output::text(&format!("{}\n", registration.token))?)
+    output::text(&format!("{}\n", registration.token))
 }

@@ -40,13 +40,13 @@ pub(crate) fn cmd_spawn(cx: &Context, args: &SpawnArgs) -> CommandResult {
     if args.detach {
         let record = service.agent(agent)?;
         if args.json {
-            return Ok(output::json(&AgentJson::from(&record))?);
+            return output::json(&AgentJson::from(&record));
         }
-        return Ok(output::text(&format!(
+        return output::text(&format!(
             "agent {agent} runs task {task} (pid {}) in {}\nfollow it with `cw agent logs {agent} -f`\n",
             live.pid(),
             record.worktree.unwrap_or_default()
-        ))?);
+        ));
     }
     if !args.json {
         output::note(&format!(
@@ -57,7 +57,7 @@ pub(crate) fn cmd_spawn(cx: &Context, args: &SpawnArgs) -> CommandResult {
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(CommandError::Output)?;
+        .map_err(CommandError::Io)?;
     let exit = tokio.block_on(async {
         let signal = crate::shutdown::first_signal();
         tokio::pin!(signal);

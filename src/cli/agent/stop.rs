@@ -50,7 +50,7 @@ pub(crate) fn cmd_stop(cx: &Context, args: &StopArgs) -> CommandResult {
         )),
         Continues::Nothing(why) => message.push_str(&format!("\n{why}: nothing to continue")),
     }
-    Ok(output::text(&format!("{message}\n"))?)
+    output::text(&format!("{message}\n"))
 }
 
 pub(crate) fn cmd_restart(cx: &Context, args: &RestartArgs) -> CommandResult {
@@ -62,8 +62,8 @@ pub(crate) fn cmd_restart(cx: &Context, args: &RestartArgs) -> CommandResult {
     }
     let live = runtime
         .continue_session(agent, &Continuation::Interrupted { reason: args.reason.clone() })?;
-    Ok(output::text(&format!(
+    output::text(&format!(
         "agent {agent} restarted (pid {}); follow it with `cw agent logs {agent} -f`\n",
         live.pid()
-    ))?)
+    ))
 }

@@ -48,7 +48,7 @@ pub(crate) fn cmd_add(cx: &Context, args: &AddArgs) -> CommandResult {
     let task = service.add_task(&Caller::CLI, &request)?;
     if args.json {
         let detail = service.task(task.id)?;
-        return Ok(output::json(&TaskDetailJson::from(&detail))?);
+        return output::json(&TaskDetailJson::from(&detail));
     }
-    Ok(output::text(&format!("{}  {}  {}\n", task.id, task.state, task.title))?)
+    output::text(&format!("{}  {}  {}\n", task.id, task.state, task.title))
 }

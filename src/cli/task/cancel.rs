@@ -20,7 +20,7 @@ pub(crate) fn cmd_cancel(cx: &Context, args: &CancelArgs) -> CommandResult {
     let id = task_id(&args.task)?;
     let change = cx.service()?.cancel_task(id)?;
     if args.json {
-        return Ok(output::json(&TaskJson::new(&change.task, &[]))?);
+        return output::json(&TaskJson::new(&change.task, &[]));
     }
     output::text(&format!("{id} cancelled (was {})\n", change.previous))?;
     if !change.blocked_dependents.is_empty() {

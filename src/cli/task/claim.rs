@@ -25,7 +25,7 @@ pub(crate) fn cmd_claim(cx: &Context, args: &ClaimArgs) -> CommandResult {
     let agent = service.authenticate(args.token.as_deref())?;
     let claim = service.claim(agent.id)?;
     if args.json {
-        return Ok(output::json(&claim.as_ref().map(ClaimJson::from))?);
+        return output::json(&claim.as_ref().map(ClaimJson::from));
     }
     match claim {
         Some(claim) => Ok(output::text(&format!("{}  {}\n", claim.task.id, claim.task.title))?),

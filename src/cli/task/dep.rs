@@ -41,7 +41,7 @@ pub(crate) fn run(cx: &Context, command: &DepCommand) -> CommandResult {
     };
     if args.json {
         let deps = service.task(task)?.dependencies.iter().map(|d| d.id).collect::<Vec<_>>();
-        return Ok(output::json(&TaskJson::new(&change.task, &deps))?);
+        return output::json(&TaskJson::new(&change.task, &deps));
     }
     let message = match (adding, change.changed) {
         (true, true) => {
@@ -52,5 +52,5 @@ pub(crate) fn run(cx: &Context, command: &DepCommand) -> CommandResult {
             format!("{task} no longer waits for {dependency} ({task} is {})\n", change.task.state)
         }
     };
-    Ok(output::text(&message)?)
+    output::text(&message)
 }

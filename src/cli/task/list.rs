@@ -41,7 +41,7 @@ pub(crate) fn cmd_list(cx: &Context, args: &ListArgs) -> CommandResult {
                 TaskJson::new(t, listing.dependencies.get(&t.id).map(Vec::as_slice).unwrap_or(&[]))
             })
             .collect();
-        return Ok(output::json(&tasks)?);
+        return output::json(&tasks);
     }
     if listing.tasks.is_empty() {
         let hint = if state.is_some() {
@@ -49,9 +49,9 @@ pub(crate) fn cmd_list(cx: &Context, args: &ListArgs) -> CommandResult {
         } else {
             "no tasks yet: cw import .planning   or   cw task add \"<title>\"\n"
         };
-        return Ok(output::text(hint)?);
+        return output::text(hint);
     }
-    Ok(output::text(&render_tree(&listing))?)
+    output::text(&render_tree(&listing))
 }
 
 /// Renders tasks under their plan, phase and initiative headings.

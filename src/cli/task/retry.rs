@@ -20,7 +20,7 @@ pub(crate) fn cmd_retry(cx: &Context, args: &RetryArgs) -> CommandResult {
     let id = task_id(&args.task)?;
     let change = cx.service()?.retry_task(id)?;
     if args.json {
-        return Ok(output::json(&TaskJson::new(&change.task, &[]))?);
+        return output::json(&TaskJson::new(&change.task, &[]));
     }
-    Ok(output::text(&format!("{id} is {} again (was {})\n", change.task.state, change.previous))?)
+    output::text(&format!("{id} is {} again (was {})\n", change.task.state, change.previous))
 }

@@ -20,7 +20,7 @@ pub(crate) fn cmd_show(cx: &Context, args: &ShowArgs) -> CommandResult {
     let id = task_id(&args.task)?;
     let detail = cx.service()?.task(id)?;
     if args.json {
-        return Ok(output::json(&TaskDetailJson::from(&detail))?);
+        return output::json(&TaskDetailJson::from(&detail));
     }
     let task = &detail.task;
     let mut out = format!("{}  {}\n", task.id, task.title);
@@ -77,5 +77,5 @@ pub(crate) fn cmd_show(cx: &Context, args: &ShowArgs) -> CommandResult {
             out.push_str(&format!("\n{heading}:\n{text}\n"));
         }
     }
-    Ok(output::text(&out)?)
+    output::text(&out)
 }
