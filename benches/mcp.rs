@@ -110,8 +110,8 @@ impl Repo {
         }
         Service::init(&root).unwrap();
         let service = Service::open(Workspace::locate(&root).unwrap()).unwrap();
-        service
-            .store()
+        cw::store::Store::open(&service.workspace().db_path())
+            .unwrap()
             .write(|tx| {
                 for i in 0..tasks {
                     tx.insert_task(

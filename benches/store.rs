@@ -156,8 +156,8 @@ impl Repo {
         let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
         let deps = random_dag(size, &mut rng);
         let merged_below = size * 2 / 5;
-        service
-            .store()
+        cw::store::Store::open(&service.workspace().db_path())
+            .unwrap()
             .write(|tx| {
                 let now = Timestamp(1);
                 let mut ids = Vec::with_capacity(size);
@@ -224,8 +224,8 @@ fn claim_latencies(service: &Service, samples: usize) -> (Duration, Duration) {
 fn claim_throughput(processes: usize, tasks: usize) -> (f64, Duration) {
     let repo = Repo::new();
     let service = repo.service();
-    service
-        .store()
+    cw::store::Store::open(&service.workspace().db_path())
+        .unwrap()
         .write(|tx| {
             for i in 0..tasks {
                 tx.insert_task(

@@ -120,45 +120,6 @@ pub(super) fn changed_files(
     Ok(statuses.iter().filter_map(|e| e.path().ok().map(str::to_owned)).collect())
 }
 
-/// Commits `paths` (relative to the worktree: new, modified or deleted files) on its checked-out
-/// branch, with what is staged already, as `git add -- <paths> && git commit --allow-empty`
-/// would; returns the commit id. Nothing else in the worktree is read. For cw's scripted agent,
-/// which knows what it wrote and would otherwise start two git processes per task.
-pub fn commit_paths(
-    worktree: &Path,
-    paths: &[String],
-    message: &str,
-    author: (&str, &str),
-) -> Result<String, GitError> {
-    let wrap = |source| GitError::Git { path: worktree.to_owned(), source };
-    let repo = Repository::open(worktree).map_err(wrap)?;
-    let mut index = repo.index().map_err(wrap)?;
-    for path in paths {
-        let path = Path::new(path);
-        match worktree.join(path).symlink_metadata() {
-            Ok(meta) if meta.is_dir() => {
-                return Err(GitError::Io {
-                    path: worktree.join(path),
-                    source: std::io::Error::other("a directory, not a file, cannot be committed"),
-                });
-            }
-            Ok(_) => index.add_path(path).map_err(wrap)?,
-            Err(_) => index.remove_path(path).map_err(wrap)?,
-        }
-    }
-    // The tree first, then the index: written after it, the index keeps the tree ids it just
-    // computed (git's cache-tree), so whoever looks at this worktree next (the coordinator, to
-    // see whether anything is staged before it reuses it) compares ids instead of hashing trees.
-    let tree = index.write_tree().and_then(|id| repo.find_tree(id)).map_err(wrap)?;
-    index.write().map_err(wrap)?;
-    let parent = repo.head().and_then(|h| h.peel_to_commit()).map_err(wrap)?;
-    let signature = git2::Signature::now(author.0, author.1).map_err(wrap)?;
-    let id = repo
-        .commit(Some("HEAD"), &signature, &signature, message, &tree, &[&parent])
-        .map_err(wrap)?;
-    Ok(id.to_string())
-}
-
 /// Keeps `branch`'s commits under `refs/cw/archive/<branch>` (so deleting the branch loses
 /// nothing); returns the ref name.
 pub fn archive_branch(location: &RepoLocation, branch: &str) -> Result<String, GitError> {

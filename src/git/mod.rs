@@ -19,8 +19,8 @@ mod worktree;
 use git2::{BranchType, ErrorCode, Repository};
 
 pub use branches::{
-    archive_branch, branch_diff, branch_exists, commit_paths, is_merged, missing_worktrees,
-    prune_missing, remove_tombstones, remove_worktree, task_numbers_in_refs, uncommitted_paths,
+    archive_branch, branch_diff, branch_exists, is_merged, missing_worktrees, prune_missing,
+    remove_tombstones, remove_worktree, task_numbers_in_refs, uncommitted_paths,
 };
 pub use merge::{
     MergeOutcome, Prepared, PreparedMerge, advance, gate_checkout, merge_branch, prepare_merge,
@@ -175,13 +175,6 @@ pub fn exclude(location: &RepoLocation, pattern: &str) -> Result<(), GitError> {
     updated.push_str(pattern);
     updated.push('\n');
     fs_err::write(&path, updated).map_err(io)
-}
-
-/// For a process whose commits are trees of blobs it has just hashed itself (the scripted
-/// agent): libgit2 stops checking that each tree entry's object exists, which reads every blob's
-/// header again on every commit. Process-wide; cw's coordinator keeps the checks.
-pub fn trust_own_trees() {
-    git2::opts::strict_object_creation(false);
 }
 
 /// The main repository, opened once per thread and kept. Opening re-reads git's config files,

@@ -357,7 +357,7 @@ fn check_out_unchanged(repo: &Repository, admin: &Path, commit: git2::Oid) -> Re
 
 /// Whether a worktree's index differs from its HEAD commit (no file of the worktree is read).
 /// The index can keep the id of each directory's tree (git's cache-tree), and `git commit` and
-/// `git::commit_paths` write those ids with the commit, so for a worktree whose work was
+/// the scripted agent's commits write those ids with the commit, so for a worktree whose work was
 /// committed this is one comparison, not a diff. (Only the trees of directories changed since,
 /// say by a checkout, are hashed again, and an index with unresolved conflicts has no tree.)
 pub(super) fn has_staged_changes(repo: &Repository, path: &Path) -> Result<bool, GitError> {

@@ -145,11 +145,6 @@ impl Service {
         Ok(watch.wait_blocking(std::time::Duration::from_millis(50), timeout)?.is_some())
     }
 
-    /// The database, for watchers (`Store::watch`).
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     /// The newest event id (0 for none).
     pub fn latest_event_id(&self) -> Result<i64, ServiceError> {
         self.store.read(|tx| Ok(tx.latest_event_id()?))

@@ -11,7 +11,7 @@ use crate::support::TestEnv;
 fn the_change_watch_wakes_on_another_process_write() {
     let env = TestEnv::initialised();
     let service = env.service();
-    let mut watch = service.store().watch().unwrap();
+    let mut watch = service.watch_changes().unwrap();
     let start = watch.last_seen();
     assert_eq!(watch.poll().unwrap(), None);
     env.cw(&["task", "add", "from another process"]).ok();
@@ -25,7 +25,7 @@ fn the_change_watch_wakes_on_another_process_write() {
 async fn the_change_watch_has_an_in_process_fast_path() {
     let env = TestEnv::initialised();
     let service = std::sync::Arc::new(env.service());
-    let mut watch = service.store().watch().unwrap();
+    let mut watch = service.watch_changes().unwrap();
     let writer = service.clone();
     let waiter = tokio::spawn(async move {
         // A poll interval far longer than the test timeout: only the in-process signal can wake it.

@@ -92,7 +92,8 @@ fn every_state_change_appends_one_event_in_the_same_transaction() {
     let second = add_after(&service, "second", &[]);
     service.add_dependency(second, first).unwrap(); // dep_added + ready → pending
     service.cancel_task(first).unwrap(); // ready → cancelled
-    let events = service.store().read(|tx| tx.events_after(before, 100)).unwrap();
+    let store = cw::store::Store::open(&service.workspace().db_path()).unwrap();
+    let events = store.read(|tx| tx.events_after(before, 100)).unwrap();
     let kinds: Vec<(String, Option<String>)> =
         events.iter().map(|e| (e.kind.clone(), e.task.map(|t| t.to_string()))).collect();
     let expected: Vec<(String, Option<String>)> = [

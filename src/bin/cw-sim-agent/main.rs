@@ -28,6 +28,7 @@ use client::{McpClient, ToolAnswer};
 use cw::process::{self, ExitOutcome};
 
 mod client;
+mod commit;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -218,7 +219,7 @@ impl Stream {
 
 /// Runs the scripted agent; returns its exit code.
 fn run(args: &SimArgs) -> i32 {
-    cw::git::trust_own_trees();
+    commit::trust_own_trees();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -461,7 +462,7 @@ const GIT_IDENTITY: [(&str, &str); 4] = [
 /// it can (it knows what it wrote, so nothing else in the worktree is looked at).
 fn commit(worktree: &Path, paths: &[String], message: &str) -> Result<(), String> {
     let author = (GIT_IDENTITY[0].1, GIT_IDENTITY[1].1);
-    cw::git::commit_paths(worktree, paths, message, author).map(|_| ()).map_err(|e| e.to_string())
+    commit::commit_paths(worktree, paths, message, author).map(|_| ())
 }
 
 fn git(worktree: &Path, args: &[&str]) -> Result<String, String> {
