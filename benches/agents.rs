@@ -82,7 +82,7 @@ fn main() {
             base: "cw/integration".to_owned(),
         };
         let started = Instant::now();
-        git::create_worktree(location, &spec).unwrap();
+        git::create_worktree(location, &git::WriteLock::acquire(location).unwrap(), &spec).unwrap();
         git2_only.push(started.elapsed());
     }
     rows.push(format!(
@@ -101,7 +101,9 @@ fn main() {
         path: dir.path().join(format!("reuse-{i}")),
         base: "cw/integration".to_owned(),
     };
-    let mut previous = git::create_worktree(location, &reuse_spec(0)).unwrap();
+    let mut previous =
+        git::create_worktree(location, &git::WriteLock::acquire(location).unwrap(), &reuse_spec(0))
+            .unwrap();
     let mut reused = Vec::new();
     let mut fresh = Vec::new();
     for i in 1..=RUNS {
@@ -111,9 +113,14 @@ fn main() {
         }
         git(&feeder, &["commit", "-q", "-am", &format!("feed {i}")]);
         let started = Instant::now();
-        let next =
-            git::recycle_worktree(location, &previous.path, &previous.branch, &reuse_spec(i))
-                .unwrap();
+        let next = git::recycle_worktree(
+            location,
+            &mut git::WriteLock::acquire(location).unwrap(),
+            &previous.path,
+            &previous.branch,
+            &reuse_spec(i),
+        )
+        .unwrap();
         reused.push(started.elapsed());
         previous = next;
         let spec = WorktreeSpec {
@@ -122,7 +129,7 @@ fn main() {
             base: "cw/integration".to_owned(),
         };
         let started = Instant::now();
-        git::create_worktree(location, &spec).unwrap();
+        git::create_worktree(location, &git::WriteLock::acquire(location).unwrap(), &spec).unwrap();
         fresh.push(started.elapsed());
     }
     rows.push(format!(

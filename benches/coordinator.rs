@@ -254,9 +254,14 @@ fn merges(cw_bin: &Path) -> Vec<(String, String)> {
     let location = &service.workspace().repo;
     let started = Instant::now();
     for i in 0..BRANCHES {
-        let outcome =
-            cw::git::merge_branch(location, "by-cw", &format!("b{i}"), &format!("Merge b{i}"))
-                .unwrap();
+        let outcome = cw::git::merge_branch(
+            location,
+            &cw::git::WriteLock::acquire(location).unwrap(),
+            "by-cw",
+            &format!("b{i}"),
+            &format!("Merge b{i}"),
+        )
+        .unwrap();
         assert!(matches!(outcome, cw::git::MergeOutcome::Merged { .. }), "{outcome:?}");
     }
     let by_cw = started.elapsed();

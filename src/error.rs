@@ -90,7 +90,9 @@ fn classify_git(err: &GitError) -> ErrorKind {
         | GitError::Unmerged { .. }
         | GitError::NotReusable { .. }
         | GitError::InvalidBranchName { .. } => ErrorKind::User,
-        GitError::Git { .. } | GitError::Io { .. } => ErrorKind::Internal,
+        GitError::Git { .. } | GitError::Io { .. } | GitError::LockedTwice { .. } => {
+            ErrorKind::Internal
+        }
     }
 }
 

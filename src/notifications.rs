@@ -221,7 +221,7 @@ impl Notifier {
             let run = move || match process::run_with_input(&spec, &input, timeout) {
                 Ok(Some(ExitOutcome::Exited(0))) => info!(command, "notified"),
                 Ok(Some(other)) => {
-                    warn!(command, outcome = %crate::agent::describe(other), "the notify command failed");
+                    warn!(command, outcome = %other, "the notify command failed");
                 }
                 Ok(None) => {
                     warn!(

@@ -11,4 +11,4 @@ pub mod prompts;
 mod runtime;
 pub mod stream;
 
-pub use runtime::{Adoption, AgentExit, AgentRuntime, Continuation, LiveAgent, describe};
+pub use runtime::{Adoption, AgentExit, AgentRuntime, Continuation, LiveAgent};

@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use super::launch::{self, SessionStart};
 use super::prompts::Prompt;
 use super::stream::{RunSummary, StreamEvent, StreamTail};
-use crate::git::{self, CreatedWorktree, WorktreeSpec};
 use crate::model::{AgentId, TaskId};
 use crate::process::{self, ExitOutcome, ProcessHandle, SpawnSpec, StopReport, Supervised};
 use crate::service::{Continues, ExitKind, Service, ServiceError};
@@ -122,7 +121,7 @@ impl AgentRuntime {
 
     /// Starts a new agent on a ready task: its own branch and worktree cut from the integration
     /// branch, the setup command, a new session. With `reuse`, the merged worktree of that
-    /// finished agent becomes the new one when it can (see `git::recycle_worktree`); otherwise a
+    /// finished agent becomes the new one when it can (`Service::prepare_worktree`); otherwise a
     /// fresh one is checked out. Nothing is left half-made on failure: the agent is recorded as
     /// crashed with the reason.
     pub fn spawn_on_task(
@@ -139,7 +138,7 @@ impl AgentRuntime {
                 self.service.record_agent_exit(agent, ExitKind::Crashed, &status)?;
                 // Whatever it made before it failed must not block the task's next start.
                 if self.service.agent(agent)?.worktree.is_none()
-                    && let Err(cleanup) = self.remove_planned_worktree(task, false)
+                    && let Err(cleanup) = self.service.remove_planned_worktree(task, false)
                 {
                     warn!(agent_id = %agent, cause = %cleanup, "left a half-made worktree");
                 }
@@ -156,19 +155,10 @@ impl AgentRuntime {
         token: String,
     ) -> Result<LiveAgent, ServiceError> {
         let detail = self.service.task(task)?;
-        let config = self.service.config();
         let workspace = self.service.workspace();
         let dir = self.agent_dir(agent)?;
-        let (branch, path) = self.planned_worktree(task, &detail.task.title);
-        let spec = WorktreeSpec { branch, path, base: config.integration_branch.clone() };
-        // The reuse takes the git write lock itself (not across its checkout).
-        let (created, reused_worktree_of) = match self.recycle(reuse, &spec) {
-            Some(created) => (created, reuse),
-            None => {
-                let _lock = git::WriteLock::acquire(&workspace.repo)?;
-                (git::create_worktree(&workspace.repo, &spec)?, None)
-            }
-        };
+        let (created, reused_worktree_of) =
+            self.service.prepare_worktree(task, &detail.task.title, reuse)?;
         let session = launch::new_session_id();
         self.service.record_agent_workspace(
             agent,
@@ -193,35 +183,6 @@ impl AgentRuntime {
         Ok(live)
     }
 
-    /// The merged worktree of the finished agent `old` made into `spec`, if it can be (the
-    /// caller does not hold the write lock). A worktree that cannot be reused is left to the usual
-    /// clean-up, and the caller checks out a fresh one.
-    fn recycle(&self, old: Option<AgentId>, spec: &WorktreeSpec) -> Option<CreatedWorktree> {
-        let old = old?;
-        let (path, branch) = match self.service.merged_worktree(old) {
-            Ok(found) => found?,
-            Err(err) => {
-                warn!(agent_id = %old, cause = %err, "could not read a finished agent's worktree");
-                return None;
-            }
-        };
-        match git::recycle_worktree(&self.service.workspace().repo, &path, &branch, spec) {
-            Ok(created) => {
-                debug!(from = %path.display(), to = %created.path.display(), "worktree reused");
-                Some(created)
-            }
-            Err(err) => {
-                debug!(from = %path.display(), cause = %err, "worktree not reused");
-                None
-            }
-        }
-    }
-
-    /// The branch and worktree directory an agent on `task` gets.
-    fn planned_worktree(&self, task: TaskId, title: &str) -> (String, PathBuf) {
-        self.service.planned_worktree(task, title)
-    }
-
     /// Cleans up after an agent cw registered but never started: a cw killed between
     /// registering it and recording its worktree leaves an unrecorded branch and worktree (holding
     /// nothing but the integration tip) that would block the task's next agent. True if it was one.
@@ -231,48 +192,13 @@ impl AgentRuntime {
             && record.process.is_none()
             && record.state == crate::model::AgentState::Starting;
         let Some(task) = record.bound_task.filter(|_| unstarted) else { return Ok(false) };
-        self.remove_planned_worktree(task, true)?;
+        self.service.remove_planned_worktree(task, true)?;
         self.service.record_agent_exit(
             record.id,
             ExitKind::Crashed,
             "never started: cw stopped while preparing it",
         )?;
         Ok(true)
-    }
-
-    /// Removes the worktree and branch an agent on `task` would get, when they are cw's (a linked
-    /// worktree, its branch merged) and no agent's record names them: what a start that failed or
-    /// was killed before it recorded its worktree leaves, which would block every later start.
-    /// A branch without its worktree is removed only with `branch_alone` (a start killed midway:
-    /// the branch is cw's); after a failed start it may be the user's branch that made it fail.
-    fn remove_planned_worktree(
-        &self,
-        task: TaskId,
-        branch_alone: bool,
-    ) -> Result<(), ServiceError> {
-        let title = self.service.task(task)?.task.title;
-        let (branch, path) = self.planned_worktree(task, &title);
-        let repo = &self.service.workspace().repo;
-        let integration = &self.service.config().integration_branch;
-        let recorded = self
-            .service
-            .agents()?
-            .iter()
-            .any(|a| a.worktree.as_deref().is_some_and(|w| Path::new(w) == path.as_path()));
-        // Only a linked worktree (a `.git` file) is cw's; any other directory is left alone.
-        let made = path.join(".git").is_file();
-        let ours = !recorded && (made || (branch_alone && !path.exists()));
-        if ours {
-            let _lock = git::WriteLock::acquire(repo)?;
-            if git::branch_exists(repo, &branch) {
-                git::remove_worktree(repo, &path, &branch, integration)?;
-            } else if path.exists() {
-                fs_err::remove_dir_all(&path)
-                    .map_err(|source| ServiceError::Io { path: path.clone(), source })?;
-                git::prune_missing(repo)?;
-            }
-        }
-        Ok(())
     }
 
     /// Continues an agent that is not running: `--resume <session>` with a prompt saying why, in
@@ -286,7 +212,7 @@ impl AgentRuntime {
             return Err(ServiceError::NothingToContinue { agent, why });
         }
         let record = self.service.prepare_restart(agent)?;
-        self.restore_removed_worktree(&record)?;
+        self.service.restore_agent_worktree(&record)?;
         let dir = self.agent_dir(agent)?;
         let stream = dir.join("stream.jsonl");
         let task = record.task.or(record.bound_task);
@@ -342,22 +268,6 @@ impl AgentRuntime {
             }
         };
         self.launch(agent, task, &prompt, &session, StreamTail::from_end(&stream), None)
-    }
-
-    /// Checks the worktree of an agent whose unfinished task is continued out again when it was
-    /// removed (by `cw gc` after the task failed, or by hand), so the session has somewhere to run.
-    fn restore_removed_worktree(&self, record: &AgentRecord) -> Result<(), ServiceError> {
-        let (Some(worktree), Some(branch)) = (&record.worktree, &record.branch) else {
-            return Ok(());
-        };
-        let path = Path::new(worktree);
-        if path.is_dir() {
-            return Ok(());
-        }
-        let integration = &self.service.config().integration_branch;
-        git::restore_worktree(&self.service.workspace().repo, path, branch, integration)?;
-        info!(agent_id = %record.id, worktree, branch, "checked the removed worktree out again");
-        Ok(())
     }
 
     /// Starts the agent's process for one session. `issued` is its token when it was issued a
@@ -459,7 +369,7 @@ impl AgentRuntime {
             ExitOutcome::Exited(0) => Ok(()),
             outcome => Err(ServiceError::InvalidInput(format!(
                 "the setup command `{setup}` failed ({}); its output is in {}",
-                describe(outcome),
+                outcome,
                 log.display()
             ))),
         }
@@ -538,7 +448,7 @@ impl AgentRuntime {
                 ExitKind::Crashed,
                 format!("{}: it ended without finishing its turn", describe_opt(outcome)),
             ),
-            (Some(outcome), Some(_), None) => (ExitKind::Crashed, describe(outcome)),
+            (Some(outcome), Some(_), None) => (ExitKind::Crashed, outcome.to_string()),
         };
         let status = match (kind, stopped) {
             (ExitKind::Crashed, false) => match self.last_stderr_line(agent) {
@@ -735,13 +645,6 @@ fn session_seen(stream: &Path, session: &str) -> bool {
 }
 
 /// "exited 1" / "killed by signal 9".
-pub fn describe(outcome: ExitOutcome) -> String {
-    match outcome {
-        ExitOutcome::Exited(code) => format!("exited {code}"),
-        ExitOutcome::Signaled(signal) => format!("killed by signal {signal}"),
-    }
-}
-
 fn describe_opt(outcome: Option<ExitOutcome>) -> String {
-    outcome.map_or_else(|| "ended while cw was not its parent".to_owned(), describe)
+    outcome.map_or_else(|| "ended while cw was not its parent".to_owned(), |o| o.to_string())
 }

@@ -569,17 +569,7 @@ impl<'p> Coordinator<'p> {
         if !self.live.is_empty() || !self.queue.is_empty() || !self.starter.is_idle() {
             return Ok(false);
         }
-        // Pending tasks whose blockers all ended cannot move by themselves; anything else
-        // unfinished still can (an agent, the merge queue, or the human answering).
-        let overview = self.service.overview()?;
-        let movable: u64 = overview
-            .counts
-            .iter()
-            .filter(|(state, _)| !state.is_terminal() && *state != TaskState::Pending)
-            .map(|(_, n)| n)
-            .sum();
-        // A task whose agent the operator stopped waits for the operator too.
-        Ok(movable == 0 || movable == self.paused_tasks()?.len() as u64)
+        self.service.nothing_can_move()
     }
 
     /// Tasks held by agents the operator stopped (`cw agent stop`), with those agents: cw

@@ -10,7 +10,7 @@ use git2::{
 };
 
 use super::worktree::linked_worktrees;
-use super::{GitError, RepoLocation, open};
+use super::{GitError, RepoLocation, WriteLock, open};
 
 fn tip<'r>(
     repo: &'r Repository,
@@ -122,7 +122,12 @@ pub(super) fn changed_files(
 
 /// Keeps `branch`'s commits under `refs/cw/archive/<branch>` (so deleting the branch loses
 /// nothing); returns the ref name.
-pub fn archive_branch(location: &RepoLocation, branch: &str) -> Result<String, GitError> {
+pub fn archive_branch(
+    location: &RepoLocation,
+    lock: &WriteLock,
+    branch: &str,
+) -> Result<String, GitError> {
+    lock.covers(location);
     let repo = open(location)?;
     let head = tip(&repo, branch, location)?;
     let name = format!("refs/cw/archive/{}", branch.trim_start_matches("cw/"));
@@ -152,10 +157,12 @@ pub fn task_numbers_in_refs(location: &RepoLocation) -> Result<Vec<i64>, GitErro
 /// the branch is merged into `into` or archived (`archived` = the archive ref exists).
 pub fn remove_worktree(
     location: &RepoLocation,
+    lock: &WriteLock,
     path: &Path,
     branch: &str,
     into: &str,
 ) -> Result<(), GitError> {
+    lock.covers(location);
     let repo = open(location)?;
     let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
     let archived = repo
@@ -168,7 +175,7 @@ pub fn remove_worktree(
         return Err(GitError::Unmerged { branch: branch.to_owned() });
     }
     remove_dir_whole(path)?;
-    prune_missing(location)?;
+    prune_missing(location, lock)?;
     let full = format!("refs/heads/{branch}");
     let symbolic = format!("ref: {full}");
     let checked_out = repo.head().ok().is_some_and(|h| h.name().ok() == Some(full.as_str()))
@@ -226,7 +233,8 @@ pub fn missing_worktrees(location: &RepoLocation) -> Vec<PathBuf> {
 }
 
 /// Forgets worktrees whose directories are gone; returns their paths.
-pub fn prune_missing(location: &RepoLocation) -> Result<Vec<PathBuf>, GitError> {
+pub fn prune_missing(location: &RepoLocation, lock: &WriteLock) -> Result<Vec<PathBuf>, GitError> {
+    lock.covers(location);
     let repo = open(location)?;
     let mut pruned = Vec::new();
     for linked in linked_worktrees(location).into_iter().filter(|w| !w.path.exists()) {

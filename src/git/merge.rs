@@ -25,6 +25,15 @@ pub enum MergeOutcome {
     RefMoved,
 }
 
+/// What moving the integration branch to a prepared merge did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Advanced {
+    /// The merge commit now tops the integration branch.
+    Merged { commit: String },
+    /// The branch moved since the merge was computed; nothing changed, merge again.
+    RefMoved,
+}
+
 /// A merge commit made but not yet on the integration branch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreparedMerge {
@@ -45,6 +54,7 @@ pub enum Prepared {
 /// Merges `branch` into `into` with a merge commit (always, so history shows each task's merge).
 pub fn merge_branch(
     location: &RepoLocation,
+    lock: &WriteLock,
     into: &str,
     branch: &str,
     message: &str,
@@ -52,7 +62,10 @@ pub fn merge_branch(
     match prepare_merge(location, into, branch, message)? {
         Prepared::AlreadyMerged => Ok(MergeOutcome::AlreadyMerged),
         Prepared::Conflict { paths } => Ok(MergeOutcome::Conflict { paths }),
-        Prepared::Ready(merge) => advance(location, &merge, message),
+        Prepared::Ready(merge) => Ok(match advance(location, lock, &merge, message)? {
+            Advanced::Merged { commit } => MergeOutcome::Merged { commit },
+            Advanced::RefMoved => MergeOutcome::RefMoved,
+        }),
     }
 }
 
@@ -142,16 +155,16 @@ fn full_merge(
 /// is checked out anywhere.
 pub fn advance(
     location: &RepoLocation,
+    lock: &WriteLock,
     merge: &PreparedMerge,
     message: &str,
-) -> Result<MergeOutcome, GitError> {
+) -> Result<Advanced, GitError> {
+    lock.covers(location);
     let repo = open(location)?;
     let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
     let commit = Oid::from_str(&merge.commit).map_err(wrap)?;
     let base = Oid::from_str(&merge.base).map_err(wrap)?;
     let name = format!("refs/heads/{}", merge.into);
-    // cw's own ref writes are serialised by the write lock, which dies with its holder.
-    let _lock = WriteLock::acquire(location)?;
     // Never move a branch under someone's checkout (checked under the lock, at every move).
     super::check_integration_branch(location, &merge.into)?;
     let lock = location.common_dir.join(format!("{name}.lock"));
@@ -159,16 +172,22 @@ pub fn advance(
         repo.reference_matching(&name, commit, true, base, &format!("cw: {message}"))
     });
     match written {
-        Ok(_) => Ok(MergeOutcome::Merged { commit: merge.commit.clone() }),
+        Ok(_) => Ok(Advanced::Merged { commit: merge.commit.clone() }),
         // The ref is no longer where the merge started: someone moved it. Never overwrite.
-        Err(err) if err.code() == git2::ErrorCode::Modified => Ok(MergeOutcome::RefMoved),
+        Err(err) if err.code() == git2::ErrorCode::Modified => Ok(Advanced::RefMoved),
         Err(source) => Err(wrap(source)),
     }
 }
 
-/// Checks `commit` out in the scratch worktree at `path` (made on first use, detached, kept
-/// between gates so build caches survive), removing untracked files but not ignored ones.
-pub fn gate_checkout(location: &RepoLocation, path: &Path, commit: &str) -> Result<(), GitError> {
+/// Makes the merge gate's scratch worktree at `path` on first use (detached at `commit`, on a
+/// branch of its own that git needs; kept between gates so build caches survive).
+pub fn ensure_gate_worktree(
+    location: &RepoLocation,
+    lock: &WriteLock,
+    path: &Path,
+    commit: &str,
+) -> Result<(), GitError> {
+    lock.covers(location);
     let wrap = |source| GitError::Git { path: path.to_owned(), source };
     let repo = open(location)?;
     let oid = Oid::from_str(commit).map_err(wrap)?;
@@ -192,6 +211,15 @@ pub fn gate_checkout(location: &RepoLocation, path: &Path, commit: &str) -> Resu
         options.reference(Some(&reference));
         repo.worktree(&name, path, Some(&options)).map_err(wrap)?;
     }
+    Ok(())
+}
+
+/// Checks `commit` out in the gate's scratch worktree at `path` (`ensure_gate_worktree` made it),
+/// removing untracked files but not ignored ones. Only the scratch worktree's own files, index and
+/// HEAD change, so no write lock is needed.
+pub fn gate_checkout(path: &Path, commit: &str) -> Result<(), GitError> {
+    let wrap = |source| GitError::Git { path: path.to_owned(), source };
+    let oid = Oid::from_str(commit).map_err(wrap)?;
     let scratch = Repository::open(path).map_err(wrap)?;
     let target = scratch.find_commit(oid).map_err(wrap)?;
     scratch.set_head_detached(oid).map_err(wrap)?;

@@ -23,7 +23,8 @@ pub use branches::{
     remove_tombstones, remove_worktree, task_numbers_in_refs, uncommitted_paths,
 };
 pub use merge::{
-    MergeOutcome, Prepared, PreparedMerge, advance, gate_checkout, merge_branch, prepare_merge,
+    Advanced, MergeOutcome, Prepared, PreparedMerge, advance, ensure_gate_worktree, gate_checkout,
+    merge_branch, prepare_merge,
 };
 pub use worktree::{
     CreatedWorktree, WorktreeSpec, check_integration_branch, create_worktree, recycle_worktree,
@@ -59,6 +60,8 @@ pub enum GitError {
     NotReusable { path: PathBuf, why: String },
     #[error("'{name}' is not a valid branch name")]
     InvalidBranchName { name: String },
+    #[error("cw asked for the write lock {} while it held it (a bug in cw: please report it)", path.display())]
+    LockedTwice { path: PathBuf },
     #[error("git error in {}: {source}", path.display())]
     Git {
         path: PathBuf,
@@ -136,7 +139,12 @@ pub fn validate_branch_name(name: &str) -> Result<(), GitError> {
 }
 
 /// Creates `branch` at HEAD unless it exists already.
-pub fn ensure_branch(location: &RepoLocation, branch: &str) -> Result<BranchOutcome, GitError> {
+pub fn ensure_branch(
+    location: &RepoLocation,
+    lock: &WriteLock,
+    branch: &str,
+) -> Result<BranchOutcome, GitError> {
+    lock.covers(location);
     validate_branch_name(branch)?;
     let repo = open(location)?;
     let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
@@ -269,42 +277,94 @@ fn retry_past_stale_lock<T>(
 /// A record found by the next holder is a holder that died holding the lock (the kernel frees a
 /// dead process's flock, never its record): the window it held the lock is appended to
 /// `cw-write.deaths`, so a ref lock made in that window can be told for its leftover.
+///
+/// It is a value every git write takes (`&WriteLock`): holding one is the proof. A thread that
+/// asks for a lock it already holds gets an error, not a deadlock (each acquire is a new open
+/// file, whose `flock` would wait for the first forever).
 #[derive(Debug)]
 pub struct WriteLock {
     file: std::fs::File,
+    common_dir: PathBuf,
+    /// False while `released` runs its work (and after a failed take-back).
+    held: bool,
+}
+
+thread_local! {
+    /// The repositories (common directories) whose write lock this thread holds.
+    static HELD: std::cell::RefCell<Vec<PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// How many deaths `cw-write.deaths` keeps.
 const DEATHS_KEPT: usize = 20;
 
 impl WriteLock {
-    /// Blocks until this process holds the repository's write lock.
+    /// Blocks until this process holds the repository's write lock; refuses if this thread
+    /// holds it already.
     pub fn acquire(location: &RepoLocation) -> Result<WriteLock, GitError> {
-        use std::io::{Read, Seek, Write};
         let path = location.common_dir.join("cw-write.lock");
-        let io = |source| GitError::Io { path: path.clone(), source };
-        let mut file = fs_err::OpenOptions::new()
+        if HELD.with_borrow(|held| held.contains(&location.common_dir)) {
+            return Err(GitError::LockedTwice { path });
+        }
+        let file = fs_err::OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
             .open(&path)
-            .map_err(io)?
+            .map_err(|source| GitError::Io { path: path.clone(), source })?
             .into_parts()
             .0;
-        file.lock().map_err(io)?;
+        let mut lock = WriteLock { file, common_dir: location.common_dir.clone(), held: false };
+        lock.take()?;
+        Ok(lock)
+    }
+
+    /// Locks the open file and writes this holder's record, recording a dead holder's first.
+    fn take(&mut self) -> Result<(), GitError> {
+        use std::io::{Read, Seek, Write};
+        let path = self.common_dir.join("cw-write.lock");
+        let io = |source| GitError::Io { path: path.clone(), source };
+        self.file.lock().map_err(io)?;
+        self.held = true;
+        HELD.with_borrow_mut(|held| held.push(self.common_dir.clone()));
         let mut record = String::new();
-        let _ = file.read_to_string(&mut record);
+        let _ = self.file.rewind().and_then(|()| self.file.read_to_string(&mut record));
         let now = unix_ms(SystemTime::now());
         if let Some(since) = record.split_whitespace().nth(1).and_then(|s| s.parse::<u128>().ok()) {
             let pid = record.split_whitespace().next().unwrap_or("?");
             warn!(pid, "a cw process died holding the repository's write lock");
-            record_death(&location.common_dir.join("cw-write.deaths"), since, now);
+            record_death(&self.common_dir.join("cw-write.deaths"), since, now);
         }
-        file.set_len(0).map_err(io)?;
-        file.rewind().map_err(io)?;
-        write!(file, "{} {now}", std::process::id()).map_err(io)?;
-        Ok(WriteLock { file })
+        self.file.set_len(0).map_err(io)?;
+        self.file.rewind().map_err(io)?;
+        write!(self.file, "{} {now}", std::process::id()).map_err(io)?;
+        Ok(())
+    }
+
+    /// Lets the lock go (cleanly: no record left) while `work` runs, and takes it again after.
+    pub fn released<T>(&mut self, work: impl FnOnce() -> T) -> Result<T, GitError> {
+        self.give_back();
+        let done = work();
+        self.take()?;
+        Ok(done)
+    }
+
+    fn give_back(&mut self) {
+        if !std::mem::replace(&mut self.held, false) {
+            return;
+        }
+        // Released cleanly: no record for the next holder to take for a death.
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+        HELD.with_borrow_mut(|held| held.retain(|dir| *dir != self.common_dir));
+    }
+
+    /// Checks (in debug builds) that this is the lock of the repository at `location`.
+    pub fn covers(&self, location: &RepoLocation) {
+        debug_assert_eq!(
+            self.common_dir, location.common_dir,
+            "the write lock of another repository"
+        );
     }
 
     /// True if a file modified at `made` was made while a cw process that died held the lock.
@@ -334,8 +394,6 @@ fn unix_ms(at: SystemTime) -> u128 {
 
 impl Drop for WriteLock {
     fn drop(&mut self) {
-        // Released cleanly: no record for the next holder to take for a death.
-        let _ = self.file.set_len(0);
-        let _ = self.file.unlock();
+        self.give_back();
     }
 }

@@ -54,8 +54,10 @@ pub fn task_branch(title: &str, task_id: &str) -> String {
 /// Creates the branch at the tip of `spec.base` and checks it out at `spec.path`.
 pub fn create_worktree(
     location: &RepoLocation,
+    lock: &WriteLock,
     spec: &WorktreeSpec,
 ) -> Result<CreatedWorktree, GitError> {
+    lock.covers(location);
     let repo = super::open(location)?;
     let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
     let commit = repo.find_commit(branch_point(&repo, location, spec)?).map_err(wrap)?;
@@ -108,16 +110,17 @@ pub fn worktree_on_branch(location: &RepoLocation, path: &Path, branch: &str) ->
 /// fresh from `base`. Git's stale record of the old directory is forgotten first.
 pub fn restore_worktree(
     location: &RepoLocation,
+    lock: &WriteLock,
     path: &Path,
     branch: &str,
     base: &str,
 ) -> Result<(), GitError> {
+    lock.covers(location);
     super::validate_branch_name(branch)?;
     if path.exists() {
         return Err(GitError::PathExists { path: path.to_owned() });
     }
-    let _lock = WriteLock::acquire(location)?;
-    super::prune_missing(location)?;
+    super::prune_missing(location, lock)?;
     let repo = super::open(location)?;
     let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
     if repo.find_branch(branch, BranchType::Local).is_err() {
@@ -177,27 +180,24 @@ fn branch_point(
 /// On an error nothing of `spec` is left behind (the caller can create it fresh), and the old
 /// worktree is either untouched or gone (its work is merged, so nothing is lost).
 ///
-/// It takes `WriteLock` itself (the caller must not hold it), twice: to check the old worktree
-/// and create the branch, then to move the worktree and its record. The checkout in between runs
-/// without it: it writes only the old worktree's own files and index, which no other cw writer
-/// touches, and merges and other agents' starts need not wait for it.
+/// The caller's `lock` is held to check the old worktree and create the branch, then to move
+/// the worktree and its record; it is let go for the checkout in between (`WriteLock::released`):
+/// that writes only the old worktree's own files and index, which no other cw writer touches,
+/// and merges and other agents' starts need not wait for it.
 pub fn recycle_worktree(
     location: &RepoLocation,
+    lock: &mut WriteLock,
     old_path: &Path,
     old_branch: &str,
     spec: &WorktreeSpec,
 ) -> Result<CreatedWorktree, GitError> {
+    lock.covers(location);
     let repo = super::open(location)?;
     let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
-    let (commit, old) = {
-        let _lock = WriteLock::acquire(location)?;
-        let commit = repo.find_commit(branch_point(&repo, location, spec)?).map_err(wrap)?;
-        let old = ReusableWorktree::check(&repo, location, old_path, old_branch, commit.id())?;
-        create_branch(&repo, location, spec, &commit)?;
-        (commit, old)
-    };
-    let checked_out = old.check_out(&commit);
-    let _lock = WriteLock::acquire(location)?;
+    let commit = repo.find_commit(branch_point(&repo, location, spec)?).map_err(wrap)?;
+    let old = ReusableWorktree::check(&repo, location, old_path, old_branch, commit.id())?;
+    create_branch(&repo, location, spec, &commit)?;
+    let checked_out = lock.released(|| old.check_out(&commit))?;
     let moved = match checked_out {
         // Refused before a file was written: the old worktree is as it was.
         Err(refused @ GitError::NotReusable { .. }) => {
@@ -209,7 +209,7 @@ pub fn recycle_worktree(
             .and_then(|()| old.move_to(location, old_path, spec)),
     };
     if let Err(err) = moved {
-        discard_half_recycled(&repo, location, old_path, &spec.path, &spec.branch);
+        discard_half_recycled(&repo, location, lock, old_path, &spec.path, &spec.branch);
         return Err(err);
     }
     // The old branch's work is merged; deleting it loses nothing, and failing to (a lock a
@@ -410,6 +410,7 @@ fn move_worktree(
 fn discard_half_recycled(
     repo: &Repository,
     location: &RepoLocation,
+    lock: &WriteLock,
     old_path: &Path,
     new_path: &Path,
     branch: &str,
@@ -419,7 +420,7 @@ fn discard_half_recycled(
             let _ = fs_err::remove_dir_all(dir);
         }
     }
-    let _ = super::prune_missing(location);
+    let _ = super::prune_missing(location, lock);
     let _ = delete_branch_ref(repo, branch);
 }
 

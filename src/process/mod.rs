@@ -68,6 +68,15 @@ pub enum ExitOutcome {
     Signaled(i32),
 }
 
+impl std::fmt::Display for ExitOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitOutcome::Exited(code) => write!(f, "exited {code}"),
+            ExitOutcome::Signaled(signal) => write!(f, "killed by signal {signal}"),
+        }
+    }
+}
+
 /// What stopping a process group did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StopReport {

@@ -151,14 +151,12 @@ impl Service {
         let (branch, path) = self.planned_worktree(task, title);
         let base = self.config.integration_branch.clone();
         if !git::worktree_on_branch(repo, &path, &branch) {
+            let lock = git::WriteLock::acquire(repo)?;
             if git::branch_exists(repo, &branch) {
-                git::restore_worktree(repo, &path, &branch, &base)?;
+                git::restore_worktree(repo, &lock, &path, &branch, &base)?;
             } else {
-                let _lock = git::WriteLock::acquire(repo)?;
-                git::create_worktree(
-                    repo,
-                    &git::WorktreeSpec { branch: branch.clone(), path: path.clone(), base },
-                )?;
+                let spec = git::WorktreeSpec { branch: branch.clone(), path: path.clone(), base };
+                git::create_worktree(repo, &lock, &spec)?;
             }
         }
         let worktree = path.to_string_lossy().into_owned();

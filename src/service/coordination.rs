@@ -10,7 +10,7 @@ use super::conversation::require_agent;
 use super::tasks::{apply, require_task};
 use super::{Service, ServiceError};
 use crate::git;
-use crate::model::{AgentId, AgentKind, QuestionId, TaskEvent, TaskId, TaskState};
+use crate::model::{AgentId, AgentKind, AgentState, QuestionId, TaskEvent, TaskId, TaskState};
 use crate::store::{
     AgentRecord, MergeEnd, MergeRecord, QuestionRecord, TaskFilter, TaskRecord, Tx,
 };
@@ -377,6 +377,23 @@ impl Service {
         Ok(merged.then(|| (PathBuf::from(path), branch.to_owned())))
     }
 
+    /// True when no task can move without the human or a new task: every unfinished task is
+    /// pending behind one that ended (failed or cancelled), or held by an agent the operator
+    /// stopped (it waits for `cw agent restart`). Whether the caller's own agents, starts and
+    /// queue still run is the caller's to add.
+    pub fn nothing_can_move(&self) -> Result<bool, ServiceError> {
+        let overview = self.overview()?;
+        let movable: u64 = overview
+            .counts
+            .iter()
+            .filter(|(state, _)| !state.is_terminal() && *state != TaskState::Pending)
+            .map(|(_, n)| n)
+            .sum();
+        let held = self.held_tasks()?;
+        let paused = held.iter().filter(|held| held.agent.state == AgentState::Stopped).count();
+        Ok(movable == 0 || movable == paused as u64)
+    }
+
     /// Checks that the configured integration branch exists and is checked out nowhere (merges
     /// move it): `cw run` asks once when it starts, and before merging.
     pub fn check_integration_branch(&self) -> Result<(), ServiceError> {
@@ -397,8 +414,8 @@ impl Service {
         if !git::is_merged(repo, &branch, integration)? {
             return Ok(false);
         }
-        let _lock = git::WriteLock::acquire(repo)?;
-        git::remove_worktree(repo, &path, &branch, integration)?;
+        let lock = git::WriteLock::acquire(repo)?;
+        git::remove_worktree(repo, &lock, &path, &branch, integration)?;
         Ok(true)
     }
 }

@@ -67,15 +67,15 @@ impl Service {
         if dry_run {
             return self.gc_plan();
         }
-        let _lock = git::WriteLock::acquire(repo)?;
+        let lock = git::WriteLock::acquire(repo)?;
         let plan = self.gc_plan()?;
         for (branch, _) in &plan.archived {
-            git::archive_branch(repo, branch)?;
+            git::archive_branch(repo, &lock, branch)?;
         }
         for (_, path, branch) in &plan.removed {
-            git::remove_worktree(repo, path, branch, &self.config.integration_branch)?;
+            git::remove_worktree(repo, &lock, path, branch, &self.config.integration_branch)?;
         }
-        git::prune_missing(repo)?;
+        git::prune_missing(repo, &lock)?;
         // Removals prune as they go; what is reported is what git no longer records.
         let still = git::missing_worktrees(repo);
         let pruned = plan.pruned.into_iter().filter(|p| !still.contains(p)).collect();

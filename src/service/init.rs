@@ -55,8 +55,9 @@ impl Service {
             return Err(err);
         }
 
-        let branch =
-            git::ensure_branch(&workspace.repo, &config.integration_branch).and_then(|outcome| {
+        let branch = git::WriteLock::acquire(&workspace.repo)
+            .and_then(|lock| git::ensure_branch(&workspace.repo, &lock, &config.integration_branch))
+            .and_then(|outcome| {
                 git::check_integration_branch(&workspace.repo, &config.integration_branch)?;
                 git::exclude(&workspace.repo, "/.cw/").map(|()| outcome)
             });
@@ -120,7 +121,9 @@ fn repair(workspace: &Workspace) -> Result<InitReport, ServiceError> {
     if repaired.is_empty() {
         return Err(ServiceError::AlreadyInitialised { path: workspace.cw_dir.clone() });
     }
-    let outcome = git::ensure_branch(&workspace.repo, &config.integration_branch)?;
+    let lock = git::WriteLock::acquire(&workspace.repo)?;
+    let outcome = git::ensure_branch(&workspace.repo, &lock, &config.integration_branch)?;
+    drop(lock);
     git::check_integration_branch(&workspace.repo, &config.integration_branch)?;
     git::exclude(&workspace.repo, "/.cw/")?;
     Ok(InitReport {

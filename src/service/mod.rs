@@ -13,10 +13,12 @@ mod error;
 mod gc;
 mod import;
 mod init;
+mod merging;
 mod server_lock;
 mod tasks;
 mod token;
 mod work;
+mod worktrees;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -37,6 +39,7 @@ pub use error::ServiceError;
 pub use gc::GcReport;
 pub use import::{ImportOptions, ImportReport};
 pub use init::InitReport;
+pub use merging::MergeResult;
 pub use server_lock::ServerLock;
 pub use tasks::{
     AddTask, DependencyChange, MAX_DESCRIPTION_BYTES, MAX_TITLE_CHARS, MergeLine, Overview,

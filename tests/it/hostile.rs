@@ -69,7 +69,9 @@ fn a_ref_move_is_refused_when_the_branch_was_checked_out_after_the_merge_was_com
     };
     let before = rev(&env, "cw/integration");
     env.git(&["checkout", "-q", "cw/integration"]);
-    let err = git::advance(&location, &merge, "merge t1").unwrap_err();
+    let err =
+        git::advance(&location, &git::WriteLock::acquire(&location).unwrap(), &merge, "merge t1")
+            .unwrap_err();
     assert!(matches!(err, GitError::CheckedOut { .. }), "{err}");
     assert_eq!(rev(&env, "cw/integration"), before);
     let status = String::from_utf8(env.git(&["status", "--porcelain"]).stdout).unwrap();

@@ -27,17 +27,38 @@ fn clean_branches_merge_in_memory_with_a_merge_commit_each() {
     branch_with(&env, "cw/a-t1", "a.txt", "a\n");
     branch_with(&env, "cw/b-t2", "b.txt", "b\n");
     let main_before = rev(&env, "main");
-    let outcome = git::merge_branch(&location, "cw/integration", "cw/a-t1", "merge t1").unwrap();
+    let outcome = git::merge_branch(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        "cw/integration",
+        "cw/a-t1",
+        "merge t1",
+    )
+    .unwrap();
     let MergeOutcome::Merged { commit } = outcome else { panic!("{outcome:?}") };
     assert_eq!(rev(&env, "cw/integration"), commit);
-    let outcome = git::merge_branch(&location, "cw/integration", "cw/b-t2", "merge t2").unwrap();
+    let outcome = git::merge_branch(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        "cw/integration",
+        "cw/b-t2",
+        "merge t2",
+    )
+    .unwrap();
     assert!(matches!(outcome, MergeOutcome::Merged { .. }), "{outcome:?}");
     let log = env.git(&["log", "--format=%s", "--first-parent", "cw/integration"]);
     assert_eq!(String::from_utf8_lossy(&log.stdout), "merge t2\nmerge t1\ninitial\n");
     let files = env.git(&["ls-tree", "--name-only", "cw/integration"]);
     assert_eq!(String::from_utf8_lossy(&files.stdout), "README.md\na.txt\nb.txt\n");
     // Asking again changes nothing; the user's checkout never moved.
-    let again = git::merge_branch(&location, "cw/integration", "cw/a-t1", "merge t1").unwrap();
+    let again = git::merge_branch(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        "cw/integration",
+        "cw/a-t1",
+        "merge t1",
+    )
+    .unwrap();
     assert_eq!(again, MergeOutcome::AlreadyMerged);
     assert_eq!(rev(&env, "main"), main_before);
     assert!(!env.root().join("a.txt").exists());
@@ -51,9 +72,23 @@ fn a_conflict_names_its_paths_and_changes_nothing() {
     let location = Workspace::locate(&env.root()).unwrap().repo;
     branch_with(&env, "cw/one-t1", "shared.txt", "one\n");
     branch_with(&env, "cw/two-t2", "shared.txt", "two\n");
-    git::merge_branch(&location, "cw/integration", "cw/one-t1", "merge t1").unwrap();
+    git::merge_branch(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        "cw/integration",
+        "cw/one-t1",
+        "merge t1",
+    )
+    .unwrap();
     let before = rev(&env, "cw/integration");
-    let outcome = git::merge_branch(&location, "cw/integration", "cw/two-t2", "merge t2").unwrap();
+    let outcome = git::merge_branch(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        "cw/integration",
+        "cw/two-t2",
+        "merge t2",
+    )
+    .unwrap();
     assert_eq!(outcome, MergeOutcome::Conflict { paths: vec!["shared.txt".to_owned()] });
     assert_eq!(rev(&env, "cw/integration"), before, "the integration branch did not move");
 }
@@ -62,7 +97,14 @@ fn a_conflict_names_its_paths_and_changes_nothing() {
 fn unknown_branches_are_clear_errors() {
     let env = TestEnv::initialised();
     let location = Workspace::locate(&env.root()).unwrap().repo;
-    let err = git::merge_branch(&location, "cw/integration", "cw/nope-t9", "x").unwrap_err();
+    let err = git::merge_branch(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        "cw/integration",
+        "cw/nope-t9",
+        "x",
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("the branch cw/nope-t9 does not exist"), "{err}");
 }
 
@@ -78,13 +120,33 @@ fn a_ref_moved_after_the_merge_was_computed_is_never_overwritten() {
         panic!("a clean merge")
     };
     // Someone else merges first.
-    git::merge_branch(&location, "cw/integration", "cw/b-t2", "merge t2").unwrap();
+    git::merge_branch(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        "cw/integration",
+        "cw/b-t2",
+        "merge t2",
+    )
+    .unwrap();
     let moved = rev(&env, "cw/integration");
-    let outcome = git::advance(&location, &prepared, "merge t1").unwrap();
-    assert_eq!(outcome, MergeOutcome::RefMoved);
+    let outcome = git::advance(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        &prepared,
+        "merge t1",
+    )
+    .unwrap();
+    assert_eq!(outcome, git::Advanced::RefMoved);
     assert_eq!(rev(&env, "cw/integration"), moved, "the other merge was kept");
     // Computed again on the new tip, it holds both.
-    let outcome = git::merge_branch(&location, "cw/integration", "cw/a-t1", "merge t1").unwrap();
+    let outcome = git::merge_branch(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        "cw/integration",
+        "cw/a-t1",
+        "merge t1",
+    )
+    .unwrap();
     assert!(matches!(outcome, MergeOutcome::Merged { .. }), "{outcome:?}");
     let files = env.git(&["ls-tree", "--name-only", "cw/integration"]);
     assert_eq!(String::from_utf8_lossy(&files.stdout), "README.md\na.txt\nb.txt\n");
@@ -97,11 +159,25 @@ fn branches_changing_the_same_file_in_different_places_merge_by_content() {
     let location = Workspace::locate(&env.root()).unwrap().repo;
     let lines: String = (1..=20).map(|i| format!("line {i}\n")).collect();
     branch_with(&env, "cw/base-t1", "list.txt", &lines);
-    git::merge_branch(&location, "cw/integration", "cw/base-t1", "merge t1").unwrap();
+    git::merge_branch(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        "cw/integration",
+        "cw/base-t1",
+        "merge t1",
+    )
+    .unwrap();
     branch_with(&env, "cw/top-t2", "list.txt", &lines.replace("line 1\n", "line one\n"));
     branch_with(&env, "cw/end-t3", "list.txt", &lines.replace("line 20\n", "line twenty\n"));
     for (branch, message) in [("cw/top-t2", "merge t2"), ("cw/end-t3", "merge t3")] {
-        let outcome = git::merge_branch(&location, "cw/integration", branch, message).unwrap();
+        let outcome = git::merge_branch(
+            &location,
+            &git::WriteLock::acquire(&location).unwrap(),
+            "cw/integration",
+            branch,
+            message,
+        )
+        .unwrap();
         assert!(matches!(outcome, MergeOutcome::Merged { .. }), "{branch}: {outcome:?}");
     }
     let merged = env.git(&["show", "cw/integration:list.txt"]);
@@ -118,13 +194,27 @@ fn a_ref_lock_left_by_a_killed_cw_does_not_wedge_merges_and_a_live_gits_is_never
 
     // A lock nobody can prove is cw's (a git process is writing, or was killed): never removed.
     fs_err::write(&lock, "").unwrap();
-    let err = git::merge_branch(&location, "cw/integration", "cw/a-t1", "merge t1").unwrap_err();
+    let err = git::merge_branch(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        "cw/integration",
+        "cw/a-t1",
+        "merge t1",
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("lock"), "{err}");
     assert!(lock.exists(), "the lock of a git that may be alive is left alone");
 
     // A cw killed holding the write lock, mid-write: its record stays in the lock file.
     crate::support::killed_cw_holding_the_write_lock(&env, &lock);
-    let outcome = git::merge_branch(&location, "cw/integration", "cw/a-t1", "merge t1").unwrap();
+    let outcome = git::merge_branch(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        "cw/integration",
+        "cw/a-t1",
+        "merge t1",
+    )
+    .unwrap();
     assert!(matches!(outcome, MergeOutcome::Merged { .. }), "{outcome:?}");
     assert!(!lock.exists());
 }

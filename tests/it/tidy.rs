@@ -121,22 +121,14 @@ const MODULE_GRAPH: &[(&str, &[&str])] = &[
     ),
     (
         "coordinator",
-        &[
-            "agent",
-            "config",
-            "git",
-            "model",
-            "notifications",
-            "process",
-            "safe_text",
-            "service",
-            "store",
-        ],
+        &["agent", "config", "model", "notifications", "process", "safe_text", "service", "store"],
     ),
     ("mcp", &["error", "model", "planning", "process", "service", "wire"]),
     ("fsui", &["model", "safe_text", "service", "store", "workspace"]),
     ("notifications", &["agent", "config", "process", "safe_text", "service", "store"]),
-    ("agent", &["config", "git", "model", "process", "service", "store"]),
+    // The runtime and the loop reach git only through the service's use cases (prepare, restore
+    // or remove a worktree; merge a queued branch), which hold the write lock.
+    ("agent", &["config", "model", "process", "service", "store"]),
     ("wire", &["model", "service", "store"]),
     ("error", &["git", "process", "service", "store"]),
     (

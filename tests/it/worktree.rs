@@ -37,7 +37,12 @@ fn a_worktree_starts_from_the_integration_branch_not_head() {
     env.write("later.txt", "committed on main after init\n");
     env.git(&["add", "later.txt"]);
     env.git(&["commit", "-q", "-m", "later"]);
-    let created = git::create_worktree(&location(&env), &spec(&env, "cw/first-t1")).unwrap();
+    let created = git::create_worktree(
+        &location(&env),
+        &git::WriteLock::acquire(&location(&env)).unwrap(),
+        &spec(&env, "cw/first-t1"),
+    )
+    .unwrap();
     assert_eq!(created.base_commit, integration);
     assert_eq!(head_of(&env, &created.path), integration);
     assert!(created.path.join("README.md").is_file());
@@ -63,14 +68,24 @@ fn existing_directories_and_branches_are_refused_and_nothing_is_left_behind() {
     let env = TestEnv::initialised();
     let taken = spec(&env, "cw/taken-t2");
     fs_err::create_dir_all(&taken.path).unwrap();
-    let err = git::create_worktree(&location(&env), &taken).unwrap_err();
+    let err = git::create_worktree(
+        &location(&env),
+        &git::WriteLock::acquire(&location(&env)).unwrap(),
+        &taken,
+    )
+    .unwrap_err();
     assert!(matches!(err, GitError::PathExists { .. }), "{err}");
     assert!(err.to_string().contains("already exists; cw will not check a worktree out over it"));
     let branches = String::from_utf8(env.git(&["branch", "--list", "cw/taken-t2"]).stdout).unwrap();
     assert_eq!(branches, "", "no branch was created");
 
     env.git(&["branch", "cw/exists-t3"]);
-    let err = git::create_worktree(&location(&env), &spec(&env, "cw/exists-t3")).unwrap_err();
+    let err = git::create_worktree(
+        &location(&env),
+        &git::WriteLock::acquire(&location(&env)).unwrap(),
+        &spec(&env, "cw/exists-t3"),
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "the branch cw/exists-t3 already exists; cw never reuses or overwrites a branch (delete or rename it)"
@@ -78,9 +93,19 @@ fn existing_directories_and_branches_are_refused_and_nothing_is_left_behind() {
 
     let mut missing_base = spec(&env, "cw/orphan-t4");
     missing_base.base = "cw/nowhere".to_owned();
-    let err = git::create_worktree(&location(&env), &missing_base).unwrap_err();
+    let err = git::create_worktree(
+        &location(&env),
+        &git::WriteLock::acquire(&location(&env)).unwrap(),
+        &missing_base,
+    )
+    .unwrap_err();
     assert!(matches!(err, GitError::MissingBranch { .. }), "{err}");
-    let err = git::create_worktree(&location(&env), &spec(&env, "cw/bad..name")).unwrap_err();
+    let err = git::create_worktree(
+        &location(&env),
+        &git::WriteLock::acquire(&location(&env)).unwrap(),
+        &spec(&env, "cw/bad..name"),
+    )
+    .unwrap_err();
     assert!(matches!(err, GitError::InvalidBranchName { .. }), "{err}");
     fs_err::remove_dir_all(taken.path.parent().unwrap()).unwrap();
 }
@@ -124,7 +149,12 @@ fn worktreeinclude_copies_the_ignored_files_it_names() {
     env.write("debug.log", "not wanted\n");
     env.write("secrets/api.key", "k\n");
     env.write("secrets/other.key", "not listed\n");
-    let created = git::create_worktree(&location(&env), &spec(&env, "cw/with-env-t7")).unwrap();
+    let created = git::create_worktree(
+        &location(&env),
+        &git::WriteLock::acquire(&location(&env)).unwrap(),
+        &spec(&env, "cw/with-env-t7"),
+    )
+    .unwrap();
     assert_eq!(created.included, [PathBuf::from(".env"), PathBuf::from("secrets/api.key")]);
     assert_eq!(
         fs_err::read_to_string(created.path.join(".env")).unwrap(),
@@ -140,10 +170,27 @@ fn worktreeinclude_copies_the_ignored_files_it_names() {
 fn removing_a_merged_worktree_deletes_its_branch_unless_someone_checked_it_out() {
     let env = TestEnv::initialised();
     let location = location(&env);
-    let first = git::create_worktree(&location, &spec(&env, "cw/first-t9")).unwrap();
-    let second = git::create_worktree(&location, &spec(&env, "cw/second-t10")).unwrap();
+    let first = git::create_worktree(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        &spec(&env, "cw/first-t9"),
+    )
+    .unwrap();
+    let second = git::create_worktree(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        &spec(&env, "cw/second-t10"),
+    )
+    .unwrap();
     // Both branches hold nothing beyond the integration branch: merged.
-    git::remove_worktree(&location, &first.path, "cw/first-t9", "cw/integration").unwrap();
+    git::remove_worktree(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        &first.path,
+        "cw/first-t9",
+        "cw/integration",
+    )
+    .unwrap();
     assert!(!first.path.exists());
     assert!(!git::branch_exists(&location, "cw/first-t9"));
     assert!(!env.root().join(".git/logs/refs/heads/cw/first-t9").exists(), "reflog removed");
@@ -151,9 +198,16 @@ fn removing_a_merged_worktree_deletes_its_branch_unless_someone_checked_it_out()
     assert!(!listed.contains("first-t9"), "{listed}");
     // The user checks the second branch out by hand in the main working tree: it stays.
     fs_err::remove_dir_all(&second.path).unwrap();
-    git::prune_missing(&location).unwrap();
+    git::prune_missing(&location, &git::WriteLock::acquire(&location).unwrap()).unwrap();
     env.git(&["checkout", "-q", "cw/second-t10"]);
-    git::remove_worktree(&location, &second.path, "cw/second-t10", "cw/integration").unwrap();
+    git::remove_worktree(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        &second.path,
+        "cw/second-t10",
+        "cw/integration",
+    )
+    .unwrap();
     assert!(git::branch_exists(&location, "cw/second-t10"));
     env.git(&["checkout", "-q", "main"]);
     fs_err::remove_dir_all(first.path.parent().unwrap()).unwrap();
@@ -173,8 +227,18 @@ fn a_worktree_record_left_by_a_killed_create_does_not_block_the_name() {
     fs_err::write(stale.join("gitdir"), format!("{}\n", missing.display())).unwrap();
     fs_err::write(stale.join("HEAD"), "ref: refs/heads/cw/gone-t12\n").unwrap();
 
-    let first = git::create_worktree(&location, &spec(&env, "cw/stale-t11")).unwrap();
-    let second = git::create_worktree(&location, &spec(&env, "cw/gone-t12")).unwrap();
+    let first = git::create_worktree(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        &spec(&env, "cw/stale-t11"),
+    )
+    .unwrap();
+    let second = git::create_worktree(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        &spec(&env, "cw/gone-t12"),
+    )
+    .unwrap();
     assert!(first.path.join("README.md").is_file() && second.path.join("README.md").is_file());
     let listed = String::from_utf8(env.git(&["worktree", "list"]).stdout).unwrap();
     assert!(listed.contains("cw-stale-t11") && listed.contains("cw-gone-t12"), "{listed}");
@@ -187,9 +251,13 @@ fn a_branch_lock_left_by_a_killed_cw_does_not_block_the_branch() {
     let lock = env.root().join(".git/refs/heads/cw/locked-t13.lock");
     fs_err::create_dir_all(lock.parent().unwrap()).unwrap();
     crate::support::killed_cw_holding_the_write_lock(&env, &lock);
-    // As the agent runtime does: the write lock around the creation.
-    let _write = git::WriteLock::acquire(&location(&env)).unwrap();
-    let created = git::create_worktree(&location(&env), &spec(&env, "cw/locked-t13")).unwrap();
+    // As the service does: the write lock around the creation, and a second acquire in the same
+    // thread refused instead of waiting for itself forever.
+    let write = git::WriteLock::acquire(&location(&env)).unwrap();
+    let twice = git::WriteLock::acquire(&location(&env)).unwrap_err();
+    assert!(matches!(twice, GitError::LockedTwice { .. }), "{twice}");
+    let created =
+        git::create_worktree(&location(&env), &write, &spec(&env, "cw/locked-t13")).unwrap();
     assert!(created.path.join("README.md").is_file());
     assert!(!lock.exists());
     fs_err::remove_dir_all(created.path.parent().unwrap()).unwrap();
@@ -202,11 +270,23 @@ fn text(output: std::process::Output) -> String {
 /// A worktree on `branch` with `file` committed in it, merged into the integration branch.
 fn merged_worktree(env: &TestEnv, branch: &str, file: &str) -> git::CreatedWorktree {
     let location = location(env);
-    let created = git::create_worktree(&location, &spec(env, branch)).unwrap();
+    let created = git::create_worktree(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        &spec(env, branch),
+    )
+    .unwrap();
     fs_err::write(created.path.join(file), format!("{branch}\n")).unwrap();
     env.git_in(&created.path, &["add", file]);
     env.git_in(&created.path, &["commit", "-q", "-m", file]);
-    let merged = git::merge_branch(&location, "cw/integration", branch, "merge").unwrap();
+    let merged = git::merge_branch(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        "cw/integration",
+        branch,
+        "merge",
+    )
+    .unwrap();
     assert!(matches!(merged, git::MergeOutcome::Merged { .. }), "{merged:?}");
     created
 }
@@ -228,11 +308,25 @@ fn a_merged_worktree_is_reused_as_a_fresh_checkout_of_the_new_branch() {
     let other = merged_worktree(&env, "cw/other-t2", "other.txt");
     env.git_in(&other.path, &["rm", "-q", "doomed.txt"]);
     env.git_in(&other.path, &["commit", "-q", "-m", "drop doomed"]);
-    git::merge_branch(&location, "cw/integration", "cw/other-t2", "merge again").unwrap();
+    git::merge_branch(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        "cw/integration",
+        "cw/other-t2",
+        "merge again",
+    )
+    .unwrap();
     let tip = text(env.git(&["rev-parse", "cw/integration"])).trim().to_owned();
 
     let new = spec(&env, "cw/new-t3");
-    let created = git::recycle_worktree(&location, &old.path, "cw/old-t1", &new).unwrap();
+    let created = git::recycle_worktree(
+        &location,
+        &mut git::WriteLock::acquire(&location).unwrap(),
+        &old.path,
+        "cw/old-t1",
+        &new,
+    )
+    .unwrap();
     assert_eq!(created.path, new.path);
     assert_eq!(created.base_commit, tip);
     assert!(!old.path.exists(), "the old directory became the new one");
@@ -261,8 +355,22 @@ fn a_merged_worktree_is_reused_as_a_fresh_checkout_of_the_new_branch() {
         env.root().display().to_string()
     );
     // And it is removed like any other once merged.
-    git::merge_branch(&location, "cw/integration", "cw/new-t3", "merge new").unwrap();
-    git::remove_worktree(&location, &created.path, "cw/new-t3", "cw/integration").unwrap();
+    git::merge_branch(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        "cw/integration",
+        "cw/new-t3",
+        "merge new",
+    )
+    .unwrap();
+    git::remove_worktree(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        &created.path,
+        "cw/new-t3",
+        "cw/integration",
+    )
+    .unwrap();
     assert!(!created.path.exists());
     assert_eq!(hermetic_git_stderr(&env, &["worktree", "prune", "--dry-run", "-v"]), "");
     fs_err::remove_dir_all(new.path.parent().unwrap()).unwrap();
@@ -277,12 +385,24 @@ fn unmerged_or_dirty_worktrees_are_never_reused_and_nothing_changes() {
     let env = TestEnv::initialised();
     let location = location(&env);
     // Unmerged work: refused, the worktree and its branch untouched, no new branch.
-    let unmerged = git::create_worktree(&location, &spec(&env, "cw/unmerged-t4")).unwrap();
+    let unmerged = git::create_worktree(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        &spec(&env, "cw/unmerged-t4"),
+    )
+    .unwrap();
     fs_err::write(unmerged.path.join("work.txt"), "not merged\n").unwrap();
     env.git_in(&unmerged.path, &["add", "work.txt"]);
     env.git_in(&unmerged.path, &["commit", "-q", "-m", "work"]);
     let new = spec(&env, "cw/new-t5");
-    let err = git::recycle_worktree(&location, &unmerged.path, "cw/unmerged-t4", &new).unwrap_err();
+    let err = git::recycle_worktree(
+        &location,
+        &mut git::WriteLock::acquire(&location).unwrap(),
+        &unmerged.path,
+        "cw/unmerged-t4",
+        &new,
+    )
+    .unwrap_err();
     assert!(matches!(err, GitError::Unmerged { .. }), "{err}");
     assert!(unmerged.path.join("work.txt").is_file() && !new.path.exists());
     assert!(!git::branch_exists(&location, "cw/new-t5"));
@@ -290,12 +410,26 @@ fn unmerged_or_dirty_worktrees_are_never_reused_and_nothing_changes() {
     // Merged but with an untracked file, or a modified tracked one: refused, named.
     let dirty = merged_worktree(&env, "cw/dirty-t6", "dirty.txt");
     fs_err::write(dirty.path.join("notes.txt"), "left behind\n").unwrap();
-    let err = git::recycle_worktree(&location, &dirty.path, "cw/dirty-t6", &new).unwrap_err();
+    let err = git::recycle_worktree(
+        &location,
+        &mut git::WriteLock::acquire(&location).unwrap(),
+        &dirty.path,
+        "cw/dirty-t6",
+        &new,
+    )
+    .unwrap_err();
     assert!(matches!(err, GitError::NotReusable { .. }), "{err}");
     assert!(err.to_string().contains("uncommitted files (notes.txt"), "{err}");
     fs_err::remove_file(dirty.path.join("notes.txt")).unwrap();
     fs_err::write(dirty.path.join("README.md"), "edited\n").unwrap();
-    let err = git::recycle_worktree(&location, &dirty.path, "cw/dirty-t6", &new).unwrap_err();
+    let err = git::recycle_worktree(
+        &location,
+        &mut git::WriteLock::acquire(&location).unwrap(),
+        &dirty.path,
+        "cw/dirty-t6",
+        &new,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("README.md"), "{err}");
     assert_eq!(fs_err::read_to_string(dirty.path.join("README.md")).unwrap(), "edited\n");
     assert!(!new.path.exists() && !git::branch_exists(&location, "cw/new-t5"));
@@ -303,31 +437,66 @@ fn unmerged_or_dirty_worktrees_are_never_reused_and_nothing_changes() {
     // A deleted tracked file, an untracked directory, and a staged file since removed from
     // disk (only the index holds it): refused, nothing written, no new branch.
     fs_err::remove_file(dirty.path.join("dirty.txt")).unwrap();
-    let err = git::recycle_worktree(&location, &dirty.path, "cw/dirty-t6", &new).unwrap_err();
+    let err = git::recycle_worktree(
+        &location,
+        &mut git::WriteLock::acquire(&location).unwrap(),
+        &dirty.path,
+        "cw/dirty-t6",
+        &new,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("uncommitted files (dirty.txt"), "{err}");
     assert!(!dirty.path.join("dirty.txt").exists());
     env.git_in(&dirty.path, &["checkout", "-q", "--", "dirty.txt"]);
     fs_err::create_dir_all(dirty.path.join("scratch/deeper")).unwrap();
     fs_err::write(dirty.path.join("scratch/deeper/notes.txt"), "mine\n").unwrap();
-    let err = git::recycle_worktree(&location, &dirty.path, "cw/dirty-t6", &new).unwrap_err();
+    let err = git::recycle_worktree(
+        &location,
+        &mut git::WriteLock::acquire(&location).unwrap(),
+        &dirty.path,
+        "cw/dirty-t6",
+        &new,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("uncommitted files (scratch/"), "{err}");
     assert!(dirty.path.join("scratch/deeper/notes.txt").is_file());
     fs_err::remove_dir_all(dirty.path.join("scratch")).unwrap();
     fs_err::write(dirty.path.join("staged.txt"), "staged\n").unwrap();
     env.git_in(&dirty.path, &["add", "staged.txt"]);
     fs_err::remove_file(dirty.path.join("staged.txt")).unwrap();
-    let err = git::recycle_worktree(&location, &dirty.path, "cw/dirty-t6", &new).unwrap_err();
+    let err = git::recycle_worktree(
+        &location,
+        &mut git::WriteLock::acquire(&location).unwrap(),
+        &dirty.path,
+        "cw/dirty-t6",
+        &new,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("uncommitted files (staged.txt"), "{err}");
     env.git_in(&dirty.path, &["reset", "-q"]);
     assert!(!new.path.exists() && !git::branch_exists(&location, "cw/new-t5"));
     assert_eq!(text(env.git_in(&dirty.path, &["status", "--porcelain"])), "");
 
     // Not a worktree of this repository on that branch: refused.
-    let err = git::recycle_worktree(&location, &env.outer(), "cw/dirty-t6", &new).unwrap_err();
+    let err = git::recycle_worktree(
+        &location,
+        &mut git::WriteLock::acquire(&location).unwrap(),
+        &env.outer(),
+        "cw/dirty-t6",
+        &new,
+    )
+    .unwrap_err();
     assert!(matches!(err, GitError::NotReusable { .. }), "{err}");
     // A target that exists is refused before anything moves.
     fs_err::create_dir_all(&new.path).unwrap();
-    let err = git::recycle_worktree(&location, &dirty.path, "cw/dirty-t6", &new).unwrap_err();
+    let err = git::recycle_worktree(
+        &location,
+        &mut git::WriteLock::acquire(&location).unwrap(),
+        &dirty.path,
+        "cw/dirty-t6",
+        &new,
+    )
+    .unwrap_err();
     assert!(matches!(err, GitError::PathExists { .. }), "{err}");
     assert!(dirty.path.join("dirty.txt").is_file());
     fs_err::remove_dir_all(new.path.parent().unwrap()).unwrap();
@@ -343,11 +512,23 @@ fn a_reuse_killed_while_moving_git_s_record_does_not_block_the_new_name() {
     let records = env.root().join(".git/worktrees");
     fs_err::rename(records.join("cw-old-t7"), records.join("cw-new-t8")).unwrap();
 
-    let created = git::create_worktree(&location, &spec(&env, "cw/new-t8")).unwrap();
+    let created = git::create_worktree(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        &spec(&env, "cw/new-t8"),
+    )
+    .unwrap();
     assert_eq!(text(env.git_in(&created.path, &["status", "--porcelain"])), "");
     assert_eq!(text(env.git_in(&created.path, &["branch", "--show-current"])).trim(), "cw/new-t8");
     // The old worktree is broken but still removed as merged work, and nothing is left to prune.
-    git::remove_worktree(&location, &old.path, "cw/old-t7", "cw/integration").unwrap();
+    git::remove_worktree(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        &old.path,
+        "cw/old-t7",
+        "cw/integration",
+    )
+    .unwrap();
     assert!(!old.path.exists());
     assert_eq!(hermetic_git_stderr(&env, &["worktree", "prune", "--dry-run", "-v"]), "");
     let listed = text(env.git(&["worktree", "list", "--porcelain"]));
