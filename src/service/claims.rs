@@ -328,7 +328,7 @@ fn expire_in(
         let attempts = attempts.saturating_add(1);
         let event = TaskEvent::LeaseExpired { attempts, max_attempts };
         let reason =
-            format!("lease of agent {agent} expired (attempt {attempts} of {max_attempts})");
+            format!("lease of agent {agent} expired ({})", attempt_of(attempts, max_attempts));
         let next = apply(tx, &record, event, None, &reason, now)?;
         tx.set_task_attempts(task, attempts)?;
         if next == TaskState::Failed {
@@ -341,4 +341,10 @@ fn expire_in(
         changed.push((task, next));
     }
     Ok(changed)
+}
+
+/// "attempt 2 of 4": the session that ended was attempt `attempts` (the losses so far) of the
+/// `max_attempts + 1` sessions a task gets (`max_attempts` counts the hand-outs again).
+pub(super) fn attempt_of(attempts: u32, max_attempts: u32) -> String {
+    format!("attempt {attempts} of {}", max_attempts.saturating_add(1))
 }

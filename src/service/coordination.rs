@@ -212,7 +212,10 @@ impl Service {
             }
             let attempts = task.attempts.saturating_add(1);
             let event = TaskEvent::AgentLost { attempts, max_attempts };
-            let reason = format!("agent {agent} ended: {why} (attempt {attempts} of {max_attempts})");
+            let reason = format!(
+                "agent {agent} ended: {why} ({})",
+                super::claims::attempt_of(attempts, max_attempts)
+            );
             let next = apply(tx, &task, event, None, &reason, now)?;
             tx.set_task_attempts(task.id, attempts)?;
             match next {

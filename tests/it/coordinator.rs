@@ -307,6 +307,14 @@ fn a_task_out_of_attempts_fails_with_the_reason_and_the_run_says_so() {
     assert_eq!(unfinished[&after], "pending");
     let shown = env.cw(&["task", "show", &task, "--json"]).json();
     assert!(shown["failure_reason"].as_str().unwrap().contains("ended 2 times"), "{shown}");
+    // Counted the same way everywhere: two sessions, the second the last (never "2 of 1").
+    let store = cw::store::Store::open(&env.service().workspace().db_path()).unwrap();
+    let events = store.read(|tx| tx.events_after(0, 1_000)).unwrap();
+    let said: Vec<&str> =
+        events.iter().map(|e| e.data.as_str()).filter(|d| d.contains("attempt ")).collect();
+    assert!(said.iter().any(|d| d.contains("attempt 1 of 2")), "{said:#?}");
+    assert!(said.iter().any(|d| d.contains("attempt 2 of 2")), "{said:#?}");
+    assert!(!said.iter().any(|d| d.contains(" of 1)")), "{said:#?}");
 }
 
 #[test]
