@@ -64,7 +64,7 @@ fn main() {
         let saved = Instant::now();
         fs_err::write(&file, format!("{text}answer {i}\n")).unwrap();
         let deadline = saved + Duration::from_secs(10);
-        while service.question(question.id).unwrap().status != "answered" {
+        while service.question(question.id).unwrap().status != cw::model::QuestionStatus::Answered {
             assert!(Instant::now() < deadline, "answer {i} was not applied within 10 s");
             std::thread::sleep(Duration::from_micros(500));
         }

@@ -52,7 +52,7 @@ pub struct TaskDetailJson {
 #[derive(Debug, Clone, Serialize)]
 pub struct LastMergeJson {
     /// `queued`, `merged`, `conflict` (bounced back to the agent) or `failed`.
-    pub state: String,
+    pub state: &'static str,
     pub branch: Option<String>,
     pub commit: Option<String>,
     pub paths: Vec<String>,
@@ -80,7 +80,7 @@ pub struct MergeJson {
     pub task: String,
     pub title: String,
     /// `merged`, `conflict` (bounced back to the agent) or `failed`.
-    pub state: String,
+    pub state: &'static str,
     pub commit: Option<String>,
     pub paths: Vec<String>,
     /// Why it bounced or failed.
@@ -218,7 +218,7 @@ impl From<&TaskDetail> for TaskDetailJson {
             result_summary: task.result_summary.clone(),
             failure_reason: task.failure_reason.clone(),
             last_merge: detail.last_merge.as_ref().map(|m| LastMergeJson {
-                state: m.state.clone(),
+                state: m.state.as_str(),
                 branch: m.branch.clone(),
                 commit: m.commit.clone(),
                 paths: m.paths.clone(),
@@ -269,7 +269,7 @@ impl StatusJson {
                 .map(|m| MergeJson {
                     task: m.task.to_string(),
                     title: m.title.clone(),
-                    state: m.state.clone(),
+                    state: m.state.as_str(),
                     commit: m.commit.clone(),
                     paths: m.paths.clone(),
                     reason: m.reason.clone(),
@@ -410,7 +410,7 @@ pub struct QuestionJson {
     pub task: Option<String>,
     pub question: String,
     pub options: Vec<String>,
-    pub status: String,
+    pub status: &'static str,
     pub answer: Option<String>,
     /// `cli`, `mcp` or `file` (how the human answered), once answered.
     pub answered_by: Option<String>,
@@ -474,7 +474,7 @@ impl From<&crate::store::QuestionRecord> for QuestionJson {
             task: q.task.map(|t| t.to_string()),
             question: q.question.clone(),
             options: q.options.clone(),
-            status: q.status.clone(),
+            status: q.status.as_str(),
             answer: q.answer.clone(),
             answered_by: q.answered_by.clone(),
             asked_at: q.asked_at.0,

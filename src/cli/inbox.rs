@@ -3,6 +3,7 @@
 use clap::Args;
 
 use super::{CommandResult, Context, output};
+use crate::model::QuestionStatus;
 use crate::service::{Caller, Via};
 use crate::wire::QuestionJson;
 
@@ -46,7 +47,7 @@ pub(crate) fn cmd_inbox(cx: &Context, args: &InboxArgs) -> CommandResult {
         if let Some(answer) = &q.answer {
             let by = q.answered_by.as_deref().unwrap_or("");
             out.push_str(&format!("  answered ({by}): {}\n", answer.replace('\n', "\n  ")));
-        } else if q.status != "open" {
+        } else if q.status != QuestionStatus::Open {
             out.push_str(&format!("  {}\n", q.status));
         }
     }

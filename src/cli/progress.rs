@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::output;
 use crate::coordinator::{Progress, RunReport, Snapshot};
-use crate::model::TaskState;
+use crate::model::{MergeState, TaskState};
 use crate::service::MergeLine;
 
 /// The `Progress` for `cw run` and `cw demo`.
@@ -128,16 +128,16 @@ impl Progress for TerminalProgress {
 /// "merged   t4  1a2b3c4d5e  Title", "bounced  t7  conflicts in a.rs  Title", or
 /// "failed   t8  see cw task show t8  Title — why".
 pub(crate) fn merge_line(merge: &MergeLine) -> String {
-    let (verb, what) = match merge.state.as_str() {
-        "merged" => {
+    let (verb, what) = match merge.state {
+        MergeState::Merged => {
             ("merged", merge.commit.as_deref().map_or("", |c| &c[..c.len().min(10)]).to_owned())
         }
-        "conflict" if !merge.paths.is_empty() => {
+        MergeState::Conflict if !merge.paths.is_empty() => {
             ("bounced", format!("conflicts in {}", merge.paths.join(", ")))
         }
-        "conflict" => ("bounced", format!("see cw task show {}", merge.task)),
-        "failed" => ("failed", format!("see cw task show {}", merge.task)),
-        other => (other, String::new()),
+        MergeState::Conflict => ("bounced", format!("see cw task show {}", merge.task)),
+        MergeState::Failed => ("failed", format!("see cw task show {}", merge.task)),
+        MergeState::Queued => ("queued", String::new()),
     };
     let mut line = format!(
         "{} {} {}  {}",
@@ -148,7 +148,7 @@ pub(crate) fn merge_line(merge: &MergeLine) -> String {
     );
     // Why a merge without conflicting paths bounced or failed, in its first line.
     let reason = merge.reason.as_deref().and_then(|r| r.lines().next()).unwrap_or("");
-    if merge.state != "merged" && merge.paths.is_empty() && !reason.is_empty() {
+    if merge.state != MergeState::Merged && merge.paths.is_empty() && !reason.is_empty() {
         line.push_str(" — ");
         line.push_str(output::column(reason, REASON_CHARS).trim_end());
     }

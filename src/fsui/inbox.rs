@@ -150,7 +150,7 @@ mod tests {
             task: Some(TaskId(5)),
             question: text.to_owned(),
             options,
-            status: "open".to_owned(),
+            status: crate::model::QuestionStatus::Open,
             answer: None,
             answered_by: None,
             asked_at: Timestamp(1_764_684_000_000),

@@ -20,7 +20,7 @@ pub mod watch;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::model::{AgentId, AgentState, QuestionId, TaskId, TaskState};
+use crate::model::{AgentId, AgentState, QuestionId, QuestionStatus, TaskId, TaskState};
 use crate::service::{Caller, Service, ServiceError, Via};
 use crate::store::QuestionRecord;
 
@@ -97,7 +97,7 @@ impl<'s> Mirror<'s> {
         for question in self.service.all_questions(&self.caller)? {
             let context = self.context(question.agent, question.task);
             let open_file = inbox.join(format!("{}.md", question.id));
-            if question.status == "open" {
+            if question.status == QuestionStatus::Open {
                 // An existing file is the human's to edit; only a missing one is (re)written.
                 if !open_file.exists() && fs_err::symlink_metadata(&open_file).is_err() {
                     self.write(&open_file, &inbox::render_open(&question, &context), report)?;
@@ -128,7 +128,7 @@ impl<'s> Mirror<'s> {
             Err(why) => return self.problem(report, path, &why),
         };
         let mut recorded = question.clone();
-        if question.status == "open" {
+        if question.status == QuestionStatus::Open {
             let Some(answer) = &written else {
                 return self.clear_problem(path);
             };

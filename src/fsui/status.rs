@@ -49,7 +49,7 @@ pub(super) fn render(
     }
     for merge in &report.recent_merges {
         let why = merge.reason.as_deref().and_then(|r| r.lines().next()).unwrap_or("");
-        let why = if merge.state == "merged" || why.is_empty() {
+        let why = if merge.state == crate::model::MergeState::Merged || why.is_empty() {
             String::new()
         } else {
             format!(" — {}", scalar(why))

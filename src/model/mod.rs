@@ -9,6 +9,7 @@ mod dag;
 mod ids;
 mod lease;
 mod limits;
+mod records;
 mod task_state;
 
 pub use agent_state::{AgentEvent, AgentKind, AgentState, AgentTransitionError};
@@ -18,4 +19,5 @@ pub use ids::{
 };
 pub use lease::{Lease, Timestamp};
 pub use limits::{MAX_DESCRIPTION_BYTES, MAX_TITLE_CHARS};
+pub use records::{MergeState, QuestionStatus};
 pub use task_state::{ReportOutcome, TaskEvent, TaskState, TransitionError};

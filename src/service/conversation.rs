@@ -8,7 +8,8 @@ use tracing::instrument;
 use super::tasks::{apply, require_task};
 use super::{Caller, Service, ServiceError};
 use crate::model::{
-    AgentEvent, AgentId, MessageId, QuestionId, TaskEvent, TaskId, TaskState, Timestamp,
+    AgentEvent, AgentId, MessageId, QuestionId, QuestionStatus, TaskEvent, TaskId, TaskState,
+    Timestamp,
 };
 use crate::store::{AgentRecord, MessageRecord, QuestionRecord, Tx};
 
@@ -107,7 +108,7 @@ impl Service {
         let mut next_tick = tick_every;
         loop {
             let question = self.question(id)?;
-            if question.status != "open" {
+            if question.status != QuestionStatus::Open {
                 return Ok(AnswerWait::Answered(question));
             }
             let elapsed = started.elapsed();

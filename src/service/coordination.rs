@@ -10,7 +10,10 @@ use super::conversation::require_agent;
 use super::tasks::{apply, require_task};
 use super::{Service, ServiceError};
 use crate::git;
-use crate::model::{AgentId, AgentKind, AgentState, QuestionId, TaskEvent, TaskId, TaskState};
+use crate::model::{
+    AgentId, AgentKind, AgentState, MergeState, QuestionId, QuestionStatus, TaskEvent, TaskId,
+    TaskState,
+};
 use crate::store::{
     AgentRecord, MergeEnd, MergeRecord, QuestionRecord, TaskFilter, TaskRecord, Tx,
 };
@@ -169,7 +172,7 @@ impl Service {
             }
             Ok(tx
                 .latest_merge(task.id)?
-                .filter(|m| m.state == "conflict" && m.delivered_at.is_none())
+                .filter(|m| m.state == MergeState::Conflict && m.delivered_at.is_none())
                 .map(Delivery::Bounce))
         })
     }
@@ -325,7 +328,7 @@ impl Service {
             for id in tx.ready_tasks(u32::MAX)? {
                 let task = require_task(tx, id)?;
                 if task.needs_human
-                    && tx.human_task_question(id)?.is_none_or(|q| q.status != "open")
+                    && tx.human_task_question(id)?.is_none_or(|q| q.status != QuestionStatus::Open)
                 {
                     unasked.push(task);
                 }

@@ -113,8 +113,7 @@ pub struct StatusReport {
 pub struct MergeLine {
     pub task: TaskId,
     pub title: String,
-    /// `merged`, `conflict` (bounced back) or `failed`.
-    pub state: String,
+    pub state: crate::model::MergeState,
     pub commit: Option<String>,
     pub paths: Vec<String>,
     /// Why it bounced or failed.

@@ -5,15 +5,14 @@ use serde_json::json;
 
 use super::error::SqlResultExt;
 use super::{StoreError, Tx};
-use crate::model::{TaskId, Timestamp};
+use crate::model::{MergeState, TaskId, Timestamp};
 
 /// A merge request row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MergeRecord {
     pub id: i64,
     pub task: TaskId,
-    /// `queued`, `merged`, `conflict` (bounced back to the agent) or `failed`.
-    pub state: String,
+    pub state: MergeState,
     pub branch: Option<String>,
     /// The merge commit on the integration branch, once merged.
     pub commit: Option<String>,
@@ -185,7 +184,9 @@ fn merge_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MergeRecord> {
     Ok(MergeRecord {
         id: r.get(0)?,
         task: TaskId(r.get(1)?),
-        state: r.get(2)?,
+        state: r.get::<_, String>(2)?.parse().map_err(|cause: String| {
+            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, cause.into())
+        })?,
         branch: r.get(3)?,
         commit: r.get(4)?,
         paths: serde_json::from_str(&paths).unwrap_or_default(),

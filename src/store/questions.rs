@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::error::SqlResultExt;
 use super::{StoreError, Tx};
-use crate::model::{AgentId, MessageId, QuestionId, TaskId, Timestamp};
+use crate::model::{AgentId, MessageId, QuestionId, QuestionStatus, TaskId, Timestamp};
 
 /// A question row.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,8 +15,7 @@ pub struct QuestionRecord {
     pub task: Option<TaskId>,
     pub question: String,
     pub options: Vec<String>,
-    /// `open`, `answered` or `withdrawn`.
-    pub status: String,
+    pub status: QuestionStatus,
     pub answer: Option<String>,
     pub answered_by: Option<String>,
     pub asked_at: Timestamp,
@@ -314,7 +313,9 @@ fn question_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QuestionRecord> 
         task: r.get::<_, Option<i64>>(2)?.map(TaskId),
         question: r.get(3)?,
         options: serde_json::from_str(&options).unwrap_or_default(),
-        status: r.get(5)?,
+        status: r.get::<_, String>(5)?.parse().map_err(|cause: String| {
+            rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, cause.into())
+        })?,
         answer: r.get(6)?,
         answered_by: r.get(7)?,
         asked_at: Timestamp(r.get(8)?),

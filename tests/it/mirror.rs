@@ -186,7 +186,7 @@ fn broken_files_are_left_byte_for_byte_with_the_reason_beside_them() {
         let note = fs_err::read_to_string(file.with_file_name(format!("{}.error.md", question.id)))
             .unwrap();
         assert!(note.contains("was not applied"), "{note}");
-        assert_eq!(service.question(question.id).unwrap().status, "open");
+        assert_eq!(service.question(question.id).unwrap().status.as_str(), "open");
         let status = env.cw(&["status"]).ok().to_owned();
         assert!(status.contains(&format!("  .cw/inbox/{}.md: ", question.id)), "{status}");
     }
@@ -214,7 +214,7 @@ fn a_link_out_of_cw_is_refused_and_its_target_untouched() {
     std::os::unix::fs::symlink(&outside, &file).unwrap();
     let synced = env.cw(&["mirror"]).ok().to_owned();
     assert!(synced.contains("symbolic link"), "{synced}");
-    assert_eq!(service.question(question.id).unwrap().status, "open");
+    assert_eq!(service.question(question.id).unwrap().status.as_str(), "open");
     assert_eq!(fs_err::read_to_string(&outside).unwrap(), text);
     assert!(fs_err::symlink_metadata(&file).unwrap().file_type().is_symlink(), "left as it was");
 }
