@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Captures, Regex};
 
 use super::numbers::{PHASE_NUMBER, PhaseNumber};
 use super::text::{LineIndex, dedent};
@@ -77,155 +77,205 @@ static PLAN_ENTRY: LazyLock<Regex> = LazyLock::new(|| {
     .expect("invariant: static regex")
 });
 
-/// Parses a normalised ROADMAP.md.
+/// Parses a normalised ROADMAP.md: one pass over its lines outside code fences, each kind of line
+/// handled by one step of a `Scan` (milestone blocks, phase headings, other headings, checklist
+/// entries), then each phase's section read for its fields.
 pub(crate) fn parse(text: &str) -> Roadmap {
-    let mut roadmap = Roadmap::default();
     let lines: Vec<&str> = text.lines().collect();
+    let mut scan = Scan::default();
     let mut in_fence = false;
-    // Milestone context: a stack of (name, shipped) for <details> blocks, plus the heading one.
-    let mut details_stack: Vec<(String, bool)> = Vec::new();
-    let mut heading_milestone: Option<(String, bool)> = None;
-    let mut section: Option<(PhaseNumber, usize, usize)> = None; // (phase, start line idx, heading level)
-    let mut sections: Vec<(PhaseNumber, usize, usize)> = Vec::new(); // (phase, start, end)
-    let mut overview_start: Option<usize> = None;
-    let mut overview_end = None;
-
-    let close_section = |section: &mut Option<(PhaseNumber, usize, usize)>,
-                         end: usize,
-                         sections: &mut Vec<(PhaseNumber, usize, usize)>| {
-        if let Some((phase, start, _)) = section.take() {
-            sections.push((phase, start, end));
-        }
-    };
-
     for (index, line) in lines.iter().enumerate() {
         let trimmed = line.trim();
         if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
             in_fence = !in_fence;
-            continue;
-        }
-        if in_fence {
-            continue;
-        }
-        if trimmed.starts_with("<details") {
-            details_stack.push((String::new(), false));
-            continue;
-        }
-        if let Some(summary) = trimmed.strip_prefix("<summary>") {
-            let summary = summary.trim_end_matches("</summary>");
-            if let Some(top) = details_stack.last_mut() {
-                *top = (summary.to_owned(), is_shipped(summary));
+        } else if !in_fence && !scan.milestone_block(trimmed, index) {
+            let milestone = scan.milestone();
+            if let Some(caps) = DETAIL_HEADING.captures(line) {
+                scan.phase_heading(&caps, index, milestone.as_ref());
+            } else if let Some(caps) = HEADING.captures(line) {
+                scan.heading(caps[1].len(), caps[2].trim(), index);
+            } else if let Some(caps) = CHECKLIST.captures(line) {
+                scan.checklist_entry(&caps, line, index, milestone.as_ref());
             }
-            continue;
         }
-        if trimmed.starts_with("</details>") {
-            details_stack.pop();
-            close_section(&mut section, index, &mut sections);
-            continue;
-        }
-        let milestone = details_stack.last().cloned().or_else(|| heading_milestone.clone());
+    }
+    scan.finish(text, &lines)
+}
 
-        if let Some(caps) = DETAIL_HEADING.captures(line) {
-            close_section(&mut section, index, &mut sections);
-            let Some(number) = PhaseNumber::parse(&caps[3]) else { continue };
-            let raw_name = caps[4].trim().to_owned();
-            let phase = roadmap.phases.entry(number.clone()).or_default();
-            phase.number = caps[3].to_owned();
-            phase.name = clean_name(&raw_name);
-            phase.line = index + 1;
-            phase.has_details = true;
-            phase.abandoned |=
-                caps.get(2).is_some() || raw_name.contains("~~") || raw_name.contains("ABANDONED");
-            phase.inserted |= raw_name.contains("(INSERTED)");
-            phase.backlog |= raw_name.contains("(BACKLOG)") || number.major() == 999;
-            phase.checked |= raw_name.contains('✅');
-            if let Some((name, shipped)) = &milestone {
-                phase.milestone = Some(name.clone());
-                phase.in_shipped_milestone |= *shipped;
-            }
-            section = Some((number, index, caps[1].len()));
-            continue;
+/// A milestone a phase is listed under: a `<details>` block's summary or a milestone heading.
+#[derive(Debug, Clone)]
+struct Milestone {
+    name: String,
+    shipped: bool,
+}
+
+/// The phase section open at the current line: its phase, heading line and heading level.
+struct OpenSection {
+    phase: PhaseNumber,
+    start: usize,
+    level: usize,
+}
+
+/// A phase's section: from its heading line to the line that ends it (exclusive).
+struct Section {
+    phase: PhaseNumber,
+    start: usize,
+    end: usize,
+}
+
+/// The state of one pass over a roadmap.
+#[derive(Default)]
+struct Scan {
+    roadmap: Roadmap,
+    /// The `<details>` blocks open at this line, innermost last.
+    details: Vec<Milestone>,
+    heading_milestone: Option<Milestone>,
+    open: Option<OpenSection>,
+    sections: Vec<Section>,
+    overview_start: Option<usize>,
+    overview_end: Option<usize>,
+}
+
+impl Scan {
+    /// The milestone the current line is under.
+    fn milestone(&self) -> Option<Milestone> {
+        self.details.last().cloned().or_else(|| self.heading_milestone.clone())
+    }
+
+    fn close_section(&mut self, end: usize) {
+        if let Some(OpenSection { phase, start, .. }) = self.open.take() {
+            self.sections.push(Section { phase, start, end });
         }
-        if let Some(caps) = HEADING.captures(line) {
-            let level = caps[1].len();
-            let heading = caps[2].trim();
-            if level == 1 && roadmap.title.is_none() {
-                let title =
-                    heading.trim_start_matches("Roadmap:").trim_start_matches("Roadmap").trim();
-                roadmap.title = Some(title.trim_start_matches([':', '-', '—']).trim().to_owned());
+    }
+
+    /// `<details>`, `<summary>…</summary>` and `</details>` lines; true if this was one.
+    fn milestone_block(&mut self, trimmed: &str, index: usize) -> bool {
+        if trimmed.starts_with("<details") {
+            self.details.push(Milestone { name: String::new(), shipped: false });
+        } else if let Some(summary) = trimmed.strip_prefix("<summary>") {
+            let summary = summary.trim_end_matches("</summary>");
+            if let Some(top) = self.details.last_mut() {
+                *top = Milestone { name: summary.to_owned(), shipped: is_shipped(summary) };
             }
-            if overview_start.is_some() && overview_end.is_none() {
-                overview_end = Some(index);
-            }
-            if level == 2 && heading.eq_ignore_ascii_case("overview") {
-                overview_start = Some(index + 1);
-            }
-            let ends_section = match &section {
-                Some((_, _, section_level)) => {
-                    level <= *section_level
-                        || MILESTONE_WORDS.is_match(heading)
-                        || heading.starts_with("Progress")
-                        || heading.starts_with("Backlog")
-                }
-                None => false,
+        } else if trimmed.starts_with("</details>") {
+            self.details.pop();
+            self.close_section(index);
+        } else {
+            return false;
+        }
+        true
+    }
+
+    /// `### Phase 3: Name`: a phase with details; its section starts here.
+    fn phase_heading(&mut self, caps: &Captures<'_>, index: usize, milestone: Option<&Milestone>) {
+        self.close_section(index);
+        let Some(number) = PhaseNumber::parse(&caps[3]) else { return };
+        let raw_name = caps[4].trim().to_owned();
+        let phase = self.roadmap.phases.entry(number.clone()).or_default();
+        phase.number = caps[3].to_owned();
+        phase.name = clean_name(&raw_name);
+        phase.line = index + 1;
+        phase.has_details = true;
+        phase.abandoned |=
+            caps.get(2).is_some() || raw_name.contains("~~") || raw_name.contains("ABANDONED");
+        phase.inserted |= raw_name.contains("(INSERTED)");
+        phase.backlog |= raw_name.contains("(BACKLOG)") || number.major() == 999;
+        phase.checked |= raw_name.contains('✅');
+        if let Some(milestone) = milestone {
+            phase.milestone = Some(milestone.name.clone());
+            phase.in_shipped_milestone |= milestone.shipped;
+        }
+        self.open = Some(OpenSection { phase: number, start: index, level: caps[1].len() });
+    }
+
+    /// Any other heading: the title, the overview's bounds, the end of a phase's section, a
+    /// milestone heading.
+    fn heading(&mut self, level: usize, heading: &str, index: usize) {
+        if level == 1 && self.roadmap.title.is_none() {
+            let title = heading.trim_start_matches("Roadmap:").trim_start_matches("Roadmap").trim();
+            self.roadmap.title = Some(title.trim_start_matches([':', '-', '—']).trim().to_owned());
+        }
+        if self.overview_start.is_some() && self.overview_end.is_none() {
+            self.overview_end = Some(index);
+        }
+        if level == 2 && heading.eq_ignore_ascii_case("overview") {
+            self.overview_start = Some(index + 1);
+        }
+        let ends_section = self.open.as_ref().is_some_and(|open| {
+            level <= open.level
+                || MILESTONE_WORDS.is_match(heading)
+                || heading.starts_with("Progress")
+                || heading.starts_with("Backlog")
+        });
+        if ends_section {
+            self.close_section(index);
+        }
+        if level >= 2 && MILESTONE_WORDS.is_match(heading) && !heading.starts_with("Phase") {
+            self.heading_milestone =
+                Some(Milestone { name: heading.to_owned(), shipped: is_shipped(heading) });
+        } else if level == 2 {
+            self.heading_milestone = None;
+        }
+    }
+
+    /// `- [x] Phase 3: Name` (or a range `Phases 3-5`): phases listed, ticked or not.
+    fn checklist_entry(
+        &mut self,
+        caps: &Captures<'_>,
+        line: &str,
+        index: usize,
+        milestone: Option<&Milestone>,
+    ) {
+        let checked = &caps[1] != " ";
+        let struck = caps.get(2).is_some() || line.contains("ABANDONED");
+        let first = &caps[3];
+        let rest = caps[5].to_owned();
+        let name = checklist_name(&rest);
+        let numbers: Vec<(String, PhaseNumber)> =
+            match caps.get(4).and_then(|last| range(first, last.as_str())) {
+                Some(range) => range,
+                None => PhaseNumber::parse(first)
+                    .map(|n| vec![(first.to_owned(), n)])
+                    .unwrap_or_default(),
             };
-            if ends_section {
-                close_section(&mut section, index, &mut sections);
+        for (raw, number) in numbers {
+            let phase = self.roadmap.phases.entry(number.clone()).or_default();
+            if phase.number.is_empty() {
+                phase.number = raw;
+                phase.line = index + 1;
             }
-            if level >= 2 && MILESTONE_WORDS.is_match(heading) && !heading.starts_with("Phase") {
-                heading_milestone = Some((heading.to_owned(), is_shipped(heading)));
-            } else if level == 2 {
-                heading_milestone = None;
+            if !phase.has_details && !name.is_empty() {
+                phase.name = name.clone();
             }
-            continue;
-        }
-        if let Some(caps) = CHECKLIST.captures(line) {
-            let checked = &caps[1] != " ";
-            let struck = caps.get(2).is_some() || line.contains("ABANDONED");
-            let first = &caps[3];
-            let rest = caps[5].to_owned();
-            let name = checklist_name(&rest);
-            let numbers: Vec<(String, PhaseNumber)> =
-                match caps.get(4).and_then(|last| range(first, last.as_str())) {
-                    Some(range) => range,
-                    None => PhaseNumber::parse(first)
-                        .map(|n| vec![(first.to_owned(), n)])
-                        .unwrap_or_default(),
-                };
-            for (raw, number) in numbers {
-                let phase = roadmap.phases.entry(number.clone()).or_default();
-                if phase.number.is_empty() {
-                    phase.number = raw;
-                    phase.line = index + 1;
-                }
-                if !phase.has_details && !name.is_empty() {
-                    phase.name = name.clone();
-                }
-                phase.checked |= checked || rest.contains("completed");
-                phase.abandoned |= struck;
-                phase.backlog |= rest.contains("(BACKLOG)") || number.major() == 999;
-                phase.inserted |= rest.contains("(INSERTED)");
-                if let Some((milestone_name, shipped)) = &milestone {
-                    phase.milestone.get_or_insert_with(|| milestone_name.clone());
-                    phase.in_shipped_milestone |= *shipped;
-                }
+            phase.checked |= checked || rest.contains("completed");
+            phase.abandoned |= struck;
+            phase.backlog |= rest.contains("(BACKLOG)") || number.major() == 999;
+            phase.inserted |= rest.contains("(INSERTED)");
+            if let Some(milestone) = milestone {
+                phase.milestone.get_or_insert_with(|| milestone.name.clone());
+                phase.in_shipped_milestone |= milestone.shipped;
             }
         }
     }
-    close_section(&mut section, lines.len(), &mut sections);
-    if let Some(start) = overview_start {
-        let end = overview_end.unwrap_or(lines.len());
-        roadmap.overview = dedent(&lines[start..end.max(start)].join("\n"));
-    }
-    let line_index = LineIndex::new(text);
-    for (number, start, end) in sections {
-        let body_start: usize = lines[..start + 1].iter().map(|l| l.len() + 1).sum();
-        let section_text = lines[start + 1..end].join("\n");
-        if let Some(phase) = roadmap.phases.get_mut(&number) {
-            read_fields(phase, &section_text, |offset| line_index.line_of(body_start + offset));
+
+    /// Closes the last section, takes the overview, and reads each phase's section fields.
+    fn finish(mut self, text: &str, lines: &[&str]) -> Roadmap {
+        self.close_section(lines.len());
+        let mut roadmap = self.roadmap;
+        if let Some(start) = self.overview_start {
+            let end = self.overview_end.unwrap_or(lines.len());
+            roadmap.overview = dedent(&lines[start..end.max(start)].join("\n"));
         }
+        let line_index = LineIndex::new(text);
+        for Section { phase: number, start, end } in self.sections {
+            let body_start: usize = lines[..start + 1].iter().map(|l| l.len() + 1).sum();
+            let section_text = lines[start + 1..end].join("\n");
+            if let Some(phase) = roadmap.phases.get_mut(&number) {
+                read_fields(phase, &section_text, |offset| line_index.line_of(body_start + offset));
+            }
+        }
+        roadmap
     }
-    roadmap
 }
 
 /// True when the roadmap has at least one GSD phase (heading or checklist entry).
