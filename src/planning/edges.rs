@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::names;
 use super::numbers::{PHASE_NUMBER, PhaseNumber, plan_key, plan_number};
-use super::resolve::{Context, PlanDepends, for_the_human};
+use super::resolve::{Context, DeclaredDepends, HeldPlan, PlanDepends, for_the_human};
 use super::roadmap::Roadmap;
 use super::{ImportError, ImportPlan, ImportSet, ImportTask, ImportWarning};
 use crate::model::find_cycle;
@@ -177,7 +177,7 @@ impl<'s> PlanGraph<'s> {
     fn dependencies(
         &self,
         plan: &ImportPlan,
-        (raw, legacy, location): &(Vec<String>, bool, String),
+        DeclaredDepends { items, legacy, location }: &DeclaredDepends,
         cx: &mut Context,
     ) -> Vec<String> {
         let phase_plans = self.of_phase(&plan.phase_key);
@@ -191,7 +191,7 @@ impl<'s> PlanGraph<'s> {
                 deps.push(previous.key.clone());
             }
         }
-        for item in raw {
+        for item in items {
             let item = item.trim();
             if let Some(caps) = PHASE_REFERENCE.captures(item) {
                 let Some(number) = PhaseNumber::parse(&caps[1]) else { continue };
@@ -372,7 +372,7 @@ fn unresolved_dependency(cx: &mut Context, plan: &str, location: &str, what: &st
         unresolved(cx, location, format!("{what}; dropped (--ignore-unresolved)"));
         return;
     }
-    cx.held.push((plan.to_owned(), format!("{location}: {what}")));
+    cx.held.push(HeldPlan { plan: plan.to_owned(), reason: format!("{location}: {what}") });
     unresolved(
         cx,
         location,
@@ -383,10 +383,10 @@ fn unresolved_dependency(cx: &mut Context, plan: &str, location: &str, what: &st
 }
 
 /// The tasks that hold back plans with unresolved dependencies, each the first of its plan.
-pub(super) fn hold_unresolved(set: &mut ImportSet, held: &[(String, String)]) {
+pub(super) fn hold_unresolved(set: &mut ImportSet, held: &[HeldPlan]) {
     let mut by_plan: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (plan, why) in held {
-        by_plan.entry(plan.as_str()).or_default().push(why.as_str());
+    for HeldPlan { plan, reason } in held {
+        by_plan.entry(plan.as_str()).or_default().push(reason.as_str());
     }
     for (plan_key, reasons) in by_plan {
         let Some(plan) = set.plans.iter().find(|p| p.key == plan_key) else { continue };
@@ -424,7 +424,7 @@ pub(super) fn unresolved(cx: &mut Context, location: &str, message: String) {
 
 pub(super) fn check_cycles(
     set: &ImportSet,
-    plan_depends: &HashMap<String, (Vec<String>, bool, String)>,
+    plan_depends: &PlanDepends,
     cx: &Context,
 ) -> Result<(), ImportError> {
     let index: HashMap<&str, usize> =
@@ -458,8 +458,8 @@ pub(super) fn check_cycles(
     let sources: Vec<String> = plans
         .iter()
         .filter_map(|p| plan_depends.get(*p))
-        .filter(|(raw, _, _)| !raw.is_empty())
-        .map(|(_, _, location)| location.clone())
+        .filter(|declared| !declared.items.is_empty())
+        .map(|declared| declared.location.clone())
         .chain(from_roadmap)
         .collect::<HashSet<_>>()
         .into_iter()

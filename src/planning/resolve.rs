@@ -121,7 +121,7 @@ pub fn read(
     };
     let mut kept: Vec<PhaseNumber> = Vec::new();
     let mut plan_depends = PlanDepends::new();
-    let mut extras: Vec<(PhaseNumber, PhaseDir, PathBuf)> = Vec::new();
+    let mut extras: Vec<SecondDir> = Vec::new();
     for number in &numbers {
         let found = dirs.get(number).map(Vec::as_slice).unwrap_or_default();
         // The directory that is this phase: the first holding plans, else the first.
@@ -137,7 +137,7 @@ pub fn read(
         for (_, other) in found.iter().enumerate().filter(|(at, _)| *at != primary) {
             if has_plans(other) {
                 let first = dir.map(|d| d.path.clone()).unwrap_or_default();
-                extras.push((number.clone(), other.clone(), first));
+                extras.push(SecondDir { number: number.clone(), dir: other.clone(), first });
             } else {
                 let kept_dir = dir.map(|d| cx.location(&d.path, None)).unwrap_or_default();
                 cx.warn(
@@ -174,7 +174,7 @@ pub fn read(
     }
     // Second directories with plans of their own (an older milestone's phase 3 beside this
     // one's): phases of their own, keyed by milestone and directory.
-    for (number, dir, first) in extras {
+    for SecondDir { number, dir, first } in extras {
         if options.strict {
             return Err(ImportError::DuplicatePhaseDirs {
                 number: number.as_str().to_owned(),
@@ -229,8 +229,8 @@ pub(super) struct Context {
     strict: bool,
     /// `--ignore-unresolved`: a dependency that names nothing is dropped, not held for the human.
     pub(super) ignore_unresolved: bool,
-    /// Plans held back by dependencies that name nothing: (plan key, `file:line: what`).
-    pub(super) held: Vec<(String, String)>,
+    /// Plans held back by dependencies that name nothing.
+    pub(super) held: Vec<HeldPlan>,
     /// Files that could not be read, each in words (`file:line — reason`).
     problems: Vec<String>,
     /// What became of each file read or passed over.
@@ -722,8 +722,33 @@ impl Context {
     }
 }
 
-/// Plan key → (raw `depends_on` items, legacy ordering, where the field is).
-pub(super) type PlanDepends = HashMap<String, (Vec<String>, bool, String)>;
+/// A second directory for one phase number that holds plans of its own.
+struct SecondDir {
+    number: PhaseNumber,
+    dir: PhaseDir,
+    /// The directory kept as the phase itself.
+    first: PathBuf,
+}
+
+/// What a plan's front matter says it waits for, before it is resolved against the import.
+pub(super) struct DeclaredDepends {
+    /// The raw `depends_on` items, as written.
+    pub(super) items: Vec<String>,
+    /// GSD ≤ 1.3 (no `wave`, no `depends_on` in the phase): plans run one after another.
+    pub(super) legacy: bool,
+    /// Where the field is (`file:line`), for warnings and cycles.
+    pub(super) location: String,
+}
+
+/// Plan key → what it declares it depends on.
+pub(super) type PlanDepends = HashMap<String, DeclaredDepends>;
+
+/// A plan held back by a dependency that names nothing.
+pub(super) struct HeldPlan {
+    pub(super) plan: String,
+    /// `file:line: what`.
+    pub(super) reason: String,
+}
 
 /// True if a phase directory holds at least one plan file.
 fn has_plans(dir: &PhaseDir) -> bool {
@@ -783,7 +808,7 @@ fn read_phase(
     for (index, file) in files.iter().enumerate() {
         let summary = summaries.get(&file.number).cloned();
         let plan = cx.build_plan(&phase, road, file, summary.as_ref(), index)?;
-        let deps_raw = file
+        let items = file
             .parsed
             .front
             .as_ref()
@@ -791,7 +816,7 @@ fn read_phase(
             .map(FmValue::texts)
             .unwrap_or_default();
         let location = cx.location(&file.path, Some(depends_line(&file.text)));
-        plan_depends.insert(plan.key.clone(), (deps_raw, legacy, location));
+        plan_depends.insert(plan.key.clone(), DeclaredDepends { items, legacy, location });
         let before = set.tasks.len();
         match &file.broken {
             Some(why) => add_fix_task(set, &plan, why, &phase),
