@@ -2,6 +2,8 @@
 //! or cw's own fault? The CLI turns this into exit codes 1/2; MCP into tool errors vs JSON-RPC
 //! errors.
 
+use crate::agent::AgentError;
+use crate::coordinator::CoordinatorError;
 use crate::git::GitError;
 use crate::process::ProcessError;
 use crate::service::ServiceError;
@@ -60,6 +62,29 @@ pub fn classify(err: &ServiceError) -> ErrorKind {
         E::Git(err) => classify_git(err),
         E::Process(err) => classify_process(err),
         E::Io { .. } | E::Internal(_) => ErrorKind::Internal,
+    }
+}
+
+/// Classifies an agent runtime error: a worktree that is gone or a setup command that failed
+/// is the user's to see to; a row without a worktree is cw's.
+pub fn classify_agent(err: &AgentError) -> ErrorKind {
+    match err {
+        AgentError::Service(err) => classify(err),
+        AgentError::Process(err) => classify_process(err),
+        AgentError::WorktreeGone { .. } | AgentError::SetupFailed { .. } => ErrorKind::User,
+        AgentError::NoWorktree(_) => ErrorKind::Internal,
+    }
+}
+
+/// Classifies a failure of `cw run`'s loop: its own threads failing are cw's.
+pub fn classify_run(err: &CoordinatorError) -> ErrorKind {
+    match err {
+        CoordinatorError::Service(err) => classify(err),
+        CoordinatorError::Agent(err) => classify_agent(err),
+        CoordinatorError::Watch(err) => classify_store(err),
+        CoordinatorError::StartThreads(_)
+        | CoordinatorError::StartThreadsGone
+        | CoordinatorError::Panicked(_) => ErrorKind::Internal,
     }
 }
 
@@ -155,5 +180,23 @@ mod tests {
         for (err, kind) in cases {
             assert_eq!(classify(&err), kind, "{err}");
         }
+    }
+
+    #[test]
+    fn an_agent_or_run_failure_is_classified_by_what_it_wraps_or_as_cws_own() {
+        let agent: crate::model::AgentId = "a3".parse().unwrap();
+        let gone = AgentError::WorktreeGone {
+            agent,
+            worktree: PathBuf::from("/w"),
+            branch: "cw/a3".to_owned(),
+        };
+        assert_eq!(classify_agent(&gone), ErrorKind::User);
+        assert_eq!(classify_agent(&AgentError::NoWorktree(agent)), ErrorKind::Internal);
+        let refused = AgentError::Service(ServiceError::AgentRunning(agent));
+        assert_eq!(classify_agent(&refused), ErrorKind::User);
+        assert_eq!(classify_run(&CoordinatorError::Agent(refused)), ErrorKind::User);
+        let panicked = CoordinatorError::Panicked("starting the agent");
+        assert_eq!(classify_run(&panicked), ErrorKind::Internal);
+        assert_eq!(panicked.to_string(), "starting the agent panicked");
     }
 }

@@ -6,9 +6,11 @@
 //! Must not: write SQL (it records through the service), call git2 or signals directly (the git
 //! and process modules do).
 
+mod error;
 pub mod launch;
 pub mod prompts;
 mod runtime;
 pub mod stream;
 
+pub use error::AgentError;
 pub use runtime::{Adoption, AgentExit, AgentRuntime, Continuation, LiveAgent};

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use super::AgentError;
 use super::launch::{self, SessionStart};
 use super::prompts::Prompt;
 use super::stream::{RunSummary, StreamEvent, StreamTail};
@@ -105,7 +106,7 @@ impl AgentRuntime {
     }
 
     /// The runtime for the running cw binary.
-    pub fn for_current_exe(service: Arc<Service>) -> Result<AgentRuntime, ServiceError> {
+    pub fn for_current_exe(service: Arc<Service>) -> Result<AgentRuntime, AgentError> {
         let exe = std::env::current_exe()
             .map_err(|source| ServiceError::Io { path: PathBuf::from("/proc/self/exe"), source })?;
         Ok(AgentRuntime::new(service, exe))
@@ -114,7 +115,7 @@ impl AgentRuntime {
     /// Starts one agent on a ready task outside `cw run` (`cw agent spawn`), refusing first when
     /// its work could never be merged (the integration branch is missing or checked out), as
     /// `cw run` refuses when it starts.
-    pub fn spawn_one(&self, task: TaskId) -> Result<LiveAgent, ServiceError> {
+    pub fn spawn_one(&self, task: TaskId) -> Result<LiveAgent, AgentError> {
         self.service.check_integration_branch()?;
         self.spawn_on_task(task, None)
     }
@@ -128,7 +129,7 @@ impl AgentRuntime {
         &self,
         task: TaskId,
         reuse: Option<AgentId>,
-    ) -> Result<LiveAgent, ServiceError> {
+    ) -> Result<LiveAgent, AgentError> {
         let registration = self.service.prepare_agent(task)?;
         let agent = registration.agent.id;
         match self.start_new(agent, task, reuse, registration.token) {
@@ -153,7 +154,7 @@ impl AgentRuntime {
         task: TaskId,
         reuse: Option<AgentId>,
         token: String,
-    ) -> Result<LiveAgent, ServiceError> {
+    ) -> Result<LiveAgent, AgentError> {
         let detail = self.service.task(task)?;
         let workspace = self.service.workspace();
         let dir = self.agent_dir(agent)?;
@@ -186,7 +187,7 @@ impl AgentRuntime {
     /// Cleans up after an agent cw registered but never started: a cw killed between
     /// registering it and recording its worktree leaves an unrecorded branch and worktree (holding
     /// nothing but the integration tip) that would block the task's next agent. True if it was one.
-    pub fn discard_unstarted(&self, record: &AgentRecord) -> Result<bool, ServiceError> {
+    pub fn discard_unstarted(&self, record: &AgentRecord) -> Result<bool, AgentError> {
         let unstarted = record.kind == crate::model::AgentKind::Managed
             && record.worktree.is_none()
             && record.process.is_none()
@@ -207,9 +208,9 @@ impl AgentRuntime {
         &self,
         agent: AgentId,
         how: &Continuation,
-    ) -> Result<LiveAgent, ServiceError> {
+    ) -> Result<LiveAgent, AgentError> {
         if let Continues::Nothing(why) = self.service.what_agent_continues(agent)? {
-            return Err(ServiceError::NothingToContinue { agent, why });
+            return Err(ServiceError::NothingToContinue { agent, why }.into());
         }
         let record = self.service.prepare_restart(agent)?;
         self.service.restore_agent_worktree(&record)?;
@@ -280,17 +281,13 @@ impl AgentRuntime {
         session: &SessionStart,
         tail: StreamTail,
         issued: Option<String>,
-    ) -> Result<LiveAgent, ServiceError> {
+    ) -> Result<LiveAgent, AgentError> {
         let record = self.service.agent(agent)?;
-        let worktree = record.worktree.clone().map(PathBuf::from).ok_or_else(|| {
-            ServiceError::Internal(format!("agent {agent} has no worktree recorded"))
-        })?;
+        let worktree =
+            record.worktree.clone().map(PathBuf::from).ok_or(AgentError::NoWorktree(agent))?;
         if !worktree.is_dir() {
-            return Err(ServiceError::InvalidInput(format!(
-                "the worktree {} of agent {agent} is gone; its branch {} still holds its commits",
-                worktree.display(),
-                record.branch.unwrap_or_default()
-            )));
+            let branch = record.branch.unwrap_or_default();
+            return Err(AgentError::WorktreeGone { agent, worktree, branch });
         }
         let config = &self.service.config().agent;
         let workspace = self.service.workspace();
@@ -349,7 +346,7 @@ impl AgentRuntime {
         })
     }
 
-    fn run_setup(&self, agent_dir: &Path, worktree: &Path) -> Result<(), ServiceError> {
+    fn run_setup(&self, agent_dir: &Path, worktree: &Path) -> Result<(), AgentError> {
         let setup = self.service.config().agent.setup_command.trim().to_owned();
         if setup.is_empty() {
             return Ok(());
@@ -367,15 +364,13 @@ impl AgentRuntime {
         };
         match process::run_to_end(&spec)? {
             ExitOutcome::Exited(0) => Ok(()),
-            outcome => Err(ServiceError::InvalidInput(format!(
-                "the setup command `{setup}` failed ({}); its output is in {}",
-                outcome,
-                log.display()
-            ))),
+            outcome => {
+                Err(AgentError::SetupFailed { command: setup, outcome: outcome.to_string(), log })
+            }
         }
     }
 
-    fn agent_dir(&self, agent: AgentId) -> Result<PathBuf, ServiceError> {
+    fn agent_dir(&self, agent: AgentId) -> Result<PathBuf, AgentError> {
         let dir = self.service.workspace().agent_dir(agent);
         fs_err::create_dir_all(&dir)
             .map_err(|source| ServiceError::Io { path: dir.clone(), source })?;
@@ -392,7 +387,7 @@ impl AgentRuntime {
         &self,
         live: &mut LiveAgent,
         read_output: bool,
-    ) -> Result<(Vec<StreamEvent>, Option<AgentExit>), ServiceError> {
+    ) -> Result<(Vec<StreamEvent>, Option<AgentExit>), AgentError> {
         let ended = match &mut live.process {
             ProcessRef::Child(child) => child.try_exit().map(Some),
             ProcessRef::Adopted(handle) => (!process::is_running(*handle)).then_some(None),
@@ -430,7 +425,7 @@ impl AgentRuntime {
         agent: AgentId,
         outcome: Option<ExitOutcome>,
         summary: &RunSummary,
-    ) -> Result<AgentExit, ServiceError> {
+    ) -> Result<AgentExit, AgentError> {
         let stopped = self.service.agent(agent)?.state == crate::model::AgentState::Stopped;
         let failure = summary.result.as_ref().and_then(|r| r.failure());
         let (kind, status) = match (outcome, &summary.result, failure) {
@@ -479,7 +474,7 @@ impl AgentRuntime {
         &self,
         agent: AgentId,
         live: Option<LiveAgent>,
-    ) -> Result<Option<StopReport>, ServiceError> {
+    ) -> Result<Option<StopReport>, AgentError> {
         self.stop_as(agent, live, StopKind::Operator)
     }
 
@@ -489,7 +484,7 @@ impl AgentRuntime {
         &self,
         agent: AgentId,
         live: Option<LiveAgent>,
-    ) -> Result<Option<StopReport>, ServiceError> {
+    ) -> Result<Option<StopReport>, AgentError> {
         self.stop_as(agent, live, StopKind::Shutdown)
     }
 
@@ -498,7 +493,7 @@ impl AgentRuntime {
         agent: AgentId,
         live: Option<LiveAgent>,
         kind: StopKind,
-    ) -> Result<Option<StopReport>, ServiceError> {
+    ) -> Result<Option<StopReport>, AgentError> {
         let record = match kind {
             StopKind::Operator => self.service.record_agent_stopping(agent)?,
             StopKind::Shutdown => self.service.agent(agent)?,
@@ -528,7 +523,7 @@ impl AgentRuntime {
 
     /// True while the agent's recorded process runs; once it is found gone, its end is recorded
     /// from its log (for watchers that do not supervise it, like `cw agent logs -f`).
-    pub fn refresh(&self, agent: AgentId) -> Result<bool, ServiceError> {
+    pub fn refresh(&self, agent: AgentId) -> Result<bool, AgentError> {
         let record = self.service.agent(agent)?;
         let Some(process) = record.process else { return Ok(false) };
         if process::is_running(handle_of(process)) {
@@ -540,7 +535,7 @@ impl AgentRuntime {
 
     /// Records the end of an agent whose process ended while nobody supervised it: its usage and
     /// how its last run went, both from its log.
-    fn end_unsupervised(&self, agent: AgentId) -> Result<AgentExit, ServiceError> {
+    fn end_unsupervised(&self, agent: AgentId) -> Result<AgentExit, AgentError> {
         let stream = self.service.workspace().agent_dir(agent).join("stream.jsonl");
         let mut summary = RunSummary::default();
         // The summary covers the last run: it resets at each init.
@@ -553,7 +548,7 @@ impl AgentRuntime {
 
     /// After cw starts: every agent with a recorded process is either still running (pid and start
     /// time match: it is adopted and watched again) or gone (its end is recorded from its log).
-    pub fn adopt_all(&self) -> Result<(Vec<LiveAgent>, Vec<AgentExit>), ServiceError> {
+    pub fn adopt_all(&self) -> Result<(Vec<LiveAgent>, Vec<AgentExit>), AgentError> {
         let mut live = Vec::new();
         let mut ended = Vec::new();
         for record in self.service.agents()? {
@@ -568,7 +563,7 @@ impl AgentRuntime {
 
     /// Watches an agent whose process this cw did not start (another cw started it, or this one
     /// before a restart); records its end if it is gone. `None` if no process is recorded.
-    pub fn adopt(&self, record: &AgentRecord) -> Result<Option<Adoption>, ServiceError> {
+    pub fn adopt(&self, record: &AgentRecord) -> Result<Option<Adoption>, AgentError> {
         let Some(process) = record.process else { return Ok(None) };
         let handle = handle_of(process);
         if !process::is_running(handle) {
@@ -597,7 +592,7 @@ impl AgentRuntime {
 
     /// Stops processes of this repository's agent `agent` that no record names: what a cw killed
     /// between starting an agent and recording its pid leaves behind. Returns how many groups.
-    pub fn stop_unrecorded(&self, agent: AgentId) -> Result<usize, ServiceError> {
+    pub fn stop_unrecorded(&self, agent: AgentId) -> Result<usize, AgentError> {
         let id = agent.to_string();
         let root = self.service.workspace().root().to_string_lossy().into_owned();
         let groups = process::groups_with_env(&[(AGENT_ENV, &id), (REPO_ENV, &root)]);

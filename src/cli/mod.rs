@@ -28,7 +28,9 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::error::{ErrorKind, classify, hint};
+use crate::agent::AgentError;
+use crate::coordinator::CoordinatorError;
+use crate::error::{ErrorKind, classify, classify_agent, classify_run, hint};
 use crate::service::{Service, ServiceError};
 use crate::workspace::Workspace;
 
@@ -125,16 +127,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(CommandError::Service(err)) => {
-            let kind = classify(&err);
-            if kind == ErrorKind::Internal {
-                // The cause chain for a bug report (`-v`), not for every terminal.
-                tracing::info!(cause = ?err, "command failed");
-            }
-            let hint = hint(&err).or((kind == ErrorKind::Internal).then_some(INTERNAL_HINT));
-            output::error_line(&format!("{err:#}"), hint);
-            ExitCode::from(if kind == ErrorKind::Usage { 2 } else { 1 })
+        Err(CommandError::Service(err)) => fail(&err, classify(&err), hint(&err)),
+        Err(CommandError::Agent(err)) => {
+            fail(&err, classify_agent(&err), err.as_service().and_then(hint))
         }
+        Err(CommandError::Run(err)) => fail(&err, classify_run(&err), None),
         Err(CommandError::Failed(message)) => {
             output::error_line(&message, None);
             ExitCode::from(1)
@@ -156,6 +153,18 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Prints a failed command's error (its cause chain logged when it is cw's) and picks the exit
+/// code: 2 for a usage mistake, 1 otherwise.
+fn fail(err: &dyn std::error::Error, kind: ErrorKind, hint: Option<&'static str>) -> ExitCode {
+    if kind == ErrorKind::Internal {
+        // The cause chain for a bug report (`-v`), not for every terminal.
+        tracing::info!(cause = ?err, "command failed");
+    }
+    let hint = hint.or((kind == ErrorKind::Internal).then_some(INTERNAL_HINT));
+    output::error_line(&err.to_string(), hint);
+    ExitCode::from(if kind == ErrorKind::Usage { 2 } else { 1 })
 }
 
 /// Said with every failure that is not the user's input: where to look next.
@@ -188,6 +197,10 @@ pub fn command() -> clap::Command {
 /// How a verb fails.
 pub(crate) enum CommandError {
     Service(ServiceError),
+    /// The agent runtime's own failure (a service refusal it met is a `Service`).
+    Agent(AgentError),
+    /// `cw run`'s loop failed on its own (a service or agent failure is one of those).
+    Run(CoordinatorError),
     Usage(String),
     /// A failure outside the service (a transport), already phrased for the user.
     Failed(String),
@@ -201,6 +214,25 @@ pub(crate) enum CommandError {
 impl From<ServiceError> for CommandError {
     fn from(err: ServiceError) -> CommandError {
         CommandError::Service(err)
+    }
+}
+
+impl From<AgentError> for CommandError {
+    fn from(err: AgentError) -> CommandError {
+        match err {
+            AgentError::Service(err) => CommandError::Service(err),
+            err => CommandError::Agent(err),
+        }
+    }
+}
+
+impl From<CoordinatorError> for CommandError {
+    fn from(err: CoordinatorError) -> CommandError {
+        match err {
+            CoordinatorError::Service(err) => CommandError::Service(err),
+            CoordinatorError::Agent(err) => CommandError::from(err),
+            err => CommandError::Run(err),
+        }
     }
 }
 

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use tracing::warn;
 
 use super::Coordinator;
+use super::CoordinatorError;
 use super::starter::{StartJob, StartOutcome};
 use crate::agent::Continuation;
 use crate::model::{AgentId, TaskId, TaskState};
 use crate::process;
-use crate::service::ServiceError;
 use crate::store::TaskRecord;
 
 const MIB: u64 = 1024 * 1024;
@@ -17,7 +17,7 @@ const MIB: u64 = 1024 * 1024;
 impl Coordinator<'_> {
     /// Starts (or resumes) agents on ready tasks, best first, while there is a free slot and
     /// memory to spare.
-    pub(super) fn dispatch(&mut self) -> Result<(), ServiceError> {
+    pub(super) fn dispatch(&mut self) -> Result<(), CoordinatorError> {
         self.paused = None;
         let mut working = self.working_agents()?;
         // Every slot taken (the usual case while a layer runs): nothing to order.
@@ -61,7 +61,7 @@ impl Coordinator<'_> {
     /// Agents that take a slot: those being started, and the live ones but those whose task went
     /// to the merge queue or ended (they are only winding down; waiting for their exit would
     /// delay the next start).
-    pub(super) fn working_agents(&self) -> Result<usize, ServiceError> {
+    pub(super) fn working_agents(&self) -> Result<usize, CoordinatorError> {
         let tasks: Vec<TaskId> = self.live.values().filter_map(|l| l.task).collect();
         let winding_down = self
             .service
@@ -84,7 +84,7 @@ impl Coordinator<'_> {
 
     /// Hands the task to a start worker: its earlier agent resumed in its worktree if there is
     /// one, else a new agent (in a spare merged worktree when there is one).
-    fn submit_start(&mut self, task: &TaskRecord) -> Result<(), ServiceError> {
+    fn submit_start(&mut self, task: &TaskRecord) -> Result<(), CoordinatorError> {
         let job = match self.service.resumable_agent(task.id)? {
             Some(agent) => {
                 let reason = format!(
@@ -107,14 +107,14 @@ impl Coordinator<'_> {
 
     /// Takes in the starts the workers finished: a started agent is supervised from now on, a
     /// failed start is recorded against its task.
-    pub(super) fn take_started(&mut self) -> Result<(), ServiceError> {
+    pub(super) fn take_started(&mut self) -> Result<(), CoordinatorError> {
         for outcome in self.starter.finished() {
             self.on_started(outcome)?;
         }
         Ok(())
     }
 
-    pub(super) fn on_started(&mut self, outcome: StartOutcome) -> Result<(), ServiceError> {
+    pub(super) fn on_started(&mut self, outcome: StartOutcome) -> Result<(), CoordinatorError> {
         let StartOutcome { task, resumed, spare, result } = outcome;
         // A spare that could not be reused is removed now rather than offered again.
         let reused = result.as_ref().is_ok_and(|l| l.reused_worktree_of.is_some());
@@ -153,7 +153,7 @@ impl Coordinator<'_> {
 
     /// A finished agent whose merged worktree the next new agent may take over (newest first):
     /// reusing one costs a rename and the files that changed instead of a whole checkout.
-    fn take_spare(&mut self) -> Result<Option<AgentId>, ServiceError> {
+    fn take_spare(&mut self) -> Result<Option<AgentId>, CoordinatorError> {
         if !self.service.config().agent.reuse_worktrees {
             return Ok(None);
         }

@@ -3,12 +3,13 @@
 //! How one merges or bounces is the service's (`Service::merge_queued`).
 
 use super::Coordinator;
+use super::CoordinatorError;
 use crate::model::TaskState;
 use crate::service::{MergeResult, QueuedMerge, ServiceError};
 
 impl Coordinator<'_> {
     /// Merges every queued branch that may merge now (its dependencies merged), oldest first.
-    pub(super) fn merge_queue(&mut self) -> Result<(), ServiceError> {
+    pub(super) fn merge_queue(&mut self) -> Result<(), CoordinatorError> {
         let queue = self.service.merge_queue()?;
         if !queue.iter().any(|queued| queued.waiting_for.is_empty()) {
             return Ok(());
@@ -43,7 +44,7 @@ impl Coordinator<'_> {
     }
 
     /// Merges one request (or bounces it); false when merges must wait (see `hold_merges`).
-    fn merge_one(&mut self, queued: &QueuedMerge) -> Result<bool, ServiceError> {
+    fn merge_one(&mut self, queued: &QueuedMerge) -> Result<bool, CoordinatorError> {
         let integration = self.service.config().integration_branch.clone();
         let gate = self.service.config().run.merge_gate.trim().to_owned();
         let progress = &mut *self.progress;
@@ -84,7 +85,7 @@ impl Coordinator<'_> {
 
     /// Cleans the merged task's worktree when its agent is done with it (a live agent's is
     /// cleaned when it exits).
-    fn after_merge(&mut self, queued: &QueuedMerge) -> Result<(), ServiceError> {
+    fn after_merge(&mut self, queued: &QueuedMerge) -> Result<(), CoordinatorError> {
         if let Some(agent) = queued.task.agent.filter(|a| !self.live.contains_key(a)) {
             self.tidy(agent);
         }

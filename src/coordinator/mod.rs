@@ -11,8 +11,11 @@
 //! state from there and from the agents' pids and logs.
 
 mod dispatch;
+mod error;
 mod merge;
 mod starter;
+
+pub use error::CoordinatorError;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -25,7 +28,7 @@ use crate::agent::stream::{StreamEvent, short_tool};
 use crate::agent::{AgentExit, AgentRuntime, Continuation, LiveAgent};
 use crate::model::{AgentId, AgentKind, AgentState, TaskId, TaskState};
 use crate::notifications::{Notice, Notifier};
-use crate::service::{Delivery, ExitKind, MergeLine, Overview, Service, ServiceError};
+use crate::service::{Delivery, ExitKind, MergeLine, Overview, Service};
 use crate::store::ChangeWatch;
 
 /// How a `cw run` behaves.
@@ -180,7 +183,7 @@ impl<'p> Coordinator<'p> {
         options: RunOptions,
         shutdown: CancellationToken,
         progress: &'p mut dyn Progress,
-    ) -> Result<Coordinator<'p>, ServiceError> {
+    ) -> Result<Coordinator<'p>, CoordinatorError> {
         let service = Arc::clone(runtime.service());
         let watch = service.watch_changes()?;
         let runtime = Arc::new(runtime);
@@ -213,7 +216,7 @@ impl<'p> Coordinator<'p> {
     }
 
     /// Runs until shutdown (or, with `exit_when_done`, until nothing is left to do).
-    pub fn run(mut self) -> Result<RunReport, ServiceError> {
+    pub fn run(mut self) -> Result<RunReport, CoordinatorError> {
         // A bad, missing or checked-out integration branch fails the run once, here, instead of
         // every task one by one.
         self.service.check_integration_branch()?;
@@ -244,7 +247,7 @@ impl<'p> Coordinator<'p> {
     }
 
     /// Shows (and hands to `[notify] command`) what the human is needed for, spaced out.
-    fn notify_due(&mut self) -> Result<(), ServiceError> {
+    fn notify_due(&mut self) -> Result<(), CoordinatorError> {
         if let Some(notice) = self.notifier.poll(&self.service)? {
             let line = self.notifier.deliver(&notice, false);
             self.progress.line(&line);
@@ -253,7 +256,7 @@ impl<'p> Coordinator<'p> {
     }
 
     /// The last notice: what is still pending, and that the run ended.
-    fn notify_end(&mut self, report: &RunReport) -> Result<(), ServiceError> {
+    fn notify_end(&mut self, report: &RunReport) -> Result<(), CoordinatorError> {
         self.notifier.poll(&self.service)?;
         let message = format!(
             "the run ended{}: {} of {} tasks merged",
@@ -271,7 +274,7 @@ impl<'p> Coordinator<'p> {
 
     /// After a start: adopt agents that still run, record the end of those that do not, stop
     /// agent processes nobody recorded (a cw killed mid-spawn).
-    fn recover(&mut self) -> Result<(), ServiceError> {
+    fn recover(&mut self) -> Result<(), CoordinatorError> {
         self.service.remove_half_removed_worktrees();
         let (live, ended) = self.runtime.adopt_all()?;
         for agent in live {
@@ -321,7 +324,7 @@ impl<'p> Coordinator<'p> {
         self.step()
     }
 
-    fn next_event(&mut self) -> Result<Event, ServiceError> {
+    fn next_event(&mut self) -> Result<Event, CoordinatorError> {
         loop {
             if self.shutdown.is_cancelled() {
                 return Ok(Event::Shutdown);
@@ -363,7 +366,7 @@ impl<'p> Coordinator<'p> {
     /// Reads every supervised agent's new output and notices the ones that ended; both are
     /// queued as events. An agent that ended leaves `live` at once (its end is recorded) and its
     /// worktree becomes a candidate for reuse or clean-up.
-    fn poll_agents(&mut self) -> Result<(), ServiceError> {
+    fn poll_agents(&mut self) -> Result<(), CoordinatorError> {
         self.take_started()?;
         let mut ended = Vec::new();
         let read_output = self.output_read.elapsed() >= OUTPUT_EVERY;
@@ -387,7 +390,7 @@ impl<'p> Coordinator<'p> {
         Ok(())
     }
 
-    fn handle_event(&mut self, event: Event) -> Result<(), ServiceError> {
+    fn handle_event(&mut self, event: Event) -> Result<(), CoordinatorError> {
         match event {
             Event::Output { agent, task, events } => {
                 for event in &events {
@@ -427,7 +430,7 @@ impl<'p> Coordinator<'p> {
     }
 
     /// One pass over everything that may need doing; each part is idempotent.
-    fn step(&mut self) -> Result<(), ServiceError> {
+    fn step(&mut self) -> Result<(), CoordinatorError> {
         self.merge_queue()?;
         self.settle_held_tasks()?;
         for question in self.service.ask_human_for_checkpoints()? {
@@ -446,7 +449,7 @@ impl<'p> Coordinator<'p> {
 
     /// Tasks held by agents whose process has ended: hand over what they must hear, or count
     /// the attempt as lost.
-    fn settle_held_tasks(&mut self) -> Result<(), ServiceError> {
+    fn settle_held_tasks(&mut self) -> Result<(), CoordinatorError> {
         for held in self.service.held_tasks()? {
             let agent = &held.agent;
             // Only agents cw started and whose process is gone; a process another cw command
@@ -494,7 +497,7 @@ impl<'p> Coordinator<'p> {
     }
 
     /// Resumes `agent`'s session with an answer or a bounce.
-    fn deliver(&mut self, agent: AgentId, delivery: &Delivery) -> Result<(), ServiceError> {
+    fn deliver(&mut self, agent: AgentId, delivery: &Delivery) -> Result<(), CoordinatorError> {
         let how = match delivery {
             Delivery::Answer(question) => Continuation::Answer {
                 question: question.id.to_string(),
@@ -565,16 +568,16 @@ impl<'p> Coordinator<'p> {
 
     /// True when nothing more will happen without the human or a new task: every task merged,
     /// failed or cancelled, or stuck behind one that is.
-    fn finished(&self) -> Result<bool, ServiceError> {
+    fn finished(&self) -> Result<bool, CoordinatorError> {
         if !self.live.is_empty() || !self.queue.is_empty() || !self.starter.is_idle() {
             return Ok(false);
         }
-        self.service.nothing_can_move()
+        Ok(self.service.nothing_can_move()?)
     }
 
     /// Tasks held by agents the operator stopped (`cw agent stop`), with those agents: cw
     /// leaves them alone until `cw agent restart`.
-    fn paused_tasks(&self) -> Result<BTreeMap<TaskId, AgentId>, ServiceError> {
+    fn paused_tasks(&self) -> Result<BTreeMap<TaskId, AgentId>, CoordinatorError> {
         Ok(self
             .service
             .held_tasks()?
@@ -584,7 +587,7 @@ impl<'p> Coordinator<'p> {
             .collect())
     }
 
-    fn report(&self) -> Result<RunReport, ServiceError> {
+    fn report(&self) -> Result<RunReport, CoordinatorError> {
         let tasks = self.service.all_tasks()?;
         let paused = self.paused_tasks()?;
         let mut report = RunReport { total: tasks.len() as u64, ..RunReport::default() };
@@ -610,7 +613,7 @@ impl<'p> Coordinator<'p> {
 
     /// Stops every supervised agent (or leaves them running with `keep_agents`); their tasks are
     /// recorded so the next `cw run` resumes them without losing an attempt.
-    fn stop_all(&mut self) -> Result<(), ServiceError> {
+    fn stop_all(&mut self) -> Result<(), CoordinatorError> {
         for outcome in self.starter.wait_for_all() {
             self.on_started(outcome)?;
         }
@@ -630,21 +633,23 @@ impl<'p> Coordinator<'p> {
             self.service.release_for_shutdown(agent.agent)?;
         }
         let runtime = &self.runtime;
-        let results: Vec<Result<(), ServiceError>> = std::thread::scope(|scope| {
+        let results: Vec<Result<(), CoordinatorError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = agents
                 .into_iter()
                 .map(|agent| {
                     scope.spawn(move || {
-                        runtime.stop_for_shutdown(agent.agent, Some(agent)).map(|_| ())
+                        runtime
+                            .stop_for_shutdown(agent.agent, Some(agent))
+                            .map(|_| ())
+                            .map_err(CoordinatorError::from)
                     })
                 })
                 .collect();
             handles
                 .into_iter()
                 .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(ServiceError::Internal("stopping an agent panicked".to_owned()))
-                    })
+                    h.join()
+                        .unwrap_or_else(|_| Err(CoordinatorError::Panicked("stopping an agent")))
                 })
                 .collect()
         });
@@ -656,7 +661,7 @@ impl<'p> Coordinator<'p> {
     }
 
     /// Shows the current picture if it differs from the one shown last.
-    fn publish_snapshot(&mut self) -> Result<(), ServiceError> {
+    fn publish_snapshot(&mut self) -> Result<(), CoordinatorError> {
         self.snapshot_due = false;
         self.last_published = Instant::now();
         let overview = self.service.overview()?;
@@ -693,7 +698,7 @@ impl<'p> Coordinator<'p> {
         Ok(())
     }
 
-    fn title_of(&mut self, task: TaskId) -> Result<String, ServiceError> {
+    fn title_of(&mut self, task: TaskId) -> Result<String, CoordinatorError> {
         if let Some(title) = self.titles.get(&task) {
             return Ok(title.clone());
         }

@@ -19,9 +19,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
 
+use super::CoordinatorError;
 use crate::agent::{AgentRuntime, Continuation, LiveAgent};
 use crate::model::{AgentId, TaskId};
-use crate::service::ServiceError;
 
 /// Two: a long setup command does not hold up the next start. More would mostly queue on the
 /// git write lock.
@@ -49,7 +49,7 @@ pub(super) struct StartOutcome {
     pub(super) resumed: bool,
     /// The spare worktree the job was offered.
     pub(super) spare: Option<AgentId>,
-    pub(super) result: Result<LiveAgent, ServiceError>,
+    pub(super) result: Result<LiveAgent, CoordinatorError>,
 }
 
 /// The starts in flight, and the worker threads that run them (none when starts run inline).
@@ -69,7 +69,7 @@ impl Starter {
     pub(super) fn new(
         runtime: &Arc<AgentRuntime>,
         threaded: bool,
-    ) -> Result<Starter, ServiceError> {
+    ) -> Result<Starter, CoordinatorError> {
         let (jobs, queue) = mpsc::channel();
         let (done, outcomes) = mpsc::channel();
         let queue = Arc::new(Mutex::new(queue));
@@ -80,9 +80,7 @@ impl Starter {
             let worker = std::thread::Builder::new()
                 .name(format!("cw-start-{n}"))
                 .spawn(move || work(&runtime, &queue, &done))
-                .map_err(|err| {
-                    ServiceError::Internal(format!("could not start a worker thread: {err}"))
-                })?;
+                .map_err(CoordinatorError::StartThreads)?;
             workers.push(worker);
         }
         Ok(Starter {
@@ -95,14 +93,14 @@ impl Starter {
     }
 
     /// Queues a start; its outcome comes back from `finished`.
-    pub(super) fn submit(&mut self, job: StartJob) -> Result<(), ServiceError> {
+    pub(super) fn submit(&mut self, job: StartJob) -> Result<(), CoordinatorError> {
         let task = job.task();
         let sent = match &self.inline {
             Some((runtime, done)) => done.send(run(runtime, &job)).is_ok(),
             None => self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok()),
         };
         if !sent {
-            return Err(ServiceError::Internal("the agent start workers are gone".to_owned()));
+            return Err(CoordinatorError::StartThreadsGone);
         }
         self.in_flight.insert(task);
         Ok(())
@@ -183,6 +181,7 @@ fn run(runtime: &AgentRuntime, job: &StartJob) -> StartOutcome {
         StartJob::New { task, spare } => runtime.spawn_on_task(*task, *spare),
         StartJob::Resume { agent, how, .. } => runtime.continue_session(*agent, how),
     }))
-    .unwrap_or_else(|_| Err(ServiceError::Internal("starting the agent panicked".to_owned())));
+    .map_err(|_| CoordinatorError::Panicked("starting the agent"))
+    .and_then(|started| started.map_err(CoordinatorError::from));
     StartOutcome { task, resumed, spare, result }
 }

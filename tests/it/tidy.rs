@@ -130,7 +130,7 @@ const MODULE_GRAPH: &[(&str, &[&str])] = &[
     // or remove a worktree; merge a queued branch), which hold the write lock.
     ("agent", &["config", "model", "process", "service", "store"]),
     ("wire", &["model", "service", "store"]),
-    ("error", &["git", "process", "service", "store"]),
+    ("error", &["agent", "coordinator", "git", "process", "service", "store"]),
     (
         "service",
         &["config", "git", "model", "planning", "process", "safe_text", "store", "workspace"],
