@@ -91,7 +91,7 @@ pub(crate) fn serve_and_coordinate(
     runtime.block_on(async move {
         let server = mcp::bind(port).await.map_err(|err| CommandError::Failed(err.to_string()))?;
         let url = server.url();
-        lock.publish(&url, service.now().0)?;
+        lock.publish(&url, &server.sse_url(), service.now().0)?;
         let what = if options.dispatch { "running the plan" } else { "serving (no dispatch)" };
         output::note(&format!(
             "cw: serving MCP on {url} (pid {}); {what}; Ctrl-C to stop",

@@ -1,4 +1,5 @@
-//! Streamable HTTP: `http://127.0.0.1:<port>/mcp`, loopback only, bearer tokens, Host and
+//! Streamable HTTP: `http://127.0.0.1:<port>/mcp` (and the legacy SSE transport at `/sse`,
+//! `sse.rs`), loopback only, bearer tokens, Host and
 //! Origin checks against DNS rebinding, TCP_NODELAY, a header-read timeout (a client that sends
 //! its request head slower than `HEADER_READ_TIMEOUT` is dropped), a body that is not JSON-RPC
 //! answered 400, and a two-phase graceful shutdown.
@@ -20,7 +21,7 @@ use super::{CwServer, Identity, McpError, McpSettings};
 use crate::service::{Caller, Service};
 
 /// The largest request body accepted (tool arguments are small; this bounds abuse).
-const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+pub(super) const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 /// How long a client may take to send a request's head (slowloris clients are dropped).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an authenticated token is trusted without looking again (an exited agent's token is
@@ -49,6 +50,11 @@ impl HttpServer {
         format!("http://{}/mcp", self.address)
     }
 
+    /// The legacy SSE transport's URL.
+    pub fn sse_url(&self) -> String {
+        format!("http://{}/sse", self.address)
+    }
+
     /// The bound address.
     pub fn address(&self) -> SocketAddr {
         self.address
@@ -75,6 +81,7 @@ impl HttpServer {
             .with_allowed_origins(["http://localhost:*", "http://127.0.0.1:*"])
             .with_max_request_body_bytes(MAX_REQUEST_BYTES)
             .with_cancellation_token(transport.child_token());
+        let sse = super::sse::routes(server.clone(), port, transport.clone());
         let mcp = StreamableHttpService::new(
             move || Ok(server.clone()),
             LocalSessionManager::default().into(),
@@ -86,6 +93,7 @@ impl HttpServer {
         });
         let app = axum::Router::new()
             .nest_service("/mcp", mcp)
+            .merge(sse)
             .layer(axum::middleware::from_fn(refuse_bodies_that_are_not_json_rpc))
             .layer(axum::middleware::from_fn_with_state(auth, authenticate));
         serve_connections(self.listener, app, transport).await;
@@ -164,6 +172,11 @@ async fn refuse_bodies_that_are_not_json_rpc(request: Request, next: Next) -> Re
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
+/// The hash of the token a request came with (set beside its `Caller`): an SSE session belongs
+/// to the token that opened it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct TokenKey(String);
+
 /// Resolves tokens to callers, remembering the ones it has seen for a moment (a token never
 /// changes owner, but an agent's token is retired when it exits), so a burst of requests costs
 /// one database read for authentication.
@@ -204,6 +217,7 @@ async fn authenticate(
         .map(|(caller, _)| caller.clone());
     if let Some(caller) = known {
         request.extensions_mut().insert(caller);
+        request.extensions_mut().insert(TokenKey(key));
         return next.run(request).await;
     }
     let service = auth.service.clone();
@@ -212,8 +226,9 @@ async fn authenticate(
             auth.known
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(key, (caller.clone(), Instant::now()));
+                .insert(key.clone(), (caller.clone(), Instant::now()));
             request.extensions_mut().insert(caller);
+            request.extensions_mut().insert(TokenKey(key));
             next.run(request).await
         }
         Ok(Err(err)) => (StatusCode::FORBIDDEN, format!("cw: {err}\n")).into_response(),

@@ -1,14 +1,15 @@
 //! The MCP server: one handler (`CwServer`) with the agent and operator tools, served on stdio
-//! (`cw mcp`) and streamable HTTP (`cw run`).
+//! (`cw mcp`), streamable HTTP and the legacy HTTP+SSE transport (`cw run`).
 //!
 //! Owns: the rmcp handler and routers, parameter types, mapping a token to its caller, error
-//! mapping, both transports, HTTP authentication and DNS-rebinding protection.
+//! mapping, the transports, HTTP authentication and DNS-rebinding protection.
 //! Must not: hold business rules (the service does), write SQL, touch git.
 
 mod http;
 mod lines;
 mod params;
 mod server;
+mod sse;
 mod stdio;
 mod tools;
 

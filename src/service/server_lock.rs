@@ -51,10 +51,17 @@ impl Service {
 }
 
 impl ServerLock {
-    /// Publishes the endpoint in `.cw/server.json` (atomically: temp file + rename).
-    pub fn publish(&self, url: &str, started_at_millis: i64) -> Result<(), ServiceError> {
+    /// Publishes the endpoints (streamable HTTP, legacy SSE) in `.cw/server.json` (atomically:
+    /// temp file + rename).
+    pub fn publish(
+        &self,
+        url: &str,
+        sse_url: &str,
+        started_at_millis: i64,
+    ) -> Result<(), ServiceError> {
+        let pid = std::process::id();
         let body =
-            json!({ "url": url, "pid": std::process::id(), "started_at": started_at_millis });
+            json!({ "url": url, "sse_url": sse_url, "pid": pid, "started_at": started_at_millis });
         let temp = self.server_json.with_extension("json.tmp");
         let io = |source| ServiceError::Io { path: self.server_json.clone(), source };
         fs_err::write(&temp, format!("{body:#}\n")).map_err(io)?;

@@ -21,6 +21,7 @@ import time
 import anyio
 import httpx2
 from mcp import Client, StdioServerParameters
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 
@@ -33,6 +34,8 @@ def client_for(args, token, mode=None):
         params = StdioServerParameters(command=args.cw, args=["mcp"], env=env, cwd=args.repo)
         return Client(params, mode=mode)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if args.transport == "sse":
+        return Client(sse_client(args.url, headers=headers, timeout=60), mode=mode)
     transport = streamable_http_client(args.url, http_client=httpx2.AsyncClient(headers=headers, timeout=60))
     return Client(transport, mode=mode)
 
@@ -238,7 +241,7 @@ async def wait(args):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("command", choices=["flow", "byo", "drain", "multi", "bench", "cancel", "wait"])
-    parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    parser.add_argument("--transport", choices=["stdio", "http", "sse"], default="stdio")
     parser.add_argument("--mode", default="auto")
     parser.add_argument("--cw", required=True)
     parser.add_argument("--repo", required=True)

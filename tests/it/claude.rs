@@ -235,3 +235,42 @@ fn cw_run_drives_the_real_claude_through_a_plan_to_the_end() {
     let agents = env.cw(&["agent", "list", "--json"]).json();
     assert!(agents.as_array().unwrap().iter().all(|a| a["cost_usd"].as_f64().unwrap() > 0.0));
 }
+
+/// `claude mcp add` with cw's URLs — legacy SSE and streamable HTTP — and `claude mcp list`
+/// shows both connected; a bad token is shown refused, not sent into OAuth.
+#[test]
+fn claude_mcp_list_connects_to_cw_over_sse_and_http() {
+    let env = TestEnv::initialised();
+    let server = env.start_server();
+    let home = tempfile::tempdir().unwrap();
+    let operator = fs_err::read_to_string(env.root().join(".cw/operator.token")).unwrap();
+    let bearer = format!("Authorization: Bearer {}", operator.trim());
+    let claude = |args: &[&str]| {
+        let mut claude = command(test_dep("claude/node_modules/.bin/claude"));
+        claude
+            .args(args)
+            .current_dir(env.root())
+            .env("HOME", home.path())
+            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+            .env("DISABLE_TELEMETRY", "1")
+            .env("DISABLE_AUTOUPDATER", "1");
+        run(claude)
+    };
+    let sse = server.url.replace("/mcp", "/sse");
+    claude(&["mcp", "add", "--transport", "sse", "cw-sse", &sse, "--header", &bearer]).ok();
+    claude(&["mcp", "add", "--transport", "http", "cw-http", &server.url, "--header", &bearer])
+        .ok();
+    let forged = "Authorization: Bearer cwo_forged";
+    claude(&["mcp", "add", "--transport", "sse", "cw-forged", &sse, "--header", forged]).ok();
+    let listed = claude(&["mcp", "list"]).ok().to_owned();
+    let line = |name: &str| {
+        listed
+            .lines()
+            .find(|line| line.starts_with(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("{name} is not listed: {listed}"))
+            .to_owned()
+    };
+    assert!(line("cw-sse").contains("(SSE)") && line("cw-sse").contains("Connected"), "{listed}");
+    assert!(line("cw-http").contains("Connected"), "{listed}");
+    assert!(line("cw-forged").contains("Failed"), "{listed}");
+}

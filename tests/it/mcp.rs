@@ -126,7 +126,7 @@ fn check_flow(result: &Value) {
 fn python_flow(transport: &str, mode: &str) {
     let (env, token) = setup();
     let operator = operator_token(&env);
-    let server = (transport == "http").then(|| env.start_server());
+    let server = (transport != "stdio").then(|| env.start_server());
     let mut args = vec![
         "flow",
         "--transport",
@@ -140,7 +140,11 @@ fn python_flow(transport: &str, mode: &str) {
     ];
     let url;
     if let Some(server) = &server {
-        url = server.url.clone();
+        url = if transport == "sse" {
+            server.url.replace("/mcp", "/sse")
+        } else {
+            server.url.clone()
+        };
         args.extend(["--url", &url]);
     }
     check_flow(&python(&env, &args));
@@ -168,6 +172,16 @@ fn python_sdk_http_default_mode() {
 #[test]
 fn python_sdk_http_legacy_mode() {
     python_flow("http", "legacy");
+}
+
+#[test]
+fn python_sdk_sse_default_mode() {
+    python_flow("sse", "auto");
+}
+
+#[test]
+fn python_sdk_sse_legacy_mode() {
+    python_flow("sse", "legacy");
 }
 
 /// Runs the MCP Inspector CLI; returns its exit code and parsed stdout.
@@ -267,6 +281,91 @@ fn inspector_cli_over_http() {
     let server = env.start_server();
     let header = format!("Authorization: Bearer {token}");
     inspector_flow(&env, &token, &[&server.url, "--header", &header]);
+}
+
+#[test]
+fn inspector_cli_over_legacy_sse() {
+    let (env, token) = setup();
+    let server = env.start_server();
+    let header = format!("Authorization: Bearer {token}");
+    let url = server.url.replace("/mcp", "/sse");
+    inspector_flow(&env, &token, &[&url, "--transport", "sse", "--header", &header]);
+}
+
+/// An SSE response read as it arrives.
+struct EventStream {
+    stream: std::net::TcpStream,
+    seen: String,
+}
+
+impl EventStream {
+    /// Reads until `needle` has arrived since `from` (each read waits at most the stream's 20 s
+    /// read timeout); everything read so far.
+    fn until(&mut self, from: usize, needle: &str) -> &str {
+        use std::io::Read;
+        let mut buffer = [0u8; 4096];
+        while !self.seen[from.min(self.seen.len())..].contains(needle) {
+            match self.stream.read(&mut buffer) {
+                Ok(0) => panic!("the stream ended before {needle:?}: {}", self.seen),
+                Ok(n) => self.seen.push_str(&String::from_utf8_lossy(&buffer[..n])),
+                Err(err) => panic!("no {needle:?} within 20 s ({err}): {}", self.seen),
+            }
+        }
+        &self.seen
+    }
+}
+
+#[test]
+fn legacy_sse_sessions_have_the_same_tokens_and_checks_and_belong_to_their_opener() {
+    let (env, token) = setup();
+    let operator = operator_token(&env);
+    let server = env.start_server();
+    let bearer = format!("Authorization: Bearer {token}");
+    let (status, body) = server.request("GET", "/sse", &[], "");
+    assert!(status.contains("401") && body.contains("cw agent register"), "{status} {body}");
+    let (status, _) = server.request("GET", "/sse", &["Authorization: Bearer cwa_forged"], "");
+    assert!(status.contains("403"), "{status}");
+    let (status, body) = server.request("GET", "/sse", &[&bearer, "Host: evil.example.com"], "");
+    assert!(status.contains("403") && body.contains("Host"), "DNS rebinding: {status} {body}");
+    let (status, _) =
+        server.request("GET", "/sse", &[&bearer, "Origin: http://evil.example.com"], "");
+    assert!(status.contains("403"), "a foreign Origin must be refused ({status})");
+    // A session: the endpoint event first, then answers to what is POSTed.
+    let mut stream =
+        EventStream { stream: server.send("GET", "/sse", &[&bearer], ""), seen: String::new() };
+    let opened = stream.until(0, "event: endpoint").to_owned();
+    assert!(opened.starts_with("HTTP/1.1 200"), "{opened}");
+    assert!(opened.contains("text/event-stream"), "{opened}");
+    let at = opened.find("event: endpoint").expect("invariant: read until it");
+    let opened = stream.until(at, "\n\n").to_owned();
+    let endpoint = opened[at..]
+        .lines()
+        .find_map(|line| line.strip_prefix("data: "))
+        .filter(|data| data.starts_with("/messages?sessionId="))
+        .unwrap_or_else(|| panic!("no endpoint event: {opened}"))
+        .to_owned();
+    let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
+    let theirs = format!("Authorization: Bearer {operator}");
+    let (status, body) = server.request("POST", &endpoint, &[&theirs], initialize);
+    assert!(status.contains("403") && body.contains("another token"), "{status} {body}");
+    let (status, body) =
+        server.request("POST", "/messages?sessionId=0123abcd", &[&bearer], initialize);
+    assert!(status.contains("404") && body.contains("GET /sse"), "{status} {body}");
+    let (status, body) = server.request("POST", "/messages", &[&bearer], initialize);
+    assert!(status.contains("400") && body.contains("sessionId"), "{status} {body}");
+    let (status, _) = server.request("POST", &endpoint, &[&bearer], "{not json");
+    assert!(status.contains("400"), "{status}");
+    let (status, _) = server.request("POST", &endpoint, &[&bearer], initialize);
+    assert!(status.contains("202"), "{status}");
+    let answered = stream.until(0, "serverInfo");
+    assert!(answered.contains("event: message"), "{answered}");
+    // Hanging up ends the session: its endpoint is gone.
+    drop(stream);
+    crate::agents::wait_until(
+        std::time::Duration::from_secs(20),
+        "the closed SSE session's endpoint answers 404",
+        || server.request("POST", &endpoint, &[&bearer], initialize).0.contains("404"),
+    );
 }
 
 /// Sends the initialize request with `headers` as raw HTTP; the status line and body.
@@ -382,7 +481,7 @@ fn graceful_shutdown_answers_blocked_calls() {
 fn cancellation_returns_promptly_and_keeps_the_question() {
     for transport in ["stdio", "http"] {
         let (env, token) = setup();
-        let server = (transport == "http").then(|| env.start_server());
+        let server = (transport != "stdio").then(|| env.start_server());
         let mut args = vec![
             "cancel",
             "--transport",

@@ -242,10 +242,39 @@ impl RunningServer {
     /// POSTs `body` to /mcp as one raw HTTP/1.1 request with `headers` (a `Host` header is added
     /// unless given); returns the status line and the body, waiting at most 20 s.
     pub(crate) fn post(&self, headers: &[&str], body: &str) -> (String, String) {
-        use std::io::{Read, Write};
+        self.request("POST", "/mcp", headers, body)
+    }
+
+    /// One HTTP/1.1 request (`Connection: close`) with `headers` (a `Host` of the server's
+    /// address unless one is given); the status line and the body.
+    pub(crate) fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[&str],
+        body: &str,
+    ) -> (String, String) {
+        use std::io::Read;
+        let mut stream = self.send(method, path, headers, body);
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response.lines().next().unwrap_or("").to_owned();
+        let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+        (status, body)
+    }
+
+    /// Writes one request and returns the connection, to read the answer as it comes.
+    pub(crate) fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[&str],
+        body: &str,
+    ) -> std::net::TcpStream {
+        use std::io::Write;
         let address = self.address();
         let mut request = format!(
-            "POST /mcp HTTP/1.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n",
+            "{method} {path} HTTP/1.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n",
             body.len()
         );
         if !headers.iter().any(|h| h.starts_with("Host:")) {
@@ -260,11 +289,7 @@ impl RunningServer {
         let mut stream = std::net::TcpStream::connect(&address).unwrap();
         stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
         stream.write_all(request.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let status = response.lines().next().unwrap_or("").to_owned();
-        let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-        (status, body)
+        stream
     }
 
     /// Sends SIGTERM and waits for the exit code.
