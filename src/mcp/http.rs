@@ -82,11 +82,11 @@ impl HttpServer {
             .with_max_request_body_bytes(MAX_REQUEST_BYTES)
             .with_cancellation_token(transport.child_token());
         let sse = super::sse::routes(server.clone(), port, transport.clone());
-        let mcp = StreamableHttpService::new(
-            move || Ok(server.clone()),
-            LocalSessionManager::default().into(),
-            config,
-        );
+        let sessions = Arc::new(LocalSessionManager::default());
+        let mcp = StreamableHttpService::new(move || Ok(server.clone()), sessions.clone(), config);
+        let mcp = axum::Router::new()
+            .fallback_service(mcp)
+            .layer(axum::middleware::from_fn_with_state(sessions, end_sessions_plainly));
         let auth = Arc::new(Authenticator {
             service,
             known: std::sync::Mutex::new(std::collections::HashMap::new()),
@@ -172,6 +172,49 @@ async fn refuse_bodies_that_are_not_json_rpc(request: Request, next: Next) -> Re
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
+/// 401 with the reason as a JSON-RPC error (the SDKs show its message) and a bearer challenge
+/// that names no authorization server: there is no OAuth to discover, only cw's own tokens.
+fn unauthorized(why: &str) -> Response {
+    let message = format!(
+        "cw: {why}; use a bearer token from `cw agent register --json` or the operator token in .cw/operator.token"
+    );
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": -32001, "message": message },
+    });
+    let challenge = r#"Bearer realm="cw", error="invalid_token""#;
+    let headers =
+        [(header::WWW_AUTHENTICATE, challenge), (header::CONTENT_TYPE, "application/json")];
+    (StatusCode::UNAUTHORIZED, headers, body.to_string()).into_response()
+}
+
+/// A session's `DELETE` answers 204 when it ends the session and 404 when there is none (rmcp
+/// answers 202 to both, which SDKs log as a failed termination).
+async fn end_sessions_plainly(
+    State(sessions): State<Arc<LocalSessionManager>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    use rmcp::transport::streamable_http_server::SessionManager;
+    if request.method() != axum::http::Method::DELETE {
+        return next.run(request).await;
+    }
+    let id = request.headers().get("mcp-session-id").and_then(|v| v.to_str().ok());
+    let Some(id) = id.map(|id| std::sync::Arc::<str>::from(id.to_owned())) else {
+        return next.run(request).await;
+    };
+    if !sessions.has_session(&id).await.unwrap_or(false) {
+        let message = format!("cw: no MCP session {id} (it has ended)\n");
+        return (StatusCode::NOT_FOUND, message).into_response();
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::ACCEPTED {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    response
+}
+
 /// The hash of the token a request came with (set beside its `Caller`): an SSE session belongs
 /// to the token that opened it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,12 +243,7 @@ async fn authenticate(
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(|token| token.trim().to_owned());
     let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            "cw: missing `Authorization: Bearer <token>`; use an agent token from `cw agent register --json` or the operator token in .cw/operator.token\n",
-        )
-            .into_response();
+        return unauthorized("missing `Authorization: Bearer <token>`");
     };
     let key = crate::service::token_hash(&token);
     let known = auth
@@ -231,7 +269,7 @@ async fn authenticate(
             request.extensions_mut().insert(TokenKey(key));
             next.run(request).await
         }
-        Ok(Err(err)) => (StatusCode::FORBIDDEN, format!("cw: {err}\n")).into_response(),
+        Ok(Err(err)) => unauthorized(&err.to_string()),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

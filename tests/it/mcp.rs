@@ -324,7 +324,7 @@ fn legacy_sse_sessions_have_the_same_tokens_and_checks_and_belong_to_their_opene
     let (status, body) = server.request("GET", "/sse", &[], "");
     assert!(status.contains("401") && body.contains("cw agent register"), "{status} {body}");
     let (status, _) = server.request("GET", "/sse", &["Authorization: Bearer cwa_forged"], "");
-    assert!(status.contains("403"), "{status}");
+    assert!(status.contains("401"), "{status}");
     let (status, body) = server.request("GET", "/sse", &[&bearer, "Host: evil.example.com"], "");
     assert!(status.contains("403") && body.contains("Host"), "DNS rebinding: {status} {body}");
     let (status, _) =
@@ -384,16 +384,49 @@ fn http_refuses_missing_and_bad_tokens_and_foreign_hosts_and_origins() {
     assert!(status.contains("401"), "{status}");
     assert!(body.contains("missing `Authorization: Bearer <token>`"), "{body}");
     let (status, body) = raw_http(&server, &["Authorization: Bearer cwa_forged"]);
-    assert!(status.contains("403"), "{status}");
-    assert!(body.contains("the token is not valid for this repository"), "{body}");
+    assert!(status.contains("401"), "a bad token is unauthorised, not forbidden: {status}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("the token is not valid for this repository"), "{body}");
+    assert!(message.contains(".cw/operator.token"), "says which tokens work: {body}");
     let (status, _) = raw_http(&server, &[&bearer, "Host: evil.example.com"]);
     assert!(status.contains("403"), "DNS rebinding: a foreign Host must be refused ({status})");
     let (status, _) = raw_http(&server, &[&bearer, "Origin: http://evil.example.com"]);
     assert!(status.contains("403"), "a foreign Origin must be refused ({status})");
     let (status, _) = raw_http(&server, &[&bearer]);
     assert!(status.contains("200"), "{status}");
+    // The challenge names no authorization server: nothing for a client to start OAuth with.
+    let mut answer = String::new();
+    std::io::Read::read_to_string(
+        &mut server.send("POST", "/mcp", &["Authorization: Bearer cwa_forged"], "{}"),
+        &mut answer,
+    )
+    .unwrap();
+    let challenge = answer.lines().find(|l| l.to_ascii_lowercase().starts_with("www-authenticate"));
+    assert_eq!(challenge, Some(r#"www-authenticate: Bearer realm="cw", error="invalid_token""#));
     let log = fs_err::read_to_string(env.root().join(".cw/logs/run.log")).unwrap_or_default();
     assert!(!log.contains(&token), "a token leaked into the log");
+}
+
+#[test]
+fn ending_a_session_answers_204_and_a_second_time_404() {
+    let (env, token) = setup();
+    let server = env.start_server();
+    let bearer = format!("Authorization: Bearer {token}");
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut server.send("POST", "/mcp", &[&bearer], body), &mut answer)
+        .unwrap();
+    let session = answer
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("mcp-session-id: ").map(str::to_owned))
+        .unwrap_or_else(|| panic!("no session id: {answer}"));
+    let header = format!("Mcp-Session-Id: {}", session.trim());
+    let version = "MCP-Protocol-Version: 2025-11-25";
+    let (status, _) = server.request("DELETE", "/mcp", &[&bearer, &header, version], "");
+    assert!(status.contains("204"), "{status}");
+    let (status, body) = server.request("DELETE", "/mcp", &[&bearer, &header, version], "");
+    assert!(status.contains("404") && body.contains("has ended"), "{status} {body}");
 }
 
 #[test]
