@@ -132,6 +132,8 @@ pub struct InitJson {
     pub branch_created: bool,
     /// In an existing `.cw/`: the files made again (nothing else was touched).
     pub repaired: Vec<String>,
+    /// False when cw was set up already and nothing was missing.
+    pub changed: bool,
 }
 
 /// `cw import --json`.
@@ -309,6 +311,7 @@ impl From<&InitReport> for InitJson {
             integration_branch: report.integration_branch.clone(),
             branch_created: report.branch_created,
             repaired: report.repaired.iter().map(|p| p.display().to_string()).collect(),
+            changed: !report.unchanged,
         }
     }
 }

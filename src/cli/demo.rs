@@ -14,7 +14,9 @@ use crate::process::{self, ExitOutcome};
 use crate::service::{Caller, ImportOptions, Service, ServiceError, Via};
 use crate::workspace::Workspace;
 
-/// Watch cw run a small plan end to end: scripted agents, a question, a conflict, a crash
+/// Watch cw run a small plan end to end, with scripted agents (no API key)
+///
+/// Scripted agents, a question, a conflict and a crash.
 ///
 /// Builds a temporary git repository with a 9-task plan (6 plans in 2 phases, with
 /// dependencies), then runs it like `cw run --exit-when-done`: agents in their own worktrees, a

@@ -4,8 +4,10 @@ use clap::Args;
 
 use super::{CommandResult, Context, output};
 
-/// Show what an agent changed: its branch against the integration branch, then anything
-/// uncommitted in its worktree
+/// Show what an agent changed against the integration branch
+///
+/// Its branch against the integration branch, then anything uncommitted in its worktree; after
+/// the merge, what the merge brought in.
 #[derive(Debug, Args)]
 pub(crate) struct DiffArgs {
     /// A task (t3: its latest agent) or an agent (a2)

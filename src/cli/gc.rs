@@ -4,8 +4,10 @@ use clap::Args;
 
 use super::{CommandResult, Context, output};
 
-/// Remove merged agent worktrees and their branches, archive the unmerged work of cancelled or
-/// failed tasks under refs/cw/archive/, and forget worktrees whose directories are gone
+/// Remove merged worktrees and branches; archive unmerged work of failed tasks
+///
+/// Removes merged agent worktrees and their branches, archives the unmerged work of cancelled
+/// or failed tasks under refs/cw/archive/, and forgets worktrees whose directories are gone.
 #[derive(Debug, Args)]
 pub(crate) struct GcArgs {
     /// Say what would be done without doing it

@@ -11,8 +11,8 @@ use crate::wire::InitJson;
 /// Creates .cw/ (database, config, logs, operator token), adds it to .git/info/exclude and
 /// creates the integration branch from HEAD if it does not exist. In a .cw/ that lost its
 /// database or operator token, makes just those again (a new database's ids continue after the
-/// ones cw's branches and worktrees carry). Changes nothing if cw is already set up, the
-/// directory is not in a git repository, or the repository is bare.
+/// ones cw's branches and worktrees carry). Changes nothing (and succeeds) if cw is already set
+/// up; refuses a directory that is not in a git repository, or a bare repository.
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
     /// Print the result as JSON
@@ -24,6 +24,13 @@ pub(crate) fn cmd_init(cx: &Context, args: &InitArgs) -> CommandResult {
     let report = Service::init(&cx.start)?;
     if args.json {
         return output::json(&InitJson::from(&report));
+    }
+    if report.unchanged {
+        output::note(&format!(
+            "cw is already set up in {}; nothing changed",
+            report.root.display()
+        ));
+        return Ok(());
     }
     let branch = if report.branch_created { "created" } else { "exists" };
     if !report.repaired.is_empty() {

@@ -6,7 +6,9 @@ use tokio_util::sync::CancellationToken;
 use super::{CommandResult, Context, output};
 use crate::fsui::{self, Mirror, SyncReport};
 
-/// Sync the files under .cw/ with the state, both ways, once (or, with --watch, until Ctrl-C)
+/// Sync the files under .cw/ with the state, both ways
+///
+/// Once, or with --watch until Ctrl-C.
 ///
 /// Open questions are .cw/inbox/<id>.md (write under "## Answer" and save), each agent has
 /// .cw/agents/<id>/inbox.md (write below its line and save to send a message) and status.md,

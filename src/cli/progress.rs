@@ -89,8 +89,12 @@ impl TerminalProgress {
             report.merged,
             report.total
         ));
-        for (task, state, why) in &report.unfinished {
-            out.push_str(&format!("  {task}  {state}: {why}\n"));
+        for task in &report.unfinished {
+            let state = match task.for_you {
+                Some(question) => format!("waiting for you ({question})"),
+                None => task.state.to_string(),
+            };
+            out.push_str(&format!("  {}  {state}: {}\n", task.task, task.why));
         }
         let _ = output::redraw(&erase, &out);
     }
@@ -160,16 +164,18 @@ const REASON_CHARS: usize = 100;
 
 /// "12 tasks: 3 merged, 2 claimed, … · 2 agents · 1 merge queued · 1 open question"
 pub(crate) fn summary(snapshot: &Snapshot) -> String {
-    let parts: Vec<String> = TaskState::ALL
+    let mut parts: Vec<String> = TaskState::ALL
         .iter()
         .filter_map(|state| {
-            snapshot
-                .counts
-                .iter()
-                .find(|(s, n)| s == state && *n > 0)
-                .map(|(_, n)| format!("{n} {state}"))
+            let n = snapshot.counts.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
+            // Tasks for the human are ready, but for a person: counted apart.
+            let n = if *state == TaskState::Ready { n.saturating_sub(snapshot.for_you) } else { n };
+            (n > 0).then(|| format!("{n} {state}"))
         })
         .collect();
+    if snapshot.for_you > 0 {
+        parts.push(format!("{} waiting for you", snapshot.for_you));
+    }
     let mut text = format!("{} tasks: {}", snapshot.total, parts.join(", "));
     text.push_str(&format!(" · {} agent(s) running", snapshot.agents.len()));
     if snapshot.queued_merges > 0 {

@@ -25,6 +25,7 @@ impl Coordinator<'_> {
                 return Ok(());
             }
         }
+        self.catch_up_on_output()?;
         for queued in queue {
             if queued.waiting_for.is_empty() && !self.merge_one(&queued)? {
                 break;

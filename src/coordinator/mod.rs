@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 
 use crate::agent::stream::{StreamEvent, short_tool};
 use crate::agent::{AgentExit, AgentRuntime, Continuation, LiveAgent};
-use crate::model::{AgentId, AgentKind, AgentState, TaskId, TaskState};
+use crate::model::{AgentId, AgentKind, AgentState, QuestionId, TaskId, TaskState};
 use crate::notifications::{Notice, Notifier};
 use crate::service::{Delivery, ExitKind, MergeLine, Overview, Service};
 use crate::store::ChangeWatch;
@@ -80,6 +80,8 @@ pub struct Snapshot {
     pub agents: Vec<AgentLine>,
     pub queued_merges: u64,
     pub open_questions: usize,
+    /// Ready tasks that wait for the human, not an agent.
+    pub for_you: u64,
     /// The newest finished merges (merged or bounced), newest first.
     pub recent_merges: Vec<MergeLine>,
     /// Why no more agents start right now, if that is the case.
@@ -95,13 +97,23 @@ pub struct AgentLine {
     pub last_action: String,
 }
 
+/// A task a run leaves unmerged.
+#[derive(Debug, Clone)]
+pub struct Unfinished {
+    pub task: TaskId,
+    pub state: TaskState,
+    pub why: String,
+    /// It waits for the human, who answers this question (a checkpoint, a task for them).
+    pub for_you: Option<QuestionId>,
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, Default)]
 pub struct RunReport {
     pub merged: u64,
     pub total: u64,
     /// Tasks not merged, with their state and why.
-    pub unfinished: Vec<(TaskId, TaskState, String)>,
+    pub unfinished: Vec<Unfinished>,
     /// True when the run stopped because a signal asked it to.
     pub interrupted: bool,
 }
@@ -173,7 +185,8 @@ const SNAPSHOT_MERGES: usize = 3;
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
 /// Agents' output (the tools they call, for the progress lines) is read at most this often;
 /// their ends are looked for at every pass. Reading every agent's log at every pass cost more
-/// than everything else the loop does while it waits, and nothing waits on the output.
+/// than everything else the loop does while it waits; only a merge waits on it (what an agent
+/// did is printed before the merge it caused: `catch_up_on_output`).
 const OUTPUT_EVERY: Duration = Duration::from_millis(50);
 
 impl<'p> Coordinator<'p> {
@@ -368,8 +381,25 @@ impl<'p> Coordinator<'p> {
     /// worktree becomes a candidate for reuse or clean-up.
     fn poll_agents(&mut self) -> Result<(), CoordinatorError> {
         self.take_started()?;
+        self.observe_agents(self.output_read.elapsed() >= OUTPUT_EVERY)
+    }
+
+    /// Prints every agent's output so far, before the events it caused (a merge): the human
+    /// reads "a1 (t1) → request_merge" before "merged t1". Ends found meanwhile stay queued.
+    pub(super) fn catch_up_on_output(&mut self) -> Result<(), CoordinatorError> {
+        self.observe_agents(true)?;
+        let (output, rest): (VecDeque<Event>, VecDeque<Event>) = std::mem::take(&mut self.queue)
+            .into_iter()
+            .partition(|e| matches!(e, Event::Output { .. }));
+        self.queue = rest;
+        for event in output {
+            self.handle_event(event)?;
+        }
+        Ok(())
+    }
+
+    fn observe_agents(&mut self, read_output: bool) -> Result<(), CoordinatorError> {
         let mut ended = Vec::new();
-        let read_output = self.output_read.elapsed() >= OUTPUT_EVERY;
         if read_output {
             self.output_read = Instant::now();
         }
@@ -403,11 +433,16 @@ impl<'p> Coordinator<'p> {
                 Ok(())
             }
             Event::Exited(exit) => {
-                self.live.remove(&exit.agent.id);
+                // Already out of `live` (`observe_agents`); by now `live` may hold the agent's
+                // next session (resumed in the same step), which this end is not.
                 let task = exit.agent.task.or(exit.agent.bound_task);
                 let on = task.map(|t| format!(" ({t})")).unwrap_or_default();
                 let id = exit.agent.id;
-                if exit.agent.state == AgentState::Stopped {
+                if exit.agent.restart_reason.is_some() {
+                    self.progress.line(&format!(
+                        "{id}{on} was stopped, to be restarted as the operator asked"
+                    ));
+                } else if exit.agent.state == AgentState::Stopped {
                     self.progress.line(&format!(
                         "{id}{on} was stopped by the operator; its task waits until `cw agent restart {id}`"
                     ));
@@ -460,7 +495,7 @@ impl<'p> Coordinator<'p> {
                 || self.starter.is_starting(held.task.id)
                 || agent.process.is_some()
                 || agent.kind != AgentKind::Managed
-                || agent.state == AgentState::Stopped
+                || agent.is_paused()
             {
                 continue;
             }
@@ -509,6 +544,9 @@ impl<'p> Coordinator<'p> {
                 paths: merge.paths.clone(),
             },
             Delivery::Messages => Continuation::Messages,
+            Delivery::Restart { reason, .. } => {
+                Continuation::Interrupted { reason: reason.clone() }
+            }
         };
         match self.runtime.continue_session(agent, &how) {
             Ok(live) => {
@@ -517,6 +555,7 @@ impl<'p> Coordinator<'p> {
                     Delivery::Answer(q) => format!("with the answer to {}", q.id),
                     Delivery::Bounce(_) => "to fix its merge conflict".to_owned(),
                     Delivery::Messages => "to read its messages".to_owned(),
+                    Delivery::Restart { .. } => "as the operator asked".to_owned(),
                 };
                 self.progress.line(&format!("resumed {agent} (pid {}) {what}", live.pid()));
                 self.live.insert(agent, live);
@@ -582,7 +621,7 @@ impl<'p> Coordinator<'p> {
             .service
             .held_tasks()?
             .into_iter()
-            .filter(|held| held.agent.state == AgentState::Stopped)
+            .filter(|held| held.agent.is_paused())
             .map(|held| (held.task.id, held.agent.id))
             .collect())
     }
@@ -590,6 +629,7 @@ impl<'p> Coordinator<'p> {
     fn report(&self) -> Result<RunReport, CoordinatorError> {
         let tasks = self.service.all_tasks()?;
         let paused = self.paused_tasks()?;
+        let questions = self.service.open_question_of_each_task()?;
         let mut report = RunReport { total: tasks.len() as u64, ..RunReport::default() };
         for task in tasks {
             if task.state == TaskState::Merged {
@@ -604,9 +644,13 @@ impl<'p> Coordinator<'p> {
                         "its agent {agent} was stopped; `cw agent restart {agent}` continues it"
                     )
                 }
+                TaskState::Ready if task.needs_human => {
+                    "a task for you: approve it with `cw answer`, or see `cw inbox`".to_owned()
+                }
                 state => format!("it is {state}"),
             });
-            report.unfinished.push((task.id, task.state, why));
+            let for_you = questions.get(&task.id).copied().filter(|_| task.needs_human);
+            report.unfinished.push(Unfinished { task: task.id, state: task.state, why, for_you });
         }
         Ok(report)
     }
@@ -687,6 +731,7 @@ impl<'p> Coordinator<'p> {
             agents,
             queued_merges: overview.queued_merges,
             open_questions: overview.open_questions,
+            for_you: overview.for_you,
             recent_merges: overview.recent_merges.iter().take(SNAPSHOT_MERGES).cloned().collect(),
             paused: self.paused.clone(),
         };

@@ -390,11 +390,11 @@ impl<'s> Mirror<'s> {
             let retryable = [TaskState::Failed, TaskState::Cancelled].contains(&current.state);
             match tasks::state_edit(id, &old.state, &line.state)? {
                 Some(tasks::StateEdit::Cancel) if current.state != TaskState::Cancelled => {
-                    self.service.cancel_task(id).map_err(refuse)?;
+                    self.service.cancel_task(&self.caller, id).map_err(refuse)?;
                     applied.push(format!("cancelled {id}"));
                 }
                 Some(tasks::StateEdit::Retry) if retryable => {
-                    self.service.retry_task(id).map_err(refuse)?;
+                    self.service.retry_task(&self.caller, id).map_err(refuse)?;
                     applied.push(format!("retried {id}"));
                 }
                 _ => {}

@@ -62,6 +62,18 @@ pub fn branch_diff(
     Ok(out)
 }
 
+/// What merge commit `commit` brought into its first parent (a merged branch, after the branch
+/// is gone).
+pub fn merge_diff(location: &RepoLocation, commit: &str) -> Result<String, GitError> {
+    let repo = open(location)?;
+    let wrap = |source| GitError::Git { path: location.main_workdir.clone(), source };
+    let merge = git2::Oid::from_str(commit).and_then(|id| repo.find_commit(id)).map_err(wrap)?;
+    let to = merge.tree().map_err(wrap)?;
+    let from = merge.parent(0).and_then(|p| p.tree()).map_err(wrap)?;
+    let diff = repo.diff_tree_to_tree(Some(&from), Some(&to), None).map_err(wrap)?;
+    patch_text(&diff).map_err(wrap)
+}
+
 fn patch_text(diff: &git2::Diff<'_>) -> Result<String, git2::Error> {
     let mut out = String::new();
     diff.print(DiffFormat::Patch, |_, _, line| {

@@ -19,8 +19,8 @@ mod worktree;
 use git2::{BranchType, ErrorCode, Repository};
 
 pub use branches::{
-    archive_branch, branch_diff, branch_exists, is_merged, missing_worktrees, prune_missing,
-    remove_tombstones, remove_worktree, task_numbers_in_refs, uncommitted_paths,
+    archive_branch, branch_diff, branch_exists, is_merged, merge_diff, missing_worktrees,
+    prune_missing, remove_tombstones, remove_worktree, task_numbers_in_refs, uncommitted_paths,
 };
 pub use merge::{
     Advanced, MergeOutcome, Prepared, PreparedMerge, advance, ensure_gate_worktree, gate_checkout,

@@ -3,6 +3,11 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+/// A tool that takes no arguments: an unknown one is refused by name, not ignored.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NoArgs {}
+
 /// `report_progress` arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -83,6 +88,7 @@ pub(crate) struct AddTaskArgs {
     pub(crate) plan: Option<String>,
     /// 0 (most urgent) to 9; default 2.
     #[serde(default)]
+    #[schemars(range(max = 9))]
     pub(crate) priority: Option<u8>,
 }
 
@@ -102,4 +108,52 @@ pub(crate) struct MessageArgs {
 pub(crate) struct AgentArgs {
     /// The agent id, e.g. "a3".
     pub(crate) agent_id: String,
+}
+
+/// `list_tasks` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListTasksArgs {
+    /// Only tasks in this state: pending, ready, working, waiting, merging, conflict, merged,
+    /// failed or cancelled.
+    #[serde(default)]
+    pub(crate) state: Option<String>,
+    /// next_cursor from the previous page.
+    #[serde(default)]
+    pub(crate) cursor: Option<String>,
+    /// Tasks per page, 1 to 200; default 50.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 200))]
+    pub(crate) limit: Option<u32>,
+}
+
+/// `list_questions` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuestionsArgs {
+    /// Whole questions with their options, instead of one line each.
+    #[serde(default)]
+    pub(crate) full: bool,
+}
+
+/// `diff` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiffArgs {
+    /// A task id ("t3": its latest agent) or an agent id ("a2").
+    pub(crate) target: String,
+    /// next_offset from the previous page (bytes into the patch).
+    #[serde(default)]
+    pub(crate) offset: Option<u64>,
+}
+
+/// `restart_agent` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RestartArgs {
+    /// The agent id, e.g. "a3".
+    pub(crate) agent_id: String,
+    /// Why, as told to the agent when it continues.
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
 }

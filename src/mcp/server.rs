@@ -69,14 +69,14 @@ impl CwServer {
             identity,
             shutdown,
             settings,
-            agent_tools: Arc::new(Self::agent_router()),
-            operator_tools: Arc::new(Self::operator_router()),
+            agent_tools: Arc::new(compact(Self::agent_router())),
+            operator_tools: Arc::new(compact(Self::operator_router())),
         }
     }
 
     /// The tools an agent sees, and the operator's (for the contract snapshot and token counts).
     pub fn tool_lists() -> (Vec<rmcp::model::Tool>, Vec<rmcp::model::Tool>) {
-        (Self::agent_router().list_all(), Self::operator_router().list_all())
+        (compact(Self::agent_router()).list_all(), compact(Self::operator_router()).list_all())
     }
 
     /// The caller of this request.
@@ -131,6 +131,31 @@ impl CwServer {
             }
         }
     }
+}
+
+/// A router whose input schemas say only what a client needs: the tool list is read into every
+/// model's context, so the `$schema` line (2020-12 is MCP's default), `"default": null` and
+/// integer `format`s (which some validators warn about) are left out.
+fn compact(mut router: ToolRouter<CwServer>) -> ToolRouter<CwServer> {
+    for route in router.map.values_mut() {
+        let schema = Arc::make_mut(&mut route.attr.input_schema);
+        schema.remove("$schema");
+        let properties = schema.get_mut("properties").and_then(|p| p.as_object_mut());
+        for property in properties.into_iter().flat_map(|p| p.values_mut()) {
+            let Some(property) = property.as_object_mut() else { continue };
+            if property.get("default").is_some_and(serde_json::Value::is_null) {
+                property.remove("default");
+            }
+            if property
+                .get("format")
+                .and_then(|f| f.as_str())
+                .is_some_and(|f| f.starts_with("uint"))
+            {
+                property.remove("format");
+            }
+        }
+    }
+    router
 }
 
 /// The largest result a tool sends. It goes out twice (structured content and its text), and

@@ -8,13 +8,15 @@ use rmcp::{RoleServer, tool, tool_router};
 use serde_json::json;
 
 use super::params::{
-    AddTaskArgs, AgentArgs, AnswerArgs, AskArgs, DoneArgs, MessageArgs, Outcome, ProgressArgs,
-    TaskArgs,
+    AddTaskArgs, AgentArgs, AnswerArgs, AskArgs, DiffArgs, DoneArgs, ListQuestionsArgs,
+    ListTasksArgs, MessageArgs, NoArgs, Outcome, ProgressArgs, RestartArgs, TaskArgs,
 };
 use super::server::{CwServer, error_result, service_error, structured};
-use crate::model::{AgentId, QuestionId, ReportOutcome, TaskId};
+use crate::model::{AgentId, QuestionId, ReportOutcome, TaskId, TaskState};
 use crate::service::{AddTask, AnswerWait, PlanRef, ServiceError};
-use crate::wire::{AgentJson, MessageJson, QuestionJson, StatusJson, TaskJson, WorkJson};
+use crate::wire::{
+    AgentJson, MessageJson, QuestionJson, StatusJson, TaskDetailJson, TaskJson, WorkJson,
+};
 
 fn task_id(text: &str) -> Result<TaskId, ServiceError> {
     Ok(text.parse()?)
@@ -25,9 +27,14 @@ impl CwServer {
     #[tool(
         description = "Get your task. Call this first, and again after a restart: it returns the task you hold \
 (title, action, files, verify, done criteria, plan context, results of the tasks it depends on, and the \
-worktree and branch to commit your work in), or task null when nothing is ready (then stop). Calling it renews your claim."
+worktree and branch to commit your work in), or task null when nothing is ready (then stop). Calling it renews your claim.",
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true)
     )]
-    async fn claim_task(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
+    async fn claim_task(
+        &self,
+        Parameters(NoArgs {}): Parameters<NoArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
         self.respond(&ctx, |service, caller| {
             let work = service.claim_work(caller.agent()?.id)?;
             Ok(match work {
@@ -42,7 +49,8 @@ worktree and branch to commit your work in), or task null when nothing is ready 
 
     #[tool(
         description = "Tell the human what you are doing, in one line. Also keeps your claim alive; \
-call it every few minutes during long work."
+call it every few minutes during long work.",
+        annotations(read_only_hint = false, destructive_hint = false)
     )]
     async fn report_progress(
         &self,
@@ -63,7 +71,8 @@ call it every few minutes during long work."
     #[tool(
         description = "Finish your task. outcome done requires all work committed on your branch (you are told \
 what is uncommitted otherwise); then call request_merge. failed: it cannot be done, say why. blocked: only the \
-human can unblock it; the summary goes to the human's inbox."
+human can unblock it; the summary goes to the human's inbox.",
+        annotations(read_only_hint = false, destructive_hint = false)
     )]
     async fn report_done(
         &self,
@@ -89,7 +98,8 @@ human can unblock it; the summary goes to the human's inbox."
     #[tool(
         description = "Ask the human when you cannot decide or proceed alone. Blocks until answered and returns \
 the answer. If no answer comes in time it returns status pending with a question_id: then end your turn; you will \
-be resumed with the answer."
+be resumed with the answer.",
+        annotations(read_only_hint = false, destructive_hint = false)
     )]
     async fn ask_user(
         &self,
@@ -118,7 +128,8 @@ be resumed with the answer."
     #[tool(
         description = "Queue your finished task's branch for merging into the integration branch, after \
 report_done with outcome done. Returns queued (merged after the tasks it depends on), merged, or conflict with the \
-paths to fix: then merge the integration branch into yours, resolve, commit and call request_merge again."
+paths to fix: then merge the integration branch into yours, resolve, commit and call request_merge again.",
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true)
     )]
     async fn request_merge(
         &self,
@@ -136,9 +147,14 @@ paths to fix: then merge the integration branch into yours, resolve, commit and 
 
     #[tool(
         description = "Read new messages from the human or the coordinator (each is returned once). Check \
-after each step of long work."
+after each step of long work.",
+        annotations(read_only_hint = false, destructive_hint = false)
     )]
-    async fn get_messages(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
+    async fn get_messages(
+        &self,
+        Parameters(NoArgs {}): Parameters<NoArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
         self.respond(&ctx, |service, caller| {
             let messages = service.take_messages(caller.agent()?.id)?;
             Ok(json!({ "messages": messages.iter().map(MessageJson::from).collect::<Vec<_>>() }))
@@ -149,8 +165,15 @@ after each step of long work."
 
 #[tool_router(router = operator_router, vis = "pub(super)")]
 impl CwServer {
-    #[tool(description = "Overview: tasks by state, the next ready tasks, agents.")]
-    async fn status(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
+    #[tool(
+        description = "Overview: tasks by state, the next ready tasks, agents.",
+        annotations(read_only_hint = true)
+    )]
+    async fn status(
+        &self,
+        Parameters(NoArgs {}): Parameters<NoArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
         self.respond(&ctx, |service, caller| {
             let report = service.status(caller, 10)?;
             let root = service.workspace().root().display().to_string();
@@ -159,16 +182,43 @@ impl CwServer {
         .await
     }
 
-    #[tool(description = "Open questions from agents, oldest first. Answer with answer_question.")]
-    async fn list_questions(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
-        self.respond(&ctx, |service, caller| {
+    #[tool(
+        description = "Open questions from agents, oldest first, one line each (full: true for the whole \
+text and options). Answer one with answer_question; the waiting agent continues with the answer.",
+        annotations(read_only_hint = true)
+    )]
+    async fn list_questions(
+        &self,
+        Parameters(args): Parameters<ListQuestionsArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.respond(&ctx, move |service, caller| {
             let questions = service.open_questions(caller)?;
-            Ok(json!({ "questions": questions.iter().map(QuestionJson::from).collect::<Vec<_>>() }))
+            if args.full {
+                let full: Vec<QuestionJson> = questions.iter().map(QuestionJson::from).collect();
+                return Ok(json!({ "questions": full }));
+            }
+            let lines: Vec<_> = questions
+                .iter()
+                .map(|q| {
+                    let first = q.question.as_str();
+                    json!({
+                        "id": q.id.to_string(),
+                        "agent": q.agent.map(|a| a.to_string()),
+                        "task": q.task.map(|t| t.to_string()),
+                        "question": first_line(first, 160),
+                    })
+                })
+                .collect();
+            Ok(json!({ "questions": lines }))
         })
         .await
     }
 
-    #[tool(description = "Answer an agent's question; the waiting agent receives the answer.")]
+    #[tool(
+        description = "Answer an agent's question; the waiting agent receives the answer.",
+        annotations(read_only_hint = false, destructive_hint = false)
+    )]
     async fn answer_question(
         &self,
         Parameters(args): Parameters<AnswerArgs>,
@@ -181,7 +231,10 @@ impl CwServer {
         .await
     }
 
-    #[tool(description = "Add a task; it is ready once every task in after is merged.")]
+    #[tool(
+        description = "Add a task; it is ready once every task in after is merged.",
+        annotations(read_only_hint = false, destructive_hint = false)
+    )]
     async fn add_task(
         &self,
         Parameters(args): Parameters<AddTaskArgs>,
@@ -204,7 +257,10 @@ impl CwServer {
         .await
     }
 
-    #[tool(description = "Send a message to an agent; it reads it with get_messages.")]
+    #[tool(
+        description = "Send a message to an agent; it reads it with get_messages.",
+        annotations(read_only_hint = false, destructive_hint = false)
+    )]
     async fn send_message(
         &self,
         Parameters(args): Parameters<MessageArgs>,
@@ -217,8 +273,15 @@ impl CwServer {
         .await
     }
 
-    #[tool(description = "All agents with their state and task.")]
-    async fn list_agents(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
+    #[tool(
+        description = "All agents with their state and task.",
+        annotations(read_only_hint = true)
+    )]
+    async fn list_agents(
+        &self,
+        Parameters(NoArgs {}): Parameters<NoArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
         self.respond(&ctx, |service, caller| {
             let agents = service.list_agents(caller)?;
             Ok(json!({ "agents": agents.iter().map(AgentJson::from).collect::<Vec<_>>() }))
@@ -226,7 +289,126 @@ impl CwServer {
         .await
     }
 
-    #[tool(description = "Stop an agent's process.")]
+    #[tool(
+        description = "Tasks, a page at a time in id order: id, state, title, agent and what each waits for. \
+Filter with state; pass next_cursor back for the next page. show_task gives one task whole.",
+        annotations(read_only_hint = true)
+    )]
+    async fn list_tasks(
+        &self,
+        Parameters(args): Parameters<ListTasksArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.respond(&ctx, move |service, caller| {
+            let state = match args.state.as_deref().map(str::trim) {
+                Some(state) => {
+                    Some(state.parse::<TaskState>().map_err(ServiceError::InvalidInput)?)
+                }
+                None => None,
+            };
+            let after = args.cursor.as_deref().map(task_id).transpose()?;
+            let limit = args.limit.unwrap_or(50).clamp(1, 200) as usize;
+            let page = service.task_page(caller, state, after, limit)?;
+            let next =
+                page.more.then(|| page.tasks.last().map(|(t, _)| t.id.to_string())).flatten();
+            let tasks: Vec<_> = page
+                .tasks
+                .iter()
+                .map(|(task, deps)| {
+                    json!({
+                        "id": task.id.to_string(),
+                        "state": task.state.as_str(),
+                        "title": task.title,
+                        "agent": task.agent.map(|a| a.to_string()),
+                        "depends_on": deps.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            Ok(json!({ "tasks": tasks, "total": page.total, "next_cursor": next }))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "One task whole: description, files, verify and done criteria, dependencies both ways, \
+agent, attempts, result or failure, last merge.",
+        annotations(read_only_hint = true)
+    )]
+    async fn show_task(
+        &self,
+        Parameters(args): Parameters<TaskArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.respond(&ctx, move |service, caller| {
+            Ok(TaskDetailJson::from(&service.show_task(caller, task_id(&args.task_id)?)?))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Cancel a task: it will not be started; tasks that wait for it stay pending until it is \
+retried (retry_task) and merged.",
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true)
+    )]
+    async fn cancel_task(
+        &self,
+        Parameters(args): Parameters<TaskArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.respond(&ctx, move |service, caller| {
+            let change = service.cancel_task(caller, task_id(&args.task_id)?)?;
+            let waiting: Vec<String> =
+                change.blocked_dependents.iter().map(ToString::to_string).collect();
+            Ok(json!({ "task_id": change.task.id.to_string(), "state": change.task.state.as_str(),
+                "previous": change.previous.as_str(), "dependents_waiting": waiting }))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Give a failed or cancelled task a fresh start (attempts reset): it is ready again once its \
+dependencies are merged, and cw run starts an agent on it.",
+        annotations(read_only_hint = false, destructive_hint = false)
+    )]
+    async fn retry_task(
+        &self,
+        Parameters(args): Parameters<TaskArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.respond(&ctx, move |service, caller| {
+            let change = service.retry_task(caller, task_id(&args.task_id)?)?;
+            Ok(json!({ "task_id": change.task.id.to_string(), "state": change.task.state.as_str(),
+                "previous": change.previous.as_str() }))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "What an agent changed: its branch against the integration branch, then what is \
+uncommitted in its worktree, as a unified diff, a page at a time (pass next_offset back as offset).",
+        annotations(read_only_hint = true)
+    )]
+    async fn diff(
+        &self,
+        Parameters(args): Parameters<DiffArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.respond(&ctx, move |service, caller| {
+            let (agent, patch) = service.diff(caller, &args.target)?;
+            let offset = usize::try_from(args.offset.unwrap_or(0)).unwrap_or(usize::MAX);
+            let (page, next) = page_of(&patch, offset, DIFF_PAGE_BYTES);
+            Ok(json!({ "agent": agent.id.to_string(), "branch": agent.branch,
+                "base": service.config().integration_branch, "total_bytes": patch.len(),
+                "offset": offset.min(patch.len()), "patch": page, "next_offset": next }))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Stop an agent's process (SIGTERM, then SIGKILL after the grace period). Its task stays \
+with it, paused, worktree and branch kept, until restart_agent.",
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true)
+    )]
     async fn stop_agent(
         &self,
         Parameters(args): Parameters<AgentArgs>,
@@ -240,9 +422,58 @@ impl CwServer {
                 Some(_) => "stopped".to_owned(),
                 None => "it was not running; marked stopped".to_owned(),
             };
-            Ok(json!({ "agent_id": agent.to_string(), "stopped": report.is_some(), "detail": detail }))
+            Ok(json!({ "agent_id": agent.to_string(), "stopped": report.is_some(), "detail": detail,
+                "next": "its task waits; restart_agent continues it" }))
         })
         .await
+    }
+
+    #[tool(
+        description = "Continue a stopped (or stuck) agent's task in its own session and worktree: a running \
+process is stopped first; cw run resumes the session, telling the agent the reason.",
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true)
+    )]
+    async fn restart_agent(
+        &self,
+        Parameters(args): Parameters<RestartArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.respond(&ctx, move |service, caller| {
+            let agent = args.agent_id.parse::<AgentId>()?;
+            let reason = args.reason.as_deref().unwrap_or("it was restarted by the operator");
+            let task = service.request_restart(caller, agent, reason)?;
+            Ok(json!({ "agent_id": agent.to_string(), "task_id": task.to_string(), "restart": "requested",
+                "next": "cw run continues its session within seconds (or at its next start, if none is running)" }))
+        })
+        .await
+    }
+}
+
+/// The most a `diff` page carries; a whole patch can be megabytes.
+const DIFF_PAGE_BYTES: usize = 64 * 1024;
+
+/// At most `max` bytes of `text` from `offset` (both moved back to character boundaries), and
+/// where the next page starts, if there is one.
+fn page_of(text: &str, offset: usize, max: usize) -> (&str, Option<usize>) {
+    let boundary = |mut at: usize| {
+        at = at.min(text.len());
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        at
+    };
+    let start = boundary(offset);
+    let end = boundary(start.saturating_add(max));
+    let end = if end == start && start < text.len() { boundary(start + 4) } else { end };
+    (&text[start..end], (end < text.len()).then_some(end))
+}
+
+/// The first line of `text`, at most `max` characters (an ellipsis marks a cut).
+fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    match line.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line.to_owned(),
     }
 }
 
@@ -298,5 +529,30 @@ impl CwServer {
             )),
             Err(err) => service_error(&err),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_end_on_character_boundaries_and_cover_the_text_once() {
+        let text = "aé€😀".repeat(50);
+        let mut pages = String::new();
+        let mut offset = 0;
+        loop {
+            let (page, next) = page_of(&text, offset, 7);
+            assert!(!page.is_empty());
+            pages.push_str(page);
+            match next {
+                Some(next) => offset = next,
+                None => break,
+            }
+        }
+        assert_eq!(pages, text);
+        assert_eq!(page_of("abc", 99, 10), ("", None));
+        assert_eq!(first_line("héllo wörld\nmore", 5), "héllo…");
+        assert_eq!(first_line("short", 5), "short");
     }
 }

@@ -5,3 +5,5 @@
 pub const MAX_TITLE_CHARS: usize = 500;
 /// The longest task description (and verify or done text) accepted, in bytes.
 pub const MAX_DESCRIPTION_BYTES: usize = 256 * 1024;
+/// The least urgent dispatch priority (0 is the most urgent; a new task gets 2).
+pub const MAX_PRIORITY: i64 = 9;

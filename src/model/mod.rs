@@ -18,6 +18,6 @@ pub use ids::{
     AgentId, IdParseError, InitiativeId, MessageId, PhaseId, PlanId, QuestionId, TaskId,
 };
 pub use lease::{Lease, Timestamp};
-pub use limits::{MAX_DESCRIPTION_BYTES, MAX_TITLE_CHARS};
+pub use limits::{MAX_DESCRIPTION_BYTES, MAX_PRIORITY, MAX_TITLE_CHARS};
 pub use records::{MergeState, QuestionStatus};
 pub use task_state::{ReportOutcome, TaskEvent, TaskState, TransitionError};

@@ -114,6 +114,10 @@ impl Service {
             if record.state != AgentState::Starting {
                 agent_event(tx, &record, AgentEvent::Restart, now)?;
             }
+            // A new session is the restart the operator asked for, however it was started.
+            if record.restart_reason.is_some() {
+                tx.set_agent_restart(agent, None, now)?;
+            }
             require_agent(tx, agent)
         })
     }
@@ -195,6 +199,48 @@ impl Service {
         let status = stop_status(report.as_ref(), record.exit_status);
         self.record_agent_exit(agent, ExitKind::Crashed, &status)?;
         Ok(report)
+    }
+
+    /// The operator asks for an agent to continue its task in a fresh turn of its session (MCP
+    /// `restart_agent`). The request is recorded, then a running process is ended; whoever
+    /// supervises it records the end, and `cw run` continues the session with `reason` (at
+    /// once when it runs, else at its next start). Refused when the agent has nothing to
+    /// continue. Returns the task.
+    pub fn request_restart(
+        &self,
+        caller: &super::Caller,
+        agent: AgentId,
+        reason: &str,
+    ) -> Result<TaskId, ServiceError> {
+        caller.require_operator()?;
+        let reason = reason.trim();
+        if reason.is_empty() || reason.len() > super::MAX_PROGRESS_CHARS {
+            return Err(ServiceError::InvalidInput(format!(
+                "a restart reason is one line of 1 to {} characters",
+                super::MAX_PROGRESS_CHARS
+            )));
+        }
+        let task = match self.what_agent_continues(agent)? {
+            Continues::Task(task) => task,
+            Continues::Nothing(why) => return Err(ServiceError::NothingToContinue { agent, why }),
+        };
+        let now = self.now();
+        let record = self.store.write(|tx| -> Result<AgentRecord, ServiceError> {
+            tx.set_agent_restart(agent, Some(reason), now)?;
+            require_agent(tx, agent)
+        })?;
+        // Not recorded here: the supervisor that sees the end records it, and only then may the
+        // session be continued (a second record would retire the next session's token).
+        let running = record.process.map(|p| crate::process::ProcessHandle {
+            pid: p.pid,
+            pgid: p.pgid,
+            start_time: p.start_time,
+        });
+        if let Some(handle) = running.filter(|h| crate::process::is_running(*h)) {
+            let grace = std::time::Duration::from_secs(self.config().agent.stop_grace_seconds);
+            crate::process::stop_group(handle, grace, || {})?;
+        }
+        Ok(task)
     }
 
     /// Records that the agent's process ended: clears it, keeps `status`, and moves the agent to

@@ -11,8 +11,7 @@ use super::tasks::{apply, require_task};
 use super::{Service, ServiceError};
 use crate::git;
 use crate::model::{
-    AgentId, AgentKind, AgentState, MergeState, QuestionId, QuestionStatus, TaskEvent, TaskId,
-    TaskState,
+    AgentId, AgentKind, MergeState, QuestionId, QuestionStatus, TaskEvent, TaskId, TaskState,
 };
 use crate::store::{
     AgentRecord, MergeEnd, MergeRecord, QuestionRecord, TaskFilter, TaskRecord, Tx,
@@ -37,6 +36,8 @@ pub enum Delivery {
     Bounce(MergeRecord),
     /// Messages arrived (`cw send`) while it waits for the human with its process ended.
     Messages,
+    /// The operator asked for a restart (`restart_agent`), saying why.
+    Restart { agent: AgentId, reason: String },
 }
 
 /// A task held by an agent, as the coordinator sees it.
@@ -159,6 +160,9 @@ impl Service {
             }
             let Some(task) = tx.task_held_by(agent)? else { return Ok(None) };
             let task = require_task(tx, task)?;
+            if let Some(reason) = require_agent(tx, agent)?.restart_reason {
+                return Ok(Some(Delivery::Restart { agent, reason }));
+            }
             if task.state == TaskState::Waiting {
                 // Sent after the agent last changed (its last run ended): not seen yet. Resuming
                 // updates the agent, so the same messages never resume it twice.
@@ -177,6 +181,16 @@ impl Service {
         })
     }
 
+    /// Each task's open question, for tasks that wait for the human (the run's summary says
+    /// "waiting for you (q3)").
+    pub fn open_question_of_each_task(
+        &self,
+    ) -> Result<std::collections::HashMap<TaskId, QuestionId>, ServiceError> {
+        self.store.read(|tx| {
+            Ok(tx.open_questions()?.into_iter().filter_map(|q| Some((q.task?, q.id))).collect())
+        })
+    }
+
     /// Records that a delivery reached the agent (its session was resumed with it).
     pub fn mark_delivered(&self, delivery: &Delivery) -> Result<(), ServiceError> {
         let now = self.now();
@@ -186,6 +200,7 @@ impl Service {
                 Ok(tx.set_merge_delivered(merge.id, merge.task, Some(now), now)?)
             }
             Delivery::Messages => Ok(()),
+            Delivery::Restart { agent, .. } => Ok(tx.set_agent_restart(*agent, None, now)?),
         })
     }
 
@@ -396,7 +411,7 @@ impl Service {
             .map(|(_, n)| n)
             .sum();
         let held = self.held_tasks()?;
-        let paused = held.iter().filter(|held| held.agent.state == AgentState::Stopped).count();
+        let paused = held.iter().filter(|held| held.agent.is_paused()).count();
         Ok(movable == 0 || movable == paused as u64)
     }
 

@@ -45,18 +45,44 @@ impl Service {
             })
     }
 
+    /// What a task's agent (or an agent) changed, for the operator (MCP `diff`): the agent and
+    /// its patch against the integration branch.
+    pub fn diff(
+        &self,
+        caller: &super::Caller,
+        target: &str,
+    ) -> Result<(AgentRecord, String), ServiceError> {
+        caller.require_operator()?;
+        let agent = self.agent_for_target(target)?;
+        let patch = self.agent_diff(&agent)?;
+        Ok((agent, patch))
+    }
+
     /// The agent's changes against the integration branch (committed, then uncommitted).
     pub fn agent_diff(&self, agent: &AgentRecord) -> Result<String, ServiceError> {
         let branch = agent.branch.as_deref().ok_or_else(|| {
             ServiceError::InvalidInput(format!("agent {} has no branch", agent.id))
         })?;
         let worktree = agent.worktree.as_deref().map(std::path::Path::new);
-        Ok(git::branch_diff(
-            &self.workspace.repo,
-            &self.config.integration_branch,
-            branch,
-            worktree,
-        )?)
+        let base = &self.config.integration_branch;
+        match git::branch_diff(&self.workspace.repo, base, branch, worktree) {
+            // Merged and cleaned up: what its merge brought in.
+            Err(git::GitError::MissingBranch { .. })
+                if let Some(commit) = self.merged_commit(agent)? =>
+            {
+                let patch = git::merge_diff(&self.workspace.repo, &commit)?;
+                let short = &commit[..commit.len().min(10)];
+                Ok(format!("# {branch} was merged into {base} as {short}\n{patch}"))
+            }
+            result => Ok(result?),
+        }
+    }
+
+    /// The merge commit of the agent's task, once it merged.
+    fn merged_commit(&self, agent: &AgentRecord) -> Result<Option<String>, ServiceError> {
+        let Some(task) = agent.task.or(agent.bound_task) else { return Ok(None) };
+        let merge = self.store.read(|tx| tx.latest_merge(task))?;
+        Ok(merge.filter(|m| m.state == crate::model::MergeState::Merged).and_then(|m| m.commit))
     }
 
     /// Removes merged worktrees, archives and removes the unmerged work of cancelled or failed

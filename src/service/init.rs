@@ -22,6 +22,8 @@ pub struct InitReport {
     pub branch_created: bool,
     /// In an existing `.cw/`: what was missing and made again (nothing else was touched).
     pub repaired: Vec<PathBuf>,
+    /// cw was set up already and nothing was missing: nothing changed.
+    pub unchanged: bool,
 }
 
 impl Service {
@@ -74,12 +76,13 @@ impl Service {
             integration_branch: config.integration_branch,
             branch_created: outcome == BranchOutcome::Created,
             repaired: Vec::new(),
+            unchanged: false,
         })
     }
 }
 
 /// Makes again what an existing `.cw/` lacks (the database, the operator token, the logs
-/// directory); refuses when nothing is missing.
+/// directory); changes nothing when nothing is missing.
 fn repair(workspace: &Workspace) -> Result<InitReport, ServiceError> {
     let config = Config::load(&workspace.config_path())?;
     let mut repaired = Vec::new();
@@ -119,7 +122,14 @@ fn repair(workspace: &Workspace) -> Result<InitReport, ServiceError> {
         repaired.push(logs);
     }
     if repaired.is_empty() {
-        return Err(ServiceError::AlreadyInitialised { path: workspace.cw_dir.clone() });
+        return Ok(InitReport {
+            root: workspace.root().to_owned(),
+            cw_dir: workspace.cw_dir.clone(),
+            integration_branch: config.integration_branch,
+            branch_created: false,
+            repaired,
+            unchanged: true,
+        });
     }
     let lock = git::WriteLock::acquire(&workspace.repo)?;
     let outcome = git::ensure_branch(&workspace.repo, &lock, &config.integration_branch)?;
@@ -132,6 +142,7 @@ fn repair(workspace: &Workspace) -> Result<InitReport, ServiceError> {
         integration_branch: config.integration_branch,
         branch_created: outcome == BranchOutcome::Created,
         repaired,
+        unchanged: false,
     })
 }
 

@@ -43,7 +43,7 @@ pub use merging::MergeResult;
 pub use server_lock::ServerLock;
 pub use tasks::{
     AddTask, DependencyChange, MAX_DESCRIPTION_BYTES, MAX_TITLE_CHARS, MergeLine, Overview,
-    PlanRef, StatusReport, TaskChange, TaskDetail, TaskEdit, TaskListing,
+    PlanRef, StatusReport, TaskChange, TaskDetail, TaskEdit, TaskListing, TaskPage,
 };
 pub use work::{MAX_PROGRESS_CHARS, MergeRequest};
 

@@ -14,6 +14,7 @@ use crate::store::{
     TaskRecord, Tx,
 };
 
+use crate::model::MAX_PRIORITY;
 pub use crate::model::{MAX_DESCRIPTION_BYTES, MAX_TITLE_CHARS};
 
 /// A plan named by id (`p3`) or by import key (`01-02`).
@@ -53,6 +54,16 @@ pub struct TaskListing {
     pub plans: Vec<PlanRecord>,
 }
 
+/// A page of `task_page`: each task with the tasks it depends on.
+#[derive(Debug, Clone)]
+pub struct TaskPage {
+    pub tasks: Vec<(TaskRecord, Vec<TaskId>)>,
+    /// Tasks in the state asked for, on every page.
+    pub total: usize,
+    /// More follow after the last one.
+    pub more: bool,
+}
+
 /// One task with its neighbourhood, for `cw task show`.
 #[derive(Debug, Clone)]
 pub struct TaskDetail {
@@ -90,6 +101,8 @@ pub struct Overview {
     pub total: u64,
     pub queued_merges: u64,
     pub open_questions: usize,
+    /// Of the ready tasks, those for the human: they wait for a person, not an agent.
+    pub for_you: u64,
     /// The newest finished merge requests, newest first.
     pub recent_merges: Vec<MergeLine>,
 }
@@ -132,6 +145,11 @@ impl Service {
         let title = request.title.trim();
         check_title(title)?;
         check_description(&request.description)?;
+        if let Some(priority) = request.priority.filter(|p| !(0..=MAX_PRIORITY).contains(p)) {
+            return Err(ServiceError::InvalidInput(format!(
+                "priority {priority} is out of range: 0 (most urgent) to {MAX_PRIORITY}"
+            )));
+        }
         let now = self.now();
         self.store.write(|tx| {
             if let Some(key) = &request.dedupe_key
@@ -174,6 +192,40 @@ impl Service {
     /// One task and its neighbourhood.
     pub fn task(&self, id: TaskId) -> Result<TaskDetail, ServiceError> {
         self.store.read(|tx| detail(tx, id))
+    }
+
+    /// One task and its neighbourhood, for the operator (MCP `show_task`).
+    pub fn show_task(&self, caller: &Caller, id: TaskId) -> Result<TaskDetail, ServiceError> {
+        caller.require_operator()?;
+        self.task(id)
+    }
+
+    /// A page of tasks for the operator (MCP `list_tasks`): those in `state` (all when `None`),
+    /// in id order after `after`, at most `limit`, each with its dependencies; and whether more
+    /// follow.
+    pub fn task_page(
+        &self,
+        caller: &Caller,
+        state: Option<TaskState>,
+        after: Option<TaskId>,
+        limit: usize,
+    ) -> Result<TaskPage, ServiceError> {
+        caller.require_operator()?;
+        let listing = self.list_tasks(&TaskFilter { state, plan: None })?;
+        let total = listing.tasks.len();
+        let mut tasks: Vec<TaskRecord> = listing.tasks;
+        tasks.sort_by_key(|t| t.id);
+        tasks.retain(|t| after.is_none_or(|after| t.id > after));
+        let more = tasks.len() > limit;
+        tasks.truncate(limit);
+        let rows = tasks
+            .into_iter()
+            .map(|task| {
+                let deps = listing.dependencies.get(&task.id).cloned().unwrap_or_default();
+                (task, deps)
+            })
+            .collect();
+        Ok(TaskPage { tasks: rows, total, more })
     }
 
     /// Tasks (filtered) with their dependency edges and containers.
@@ -226,7 +278,8 @@ impl Service {
 
     /// Cancels a task; its dependents stay pending until it is retried and merged.
     #[instrument(skip_all, fields(task_id = %id))]
-    pub fn cancel_task(&self, id: TaskId) -> Result<TaskChange, ServiceError> {
+    pub fn cancel_task(&self, caller: &Caller, id: TaskId) -> Result<TaskChange, ServiceError> {
+        caller.require_operator()?;
         let now = self.now();
         self.store.write(|tx| {
             let task = require_task(tx, id)?;
@@ -268,7 +321,8 @@ impl Service {
 
     /// Gives a failed or cancelled task a fresh start (attempts reset).
     #[instrument(skip_all, fields(task_id = %id))]
-    pub fn retry_task(&self, id: TaskId) -> Result<TaskChange, ServiceError> {
+    pub fn retry_task(&self, caller: &Caller, id: TaskId) -> Result<TaskChange, ServiceError> {
+        caller.require_operator()?;
         let now = self.now();
         self.store.write(|tx| {
             let task = require_task(tx, id)?;
@@ -321,6 +375,7 @@ fn overview(tx: &Tx<'_>) -> Result<Overview, ServiceError> {
         total,
         queued_merges: tx.queued_merges()?,
         open_questions: tx.open_question_count()?,
+        for_you: tx.ready_for_the_human()?,
         recent_merges: tx
             .recent_merges(RECENT_MERGES)?
             .into_iter()

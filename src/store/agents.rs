@@ -28,8 +28,17 @@ pub struct AgentRecord {
     pub usage: AgentUsage,
     /// How its last process ended ("exited 0", "crashed: signal 9", …).
     pub exit_status: Option<String>,
+    /// The operator asked for a restart (MCP `restart_agent`), with this reason for the agent.
+    pub restart_reason: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+impl AgentRecord {
+    /// Stopped by the operator and not asked to restart: cw leaves its task alone.
+    pub fn is_paused(&self) -> bool {
+        self.state == AgentState::Stopped && self.restart_reason.is_none()
+    }
 }
 
 /// pid, process group and start time (clock ticks since boot): enough to find the process again
@@ -61,7 +70,7 @@ pub struct NewAgent {
 
 const AGENT_COLUMNS: &str = "id, name, state, task_id, bound_task_id, worktree, branch, pid, pgid, \
      process_start, session_id, cost_usd, input_tokens, output_tokens, exit_status, created_at, \
-     updated_at, kind";
+     updated_at, kind, restart_reason";
 
 impl Tx<'_> {
     /// New task and agent ids start above these (ids a lost database already gave out, still
@@ -274,6 +283,25 @@ impl Tx<'_> {
     }
 
     /// Records how the agent's process ended, with an `agent.exit` event.
+    /// Records (or, with `None`, clears) the operator's request to restart the agent.
+    pub fn set_agent_restart(
+        &self,
+        id: AgentId,
+        reason: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached("UPDATE agents SET restart_reason = ?2, updated_at = ?3 WHERE id = ?1")
+            .on(self)?
+            .execute(params![id.0, reason, now.0])
+            .on(self)?;
+        if let Some(reason) = reason {
+            let data = json!({ "reason": reason });
+            self.append_event(now, "agent.restart_requested", None, Some(id), &data)?;
+        }
+        Ok(())
+    }
+
     pub fn set_agent_exit(
         &self,
         id: AgentId,
@@ -347,6 +375,7 @@ fn agent_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
             output_tokens: r.get(13)?,
         },
         exit_status: r.get(14)?,
+        restart_reason: r.get(18)?,
         created_at: Timestamp(r.get(15)?),
         updated_at: Timestamp(r.get(16)?),
     })

@@ -92,6 +92,7 @@ const MIGRATIONS_SLICE: &[M<'_>] = &[
     M::up(include_str!("migrations/006_message_keys.sql")),
     M::up(include_str!("migrations/007_task_keys.sql")),
     M::up(include_str!("migrations/008_drop_agents_by_task.sql")),
+    M::up(include_str!("migrations/009_restart_requests.sql")),
 ];
 const MIGRATIONS: Migrations<'_> = Migrations::from_slice(MIGRATIONS_SLICE);
 

@@ -233,6 +233,17 @@ impl Tx<'_> {
     }
 
     /// Number of tasks in each state.
+    /// Ready tasks that are the human's to do (GSD checkpoints, "plan this phase").
+    pub fn ready_for_the_human(&self) -> Result<u64, StoreError> {
+        let count: i64 = self
+            .conn()
+            .prepare_cached("SELECT count(*) FROM tasks WHERE state = 'ready' AND needs_human != 0")
+            .on(self)?
+            .query_row([], |row| row.get(0))
+            .on(self)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     pub fn task_counts(&self) -> Result<Vec<(TaskState, u64)>, StoreError> {
         let mut stmt = self
             .conn()

@@ -122,6 +122,18 @@ async def flow(args):
             out["operator_status"] = outcome(await operator.call_tool("status", {}))
             out["operator_add"] = outcome(await operator.call_tool("add_task", {"title": "added over MCP", "after": [task]}))
             out["operator_agent_tool"] = outcome(await operator.call_tool("claim_task", {}))
+            out["op_page1"] = outcome(await operator.call_tool("list_tasks", {"limit": 1}))
+            cursor = out["op_page1"]["data"]["next_cursor"]
+            out["op_page2"] = outcome(await operator.call_tool("list_tasks", {"limit": 1, "cursor": cursor}))
+            out["op_bad_state"] = outcome(await operator.call_tool("list_tasks", {"state": "banana"}))
+            out["op_show"] = outcome(await operator.call_tool("show_task", {"task_id": task}))
+            out["op_cancel"] = outcome(await operator.call_tool("cancel_task", {"task_id": args.other_task}))
+            out["op_retry"] = outcome(await operator.call_tool("retry_task", {"task_id": args.other_task}))
+            out["op_diff"] = outcome(await operator.call_tool("diff", {"target": task}))
+            out["op_restart"] = outcome(await operator.call_tool("restart_agent", {"agent_id": me}))
+            out["op_unknown_arg"] = outcome(await operator.call_tool("status", {"verbose": True}))
+            out["op_questions"] = outcome(await operator.call_tool("list_questions", {}))
+            out["op_questions_full"] = outcome(await operator.call_tool("list_questions", {"full": True}))
     return out
 
 

@@ -127,7 +127,7 @@ fn expired_leases_return_tasks_until_attempts_run_out() {
     assert!(
         record.failure_reason.unwrap().contains("the lease expired 3 times (max_attempts = 2)")
     );
-    let retried = service.retry_task(task).unwrap().task;
+    let retried = service.retry_task(&cw::service::Caller::CLI, task).unwrap().task;
     assert_eq!(
         (retried.state, retried.attempts, retried.failure_reason),
         (TaskState::Ready, 0, None)

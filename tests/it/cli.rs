@@ -86,7 +86,12 @@ fn init_refuses_outside_a_repo_in_a_bare_repo_twice_and_without_commits() {
     env.cw(&["init"]).ok();
     let before = fs_err::read(env.root().join(".cw/cw.db")).unwrap();
     let run = env.cw(&["init"]);
-    assert!(run.error(1).starts_with("error: cw is already initialised in"), "{run:?}");
+    assert_eq!(run.code, 0, "a second init succeeds, changing nothing: {run:?}");
+    assert!(
+        run.stderr.contains("cw is already set up in") && run.stderr.contains("nothing changed"),
+        "{run:?}"
+    );
+    assert_eq!(env.cw(&["init", "--json"]).json()["changed"], false);
     assert_eq!(
         fs_err::read(env.root().join(".cw/cw.db")).unwrap(),
         before,
@@ -141,7 +146,8 @@ fn works_from_a_subdirectory_and_from_a_linked_worktree() {
     let tasks = env.cw(&["task", "list", "--json"]).json();
     assert_eq!(tasks.as_array().unwrap().len(), 2);
     let run = env.cw_in(&linked, &["init"]);
-    assert!(run.error(1).contains("already initialised"), "{run:?}");
+    assert!(run.stderr.contains("already set up"), "{run:?}");
+    assert_eq!(run.code, 0);
     fs_err::remove_dir_all(&linked).unwrap();
 }
 

@@ -231,7 +231,7 @@ fn a_dependants_agent_starts_after_its_dependency_is_merged_and_on_top_of_it() {
     let doomed = add_after(&env, "doomed", "sim: sleep 300\nsim: fail it cannot be done\n", &[]);
     let after = add_after(&env, "after it", "", &[&doomed]);
     let (report, lines) = run_to_end(&env, 1);
-    let states: Vec<_> = report.unfinished.iter().map(|(t, s, _)| (t.to_string(), *s)).collect();
+    let states: Vec<_> = report.unfinished.iter().map(|u| (u.task.to_string(), u.state)).collect();
     assert_eq!(
         states,
         [(doomed, cw::model::TaskState::Failed), (after.clone(), cw::model::TaskState::Pending)]
@@ -302,7 +302,7 @@ fn a_task_out_of_attempts_fails_with_the_reason_and_the_run_says_so() {
     let (report, lines) = run_to_end(&env, 1);
     assert!(!report.all_merged());
     let unfinished: HashMap<String, String> =
-        report.unfinished.iter().map(|(t, s, _)| (t.to_string(), s.to_string())).collect();
+        report.unfinished.iter().map(|u| (u.task.to_string(), u.state.to_string())).collect();
     assert_eq!(unfinished[&task], "failed", "{lines:#?}");
     assert_eq!(unfinished[&after], "pending");
     let shown = env.cw(&["task", "show", &task, "--json"]).json();
@@ -494,6 +494,19 @@ fn cw_demo_runs_its_plan_to_the_end_showing_question_conflict_and_crash() {
     assert!(out.contains("ended: exited 3"), "no crash shown: {out}");
     assert!(out.contains("with the answer to q1"), "no answered question: {out}");
     assert!(out.contains("is a task for the human"), "no checkpoint: {out}");
+    // Causal order: each merged task's claim and merge request are printed before its merge.
+    let lines: Vec<&str> = out.lines().collect();
+    let first = |needle: &str| lines.iter().position(|l| l.contains(needle));
+    let mut merged = 0;
+    for n in 1..=9 {
+        let Some(merge) = first(&format!("merged t{n} into")) else { continue };
+        merged += 1;
+        for call in ["claim_task", "request_merge"] {
+            let at = first(&format!("(t{n}) → {call}"));
+            assert!(at.is_some_and(|at| at < merge), "t{n}: {call} after its merge:\n{out}");
+        }
+    }
+    assert!(merged >= 8, "the agents' merges are shown: {out}");
     // The temporary repository is gone.
     let path = out.split("planned in ").nth(1).unwrap().split(' ').next().unwrap();
     assert!(!Path::new(path).exists(), "{path} was left behind");
@@ -606,7 +619,7 @@ fn an_agent_the_operator_stops_stays_paused_until_restarted() {
     });
     assert!(!report.all_merged());
     assert_eq!(report.unfinished.len(), 1, "{report:?}");
-    assert!(report.unfinished[0].2.contains("cw agent restart a1"), "{report:?}");
+    assert!(report.unfinished[0].why.contains("cw agent restart a1"), "{report:?}");
     assert!(lines.iter().any(|l| l.contains("a1 (t1) was stopped by the operator")), "{lines:#?}");
     assert!(!lines.iter().any(|l| l.starts_with("resumed")), "not resumed: {lines:#?}");
     let shown = env.cw(&["task", "show", &task, "--json"]).json();
@@ -620,6 +633,53 @@ fn an_agent_the_operator_stops_stays_paused_until_restarted() {
     let (report, lines) = run_to_end(&env, 1);
     assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
     assert_eq!(merge_order(&env), vec![task]);
+}
+
+/// After the merge (and `cw gc`), `cw diff` shows what the merge brought in.
+#[test]
+fn diff_after_the_merge_shows_what_was_merged() {
+    let env = sim_env("");
+    let task = add_task(&env, "merged work", "sim: write notes.txt merged line\n");
+    let (report, lines) = run_to_end(&env, 1);
+    assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
+    env.cw(&["gc"]).ok();
+    let diff = env.cw(&["diff", &task]);
+    let text = diff.ok();
+    assert!(text.contains("was merged into cw/integration as"), "{text}");
+    assert!(text.contains("+merged line"), "{text}");
+}
+
+/// MCP `restart_agent` (the service's restart request): the stopped agent's session is continued
+/// by `cw run` with the reason, in the same worktree, without costing an attempt.
+#[test]
+fn a_restart_requested_by_the_operator_is_carried_out_by_the_run() {
+    let env = sim_env("");
+    let task = add_task(&env, "long", "sim: sleep-first 60000\n");
+    let a1: cw::model::AgentId = "a1".parse().unwrap();
+    let lines = std::thread::scope(|scope| {
+        let coordinator = scope.spawn(|| run_to_end(&env, 1));
+        wait_until(Duration::from_secs(30), "the agent claimed its task", || {
+            tasks(&env).iter().any(|t| t["state"] == "claimed")
+        });
+        // Asked while the agent runs: it is stopped first, then continued by the same run.
+        let restarted =
+            env.service().request_restart(&Caller::CLI, a1, "the operator restarts you");
+        assert_eq!(restarted.unwrap().to_string(), task);
+        let (report, lines) = coordinator.join().unwrap();
+        assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
+        assert!(lines.iter().any(|l| l.contains("as the operator asked")), "{lines:#?}");
+        assert!(!lines.iter().any(|l| l.contains("waits until")), "{lines:#?}");
+        lines
+    });
+    let shown = env.cw(&["task", "show", &task, "--json"]).json();
+    assert_eq!(shown["attempts"], 0, "a restart is not a lost attempt: {lines:#?}");
+    let agent = env.service().agent(a1).unwrap();
+    assert_eq!(agent.restart_reason, None, "carried out once");
+    // Nothing to continue: refused, with the reason.
+    let again = env.service().request_restart(&Caller::CLI, a1, "again").unwrap_err();
+    assert!(again.to_string().contains("nothing to continue"), "{again}");
+    let blank = env.service().request_restart(&Caller::CLI, a1, "  ").unwrap_err();
+    assert!(blank.to_string().contains("restart reason"), "{blank}");
 }
 
 #[test]

@@ -85,7 +85,7 @@ fn a_task_that_keeps_failing_its_gate_fails_after_max_bounces() {
     let (report, lines) = run_to_end(&env, 1);
     assert!(!report.all_merged());
     assert_eq!(report.unfinished.len(), 1, "{report:?}");
-    assert_eq!(report.unfinished[0].1.to_string(), "failed");
+    assert_eq!(report.unfinished[0].state.to_string(), "failed");
     // Bounced twice back to its agent, then the third failure fails it.
     assert_eq!(gate_runs(&env), 3, "{lines:#?}");
     assert_eq!(lines.iter().filter(|l| l.contains("bounced back")).count(), 2, "{lines:#?}");

@@ -104,13 +104,34 @@ fn check_flow(result: &Value) {
         [
             "add_task",
             "answer_question",
+            "cancel_task",
+            "diff",
             "list_agents",
             "list_questions",
+            "list_tasks",
+            "restart_agent",
+            "retry_task",
             "send_message",
+            "show_task",
             "status",
             "stop_agent"
         ]
     );
+    // Pages in id order, with a cursor to go on from.
+    let page = |key: &str| result[key]["data"]["tasks"].as_array().unwrap().clone();
+    assert_eq!(page("op_page1").len(), 1);
+    assert_eq!(page("op_page1")[0]["id"], "t1");
+    assert_eq!(result["op_page1"]["data"]["total"], 3);
+    assert_eq!(page("op_page2")[0]["id"], "t2");
+    assert!(error("op_bad_state").contains("unknown task state 'banana'"));
+    assert_eq!(result["op_show"]["data"]["title"], "paint the button");
+    assert_eq!(result["op_cancel"]["data"]["state"], "cancelled");
+    assert_eq!(result["op_retry"]["data"]["state"], "ready");
+    assert_eq!(result["op_diff"]["data"]["branch"], result["claim"]["data"]["task"]["branch"]);
+    assert!(error("op_restart").contains("registered by hand"), "{}", result["op_restart"]);
+    assert!(error("op_unknown_arg").contains("unknown field `verbose`"));
+    assert_eq!(result["op_questions"]["data"]["questions"], serde_json::json!([]));
+    assert_eq!(result["op_questions_full"]["data"]["questions"], serde_json::json!([]));
     // Queued, or already merged by a `cw run` serving HTTP (the agent's branch is real).
     let counts = &result["operator_status"]["data"]["counts"];
     let count = |state: &str| counts[state].as_u64().unwrap_or(0);
@@ -657,9 +678,28 @@ fn tools_list_snapshot_and_token_budget() {
     let operator_json = serde_json::to_string_pretty(&operator).unwrap();
     insta::assert_snapshot!("agent_tools", agent_json);
     insta::assert_snapshot!("operator_tools", operator_json);
-    let compact = serde_json::to_string(&agent).unwrap();
-    let tokens = compact.len() / 4;
-    assert!(tokens < 2_000, "the agent tool list costs ~{tokens} tokens; keep it under 2,000");
+    let tokens = |tools: &[rmcp::model::Tool]| serde_json::to_string(tools).unwrap().len() / 4;
+    let (agent_tokens, operator_tokens) = (tokens(&agent), tokens(&operator));
+    assert!(
+        agent_tokens < 2_000,
+        "the agent tool list costs ~{agent_tokens} tokens; keep it under 2,000"
+    );
+    assert!(
+        operator_tokens < 1_500,
+        "the operator tool list costs ~{operator_tokens} tokens; keep it under 1,500"
+    );
+    // Every tool refuses arguments it does not know, and says so in its schema.
+    for tool in agent.iter().chain(&operator) {
+        assert_eq!(
+            tool.input_schema.get("additionalProperties"),
+            Some(&Value::Bool(false)),
+            "{}",
+            tool.name
+        );
+        let annotations =
+            tool.annotations.as_ref().unwrap_or_else(|| panic!("{} has no annotations", tool.name));
+        assert!(annotations.read_only_hint.is_some(), "{}", tool.name);
+    }
 }
 
 #[test]

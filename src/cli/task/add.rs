@@ -23,7 +23,7 @@ pub(crate) struct AddArgs {
     #[arg(long, value_name = "TASK")]
     after: Vec<String>,
     /// Dispatch priority: 0 is most urgent, default 2
-    #[arg(long, value_parser = clap::value_parser!(i64).range(0..=9))]
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..=crate::model::MAX_PRIORITY))]
     priority: Option<i64>,
     /// Print the new task as JSON
     #[arg(long)]

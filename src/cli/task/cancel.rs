@@ -4,6 +4,7 @@ use clap::Args;
 
 use super::task_id;
 use crate::cli::{CommandResult, Context, output};
+use crate::service::Caller;
 use crate::wire::TaskJson;
 
 /// Cancel a task; tasks that wait for it stay pending until it is retried and merged
@@ -18,7 +19,7 @@ pub(crate) struct CancelArgs {
 
 pub(crate) fn cmd_cancel(cx: &Context, args: &CancelArgs) -> CommandResult {
     let id = task_id(&args.task)?;
-    let change = cx.service()?.cancel_task(id)?;
+    let change = cx.service()?.cancel_task(&Caller::CLI, id)?;
     if args.json {
         return output::json(&TaskJson::new(&change.task, &[]));
     }

@@ -4,6 +4,7 @@ use clap::Args;
 
 use super::task_id;
 use crate::cli::{CommandResult, Context, output};
+use crate::service::Caller;
 use crate::wire::TaskJson;
 
 /// Give a failed or cancelled task a fresh start (its attempts are reset)
@@ -18,7 +19,7 @@ pub(crate) struct RetryArgs {
 
 pub(crate) fn cmd_retry(cx: &Context, args: &RetryArgs) -> CommandResult {
     let id = task_id(&args.task)?;
-    let change = cx.service()?.retry_task(id)?;
+    let change = cx.service()?.retry_task(&Caller::CLI, id)?;
     if args.json {
         return output::json(&TaskJson::new(&change.task, &[]));
     }
