@@ -24,8 +24,10 @@ ask_wait_seconds = 300
 progress_seconds = 10
 
 [server]
-# The port of `cw run`'s MCP endpoint on 127.0.0.1 (0 = any free port; see .cw/server.json).
-port = 0
+# The port of `cw run`'s MCP endpoint on 127.0.0.1 (see .cw/server.json). Unset: a port of this
+# repository's own, the same on every run (so a `claude mcp add --transport http` entry keeps
+# working); 0: any free port.
+# port = 0
 
 [run]
 # How many agents `cw run` keeps working at once (`--agents` overrides it).
@@ -207,7 +209,20 @@ pub struct McpConfig {
 #[serde(default, deny_unknown_fields)]
 #[derive(Default)]
 pub struct ServerConfig {
-    pub port: u16,
+    /// `None`: the repository's own port (`stable_port`); `Some(0)`: any free port.
+    pub port: Option<u16>,
+}
+
+/// The port `cw run` serves on when none is set: derived from the repository's path, so it is
+/// the same on every run, in 24000..32000 (below Linux's ephemeral range, where outgoing
+/// connections would take it).
+pub fn stable_port(root: &std::path::Path) -> u16 {
+    // FNV-1a: stable across builds and platforms (std's hasher is not).
+    let hash =
+        root.as_os_str().as_encoded_bytes().iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    24_000 + u16::try_from(hash % 8_000).unwrap_or(0)
 }
 
 impl Default for McpConfig {

@@ -122,8 +122,12 @@ fn run_demo(args: &DemoArgs, base: &Path, repo: &Path, started: Instant) -> Comm
         exit_when_done: true,
         ..RunOptions::default()
     };
-    let report =
-        super::run::serve_and_coordinate(Arc::clone(&service), options, 0, Box::new(progress));
+    let report = super::run::serve_and_coordinate(
+        Arc::clone(&service),
+        options,
+        Some(0),
+        Box::new(progress),
+    );
     human.stop();
     drop(fake_api);
     let report = report?;

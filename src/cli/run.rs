@@ -37,7 +37,8 @@ pub(crate) struct RunArgs {
     /// Leave agents running on shutdown; the next `cw run` adopts them
     #[arg(long)]
     keep_agents: bool,
-    /// The port on 127.0.0.1 (0 = any free port; default from .cw/config.toml)
+    /// The port on 127.0.0.1 (0 = any free port; default: [server] port, else this
+    /// repository's own port, the same on every run)
     #[arg(long)]
     port: Option<u16>,
 }
@@ -60,7 +61,7 @@ pub(crate) fn cmd_run(cx: &Context, args: &RunArgs) -> CommandResult {
         keep_agents: args.keep_agents,
         ..RunOptions::default()
     };
-    let port = args.port.unwrap_or(service.config().server.port);
+    let port = args.port.or(service.config().server.port);
     let report =
         serve_and_coordinate(Arc::new(service), options, port, Box::new(TerminalProgress::new()))?;
     if args.exit_when_done && !report.all_merged() {
@@ -79,7 +80,7 @@ pub(crate) fn cmd_run(cx: &Context, args: &RunArgs) -> CommandResult {
 pub(crate) fn serve_and_coordinate(
     service: Arc<Service>,
     options: RunOptions,
-    port: u16,
+    port: Option<u16>,
     mut progress: Box<dyn Progress + Send>,
 ) -> Result<RunReport, CommandError> {
     let lock = service.lock_server()?;
@@ -89,7 +90,22 @@ pub(crate) fn serve_and_coordinate(
         .build()
         .map_err(CommandError::Io)?;
     runtime.block_on(async move {
-        let server = mcp::bind(port).await.map_err(|err| CommandError::Failed(err.to_string()))?;
+        let failed = |err: mcp::McpError| CommandError::Failed(err.to_string());
+        let server = match port {
+            Some(port) => mcp::bind(port).await.map_err(failed)?,
+            None => {
+                let own = crate::config::stable_port(service.workspace().root());
+                match mcp::bind(own).await {
+                    Ok(server) => server,
+                    Err(err) => {
+                        output::note(&format!(
+                            "cw: this repository's own port is taken ({err}); serving on a free port (set [server] port to choose one)"
+                        ));
+                        mcp::bind(0).await.map_err(failed)?
+                    }
+                }
+            }
+        };
         let url = server.url();
         lock.publish(&url, &server.sse_url(), service.now().0)?;
         let what = if options.dispatch { "running the plan" } else { "serving (no dispatch)" };

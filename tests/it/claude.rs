@@ -274,3 +274,48 @@ fn claude_mcp_list_connects_to_cw_over_sse_and_http() {
     assert!(line("cw-http").contains("Connected"), "{listed}");
     assert!(line("cw-forged").contains("Failed"), "{listed}");
 }
+
+/// `cw mcp install` writes the project's `.mcp.json` (keeping what else is there) and the real
+/// `claude mcp list` connects to it.
+#[test]
+fn cw_mcp_install_makes_an_entry_claude_connects_to() {
+    let env = TestEnv::initialised();
+    let other = r#"{"mcpServers": {"other": {"command": "other-server"}}, "note": "kept"}"#;
+    env.write(".mcp.json", other);
+    let installed = env.cw(&["mcp", "install", "--json"]).json();
+    assert_eq!(installed["changed"], true);
+    // cw's test binary is not the cw on PATH: the entry names it by its absolute path.
+    let entry = installed["command"].as_str().unwrap().to_owned();
+    assert!(Path::new(&entry).is_absolute(), "{installed}");
+    let config: Value =
+        serde_json::from_str(&fs_err::read_to_string(env.root().join(".mcp.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["mcpServers"]["other"]["command"], "other-server");
+    assert_eq!(config["note"], "kept");
+    assert_eq!(config["mcpServers"]["cw"]["args"], serde_json::json!(["mcp"]));
+    assert_eq!(env.cw(&["mcp", "install", "--json"]).json()["changed"], false);
+    // A file that is not an object is refused and left byte for byte.
+    env.write(".mcp.json", "[1, 2]");
+    assert!(env.cw(&["mcp", "install"]).error(1).contains("is not a JSON object"));
+    assert_eq!(fs_err::read_to_string(env.root().join(".mcp.json")).unwrap(), "[1, 2]");
+    fs_err::remove_file(env.root().join(".mcp.json")).unwrap();
+    env.cw(&["mcp", "install"]).ok();
+    // Project servers need approval in an interactive claude; the setting approves them here.
+    let home = tempfile::tempdir().unwrap();
+    fs_err::create_dir_all(home.path().join(".claude")).unwrap();
+    fs_err::write(
+        home.path().join(".claude/settings.json"),
+        r#"{"enableAllProjectMcpServers": true}"#,
+    )
+    .unwrap();
+    let mut claude = command(test_dep("claude/node_modules/.bin/claude"));
+    claude
+        .args(["mcp", "list"])
+        .current_dir(env.root())
+        .env("HOME", home.path())
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        .env("DISABLE_AUTOUPDATER", "1");
+    let listed = run(claude);
+    let line = listed.ok().lines().find(|l| l.starts_with("cw:")).map(str::to_owned);
+    assert!(line.as_deref().is_some_and(|l| l.contains("Connected")), "{listed:?}");
+}

@@ -450,6 +450,21 @@ fn ending_a_session_answers_204_and_a_second_time_404() {
     assert!(status.contains("404") && body.contains("has ended"), "{status} {body}");
 }
 
+/// Without a port set, a repository is served on a port of its own, the same on every run (a
+/// `claude mcp add --transport http` entry keeps working); `port = 0` still takes any free one.
+#[test]
+fn a_repository_keeps_its_port_across_runs_unless_told_otherwise() {
+    let (env, _) = setup();
+    let first = env.start_server().url.clone();
+    let second = env.start_server().url.clone();
+    assert_eq!(first, second, "the same port on every run");
+    let port: u16 = first.rsplit(':').next().unwrap().trim_end_matches("/mcp").parse().unwrap();
+    assert!((24_000..32_000).contains(&port), "{first}");
+    env.write(".cw/config.toml", "[server]\nport = 0\n");
+    let any = env.start_server().url.clone();
+    assert_ne!(any, first, "port = 0: any free port");
+}
+
 #[test]
 fn a_second_server_for_the_same_repository_is_refused() {
     let (env, _) = setup();

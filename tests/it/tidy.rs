@@ -104,6 +104,7 @@ const MODULE_GRAPH: &[(&str, &[&str])] = &[
         "cli",
         &[
             "agent",
+            "config",
             "coordinator",
             "error",
             "fsui",
