@@ -29,7 +29,7 @@ pub(crate) struct DemoArgs {
     #[arg(long)]
     keep: bool,
     /// How many agents work at once
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
     agents: u16,
     /// Run the real `claude` CLI (on PATH) against cw's fake Anthropic API
     /// (tools/fake_anthropic.py) instead of the scripted agents

@@ -1,19 +1,23 @@
-//! `cw inbox`.
+//! `cw inbox` and `cw inbox show`.
 
 use clap::Args;
 
-use super::{CommandResult, Context, output};
-use crate::model::QuestionStatus;
+use super::{CommandError, CommandResult, Context, output};
+use crate::model::{QuestionId, QuestionStatus, Timestamp};
 use crate::service::{Caller, Via};
+use crate::store::QuestionRecord;
 use crate::wire::QuestionJson;
 
-/// List open questions from agents, oldest first
+/// List open questions from agents, oldest first, one line each
 ///
-/// Each open question is also a file, .cw/inbox/<id>.md: write the answer under its "## Answer"
-/// line and save (cw run or cw mirror --watch applies it).
+/// `cw inbox show q3` prints one whole. Each open question is also a file, .cw/inbox/<id>.md:
+/// write the answer under its "## Answer" line and save (cw run or cw mirror --watch applies it).
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct InboxArgs {
-    /// Answered and withdrawn questions too, with the answer, who gave it and when
+    #[command(subcommand)]
+    action: Option<InboxAction>,
+    /// Answered and withdrawn questions too
     #[arg(long)]
     all: bool,
     /// Print the questions as JSON
@@ -21,9 +25,38 @@ pub(crate) struct InboxArgs {
     json: bool,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum InboxAction {
+    /// Print one question whole: its text, options, and the answer once there is one
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+struct ShowArgs {
+    /// The question (e.g. q3)
+    question: String,
+    /// Print it as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+/// How much of a question's first line a listing shows.
+const FIRST_LINE_CHARS: usize = 72;
+
 pub(crate) fn cmd_inbox(cx: &Context, args: &InboxArgs) -> CommandResult {
     let service = cx.service()?;
     let caller = Caller::Operator(Via::Cli);
+    if let Some(InboxAction::Show(show)) = &args.action {
+        let id: QuestionId = show
+            .question
+            .parse()
+            .map_err(|e: crate::model::IdParseError| CommandError::Usage(e.to_string()))?;
+        let question = service.show_question(&caller, id)?;
+        if show.json {
+            return output::json(&QuestionJson::from(&question));
+        }
+        return output::text(&whole(&question));
+    }
     let questions =
         if args.all { service.all_questions(&caller)? } else { service.open_questions(&caller)? };
     if args.json {
@@ -32,25 +65,84 @@ pub(crate) fn cmd_inbox(cx: &Context, args: &InboxArgs) -> CommandResult {
     if questions.is_empty() {
         return output::text("no open questions\n");
     }
+    let now = service.now();
     let mut out = String::new();
     for q in &questions {
-        let who = q.agent.map(|a| a.to_string()).unwrap_or_else(|| "cw".to_owned());
-        let task = q.task.map(|t| format!(" on {t}")).unwrap_or_default();
+        let agent = q.agent.map(|a| a.to_string()).unwrap_or_else(|| "cw".to_owned());
+        let task = q.task.map(|t| t.to_string()).unwrap_or_else(|| "-".to_owned());
+        let status = if q.status == QuestionStatus::Open {
+            String::new()
+        } else {
+            format!("[{}] ", q.status)
+        };
         out.push_str(&format!(
-            "{}  from {who}{task}\n  {}\n",
-            q.id,
-            q.question.replace('\n', "\n  ")
+            "{}  {}  {}  {}  {status}{}\n",
+            output::column(&q.id.to_string(), 4),
+            output::column(&age(now, q.asked_at), 4),
+            output::column(&agent, 4),
+            output::column(&task, 5),
+            first_line(&q.question),
         ));
-        if !q.options.is_empty() {
-            out.push_str(&format!("  options: {}\n", q.options.join(" | ")));
-        }
-        if let Some(answer) = &q.answer {
-            let by = q.answered_by.as_deref().unwrap_or("");
-            out.push_str(&format!("  answered ({by}): {}\n", answer.replace('\n', "\n  ")));
-        } else if q.status != QuestionStatus::Open {
-            out.push_str(&format!("  {}\n", q.status));
-        }
     }
-    out.push_str("answer with: cw answer <question-id> <text>, or in .cw/inbox/<question-id>.md\n");
+    out.push_str("whole question: cw inbox show <id>; answer: cw answer <id> <text>\n");
     output::text(&out)
+}
+
+/// A question with its options and, once answered, the answer.
+fn whole(q: &QuestionRecord) -> String {
+    let who = q.agent.map(|a| a.to_string()).unwrap_or_else(|| "cw".to_owned());
+    let task = q.task.map(|t| format!(" on {t}")).unwrap_or_default();
+    let mut out =
+        format!("{}  from {who}{task}  ({})\n\n{}\n", q.id, q.status, q.question.trim_end());
+    if !q.options.is_empty() {
+        out.push_str(&format!("\noptions: {}\n", q.options.join(" | ")));
+    }
+    match &q.answer {
+        Some(answer) => {
+            let by = q.answered_by.as_deref().unwrap_or("");
+            out.push_str(&format!("\nanswered ({by}):\n{}\n", answer.trim_end()));
+        }
+        None if q.status == QuestionStatus::Open => {
+            out.push_str(&format!("\nanswer with: cw answer {} <text>\n", q.id));
+        }
+        None => {}
+    }
+    out
+}
+
+/// The first line, cut to fit a listing (an ellipsis marks a cut or more lines).
+fn first_line(text: &str) -> String {
+    let mut lines = text.trim().lines();
+    let first = lines.next().unwrap_or_default();
+    let more = lines.next().is_some();
+    match first.char_indices().nth(FIRST_LINE_CHARS) {
+        Some((at, _)) => format!("{}…", &first[..at]),
+        None if more => format!("{first} …"),
+        None => first.to_owned(),
+    }
+}
+
+/// "12s", "5m", "3h", "2d" since `then`.
+fn age(now: Timestamp, then: Timestamp) -> String {
+    let seconds = (now.0 - then.0).max(0) / 1000;
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_and_first_lines_are_short() {
+        assert_eq!(age(Timestamp(100_000), Timestamp(88_000)), "12s");
+        assert_eq!(age(Timestamp(7_300_000), Timestamp(0)), "2h");
+        assert_eq!(age(Timestamp(0), Timestamp(5)), "0s");
+        assert_eq!(first_line("Which one?\nA or B"), "Which one? …");
+        assert_eq!(first_line(&"x".repeat(100)).chars().count(), FIRST_LINE_CHARS + 1);
+    }
 }

@@ -36,13 +36,19 @@ use crate::workspace::Workspace;
 
 /// Run a team of Claude Code agents on one git repository
 #[derive(Debug, Parser)]
-#[command(name = "cw", version, propagate_version = true, max_term_width = 100)]
+#[command(name = "cw", version, max_term_width = 100)]
 pub struct Cli {
     /// Run as if cw was started in DIR
-    #[arg(short = 'C', global = true, value_name = "DIR")]
+    #[arg(short = 'C', global = true, value_name = "DIR", help_heading = "Global options")]
     directory: Option<PathBuf>,
     /// More log output on stderr (-v info, -vv debug, -vvv trace); CW_LOG overrides
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(
+        short,
+        long,
+        global = true,
+        action = clap::ArgAction::Count,
+        help_heading = "Global options"
+    )]
     verbose: u8,
     #[command(subcommand)]
     command: Command,

@@ -135,6 +135,16 @@ impl Service {
         self.store.read(|tx| tx.question(id)?.ok_or(ServiceError::QuestionNotFound(id)))
     }
 
+    /// One question, for the operator (`cw inbox show`).
+    pub fn show_question(
+        &self,
+        caller: &Caller,
+        id: QuestionId,
+    ) -> Result<QuestionRecord, ServiceError> {
+        caller.require_operator()?;
+        self.question(id)
+    }
+
     /// Open questions, oldest first (operator).
     pub fn open_questions(&self, caller: &Caller) -> Result<Vec<QuestionRecord>, ServiceError> {
         caller.require_operator()?;

@@ -129,6 +129,7 @@ fn untrusted_text_reaches_the_terminal_with_control_characters_visible() {
         vec!["task", "show", &task.id.to_string()],
         vec!["task", "list"],
         vec!["inbox"],
+        vec!["inbox", "show", "q1"],
         vec!["status"],
     ] {
         let run = env.cw(&args);
@@ -140,6 +141,11 @@ fn untrusted_text_reaches_the_terminal_with_control_characters_visible() {
     assert!(shown.ok().contains("\nsecond line"), "a multi-line body keeps its newlines");
     let inbox = env.cw(&["inbox"]);
     assert!(inbox.ok().contains("question \\e[2J"), "{}", inbox.stdout);
+    assert_eq!(inbox.ok().lines().filter(|l| l.starts_with("q1 ")).count(), 1, "one line each");
+    let shown = env.cw(&["inbox", "show", "q1"]);
+    assert!(shown.ok().contains("options: opt \\e[2J"), "{}", shown.stdout);
+    assert!(env.cw(&["inbox", "show", "q9"]).error(1).contains("q9"));
+    assert_eq!(env.cw(&["inbox", "show", "q1", "--json"]).json()["id"], "q1");
     // --json stays exact.
     let json = env.cw(&["task", "show", &task.id.to_string(), "--json"]).json();
     assert_eq!(json["description"], format!("details {ESCAPES}\nsecond line"));
