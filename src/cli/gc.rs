@@ -13,10 +13,23 @@ pub(crate) struct GcArgs {
     /// Say what would be done without doing it
     #[arg(long)]
     dry_run: bool,
+    /// Print what was (or would be) done as JSON
+    #[arg(long)]
+    json: bool,
 }
 
 pub(crate) fn cmd_gc(cx: &Context, args: &GcArgs) -> CommandResult {
     let report = cx.service()?.gc(args.dry_run)?;
+    if args.json {
+        let path = |p: &std::path::PathBuf| p.display().to_string();
+        return output::json(&serde_json::json!({
+            "dry_run": args.dry_run,
+            "archived": report.archived.iter().map(|(branch, archive)| serde_json::json!({ "branch": branch, "archive": archive })).collect::<Vec<_>>(),
+            "removed": report.removed.iter().map(|(agent, p, branch)| serde_json::json!({ "agent": agent.to_string(), "worktree": path(p), "branch": branch })).collect::<Vec<_>>(),
+            "kept": report.kept.iter().map(|(agent, p, why)| serde_json::json!({ "agent": agent.to_string(), "worktree": path(p), "why": why })).collect::<Vec<_>>(),
+            "forgotten": report.pruned.iter().map(path).collect::<Vec<_>>(),
+        }));
+    }
     let verb = if args.dry_run { "would remove" } else { "removed" };
     let mut out = String::new();
     for (branch, archive) in &report.archived {

@@ -89,8 +89,18 @@ impl Context {
 
 /// Parses `args`, runs the command and returns its exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    // Errors of a `--json` command are JSON too (on stderr, with the same exit codes).
+    let json = args.iter().skip(1).any(|arg| arg == "--json");
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
+        Err(err) if json && err.use_stderr() => {
+            let message = err.kind().to_string();
+            let detail = err.render().to_string();
+            let first = detail.lines().next().unwrap_or(&message).trim_start_matches("error: ");
+            output::error_json(first, "usage", Some("see --help"));
+            return ExitCode::from(2);
+        }
         Err(err) => {
             // Help and version go to stdout with code 0; real usage errors to stderr with 2.
             let _ = err.print();
@@ -131,46 +141,48 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Gc(args) => gc::cmd_gc(&cx, args),
         Command::Completions(args) => completions::cmd_completions(args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(CommandError::Service(err)) => fail(&err, classify(&err), hint(&err)),
-        Err(CommandError::Agent(err)) => {
-            fail(&err, classify_agent(&err), err.as_service().and_then(hint))
-        }
-        Err(CommandError::Run(err)) => fail(&err, classify_run(&err), None),
-        Err(CommandError::Failed(message)) => {
-            output::error_line(&message, None);
-            ExitCode::from(1)
-        }
-        Err(CommandError::Usage(message)) => {
-            output::error_line(&message, None);
-            ExitCode::from(2)
-        }
+    let (message, kind, hint) = match result {
+        Ok(()) => return ExitCode::SUCCESS,
         Err(CommandError::Output(err)) if err.kind() == std::io::ErrorKind::BrokenPipe => {
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
+        Err(CommandError::Service(err)) => caused(&err, classify(&err), hint(&err)),
+        Err(CommandError::Agent(err)) => {
+            caused(&err, classify_agent(&err), err.as_service().and_then(hint))
+        }
+        Err(CommandError::Run(err)) => caused(&err, classify_run(&err), None),
+        Err(CommandError::Failed(message)) => (message, ErrorKind::User, None),
+        Err(CommandError::Usage(message)) => (message, ErrorKind::Usage, None),
         Err(CommandError::Output(err)) => {
-            output::error_line(&format!("cannot write output: {err}"), None);
-            ExitCode::from(1)
+            (format!("cannot write output: {err}"), ErrorKind::Internal, None)
         }
-        Err(CommandError::Io(err)) => {
-            tracing::info!(cause = ?err, "command failed");
-            output::error_line(&err.to_string(), Some(INTERNAL_HINT));
-            ExitCode::from(1)
-        }
+        Err(CommandError::Io(err)) => caused(&err, ErrorKind::Internal, None),
+    };
+    if json {
+        let kind = match kind {
+            ErrorKind::User => "user",
+            ErrorKind::Usage => "usage",
+            ErrorKind::Internal => "internal",
+        };
+        output::error_json(&message, kind, hint);
+    } else {
+        output::error_line(&message, hint);
     }
+    ExitCode::from(if kind == ErrorKind::Usage { 2 } else { 1 })
 }
 
-/// Prints a failed command's error (its cause chain logged when it is cw's) and picks the exit
-/// code: 2 for a usage mistake, 1 otherwise.
-fn fail(err: &dyn std::error::Error, kind: ErrorKind, hint: Option<&'static str>) -> ExitCode {
+/// A failed command's message and hint (cw's own failures say so, and their cause chain is
+/// logged for a bug report with `-v`).
+fn caused(
+    err: &dyn std::error::Error,
+    kind: ErrorKind,
+    hint: Option<&'static str>,
+) -> (String, ErrorKind, Option<&'static str>) {
     if kind == ErrorKind::Internal {
-        // The cause chain for a bug report (`-v`), not for every terminal.
         tracing::info!(cause = ?err, "command failed");
     }
     let hint = hint.or((kind == ErrorKind::Internal).then_some(INTERNAL_HINT));
-    output::error_line(&err.to_string(), hint);
-    ExitCode::from(if kind == ErrorKind::Usage { 2 } else { 1 })
+    (err.to_string(), kind, hint)
 }
 
 /// Said with every failure that is not the user's input: where to look next.

@@ -60,6 +60,13 @@ pub(crate) fn error_line(message: &str, hint: Option<&str>) {
     }
 }
 
+/// An error as one JSON object on stderr, `{"error": {"kind", "message", "hint"}}` (a `--json`
+/// command's error; `kind` is `user`, `usage` or `internal`). Exact, like all JSON output.
+pub(crate) fn error_json(message: &str, kind: &str, hint: Option<&str>) {
+    let error = serde_json::json!({ "error": { "kind": kind, "message": message, "hint": hint } });
+    let _ = writeln!(std::io::stderr().lock(), "{error}");
+}
+
 /// Pads or clips `text` to exactly `width` characters (for table columns), as one line.
 pub(crate) fn column(text: &str, width: usize) -> String {
     let text = safe_text::one_line(text);

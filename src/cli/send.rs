@@ -14,6 +14,9 @@ pub(crate) struct SendArgs {
     agent: String,
     /// The message, or - to read it from stdin
     text: String,
+    /// Print the sent message's id as JSON
+    #[arg(long)]
+    json: bool,
 }
 
 pub(crate) fn cmd_send(cx: &Context, args: &SendArgs) -> CommandResult {
@@ -23,5 +26,9 @@ pub(crate) fn cmd_send(cx: &Context, args: &SendArgs) -> CommandResult {
         .map_err(|e: crate::model::IdParseError| CommandError::Usage(e.to_string()))?;
     let text = read_text_argument(&args.text)?;
     let id = cx.service()?.send_message(&Caller::Operator(Via::Cli), agent, &text)?;
+    if args.json {
+        let sent = serde_json::json!({ "message_id": id.to_string(), "agent": agent.to_string() });
+        return output::json(&sent);
+    }
     output::text(&format!("{id} sent to {agent}\n"))
 }

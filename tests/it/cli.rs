@@ -275,3 +275,36 @@ fn status_follow_wakes_on_changes_from_other_processes() {
     follower.kill().unwrap();
     follower.wait().unwrap();
 }
+
+/// With `--json`, an error is one JSON object on stderr with the same exit codes, and the verbs
+/// that print an outcome print it as JSON.
+#[test]
+fn json_mode_errors_and_outcomes_are_json() {
+    let env = TestEnv::initialised();
+    let error = |run: &crate::support::Run| -> serde_json::Value {
+        assert!(run.stdout.is_empty(), "{run:?}");
+        serde_json::from_str(run.stderr.trim()).unwrap_or_else(|e| panic!("{e}: {run:?}"))
+    };
+    let missing = env.cw(&["task", "show", "t99", "--json"]);
+    assert_eq!(missing.code, 1);
+    let missing = error(&missing);
+    assert_eq!(missing["error"]["kind"], "user");
+    assert_eq!(missing["error"]["message"], "task t99 does not exist (see `cw task list`)");
+    let usage = env.cw(&["task", "list", "--json", "--bogus"]);
+    assert_eq!(usage.code, 2);
+    assert_eq!(error(&usage)["error"]["kind"], "usage");
+    let bad_id = env.cw(&["send", "banana", "hi", "--json"]);
+    assert_eq!(bad_id.code, 2, "{bad_id:?}");
+    assert_eq!(error(&bad_id)["error"]["kind"], "usage");
+    // Outcomes.
+    let gc = env.cw(&["gc", "--dry-run", "--json"]).json();
+    assert_eq!(gc["dry_run"], true);
+    assert_eq!(gc["removed"], serde_json::json!([]));
+    let agent = env.cw(&["agent", "register", "--name", "x", "--json"]).json();
+    let id = agent["agent"]["id"].as_str().or(agent["id"].as_str()).unwrap().to_owned();
+    let sent = env.cw(&["send", &id, "hello", "--json"]).json();
+    assert_eq!(sent["agent"], id.as_str());
+    assert!(sent["message_id"].as_str().unwrap().starts_with('m'), "{sent}");
+    let stopped = env.cw(&["agent", "stop", &id, "--json"]).json();
+    assert_eq!(stopped["was_running"], false);
+}

@@ -17,6 +17,9 @@ use crate::service::{Caller, Continues, Via};
 pub(crate) struct StopArgs {
     /// The agent (e.g. a2)
     agent: String,
+    /// Print the outcome as JSON
+    #[arg(long)]
+    json: bool,
 }
 
 /// Stop an agent if it runs, then continue its session (`--resume`) in the same worktree
@@ -27,6 +30,9 @@ pub(crate) struct RestartArgs {
     /// Why, as told to the agent
     #[arg(long, default_value = "it was restarted by the operator")]
     reason: String,
+    /// Print the outcome as JSON
+    #[arg(long)]
+    json: bool,
 }
 
 fn parse(agent: &str) -> Result<AgentId, CommandError> {
@@ -37,6 +43,19 @@ pub(crate) fn cmd_stop(cx: &Context, args: &StopArgs) -> CommandResult {
     let agent = parse(&args.agent)?;
     let service = cx.service()?;
     let report = service.stop_agent(&Caller::Operator(Via::Cli), agent)?;
+    let continues = service.what_agent_continues(agent)?;
+    if args.json {
+        let task = match &continues {
+            Continues::Task(task) => Some(task.to_string()),
+            Continues::Nothing(_) => None,
+        };
+        return output::json(&serde_json::json!({
+            "agent": agent.to_string(),
+            "was_running": report.is_some(),
+            "killed": report.as_ref().is_some_and(|r| r.killed),
+            "paused_task": task,
+        }));
+    }
     let mut message = match report {
         Some(r) if r.killed => {
             format!("agent {agent} stopped (killed after {:.1} s)", r.took.as_secs_f64())
@@ -44,7 +63,7 @@ pub(crate) fn cmd_stop(cx: &Context, args: &StopArgs) -> CommandResult {
         Some(r) => format!("agent {agent} stopped in {:.2} s", r.took.as_secs_f64()),
         None => format!("agent {agent} was not running; marked stopped"),
     };
-    match service.what_agent_continues(agent)? {
+    match continues {
         Continues::Task(task) => message.push_str(&format!(
             "\n{task} stays with it (cw run leaves it alone); `cw agent restart {agent}` continues it"
         )),
@@ -62,6 +81,9 @@ pub(crate) fn cmd_restart(cx: &Context, args: &RestartArgs) -> CommandResult {
     }
     let live = runtime
         .continue_session(agent, &Continuation::Interrupted { reason: args.reason.clone() })?;
+    if args.json {
+        return output::json(&serde_json::json!({ "agent": agent.to_string(), "pid": live.pid() }));
+    }
     output::text(&format!(
         "agent {agent} restarted (pid {}); follow it with `cw agent logs {agent} -f`\n",
         live.pid()
