@@ -30,6 +30,9 @@ pub(crate) fn cmd_answer(cx: &Context, args: &AnswerArgs) -> CommandResult {
     if args.json {
         return output::json(&QuestionJson::from(&question));
     }
+    if question.status == crate::model::QuestionStatus::Open {
+        return output::text(&format!("{id} deferred: it stays in the inbox\n"));
+    }
     output::text(&format!("{id} answered\n"))
 }
 

@@ -133,6 +133,19 @@ impl<'s> Mirror<'s> {
                 return self.clear_problem(path);
             };
             match self.service.answer(&self.caller, question.id, answer) {
+                Ok(deferred) if deferred.status == QuestionStatus::Open => {
+                    // A task for the human, deferred: it stays, its file as it was asked.
+                    report.applied.push(format!(
+                        "deferred {} from {}",
+                        question.id,
+                        self.shown(path)
+                    ));
+                    let context = self.context(deferred.agent, deferred.task);
+                    let fresh = inbox::render_open(&deferred, &context);
+                    files::write_if_changed(path, &fresh)
+                        .map_err(|source| ServiceError::Io { path: path.to_owned(), source })?;
+                    return self.clear_problem(path);
+                }
                 Ok(answered) => {
                     report.applied.push(format!(
                         "answered {} from {}",

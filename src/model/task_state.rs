@@ -80,6 +80,8 @@ pub enum TaskEvent {
     ImportedAsMerged,
     /// A task for the human (a checkpoint) was completed by the human.
     CompletedByHuman,
+    /// A task for the human was rejected by the human: it fails, and what waits for it waits.
+    RejectedByHuman,
     Cancel,
     Retry {
         dependencies_merged: bool,
@@ -146,6 +148,7 @@ impl TaskState {
                 }
                 (S::Pending | S::Ready, E::ImportedAsMerged) => S::Merged,
                 (S::Ready | S::Waiting, E::CompletedByHuman) => S::Merged,
+                (S::Ready | S::Waiting, E::RejectedByHuman) => S::Failed,
                 (S::Merged | S::Cancelled, E::Cancel) => return Err(refusal(self, event)),
                 (_, E::Cancel) => S::Cancelled,
                 (S::Failed | S::Cancelled, E::Retry { dependencies_merged }) => {
@@ -207,6 +210,7 @@ impl TaskEvent {
             TaskEvent::MergeBounced { .. } => "be bounced",
             TaskEvent::ImportedAsMerged => "be marked merged by an import",
             TaskEvent::CompletedByHuman => "be completed by the human",
+            TaskEvent::RejectedByHuman => "be rejected by the human",
             TaskEvent::Cancel => "be cancelled",
             TaskEvent::Retry { .. } => "be retried",
         }
@@ -269,6 +273,7 @@ mod tests {
             E::MergeBounced { bounces: 4, max_bounces: 3 },
             E::ImportedAsMerged,
             E::CompletedByHuman,
+            E::RejectedByHuman,
             E::Cancel,
             E::Retry { dependencies_merged: true },
             E::Retry { dependencies_merged: false },
@@ -299,6 +304,7 @@ mod tests {
             (S::Merging, E::MergeBounced { bounces: 4, .. }) => S::Failed,
             (S::Pending, E::ImportedAsMerged) | (S::Ready, E::ImportedAsMerged) => S::Merged,
             (S::Ready, E::CompletedByHuman) | (S::Waiting, E::CompletedByHuman) => S::Merged,
+            (S::Ready, E::RejectedByHuman) | (S::Waiting, E::RejectedByHuman) => S::Failed,
             (S::Merged, E::Cancel) | (S::Cancelled, E::Cancel) => return None,
             (_, E::Cancel) => S::Cancelled,
             (S::Failed | S::Cancelled, E::Retry { dependencies_merged: true }) => S::Ready,
@@ -329,7 +335,7 @@ mod tests {
             }
         }
         assert_eq!(allowed + refused, TaskState::ALL.len() * all_events().len());
-        assert_eq!(allowed, 38, "the number of allowed transitions changed: update the table");
+        assert_eq!(allowed, 40, "the number of allowed transitions changed: update the table");
     }
 
     #[test]

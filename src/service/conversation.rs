@@ -169,27 +169,46 @@ impl Service {
         let lease = self.lease_from(now);
         self.store.write(|tx| {
             let question = tx.question(id)?.ok_or(ServiceError::QuestionNotFound(id))?;
+            let for_the_human = match question.task.filter(|_| question.agent.is_none()) {
+                Some(task) => Some(require_task(tx, task)?)
+                    .filter(|t| t.needs_human && matches!(t.state, TaskState::Ready | TaskState::Waiting)),
+                None => None,
+            };
+            let verdict = match &for_the_human {
+                Some(task) if question.status == QuestionStatus::Open => {
+                    Some(Verdict::read(answer).ok_or_else(|| {
+                        ServiceError::InvalidInput(format!(
+                            "{id} is a task for you ({}): answer `approve` (anything after it is kept as its result), `reject <why>` (it fails; what waits for it keeps waiting) or `defer` (it stays in the inbox)",
+                            task.id
+                        ))
+                    })?)
+                }
+                _ => None,
+            };
+            if let Some(Verdict::Defer) = verdict {
+                return Ok(question);
+            }
             if !tx.answer_question(id, answer, &caller.label(), now)? {
                 let by = question.answered_by.unwrap_or_else(|| "someone".to_owned());
                 return Err(ServiceError::AlreadyAnswered { id, by });
             }
-            if let Some(task) = question.task {
+            if let (Some(record), Some(verdict)) = (&for_the_human, verdict) {
+                // A task for the human, asked as a question: the verdict settles it.
+                match verdict {
+                    Verdict::Approve(result) => {
+                        apply(tx, record, TaskEvent::CompletedByHuman, None, "done by the human", now)?;
+                        tx.set_task_result(record.id, Some(result.unwrap_or("approved")))?;
+                    }
+                    Verdict::Reject(why) => {
+                        let why = why.unwrap_or("rejected by the human");
+                        apply(tx, record, TaskEvent::RejectedByHuman, None, why, now)?;
+                        tx.set_task_failure(record.id, Some(why))?;
+                    }
+                    Verdict::Defer => {}
+                }
+            } else if let Some(task) = question.task {
                 let record = require_task(tx, task)?;
-                if question.agent.is_none()
-                    && record.needs_human
-                    && matches!(record.state, TaskState::Ready | TaskState::Waiting)
-                {
-                    // A task for the human, asked as a question: the answer completes it.
-                    apply(
-                        tx,
-                        &record,
-                        TaskEvent::CompletedByHuman,
-                        None,
-                        "done by the human",
-                        now,
-                    )?;
-                    tx.set_task_result(task, Some(answer))?;
-                } else if record.state == TaskState::Waiting && record.agent == question.agent {
+                if record.state == TaskState::Waiting && record.agent == question.agent {
                     apply(
                         tx,
                         &record,
@@ -312,4 +331,49 @@ fn check_size(what: &str, len: usize, max: usize) -> Result<(), ServiceError> {
         )));
     }
     Ok(())
+}
+
+/// What the human says of a task for them: the answer's first word (`approve`, `reject`,
+/// `defer`, or a synonym), and what follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict<'a> {
+    Approve(Option<&'a str>),
+    Reject(Option<&'a str>),
+    Defer,
+}
+
+impl<'a> Verdict<'a> {
+    fn read(answer: &'a str) -> Option<Verdict<'a>> {
+        let answer = answer.trim();
+        let (word, rest) = answer.split_once(char::is_whitespace).unwrap_or((answer, ""));
+        let rest = rest.trim_start_matches([':', '-', ',']).trim();
+        let rest = (!rest.is_empty()).then_some(rest);
+        match word.trim_end_matches([':', ',', '.', '!']).to_ascii_lowercase().as_str() {
+            "approve" | "approved" | "done" | "yes" | "ok" => Some(Verdict::Approve(rest)),
+            "reject" | "rejected" | "no" => Some(Verdict::Reject(rest)),
+            "defer" | "later" => Some(Verdict::Defer),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Verdict;
+
+    #[test]
+    fn a_verdict_is_its_first_word_and_what_follows() {
+        assert_eq!(Verdict::read("approve"), Some(Verdict::Approve(None)));
+        assert_eq!(
+            Verdict::read("Approved: deployed at 3pm"),
+            Some(Verdict::Approve(Some("deployed at 3pm")))
+        );
+        assert_eq!(
+            Verdict::read("reject - the copy is wrong"),
+            Some(Verdict::Reject(Some("the copy is wrong")))
+        );
+        assert_eq!(Verdict::read(" defer "), Some(Verdict::Defer));
+        assert_eq!(Verdict::read("blue"), None);
+        assert_eq!(Verdict::read("approvals are hard"), None);
+    }
 }

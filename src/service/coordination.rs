@@ -334,7 +334,7 @@ impl Service {
     }
 
     /// Puts each ready task for the human (a plan's checkpoint) in the inbox as a question, once.
-    /// Answering it completes the task and its dependents go on.
+    /// Approving it completes the task and its dependents go on; rejecting it fails it.
     pub fn ask_human_for_checkpoints(&self) -> Result<Vec<QuestionRecord>, ServiceError> {
         // The loop asks after every change; a read finds out whether there is anything to ask
         // without taking the write lock every agent's MCP server competes for.
@@ -369,9 +369,10 @@ impl Service {
                     }
                 }
                 text.push_str(
-                    "\n\nAnswer when it is done (anything you write is kept as its result).",
+                    "\n\nAnswer `approve` when it is done (anything after the word is kept as its result), `reject <why>` to fail it (what waits for it keeps waiting), or `defer` to keep it here.",
                 );
-                let question = tx.insert_question(None, Some(id), &text, &[], now)?;
+                let options = ["approve".to_owned(), "reject".to_owned(), "defer".to_owned()];
+                let question = tx.insert_question(None, Some(id), &text, &options, now)?;
                 asked.push(tx.question(question)?.ok_or(ServiceError::QuestionNotFound(question))?);
             }
             Ok(asked)

@@ -721,3 +721,44 @@ fn archived_phases_fix_plans_wave_zero_and_odd_values() {
     02-FIX#1 pending ← 02-01#1
     ");
 }
+
+/// A task for the human is approved, rejected or deferred; any other answer is refused with
+/// the three words, and nothing changes.
+#[test]
+fn a_task_for_the_human_is_approved_rejected_or_deferred_not_answered_at_large() {
+    let env = TestEnv::initialised();
+    env.write(".planning/ROADMAP.md", &roadmap("### Phase 1: Ship\n"));
+    let action = "<task type=\"checkpoint:human-action\">\n<action>\n- Create the OAuth app\n</action>\n</task>";
+    env.write(
+        ".planning/phases/01-ship/01-01-PLAN.md",
+        &plan_file("01", "01", "wave: 1", &format!("{action}\n{}", auto("after"))),
+    );
+    import(&env).unwrap();
+    let service = env.service();
+    let asked = service.ask_human_for_checkpoints().unwrap();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    let (question, task) = (asked[0].id.to_string(), asked[0].task.unwrap().to_string());
+    assert_eq!(asked[0].options, ["approve", "reject", "defer"]);
+    let state = |id: &str| env.cw(&["task", "show", id, "--json"]).json()["state"].clone();
+    let refused = env.cw(&["answer", &question, "blue"]);
+    assert!(refused.error(1).contains("answer `approve`"), "{refused:?}");
+    assert_eq!(state(&task), "ready");
+    let deferred = env.cw(&["answer", &question, "defer"]);
+    assert!(deferred.ok().contains("deferred"), "{deferred:?}");
+    assert_eq!(env.cw(&["inbox", "--json"]).json().as_array().unwrap().len(), 1, "still open");
+    assert_eq!(state(&task), "ready");
+    env.cw(&["answer", &question, "reject: the callback URL is wrong"]).ok();
+    let shown = env.cw(&["task", "show", &task, "--json"]).json();
+    assert_eq!(shown["state"], "failed");
+    assert_eq!(shown["failure_reason"], "the callback URL is wrong");
+    // Retried, it is asked again, and approved with a result.
+    env.cw(&["task", "retry", &task]).ok();
+    let again = service.ask_human_for_checkpoints().unwrap();
+    assert_eq!(again.len(), 1);
+    env.cw(&["answer", &again[0].id.to_string(), "approve created as cw-prod"]).ok();
+    let shown = env.cw(&["task", "show", &task, "--json"]).json();
+    assert_eq!(
+        (shown["state"].as_str(), shown["result_summary"].as_str()),
+        (Some("merged"), Some("created as cw-prod"))
+    );
+}

@@ -401,3 +401,31 @@ fn descriptions_are_edited_in_the_files_and_a_sync_repeated_after_a_crash_adds_n
     env.cw(&["mirror"]).ok();
     assert_eq!(count(), 5);
 }
+
+/// A task for the human, deferred in its file: it stays open and its file is as it was asked;
+/// approved by the option's number, it is done.
+#[test]
+fn a_task_for_the_human_is_deferred_and_approved_in_its_file() {
+    let env = TestEnv::initialised();
+    env.write(".planning/ROADMAP.md", &crate::import::roadmap("### Phase 1: Ship\n"));
+    let action = "<task type=\"checkpoint:human-action\">\n<action>\n- Create the OAuth app\n</action>\n</task>";
+    env.write(
+        ".planning/phases/01-ship/01-01-PLAN.md",
+        &crate::import::plan_file("01", "01", "wave: 1", action),
+    );
+    env.cw(&["import", "."]).ok();
+    let asked = env.service().ask_human_for_checkpoints().unwrap();
+    let (question, task) = (asked[0].id.to_string(), asked[0].task.unwrap().to_string());
+    env.cw(&["mirror"]).ok();
+    let file = inbox(&env).join(format!("{question}.md"));
+    let text = fs_err::read_to_string(&file).unwrap();
+    fs_err::write(&file, answered(&text, "defer")).unwrap();
+    let synced = env.cw(&["mirror"]).ok().to_owned();
+    assert!(synced.contains(&format!("deferred {question}")), "{synced}");
+    assert_eq!(fs_err::read_to_string(&file).unwrap(), text, "the file is as it was asked");
+    assert_eq!(env.cw(&["task", "show", &task, "--json"]).json()["state"], "ready");
+    fs_err::write(&file, answered(&text, "1")).unwrap();
+    env.cw(&["mirror"]).ok();
+    assert_eq!(env.cw(&["task", "show", &task, "--json"]).json()["state"], "merged");
+    assert!(!file.exists(), "moved to answered/");
+}
