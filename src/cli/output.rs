@@ -30,19 +30,23 @@ pub(crate) fn json_line<T: Serialize>(value: &T) -> Result<(), CommandError> {
 
 /// Writes text (which should end with a newline) to stdout, control characters made visible.
 pub(crate) fn text(body: &str) -> Result<(), CommandError> {
-    redraw("", body)
-}
-
-/// Writes cw's own terminal `control` sequence (erasing the live status block) raw, then `body`
-/// made safe like `text`.
-pub(crate) fn redraw(control: &str, body: &str) -> Result<(), CommandError> {
-    debug_assert!(control.chars().all(|c| c == '\x1b' || c.is_ascii_graphic()));
     let mut stdout = std::io::stdout().lock();
     stdout
-        .write_all(control.as_bytes())
-        .and_then(|()| stdout.write_all(safe_text::visible(body).as_bytes()))
+        .write_all(safe_text::visible(body).as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(CommandError::Output)
+}
+
+/// Progress for the human (`cw run`'s event lines and live status block) on stderr, so stdout
+/// holds only data: cw's own terminal `control` sequence (erasing the status block) raw, then
+/// `body` made safe like `text`.
+pub(crate) fn progress(control: &str, body: &str) -> std::io::Result<()> {
+    debug_assert!(control.chars().all(|c| c == '\x1b' || c.is_ascii_graphic()));
+    let mut stderr = std::io::stderr().lock();
+    stderr
+        .write_all(control.as_bytes())
+        .and_then(|()| stderr.write_all(safe_text::visible(body).as_bytes()))
+        .and_then(|()| stderr.flush())
 }
 
 /// Writes a one-line message for the human to stderr. A closed stderr is ignored (never a

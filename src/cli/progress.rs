@@ -1,5 +1,5 @@
-//! Rendering the coordinator's progress: on a terminal, event lines scroll above a status block
-//! that is redrawn in place; otherwise plain timestamped lines (logs, CI, pipes).
+//! Rendering the coordinator's progress on stderr: on a terminal, event lines scroll above a
+//! status block that is redrawn in place; otherwise plain timestamped lines (logs, CI, pipes).
 
 use std::io::IsTerminal;
 use std::time::Instant;
@@ -20,9 +20,9 @@ pub(crate) struct TerminalProgress {
 }
 
 impl TerminalProgress {
-    /// Redraws a status block when stdout is a terminal (and `CW_PLAIN` is not set).
+    /// Redraws a status block when stderr is a terminal (and `CW_PLAIN` is not set).
     pub(crate) fn new() -> TerminalProgress {
-        let live = std::io::stdout().is_terminal() && std::env::var_os("CW_PLAIN").is_none();
+        let live = std::io::stderr().is_terminal() && std::env::var_os("CW_PLAIN").is_none();
         TerminalProgress {
             live,
             started: Instant::now(),
@@ -75,8 +75,8 @@ impl TerminalProgress {
             out.push('\n');
         }
         self.drawn = block.len();
-        // A closed stdout (the terminal went away) must not stop the coordinator.
-        let _ = output::redraw(&erase, &out);
+        // A closed stderr (the terminal went away) must not stop the coordinator.
+        let _ = output::progress(&erase, &out);
     }
 
     /// Clears the status block and prints the final summary.
@@ -96,7 +96,7 @@ impl TerminalProgress {
             };
             out.push_str(&format!("  {}  {state}: {}\n", task.task, task.why));
         }
-        let _ = output::redraw(&erase, &out);
+        let _ = output::progress(&erase, &out);
     }
 }
 
@@ -110,7 +110,7 @@ impl Progress for TerminalProgress {
         if self.live {
             self.draw(&line);
         } else {
-            let _ = output::text(&line);
+            let _ = output::progress("", &line);
         }
     }
 
@@ -123,7 +123,7 @@ impl Progress for TerminalProgress {
         // Plain output: a summary line whenever the counts change.
         let summary = summary(snapshot);
         if summary != self.last_summary {
-            let _ = output::text(&format!("{} ── {summary}\n", self.stamp()));
+            let _ = output::progress("", &format!("{} ── {summary}\n", self.stamp()));
             self.last_summary = summary;
         }
     }

@@ -715,7 +715,8 @@ impl<'p> Coordinator<'p> {
             .values()
             .map(|live| {
                 let action = live.summary.last_action.clone();
-                (live.agent, live.task, action.unwrap_or_else(|| "starting".to_owned()))
+                // Its process runs (a start in progress is not in `live`): working, if silent so far.
+                (live.agent, live.task, action.unwrap_or_else(|| "working".to_owned()))
             })
             .collect();
         for (agent, task, last_action) in working {

@@ -206,7 +206,8 @@ fn cw_run_drives_the_real_claude_through_a_plan_to_the_end() {
         .to_owned();
     let run =
         run(cw_claude(&env, &api, home.path(), &["run", "--exit-when-done", "--agents", "2"]));
-    assert!(run.stdout.contains("done: 3 of 3 tasks merged"), "{run:?}");
+    // Progress is on stderr.
+    assert!(run.stderr.contains("done: 3 of 3 tasks merged"), "{run:?}");
     for task in [&first, &second, &third] {
         let file = env.git(&["show", &format!("cw/integration:fake-{task}.txt")]);
         assert_eq!(
@@ -224,7 +225,7 @@ fn cw_run_drives_the_real_claude_through_a_plan_to_the_end() {
     let at = |task: &str| merges.iter().position(|m| m.ends_with(&format!("({task})"))).unwrap();
     assert!(at(&first) < at(&third), "{merges:?}");
     // The third one's claude started once the first was merged, in a worktree cut from there.
-    let line_of = |needle: &str| run.stdout.lines().position(|l| l.contains(needle));
+    let line_of = |needle: &str| run.stderr.lines().position(|l| l.contains(needle));
     let started_third = line_of(&format!("on {third}: Third")).expect("the third task started");
     assert!(line_of(&format!("merged {first} ")) < Some(started_third), "{run:?}");
     let log = env.git(&["log", "--first-parent", "--format=%H %s", "cw/integration"]);

@@ -487,8 +487,11 @@ fn killing_cw_run_at_random_moments_loses_nothing_and_merges_nothing_twice() {
 fn cw_demo_runs_its_plan_to_the_end_showing_question_conflict_and_crash() {
     let env = TestEnv::repo();
     let run = env.cw_with(&env.outer(), &["demo", "--agents", "3"], &[("CW_PLAIN", "1")]);
-    let out = run.ok();
-    assert!(out.contains("9 of 9 tasks merged"), "{out}");
+    let data = run.ok();
+    assert!(data.contains("9 of 9 tasks merged"), "{data}");
+    // The run's progress is on stderr, the outcome on stdout.
+    assert!(!data.contains("→ claim_task"), "progress on stdout: {data}");
+    let out = &format!("{data}{}", run.stderr);
     assert!(out.contains("bounced back to its agent"), "no conflict shown: {out}");
     assert!(out.contains("to fix its merge conflict"), "{out}");
     assert!(out.contains("ended: exited 3"), "no crash shown: {out}");
