@@ -38,3 +38,9 @@ if [ ! -f "$claude_dir/.installed-${claude_version//\//_}" ]; then
   "$claude_dir/node_modules/.bin/claude" --version
   touch "$claude_dir/.installed-${claude_version//\//_}"
 fi
+
+# The live-view test runs `cw run` in a real pseudo-terminal with util-linux's `script`
+# (Debian's essential bsdutils; installed here if a slim image lacks it).
+if ! command -v script >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -q bsdutils; else sudo apt-get install -y -q bsdutils; fi
+fi

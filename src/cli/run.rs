@@ -64,6 +64,12 @@ pub(crate) fn cmd_run(cx: &Context, args: &RunArgs) -> CommandResult {
     let port = args.port.or(service.config().server.port);
     let report =
         serve_and_coordinate(Arc::new(service), options, port, Box::new(TerminalProgress::new()))?;
+    if args.exit_when_done && report.interrupted {
+        return Err(CommandError::Failed(format!(
+            "stopped before the end: {} of {} tasks merged; `cw run` again goes on from here",
+            report.merged, report.total
+        )));
+    }
     if args.exit_when_done && !report.all_merged() {
         return Err(CommandError::Failed(format!(
             "{} of {} tasks merged; {} not (see above, or `cw status`)",

@@ -757,3 +757,76 @@ fn a_shutdown_while_an_agent_is_being_started_stops_that_agent_too() {
     let (report, lines) = run_to_end(&env, 1);
     assert!(report.all_merged(), "{report:?}\n{}", lines.join("\n"));
 }
+
+/// `cw run` in a real pseudo-terminal (util-linux `script`): the status block is redrawn in
+/// place as rows change, and the run's end leaves no block behind.
+fn run_in_a_terminal(env: &TestEnv) -> (std::process::Child, Arc<std::sync::Mutex<String>>) {
+    let cw = cw_binary();
+    let line = format!("{} run --agent-command sim --exit-when-done", cw.display());
+    let mut child = command("script")
+        .args(["-qefc", &line, "/dev/null"])
+        .current_dir(env.root())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    let screen = Arc::new(std::sync::Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let seen = Arc::clone(&screen);
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut stdout, &mut buffer) {
+            if n == 0 {
+                break;
+            }
+            seen.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    });
+    (child, screen)
+}
+
+/// What the terminal shows after the last erase of the status block.
+fn after_the_last_erase(screen: &str) -> String {
+    screen.rsplit("\x1b[J").next().unwrap_or_default().to_owned()
+}
+
+fn wait_for_exit(child: &mut std::process::Child, what: &str) -> std::process::ExitStatus {
+    let mut status = None;
+    wait_until(Duration::from_secs(60), what, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    status.expect("invariant: waited for")
+}
+
+#[test]
+fn the_live_view_redraws_in_a_terminal_and_ctrl_c_leaves_a_clean_screen() {
+    let env = sim_env("");
+    add_task(&env, "slow", "sim: sleep 1500\n");
+    let (mut child, screen) = run_in_a_terminal(&env);
+    assert!(wait_for_exit(&mut child, "the run in the terminal ends").success());
+    let shown = screen.lock().unwrap().clone();
+    assert!(shown.contains("\x1b[2A\x1b[J"), "the block is redrawn in place: {shown:?}");
+    assert!(shown.contains("· called claim_task"), "a row shows what its agent did: {shown:?}");
+    let end = after_the_last_erase(&shown);
+    assert!(end.contains("done: 1 of 1 tasks merged") && !end.contains("──"), "{end:?}");
+
+    let env = sim_env("");
+    add_task(&env, "endless", "sim: sleep 60000\n");
+    let (mut child, screen) = run_in_a_terminal(&env);
+    wait_until(Duration::from_secs(30), "the agent's claim is on the screen", || {
+        screen.lock().unwrap().contains("called claim_task")
+    });
+    let info: Value =
+        serde_json::from_str(&fs_err::read_to_string(env.root().join(".cw/server.json")).unwrap())
+            .unwrap();
+    let pid = info["pid"].as_u64().unwrap().to_string();
+    assert!(command("kill").args(["-INT", &pid]).status().unwrap().success());
+    wait_for_exit(&mut child, "cw run stops after Ctrl-C");
+    let shown = screen.lock().unwrap().clone();
+    let end = after_the_last_erase(&shown);
+    assert!(!end.contains("──") && end.contains("done: 0 of 1 tasks merged"), "{end:?}");
+    assert!(end.contains("cw: stopped\r\n"), "{end:?}");
+    assert!(end.contains("stopped before the end: 0 of 1 tasks merged"), "{end:?}");
+    assert!(end.ends_with('\n'), "no half-drawn line is left: {end:?}");
+}
