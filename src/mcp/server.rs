@@ -112,6 +112,8 @@ impl CwServer {
             Ok(caller) => caller,
             Err(message) => return error_result(&message),
         };
+        // The operator's errors name MCP tools where the service names CLI verbs.
+        let operator = matches!(caller, Caller::Operator(_));
         let service = self.service.clone();
         let outcome = match self.identity {
             Identity::FromHttp => tokio::task::spawn_blocking(move || call(&service, &caller))
@@ -124,6 +126,7 @@ impl CwServer {
         };
         match outcome {
             Ok(Ok(value)) => structured(&value),
+            Ok(Err(err)) if operator => in_mcp_terms(service_error(&err)),
             Ok(Err(err)) => service_error(&err),
             Err(cause) => {
                 tracing::error!(%cause, "tool call panicked");
@@ -197,6 +200,58 @@ pub(super) fn error_result(message: &str) -> CallToolResult {
 }
 
 /// Every service error is a tool error the model reads; internal ones are also logged.
+/// The operator tools that do what a CLI verb in an error's hint does.
+const MCP_FOR_CLI: &[(&str, &str)] = &[
+    ("cw task list", "list_tasks"),
+    ("cw task show", "show_task"),
+    ("cw task retry", "retry_task"),
+    ("cw task cancel", "cancel_task"),
+    ("cw agent list", "list_agents"),
+    ("cw agent stop", "stop_agent"),
+    ("cw agent restart", "restart_agent"),
+    ("cw inbox show", "list_questions"),
+    ("cw inbox", "list_questions"),
+    ("cw answer", "answer_question"),
+    ("cw status", "status"),
+];
+
+/// A tool error whose hint names a CLI verb (`cw task list`) named in MCP terms instead (the
+/// `list_tasks` tool), its arguments kept: "`retry_task` t5".
+fn in_mcp_terms(mut result: CallToolResult) -> CallToolResult {
+    for content in &mut result.content {
+        if let Some(text) = content.as_text().map(|t| t.text.clone()) {
+            *content = rmcp::model::ContentBlock::text(mcp_terms(&text));
+        }
+    }
+    result
+}
+
+fn mcp_terms(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("`cw ") {
+        let Some(len) = rest[start + 1..].find('`') else { break };
+        let span = &rest[start + 1..start + 1 + len];
+        out.push_str(&rest[..start]);
+        match MCP_FOR_CLI
+            .iter()
+            .find(|(verb, _)| span == *verb || span.starts_with(&format!("{verb} ")))
+        {
+            Some((verb, tool)) => {
+                let args = span[verb.len()..].trim();
+                out.push_str(&format!("`{tool}`"));
+                if !args.is_empty() {
+                    out.push_str(&format!(" {args}"));
+                }
+            }
+            None => out.push_str(&format!("`{span}`")),
+        }
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
 pub(super) fn service_error(err: &ServiceError) -> CallToolResult {
     if classify(err) == ErrorKind::Internal {
         tracing::error!(cause = ?err, "tool call failed");
@@ -288,5 +343,16 @@ mod tests {
         assert_eq!(big.is_error, Some(true));
         let text = format!("{:?}", big.content);
         assert!(text.contains("more than one MCP answer may carry"), "{text}");
+    }
+
+    #[test]
+    fn cli_verbs_in_hints_become_tool_names() {
+        assert_eq!(
+            mcp_terms("task t9 does not exist (see `cw task list`)"),
+            "task t9 does not exist (see `list_tasks`)"
+        );
+        assert_eq!(mcp_terms("run `cw task retry t5` first"), "run `retry_task` t5 first");
+        assert_eq!(mcp_terms("`cw gc` then `cw inbox`"), "`cw gc` then `list_questions`");
+        assert_eq!(mcp_terms("an unclosed `cw task"), "an unclosed `cw task");
     }
 }

@@ -127,6 +127,7 @@ async def flow(args):
             out["op_page2"] = outcome(await operator.call_tool("list_tasks", {"limit": 1, "cursor": cursor}))
             out["op_bad_state"] = outcome(await operator.call_tool("list_tasks", {"state": "banana"}))
             out["op_show"] = outcome(await operator.call_tool("show_task", {"task_id": task}))
+            out["op_missing"] = outcome(await operator.call_tool("show_task", {"task_id": "t999"}))
             out["op_cancel"] = outcome(await operator.call_tool("cancel_task", {"task_id": args.other_task}))
             out["op_retry"] = outcome(await operator.call_tool("retry_task", {"task_id": args.other_task}))
             out["op_diff"] = outcome(await operator.call_tool("diff", {"target": task}))

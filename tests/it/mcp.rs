@@ -125,6 +125,8 @@ fn check_flow(result: &Value) {
     assert_eq!(page("op_page2")[0]["id"], "t2");
     assert!(error("op_bad_state").contains("unknown task state 'banana'"));
     assert_eq!(result["op_show"]["data"]["title"], "paint the button");
+    // The operator is told what to do in MCP terms; an agent keeps the CLI's words.
+    assert_eq!(error("op_missing"), "task t999 does not exist (see `list_tasks`)");
     assert_eq!(result["op_cancel"]["data"]["state"], "cancelled");
     assert_eq!(result["op_retry"]["data"]["state"], "ready");
     assert_eq!(result["op_diff"]["data"]["branch"], result["claim"]["data"]["task"]["branch"]);
