@@ -260,7 +260,13 @@ impl StatusJson {
             integration_branch,
             total: report.total,
             counts: report.counts.iter().map(|(s, n)| (s.as_str(), *n)).collect(),
-            next_ready: report.next_ready.iter().map(|t| TaskJson::new(t, &[])).collect(),
+            next_ready: report
+                .next_ready
+                .iter()
+                .map(|t| {
+                    TaskJson::new(t, report.next_ready_deps.get(&t.id).map_or(&[], Vec::as_slice))
+                })
+                .collect(),
             agents: report.agents.iter().map(AgentJson::from).collect(),
             latest_event: report.latest_event,
             queued_merges: report.queued_merges,

@@ -8,11 +8,20 @@ use serde::Serialize;
 use super::CommandError;
 use crate::safe_text;
 
+/// A failed JSON write as the io error it is (a closed pipe stays a closed pipe: the command
+/// then ends quietly).
+fn io_error(err: serde_json::Error) -> std::io::Error {
+    match err.io_error_kind() {
+        Some(kind) => std::io::Error::new(kind, err),
+        None => std::io::Error::other(err),
+    }
+}
+
 /// Writes `value` as pretty JSON and a newline to stdout.
 pub(crate) fn json<T: Serialize>(value: &T) -> Result<(), CommandError> {
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut stdout, value)
-        .map_err(std::io::Error::other)
+        .map_err(io_error)
         .and_then(|()| stdout.write_all(b"\n"))
         .and_then(|()| stdout.flush())
         .map_err(CommandError::Output)
@@ -22,7 +31,7 @@ pub(crate) fn json<T: Serialize>(value: &T) -> Result<(), CommandError> {
 pub(crate) fn json_line<T: Serialize>(value: &T) -> Result<(), CommandError> {
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer(&mut stdout, value)
-        .map_err(std::io::Error::other)
+        .map_err(io_error)
         .and_then(|()| stdout.write_all(b"\n"))
         .and_then(|()| stdout.flush())
         .map_err(CommandError::Output)

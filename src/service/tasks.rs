@@ -113,6 +113,8 @@ pub struct StatusReport {
     pub counts: Vec<(TaskState, u64)>,
     pub total: u64,
     pub next_ready: Vec<TaskRecord>,
+    /// What each of `next_ready` depends on (all merged: they are ready).
+    pub next_ready_deps: HashMap<TaskId, Vec<TaskId>>,
     pub agents: Vec<AgentRecord>,
     pub latest_event: i64,
     pub queued_merges: u64,
@@ -348,10 +350,16 @@ impl Service {
         caller.require_operator()?;
         self.store.read(|tx| {
             let overview = overview(tx)?;
+            let next_ready = records(tx, &tx.ready_tasks(next_limit)?)?;
+            let next_ready_deps = next_ready
+                .iter()
+                .map(|t| Ok((t.id, tx.dependencies(t.id)?)))
+                .collect::<Result<_, ServiceError>>()?;
             Ok(StatusReport {
                 counts: overview.counts,
                 total: overview.total,
-                next_ready: records(tx, &tx.ready_tasks(next_limit)?)?,
+                next_ready,
+                next_ready_deps,
                 agents: tx.agents()?,
                 latest_event: tx.latest_event_id()?,
                 queued_merges: overview.queued_merges,

@@ -308,3 +308,37 @@ fn json_mode_errors_and_outcomes_are_json() {
     let stopped = env.cw(&["agent", "stop", &id, "--json"]).json();
     assert_eq!(stopped["was_running"], false);
 }
+
+/// One task shape everywhere: `status --json` lists a ready task's dependencies as `task show`
+/// does; and a reader that stops early (`| head`) ends a JSON listing quietly.
+#[test]
+fn one_task_shape_and_a_closed_pipe_is_not_an_error() {
+    let env = TestEnv::initialised();
+    let service = env.service();
+    let add = |title: &str, after: Vec<cw::model::TaskId>| {
+        let request = cw::service::AddTask { title: title.to_owned(), after, ..Default::default() };
+        service.add_task(&cw::service::Caller::CLI, &request).unwrap();
+    };
+    add("first", vec![]);
+    add("second", vec![]);
+    for n in 0..400 {
+        add(&format!("filler task number {n} with a title long enough to fill a pipe"), vec![]);
+    }
+    let shown = env.cw(&["task", "show", "t2", "--json"]).json();
+    let status = env.cw(&["status", "--json"]).json();
+    let listed = status["next_ready"].as_array().unwrap().iter().find(|t| t["id"] == "t2").cloned();
+    assert_eq!(listed.map(|t| t["depends_on"].clone()), Some(shown["depends_on"].clone()));
+
+    let mut child = env
+        .cw_command(&env.root(), &["task", "list", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first_bytes = [0u8; 64];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first_bytes).unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "", "quiet on a closed pipe");
+}
