@@ -25,6 +25,18 @@ pub fn one_line(text: &str) -> Cow<'_, str> {
 /// True if `c` must not reach a terminal raw: C0 and C1 controls, DEL, and the bidirectional
 /// overrides and isolates that make text display in another order than it reads ("Trojan
 /// source").
+/// The first line of `text`, at most `max` characters, for one-line listings: "…" marks a cut,
+/// " …" lines left out. (Still untrusted: it goes to a terminal through `visible`.)
+pub fn first_line(text: &str, max: usize) -> String {
+    let mut lines = text.trim().lines();
+    let first = lines.next().unwrap_or_default();
+    match first.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &first[..at]),
+        None if lines.next().is_some() => format!("{first} …"),
+        None => first.to_owned(),
+    }
+}
+
 pub fn is_unsafe(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }

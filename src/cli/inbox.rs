@@ -81,7 +81,7 @@ pub(crate) fn cmd_inbox(cx: &Context, args: &InboxArgs) -> CommandResult {
             output::column(&age(now, q.asked_at), 4),
             output::column(&agent, 4),
             output::column(&task, 5),
-            first_line(&q.question),
+            crate::safe_text::first_line(&q.question, FIRST_LINE_CHARS),
         ));
     }
     out.push_str("whole question: cw inbox show <id>; answer: cw answer <id> <text>\n");
@@ -110,18 +110,6 @@ fn whole(q: &QuestionRecord) -> String {
     out
 }
 
-/// The first line, cut to fit a listing (an ellipsis marks a cut or more lines).
-fn first_line(text: &str) -> String {
-    let mut lines = text.trim().lines();
-    let first = lines.next().unwrap_or_default();
-    let more = lines.next().is_some();
-    match first.char_indices().nth(FIRST_LINE_CHARS) {
-        Some((at, _)) => format!("{}…", &first[..at]),
-        None if more => format!("{first} …"),
-        None => first.to_owned(),
-    }
-}
-
 /// "12s", "5m", "3h", "2d" since `then`.
 fn age(now: Timestamp, then: Timestamp) -> String {
     let seconds = (now.0 - then.0).max(0) / 1000;
@@ -142,6 +130,7 @@ mod tests {
         assert_eq!(age(Timestamp(100_000), Timestamp(88_000)), "12s");
         assert_eq!(age(Timestamp(7_300_000), Timestamp(0)), "2h");
         assert_eq!(age(Timestamp(0), Timestamp(5)), "0s");
+        let first_line = |text: &str| crate::safe_text::first_line(text, FIRST_LINE_CHARS);
         assert_eq!(first_line("Which one?\nA or B"), "Which one? …");
         assert_eq!(first_line(&"x".repeat(100)).chars().count(), FIRST_LINE_CHARS + 1);
     }

@@ -206,7 +206,7 @@ text and options). Answer one with answer_question; the waiting agent continues 
                         "id": q.id.to_string(),
                         "agent": q.agent.map(|a| a.to_string()),
                         "task": q.task.map(|t| t.to_string()),
-                        "question": first_line(first, 160),
+                        "question": crate::safe_text::first_line(first, 160),
                     })
                 })
                 .collect();
@@ -468,15 +468,6 @@ fn page_of(text: &str, offset: usize, max: usize) -> (&str, Option<usize>) {
     (&text[start..end], (end < text.len()).then_some(end))
 }
 
-/// The first line of `text`, at most `max` characters (an ellipsis marks a cut).
-fn first_line(text: &str, max: usize) -> String {
-    let line = text.lines().next().unwrap_or_default();
-    match line.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &line[..at]),
-        None => line.to_owned(),
-    }
-}
-
 impl CwServer {
     /// Blocks until question `id` is answered, sending progress while waiting; `pending` after
     /// the configured wait; promptly returns on cancellation or shutdown.
@@ -552,7 +543,7 @@ mod tests {
         }
         assert_eq!(pages, text);
         assert_eq!(page_of("abc", 99, 10), ("", None));
-        assert_eq!(first_line("héllo wörld\nmore", 5), "héllo…");
-        assert_eq!(first_line("short", 5), "short");
+        assert_eq!(crate::safe_text::first_line("héllo wörld\nmore", 5), "héllo…");
+        assert_eq!(crate::safe_text::first_line("short", 5), "short");
     }
 }

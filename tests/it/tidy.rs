@@ -124,7 +124,7 @@ const MODULE_GRAPH: &[(&str, &[&str])] = &[
         "coordinator",
         &["agent", "config", "model", "notifications", "process", "safe_text", "service", "store"],
     ),
-    ("mcp", &["error", "model", "planning", "process", "service", "wire"]),
+    ("mcp", &["error", "model", "planning", "process", "safe_text", "service", "wire"]),
     ("fsui", &["model", "safe_text", "service", "store", "workspace"]),
     ("notifications", &["agent", "config", "process", "safe_text", "service", "store"]),
     // The runtime and the loop reach git only through the service's use cases (prepare, restore
