@@ -39,8 +39,17 @@ if [ ! -f "$claude_dir/.installed-${claude_version//\//_}" ]; then
   touch "$claude_dir/.installed-${claude_version//\//_}"
 fi
 
+# Debian packages the tests drive, installed when missing (the package lists are fetched once
+# if a fresh image has none).
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get install -y -q "$@" || { $sudo apt-get update -q && $sudo apt-get install -y -q "$@"; }
+}
+
 # The live-view test runs `cw run` in a real pseudo-terminal with util-linux's `script`
-# (Debian's essential bsdutils; installed here if a slim image lacks it).
-if ! command -v script >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then apt-get install -y -q bsdutils; else sudo apt-get install -y -q bsdutils; fi
-fi
+# (Debian's essential bsdutils; a slim image may lack it).
+command -v script >/dev/null || apt_install bsdutils
+
+# The completion test presses Tab in a real fish (bash is always there).
+command -v fish >/dev/null || apt_install fish

@@ -12,6 +12,7 @@ use crate::wire::QuestionJson;
 #[derive(Debug, Args)]
 pub(crate) struct AnswerArgs {
     /// The question id (q3 or 3)
+    #[arg(add = crate::cli::completions::question_ids())]
     question: String,
     /// The answer, or - to read it from stdin
     text: String,
@@ -31,9 +32,9 @@ pub(crate) fn cmd_answer(cx: &Context, args: &AnswerArgs) -> CommandResult {
         return output::json(&QuestionJson::from(&question));
     }
     if question.status == crate::model::QuestionStatus::Open {
-        return output::text(&format!("{id} deferred: it stays in the inbox\n"));
+        return output::text(format!("{id} deferred: it stays in the inbox\n"));
     }
-    output::text(&format!("{id} answered\n"))
+    output::text(format!("{id} answered\n"))
 }
 
 /// The argument itself, or all of stdin for `-`.

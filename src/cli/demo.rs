@@ -83,7 +83,7 @@ pub(crate) fn cmd_demo(args: &DemoArgs) -> CommandResult {
 }
 
 fn run_demo(args: &DemoArgs, base: &Path, repo: &Path, started: Instant) -> CommandResult {
-    let say = |text: &str| output::text(&format!("{text}\n"));
+    let say = |text: &str| output::text(format!("{text}\n"));
     if !args.claude {
         check_sim_agent()?;
     }

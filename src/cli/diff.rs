@@ -11,6 +11,7 @@ use super::{CommandResult, Context, output};
 #[derive(Debug, Args)]
 pub(crate) struct DiffArgs {
     /// A task (t3: its latest agent) or an agent (a2)
+    #[arg(add = crate::cli::completions::task_or_agent_ids())]
     target: String,
     /// Print the agent, its branch and the patch as JSON
     #[arg(long)]

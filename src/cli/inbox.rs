@@ -2,7 +2,8 @@
 
 use clap::Args;
 
-use super::{CommandError, CommandResult, Context, output};
+use super::output::{self, Doc, Style};
+use super::{CommandError, CommandResult, Context};
 use crate::model::{QuestionId, QuestionStatus, Timestamp};
 use crate::service::{Caller, Via};
 use crate::store::QuestionRecord;
@@ -34,6 +35,7 @@ enum InboxAction {
 #[derive(Debug, Args)]
 struct ShowArgs {
     /// The question (e.g. q3)
+    #[arg(add = crate::cli::completions::question_ids())]
     question: String,
     /// Print it as JSON
     #[arg(long)]
@@ -55,7 +57,7 @@ pub(crate) fn cmd_inbox(cx: &Context, args: &InboxArgs) -> CommandResult {
         if show.json {
             return output::json(&QuestionJson::from(&question));
         }
-        return output::text(&whole(&question));
+        return output::text(whole(&question));
     }
     let questions =
         if args.all { service.all_questions(&caller)? } else { service.open_questions(&caller)? };
@@ -66,44 +68,43 @@ pub(crate) fn cmd_inbox(cx: &Context, args: &InboxArgs) -> CommandResult {
         return output::text("no open questions\n");
     }
     let now = service.now();
-    let mut out = String::new();
+    let mut out = Doc::new();
     for q in &questions {
         let agent = q.agent.map(|a| a.to_string()).unwrap_or_else(|| "cw".to_owned());
         let task = q.task.map(|t| t.to_string()).unwrap_or_else(|| "-".to_owned());
-        let status = if q.status == QuestionStatus::Open {
-            String::new()
-        } else {
-            format!("[{}] ", q.status)
-        };
-        out.push_str(&format!(
-            "{}  {}  {}  {}  {status}{}\n",
-            output::column(&q.id.to_string(), 4),
-            output::column(&age(now, q.asked_at), 4),
-            output::column(&agent, 4),
-            output::column(&task, 5),
-            crate::safe_text::first_line(&q.question, FIRST_LINE_CHARS),
-        ));
+        out.paint(Style::Id, &output::column(&q.id.to_string(), 4)).plain("  ");
+        out.paint(Style::Dim, &output::column(&age(now, q.asked_at), 4)).plain("  ");
+        out.paint(Style::Id, &output::column(&agent, 4)).plain("  ");
+        out.paint(Style::Id, &output::column(&task, 5)).plain("  ");
+        if q.status != QuestionStatus::Open {
+            out.paint(Style::Dim, &format!("[{}]", q.status)).plain(" ");
+        }
+        out.plain(&crate::safe_text::first_line(&q.question, FIRST_LINE_CHARS)).plain("\n");
     }
-    out.push_str("whole question: cw inbox show <id>; answer: cw answer <id> <text>\n");
-    output::text(&out)
+    out.plain("whole question: ").paint(Style::Hint, "cw inbox show <id>");
+    out.plain("; answer: ").paint(Style::Hint, "cw answer <id> <text>").plain("\n");
+    output::text(out)
 }
 
 /// A question with its options and, once answered, the answer.
-fn whole(q: &QuestionRecord) -> String {
+fn whole(q: &QuestionRecord) -> Doc {
     let who = q.agent.map(|a| a.to_string()).unwrap_or_else(|| "cw".to_owned());
     let task = q.task.map(|t| format!(" on {t}")).unwrap_or_default();
-    let mut out =
-        format!("{}  from {who}{task}  ({})\n\n{}\n", q.id, q.status, q.question.trim_end());
+    let mut out = Doc::new();
+    out.paint(Style::Id, &q.id.to_string()).plain(&format!("  from {who}{task}  ("));
+    let style = if q.status == QuestionStatus::Open { Style::Attention } else { Style::Dim };
+    out.paint(style, q.status.as_str()).plain(&format!(")\n\n{}\n", q.question.trim_end()));
     if !q.options.is_empty() {
-        out.push_str(&format!("\noptions: {}\n", q.options.join(" | ")));
+        out.plain(&format!("\noptions: {}\n", q.options.join(" | ")));
     }
     match &q.answer {
         Some(answer) => {
             let by = q.answered_by.as_deref().unwrap_or("");
-            out.push_str(&format!("\nanswered ({by}):\n{}\n", answer.trim_end()));
+            out.plain(&format!("\nanswered ({by}):\n{}\n", answer.trim_end()));
         }
         None if q.status == QuestionStatus::Open => {
-            out.push_str(&format!("\nanswer with: cw answer {} <text>\n", q.id));
+            out.plain("\nanswer with: ").paint(Style::Hint, &format!("cw answer {} <text>", q.id));
+            out.plain("\n");
         }
         None => {}
     }

@@ -35,7 +35,7 @@ pub(crate) fn cmd_init(cx: &Context, args: &InitArgs) -> CommandResult {
     let branch = if report.branch_created { "created" } else { "exists" };
     if !report.repaired.is_empty() {
         let made: Vec<String> = report.repaired.iter().map(|p| p.display().to_string()).collect();
-        output::text(&format!(
+        output::text(format!(
             "repaired cw in {}: made again {} (nothing else was touched)\n  integration branch: {} ({branch})\n",
             report.root.display(),
             made.join(", "),
@@ -43,7 +43,7 @@ pub(crate) fn cmd_init(cx: &Context, args: &InitArgs) -> CommandResult {
         ))?;
         return Ok(());
     }
-    output::text(&format!(
+    output::text(format!(
         "initialised cw in {}\n  state:              {}\n  integration branch: {} ({branch})\nnext: cw import .planning   or   cw task add \"<title>\"\n",
         report.root.display(),
         report.cw_dir.display(),

@@ -126,7 +126,7 @@ fn cmd_install(cx: &Context, args: &InstallArgs) -> CommandResult {
         return super::output::json(&shown);
     }
     let what = if changed { "added cw to" } else { "cw is already in" };
-    super::output::text(&format!(
+    super::output::text(format!(
         "{what} {} (command: {command} mcp)\nnext: `claude mcp list` shows it; `claude` in this repository uses it\n",
         path.display()
     ))

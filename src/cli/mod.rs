@@ -6,7 +6,7 @@
 
 mod agent;
 mod answer;
-mod completions;
+pub(crate) mod completions;
 mod demo;
 mod diff;
 mod gc;
@@ -50,6 +50,17 @@ pub struct Cli {
         help_heading = "Global options"
     )]
     verbose: u8,
+    /// Colour: auto (on a terminal, unless NO_COLOR is set), always or never
+    #[arg(
+        long,
+        global = true,
+        value_name = "WHEN",
+        default_value = "auto",
+        hide_default_value = true,
+        hide_possible_values = true,
+        help_heading = "Global options"
+    )]
+    color: output::ColorChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -89,6 +100,7 @@ impl Context {
 
 /// Parses `args`, runs the command and returns its exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    completions::answer_if_asked();
     let args: Vec<OsString> = args.into_iter().collect();
     // Errors of a `--json` command are JSON too (on stderr, with the same exit codes).
     let json = args.iter().skip(1).any(|arg| arg == "--json");
@@ -122,6 +134,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             }
         },
     };
+    output::set_color(cli.color);
     init_logging(&cli, &start);
     let cx = Context { start };
     let result = match &cli.command {

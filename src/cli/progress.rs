@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::time::Instant;
 
-use super::output;
+use super::output::{self, Doc, Style};
 use crate::coordinator::{Progress, RunReport, Snapshot};
 use crate::model::{MergeState, TaskState};
 use crate::service::MergeLine;
@@ -44,37 +44,43 @@ impl TerminalProgress {
         erase
     }
 
-    fn block(&self) -> Vec<String> {
+    fn block(&self) -> Vec<Doc> {
         let Some(snapshot) = &self.snapshot else { return Vec::new() };
-        let mut lines = vec![format!("── {}", summary(snapshot))];
+        let mut head = Doc::new();
+        head.paint(Style::Strong, &format!("── {}", summary(snapshot)));
+        let mut lines = vec![head];
         for agent in &snapshot.agents {
             let task = agent.task.map(|t| t.to_string()).unwrap_or_else(|| "-".to_owned());
-            lines.push(format!(
-                "   {} {}  {}  · {}",
-                output::column(&agent.agent.to_string(), 5),
-                output::column(&task, 5),
-                output::column(&agent.title, 36),
-                output::column(&agent.last_action, 50).trim_end()
-            ));
+            let mut line = Doc::new();
+            line.plain("   ")
+                .paint(Style::Id, &output::column(&agent.agent.to_string(), 5))
+                .plain(" ")
+                .paint(Style::Id, &output::column(&task, 5))
+                .plain(&format!("  {}  · ", output::column(&agent.title, 36)))
+                .paint(Style::Dim, output::column(&agent.last_action, 50).trim_end());
+            lines.push(line);
         }
         for merge in &snapshot.recent_merges {
-            lines.push(format!("   {}", merge_line(merge)));
+            let mut line = Doc::from("   ");
+            line.append(merge_line(merge));
+            lines.push(line);
         }
         if let Some(paused) = &snapshot.paused {
-            lines.push(format!("   {paused}"));
+            let mut line = Doc::from("   ");
+            line.paint(Style::Attention, paused);
+            lines.push(line);
         }
         lines
     }
 
-    fn draw(&mut self, text: &str) {
+    fn draw(&mut self, text: Doc) {
         let erase = self.erase();
-        let mut out = text.to_owned();
+        let mut out = text;
         let block = self.block();
-        for line in &block {
-            out.push_str(line);
-            out.push('\n');
-        }
         self.drawn = block.len();
+        for line in block {
+            out.append(line).plain("\n");
+        }
         // A closed stderr (the terminal went away) must not stop the coordinator.
         let _ = output::progress(&erase, &out);
     }
@@ -82,21 +88,26 @@ impl TerminalProgress {
     /// Clears the status block and prints the final summary.
     fn done(&mut self, report: &RunReport) {
         let erase = if self.live { self.erase() } else { String::new() };
-        let mut out = String::new();
-        out.push_str(&format!(
-            "{} done: {} of {} tasks merged\n",
-            self.stamp(),
-            report.merged,
-            report.total
-        ));
+        let mut out = self.stamped();
+        let merged = format!("done: {} of {} tasks merged", report.merged, report.total);
+        let style = if report.merged == report.total { Style::Good } else { Style::Strong };
+        out.paint(style, &merged).plain("\n");
         for task in &report.unfinished {
-            let state = match task.for_you {
-                Some(question) => format!("waiting for you ({question})"),
-                None => task.state.to_string(),
+            let (state, style) = match task.for_you {
+                Some(question) => (format!("waiting for you ({question})"), Style::Attention),
+                None => (task.state.to_string(), Style::of_state(task.state)),
             };
-            out.push_str(&format!("  {}  {state}: {}\n", task.task, task.why));
+            out.plain("  ").paint(Style::Id, &task.task.to_string()).plain("  ");
+            out.paint(style, &state).plain(&format!(": {}\n", task.why));
         }
         let _ = output::progress(&erase, &out);
+    }
+
+    /// A new line's "[  12.3s] " stamp.
+    fn stamped(&self) -> Doc {
+        let mut doc = Doc::new();
+        doc.paint(Style::Dim, &self.stamp()).plain(" ");
+        doc
     }
 }
 
@@ -106,9 +117,10 @@ impl Progress for TerminalProgress {
     }
 
     fn line(&mut self, text: &str) {
-        let line = format!("{} {text}\n", self.stamp());
+        let mut line = self.stamped();
+        line.plain(text).plain("\n");
         if self.live {
-            self.draw(&line);
+            self.draw(line);
         } else {
             let _ = output::progress("", &line);
         }
@@ -117,13 +129,15 @@ impl Progress for TerminalProgress {
     fn snapshot(&mut self, snapshot: &Snapshot) {
         self.snapshot = Some(snapshot.clone());
         if self.live {
-            self.draw("");
+            self.draw(Doc::new());
             return;
         }
         // Plain output: a summary line whenever the counts change.
         let summary = summary(snapshot);
         if summary != self.last_summary {
-            let _ = output::progress("", &format!("{} ── {summary}\n", self.stamp()));
+            let mut line = self.stamped();
+            line.paint(Style::Strong, &format!("── {summary}")).plain("\n");
+            let _ = output::progress("", &line);
             self.last_summary = summary;
         }
     }
@@ -131,30 +145,31 @@ impl Progress for TerminalProgress {
 
 /// "merged   t4  1a2b3c4d5e  Title", "bounced  t7  conflicts in a.rs  Title", or
 /// "failed   t8  see cw task show t8  Title — why".
-pub(crate) fn merge_line(merge: &MergeLine) -> String {
-    let (verb, what) = match merge.state {
-        MergeState::Merged => {
-            ("merged", merge.commit.as_deref().map_or("", |c| &c[..c.len().min(10)]).to_owned())
-        }
+pub(crate) fn merge_line(merge: &MergeLine) -> Doc {
+    let (verb, style, what) = match merge.state {
+        MergeState::Merged => (
+            "merged",
+            Style::Good,
+            merge.commit.as_deref().map_or("", |c| &c[..c.len().min(10)]).to_owned(),
+        ),
         MergeState::Conflict if !merge.paths.is_empty() => {
-            ("bounced", format!("conflicts in {}", merge.paths.join(", ")))
+            ("bounced", Style::Attention, format!("conflicts in {}", merge.paths.join(", ")))
         }
-        MergeState::Conflict => ("bounced", format!("see cw task show {}", merge.task)),
-        MergeState::Failed => ("failed", format!("see cw task show {}", merge.task)),
-        MergeState::Queued => ("queued", String::new()),
+        MergeState::Conflict => {
+            ("bounced", Style::Attention, format!("see cw task show {}", merge.task))
+        }
+        MergeState::Failed => ("failed", Style::Bad, format!("see cw task show {}", merge.task)),
+        MergeState::Queued => ("queued", Style::Busy, String::new()),
     };
-    let mut line = format!(
-        "{} {} {}  {}",
-        output::column(verb, 8),
-        output::column(&merge.task.to_string(), 5),
-        output::column(&what, 28),
-        merge.title
-    );
+    let mut line = Doc::new();
+    line.paint(style, &output::column(verb, 8))
+        .plain(" ")
+        .paint(Style::Id, &output::column(&merge.task.to_string(), 5))
+        .plain(&format!(" {}  {}", output::column(&what, 28), merge.title));
     // Why a merge without conflicting paths bounced or failed, in its first line.
     let reason = merge.reason.as_deref().and_then(|r| r.lines().next()).unwrap_or("");
     if merge.state != MergeState::Merged && merge.paths.is_empty() && !reason.is_empty() {
-        line.push_str(" — ");
-        line.push_str(output::column(reason, REASON_CHARS).trim_end());
+        line.plain(" — ").plain(output::column(reason, REASON_CHARS).trim_end());
     }
     line
 }

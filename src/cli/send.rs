@@ -11,6 +11,7 @@ use crate::service::{Caller, Via};
 #[derive(Debug, Args)]
 pub(crate) struct SendArgs {
     /// The agent id (a3 or 3)
+    #[arg(add = crate::cli::completions::agent_ids())]
     agent: String,
     /// The message, or - to read it from stdin
     text: String,
@@ -30,5 +31,5 @@ pub(crate) fn cmd_send(cx: &Context, args: &SendArgs) -> CommandResult {
         let sent = serde_json::json!({ "message_id": id.to_string(), "agent": agent.to_string() });
         return output::json(&sent);
     }
-    output::text(&format!("{id} sent to {agent}\n"))
+    output::text(format!("{id} sent to {agent}\n"))
 }

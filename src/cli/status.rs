@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{CommandResult, Context, output};
+use super::output::{self, Doc, Style};
+use super::{CommandResult, Context};
 use crate::model::TaskState;
 use crate::service::{Caller, Service};
 use crate::wire::StatusJson;
@@ -49,66 +50,77 @@ fn print_status(service: &Service, json: bool, following: bool) -> CommandResult
         }
         return Ok(());
     }
-    let mut out = if following { "\n".to_owned() } else { String::new() };
-    out.push_str(&format!("cw · {root} · integrating into {branch}\n"));
+    let mut out = Doc::from(if following { "\n" } else { "" });
+    out.paint(Style::Strong, &format!("cw · {root} · integrating into {branch}")).plain("\n");
     if report.total == 0 {
-        out.push_str("no tasks yet: cw import .planning   or   cw task add \"<title>\"\n");
-        return output::text(&out);
+        out.plain("no tasks yet: ")
+            .paint(Style::Hint, "cw import .planning")
+            .plain("   or   ")
+            .paint(Style::Hint, "cw task add \"<title>\"")
+            .plain("\n");
+        return output::text(out);
     }
-    let parts: Vec<String> = TaskState::ALL
-        .iter()
-        .filter_map(|state| {
-            report.counts.iter().find(|(s, _)| s == state).map(|(_, n)| format!("{n} {state}"))
-        })
-        .collect();
-    out.push_str(&format!("tasks: {} — {}\n", report.total, parts.join(", ")));
+    out.plain(&format!("tasks: {} — ", report.total));
+    let mut first = true;
+    for state in TaskState::ALL {
+        if let Some((_, n)) = report.counts.iter().find(|(s, _)| *s == state) {
+            if !first {
+                out.plain(", ");
+            }
+            first = false;
+            out.paint(Style::of_state(state), &format!("{n} {state}"));
+        }
+    }
+    out.plain("\n");
     let (merges, questions) = (report.queued_merges, report.open_questions);
     if merges > 0 || questions > 0 {
-        out.push_str(&format!(
-            "merge queue: {merges} · open questions: {questions}{}\n",
-            if questions > 0 { " (cw inbox)" } else { "" }
-        ));
+        out.plain(&format!("merge queue: {merges} · "));
+        if questions > 0 {
+            out.paint(Style::Attention, &format!("open questions: {questions}"));
+            out.plain(" (").paint(Style::Hint, "cw inbox").plain(")");
+        } else {
+            out.plain("open questions: 0");
+        }
+        out.plain("\n");
     }
     if !report.recent_merges.is_empty() {
-        out.push_str("recent merges:\n");
+        out.plain("recent merges:\n");
         for merge in &report.recent_merges {
-            out.push_str(&format!("  {}\n", super::progress::merge_line(merge)));
+            out.plain("  ").append(super::progress::merge_line(merge)).plain("\n");
         }
     }
     if report.next_ready.is_empty() {
-        out.push_str("ready: none\n");
+        out.plain("ready: none\n");
     } else {
-        out.push_str("ready next:\n");
+        out.plain("ready next:\n");
         for task in &report.next_ready {
-            let human = if task.needs_human { " [for the human]" } else { "" };
-            out.push_str(&format!(
-                "  {}  {}{human}\n",
-                output::column(&task.id.to_string(), 6),
-                task.title
-            ));
+            out.plain("  ").paint(Style::Id, &output::column(&task.id.to_string(), 6));
+            out.plain(&format!("  {}", task.title));
+            if task.needs_human {
+                out.plain(" ").paint(Style::Attention, "[for the human]");
+            }
+            out.plain("\n");
         }
     }
     let problems = crate::fsui::problems(service.workspace());
     if !problems.is_empty() {
-        out.push_str("files not applied (fix and save; the reason is beside each):\n");
+        out.paint(Style::Attention, "files not applied (fix and save; the reason is beside each):");
+        out.plain("\n");
         for problem in &problems {
-            out.push_str(&format!("  {problem}\n"));
+            out.plain(&format!("  {problem}\n"));
         }
     }
     let live: Vec<_> = report.agents.iter().filter(|a| a.state.is_live()).collect();
     if live.is_empty() {
-        out.push_str("agents: none running\n");
+        out.plain("agents: none running\n");
     } else {
-        out.push_str("agents:\n");
+        out.plain("agents:\n");
         for agent in live {
             let task = agent.task.map(|t| t.to_string()).unwrap_or_else(|| "-".to_owned());
-            out.push_str(&format!(
-                "  {}  {}  {}  {task}\n",
-                output::column(&agent.id.to_string(), 6),
-                output::column(agent.state.as_str(), 9),
-                agent.name
-            ));
+            out.plain("  ").paint(Style::Id, &output::column(&agent.id.to_string(), 6));
+            out.plain(&format!("  {}  {}  ", output::column(agent.state.as_str(), 9), agent.name));
+            out.paint(Style::Id, &task).plain("\n");
         }
     }
-    output::text(&out)
+    output::text(out)
 }

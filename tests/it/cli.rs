@@ -249,10 +249,72 @@ fn completions_are_generated_for_each_shell() {
     let env = TestEnv::repo();
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let run = env.cw(&["completions", shell]);
-        assert!(run.ok().contains("cw"), "{shell}");
-        assert!(run.stdout.len() > 500, "{shell} completion is suspiciously short");
+        // Each script calls this very binary back for the candidates.
+        let exe = crate::support::cw_binary().canonicalize().unwrap();
+        assert!(run.ok().contains(exe.to_str().unwrap()), "{shell}: {}", run.stdout);
     }
     assert_eq!(env.cw(&["completions", "tcsh"]).code, 2);
+}
+
+/// Tab in a real bash and fish completes the repository's own ids, titles beside them.
+#[test]
+fn completions_offer_the_repository_s_task_agent_and_question_ids() {
+    let env = TestEnv::initialised();
+    env.cw(&["task", "add", "Build the parser"]).ok();
+    env.cw(&["task", "add", "Write the docs"]).ok();
+    let service = env.service();
+    let agent = service.register_agent("helper", None).unwrap().agent.id;
+    service.ask(agent, "Tabs or spaces?\nIt matters", &[], None).unwrap();
+    let script = env.outer().join("cw.bash");
+    fs_err::write(&script, env.cw(&["completions", "bash"]).ok()).unwrap();
+    let bash = |words: &[&str]| {
+        let line = format!(
+            "source {}; COMP_WORDS=({}); COMP_CWORD={}; COMP_TYPE=9; _clap_complete_cw cw {} {}; \
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display(),
+            words.iter().map(|w| format!("'{w}'")).collect::<Vec<_>>().join(" "),
+            words.len() - 1,
+            format_args!("'{}'", words[words.len() - 1]),
+            words[words.len() - 2],
+        );
+        let out =
+            crate::support::command("bash").args(["-c", &line]).current_dir(env.root()).output();
+        String::from_utf8(out.unwrap().stdout).unwrap()
+    };
+    assert_eq!(bash(&["cw", "task", "show", "t"]), "t1\nt2\n");
+    assert_eq!(bash(&["cw", "answer", ""]).lines().next(), Some("q1"));
+    assert_eq!(bash(&["cw", "send", "a"]), "a1\n");
+    assert_eq!(bash(&["cw", "diff", "a"]), "a1\n");
+
+    let fish_script = env.outer().join("cw.fish");
+    fs_err::write(&fish_script, env.cw(&["completions", "fish"]).ok()).unwrap();
+    let fish = |line: &str| {
+        let command = format!("source {}; complete -C '{line}'", fish_script.display());
+        let mut fish = crate::support::command("fish");
+        let out = fish.args(["-c", &command]).current_dir(env.root()).output();
+        let out = out.expect("fish runs (tools/test-deps.sh installs it)");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let tasks = fish("cw task cancel t");
+    assert!(
+        tasks.starts_with("t1\tready: Build the parser\nt2\tready: Write the docs\n"),
+        "{tasks}"
+    );
+    let questions = fish("cw inbox show ");
+    assert!(questions.starts_with("q1\tTabs or spaces? …\n"), "{questions}");
+    assert!(fish("cw agent logs ").starts_with("a1\t"));
+
+    // zsh's script asks the same protocol; outside a repository there is nothing to offer.
+    let zsh = env.cw_with(
+        &env.root(),
+        &["--", "cw", "answer", ""],
+        &[("COMPLETE", "zsh"), ("_CLAP_COMPLETE_INDEX", "2"), ("_CLAP_IFS", "\n")],
+    );
+    assert!(zsh.ok().starts_with("q1:Tabs or spaces? …"), "{zsh:?}");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let none =
+        env.cw_with(elsewhere.path(), &["--", "cw", "task", "show", "t"], &[("COMPLETE", "fish")]);
+    assert_eq!((none.stdout.as_str(), none.stderr.as_str()), ("", ""), "{none:?}");
 }
 
 /// `cw status --follow --json` prints a new line whenever another process changes something.
@@ -341,4 +403,47 @@ fn one_task_shape_and_a_closed_pipe_is_not_an_error() {
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{output:?}");
     assert_eq!(String::from_utf8_lossy(&output.stderr), "", "quiet on a closed pipe");
+}
+
+/// `cw status` in a real pseudo-terminal (util-linux `script`) with `vars` set.
+fn status_in_a_terminal(env: &TestEnv, args: &str, vars: &[(&str, &str)]) -> String {
+    let line = format!("{} {args} status", crate::support::cw_binary().display());
+    let mut script = crate::support::command("script");
+    script.args(["-qefc", &line, "/dev/null"]).current_dir(env.root()).env("TERM", "xterm");
+    for (name, value) in vars {
+        script.env(name, value);
+    }
+    let output = script.stdin(std::process::Stdio::null()).output().expect("script runs");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn colour_on_a_terminal_only_unless_asked_and_no_color_is_respected() {
+    let env = TestEnv::initialised();
+    env.cw(&["task", "add", "First"]).ok();
+    let failed = env.cw(&["task", "add", "Second", "--json"]).json();
+    env.cw(&["task", "cancel", failed["id"].as_str().unwrap()]).ok();
+    // On a terminal: ids cyan, a ready task blue, a cancelled one dim.
+    let painted = status_in_a_terminal(&env, "", &[]);
+    assert!(painted.contains("\x1b[34m1 ready\x1b[0m"), "{painted:?}");
+    assert!(painted.contains("\x1b[2m1 cancelled\x1b[0m"), "{painted:?}");
+    assert!(painted.contains("\x1b[36mt1"), "{painted:?}");
+    for (args, vars) in
+        [("", &[("NO_COLOR", "1")][..]), ("--color never", &[][..]), ("", &[("TERM", "dumb")][..])]
+    {
+        let plain = status_in_a_terminal(&env, args, vars);
+        assert!(!plain.contains('\x1b') && plain.contains("1 ready"), "{args} {vars:?}: {plain:?}");
+    }
+    // Piped: plain unless asked; asked: painted even with NO_COLOR; JSON never.
+    assert!(!env.cw(&["status"]).ok().contains('\x1b'));
+    let forced = env.cw_with(&env.root(), &["--color", "always", "status"], &[("NO_COLOR", "1")]);
+    assert!(forced.ok().contains("\x1b[34m1 ready"), "{forced:?}");
+    assert!(!env.cw(&["--color", "always", "status", "--json"]).ok().contains('\x1b'));
+    let error = env.cw(&["--color", "always", "task", "show", "t9"]);
+    assert_eq!(error.code, 1, "{error:?}");
+    assert!(error.stderr.starts_with("\x1b[1;31merror:\x1b[0m task t9"), "{error:?}");
+    assert!(!env.cw(&["task", "show", "t9"]).error(1).contains('\x1b'));
+    let bad = env.cw(&["--color", "sometimes", "status"]);
+    assert!(bad.error(2).contains("sometimes"), "{bad:?}");
 }

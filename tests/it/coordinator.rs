@@ -785,6 +785,11 @@ fn run_in_a_terminal(env: &TestEnv) -> (std::process::Child, Arc<std::sync::Mute
     (child, screen)
 }
 
+/// The screen without cw's colours (SGR sequences), its redraws kept.
+fn without_colour(screen: &str) -> String {
+    regex::Regex::new("\x1b\\[[0-9;]*m").unwrap().replace_all(screen, "").into_owned()
+}
+
 /// What the terminal shows after the last erase of the status block.
 fn after_the_last_erase(screen: &str) -> String {
     screen.rsplit("\x1b[J").next().unwrap_or_default().to_owned()
@@ -805,7 +810,9 @@ fn the_live_view_redraws_in_a_terminal_and_ctrl_c_leaves_a_clean_screen() {
     add_task(&env, "slow", "sim: sleep 1500\n");
     let (mut child, screen) = run_in_a_terminal(&env);
     assert!(wait_for_exit(&mut child, "the run in the terminal ends").success());
-    let shown = screen.lock().unwrap().clone();
+    let painted = screen.lock().unwrap().clone();
+    assert!(painted.contains("\x1b[32mmerged  \x1b[0m"), "a terminal gets colour: {painted:?}");
+    let shown = without_colour(&painted);
     assert!(shown.contains("\x1b[2A\x1b[J"), "the block is redrawn in place: {shown:?}");
     assert!(shown.contains("· called claim_task"), "a row shows what its agent did: {shown:?}");
     let end = after_the_last_erase(&shown);
@@ -823,7 +830,7 @@ fn the_live_view_redraws_in_a_terminal_and_ctrl_c_leaves_a_clean_screen() {
     let pid = info["pid"].as_u64().unwrap().to_string();
     assert!(command("kill").args(["-INT", &pid]).status().unwrap().success());
     wait_for_exit(&mut child, "cw run stops after Ctrl-C");
-    let shown = screen.lock().unwrap().clone();
+    let shown = without_colour(&screen.lock().unwrap());
     let end = after_the_last_erase(&shown);
     assert!(!end.contains("──") && end.contains("done: 0 of 1 tasks merged"), "{end:?}");
     assert!(end.contains("cw: stopped\r\n"), "{end:?}");

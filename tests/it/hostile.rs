@@ -125,6 +125,7 @@ fn untrusted_text_reaches_the_terminal_with_control_characters_visible() {
             None,
         )
         .unwrap();
+    let sgr = regex::Regex::new("\x1b\\[[0-9;]*m").unwrap();
     for args in [
         vec!["task", "show", &task.id.to_string()],
         vec!["task", "list"],
@@ -135,6 +136,13 @@ fn untrusted_text_reaches_the_terminal_with_control_characters_visible() {
         let run = env.cw(&args);
         let out = run.ok();
         assert!(!out.contains('\x1b') && !out.contains('\x07'), "{args:?} printed raw: {out:?}");
+        // Painted, the only escapes are cw's own colours (an SGR `ESC [ digits ; m`).
+        let painted = env.cw(&[&["--color", "always"], args.as_slice()].concat());
+        let out = painted.ok();
+        assert!(out.contains("\x1b["), "{args:?} is painted: {out:?}");
+        let unpainted = sgr.replace_all(out, "");
+        assert!(!unpainted.contains('\x1b'), "{args:?} painted raw: {out:?}");
+        assert!(!out.contains('\x07'), "{args:?} painted raw: {out:?}");
     }
     let shown = env.cw(&["task", "show", &task.id.to_string()]);
     assert!(shown.ok().contains("details \\e[2J\\e[H\\e]52;c;"), "{}", shown.stdout);

@@ -2,7 +2,9 @@
 
 use clap::Args;
 
-use crate::cli::{CommandResult, Context, output};
+use crate::cli::output::{self, Doc, Style};
+use crate::cli::{CommandResult, Context};
+use crate::model::AgentState;
 use crate::service::Caller;
 use crate::wire::AgentJson;
 
@@ -25,7 +27,7 @@ pub(crate) fn cmd_list(cx: &Context, args: &ListArgs) -> CommandResult {
     if agents.is_empty() {
         return output::text("no agents (`cw agent spawn <task>` starts one)\n");
     }
-    let mut out = String::new();
+    let mut out = Doc::new();
     for agent in &agents {
         let task = agent
             .task
@@ -37,15 +39,25 @@ pub(crate) fn cmd_list(cx: &Context, args: &ListArgs) -> CommandResult {
             (None, Some(status)) => status.clone(),
             (None, None) => String::new(),
         };
-        out.push_str(&format!(
-            "{} {} {} {} ${:.4}  {}\n",
-            output::column(&agent.id.to_string(), 6),
-            output::column(agent.state.as_str(), 9),
-            output::column(&task, 6),
+        out.paint(Style::Id, &output::column(&agent.id.to_string(), 6)).plain(" ");
+        out.paint(agent_style(agent.state), &output::column(agent.state.as_str(), 9)).plain(" ");
+        out.paint(Style::Id, &output::column(&task, 6));
+        out.plain(&format!(
+            " {} ${:.4}  {}\n",
             output::column(agent.branch.as_deref().unwrap_or(&agent.name), 32),
             agent.usage.cost_usd,
             process
         ));
     }
-    output::text(&out)
+    output::text(out)
+}
+
+/// Live agents in the colour of work, stopped ones dim, failed ones red.
+fn agent_style(state: AgentState) -> Style {
+    match state {
+        AgentState::Crashed => Style::Bad,
+        AgentState::Waiting => Style::Attention,
+        state if state.is_live() => Style::Busy,
+        _ => Style::Dim,
+    }
 }

@@ -12,6 +12,7 @@ use crate::model::AgentId;
 #[derive(Debug, Args)]
 pub(crate) struct LogsArgs {
     /// The agent (e.g. a2)
+    #[arg(add = crate::cli::completions::agent_ids())]
     agent: String,
     /// Keep following while the agent runs
     #[arg(short, long)]

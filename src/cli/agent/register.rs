@@ -39,5 +39,5 @@ pub(crate) fn cmd_register(cx: &Context, args: &RegisterArgs) -> CommandResult {
         "registered agent {} ({}); its token is shown only once:",
         registration.agent.id, registration.agent.name
     ));
-    output::text(&format!("{}\n", registration.token))
+    output::text(format!("{}\n", registration.token))
 }

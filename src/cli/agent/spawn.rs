@@ -19,6 +19,7 @@ use crate::wire::AgentJson;
 #[derive(Debug, Args)]
 pub(crate) struct SpawnArgs {
     /// The task (e.g. t3)
+    #[arg(add = crate::cli::completions::task_ids())]
     task: String,
     /// Return once the agent runs instead of following it
     #[arg(long)]
@@ -42,7 +43,7 @@ pub(crate) fn cmd_spawn(cx: &Context, args: &SpawnArgs) -> CommandResult {
         if args.json {
             return output::json(&AgentJson::from(&record));
         }
-        return output::text(&format!(
+        return output::text(format!(
             "agent {agent} runs task {task} (pid {}) in {}\nfollow it with `cw agent logs {agent} -f`\n",
             live.pid(),
             record.worktree.unwrap_or_default()

@@ -16,6 +16,7 @@ use crate::service::{Caller, Continues, Via};
 #[derive(Debug, Args)]
 pub(crate) struct StopArgs {
     /// The agent (e.g. a2)
+    #[arg(add = crate::cli::completions::agent_ids())]
     agent: String,
     /// Print the outcome as JSON
     #[arg(long)]
@@ -26,6 +27,7 @@ pub(crate) struct StopArgs {
 #[derive(Debug, Args)]
 pub(crate) struct RestartArgs {
     /// The agent (e.g. a2)
+    #[arg(add = crate::cli::completions::agent_ids())]
     agent: String,
     /// Why, as told to the agent
     #[arg(long, default_value = "it was restarted by the operator")]
@@ -69,7 +71,7 @@ pub(crate) fn cmd_stop(cx: &Context, args: &StopArgs) -> CommandResult {
         )),
         Continues::Nothing(why) => message.push_str(&format!("\n{why}: nothing to continue")),
     }
-    output::text(&format!("{message}\n"))
+    output::text(format!("{message}\n"))
 }
 
 pub(crate) fn cmd_restart(cx: &Context, args: &RestartArgs) -> CommandResult {
@@ -84,7 +86,7 @@ pub(crate) fn cmd_restart(cx: &Context, args: &RestartArgs) -> CommandResult {
     if args.json {
         return output::json(&serde_json::json!({ "agent": agent.to_string(), "pid": live.pid() }));
     }
-    output::text(&format!(
+    output::text(format!(
         "agent {agent} restarted (pid {}); follow it with `cw agent logs {agent} -f`\n",
         live.pid()
     ))

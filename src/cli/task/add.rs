@@ -50,5 +50,5 @@ pub(crate) fn cmd_add(cx: &Context, args: &AddArgs) -> CommandResult {
         let detail = service.task(task.id)?;
         return output::json(&TaskDetailJson::from(&detail));
     }
-    output::text(&format!("{}  {}  {}\n", task.id, task.state, task.title))
+    output::text(format!("{}  {}  {}\n", task.id, task.state, task.title))
 }

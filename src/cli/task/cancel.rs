@@ -11,6 +11,7 @@ use crate::wire::TaskJson;
 #[derive(Debug, Args)]
 pub(crate) struct CancelArgs {
     /// The task id (t12 or 12)
+    #[arg(add = crate::cli::completions::task_ids())]
     task: String,
     /// Print the task as JSON
     #[arg(long)]
@@ -23,7 +24,7 @@ pub(crate) fn cmd_cancel(cx: &Context, args: &CancelArgs) -> CommandResult {
     if args.json {
         return output::json(&TaskJson::new(&change.task, &[]));
     }
-    output::text(&format!("{id} cancelled (was {})\n", change.previous))?;
+    output::text(format!("{id} cancelled (was {})\n", change.previous))?;
     if !change.blocked_dependents.is_empty() {
         let ids: Vec<String> = change.blocked_dependents.iter().map(ToString::to_string).collect();
         output::note(&format!(

@@ -28,7 +28,7 @@ pub(crate) fn cmd_claim(cx: &Context, args: &ClaimArgs) -> CommandResult {
         return output::json(&claim.as_ref().map(ClaimJson::from));
     }
     match claim {
-        Some(claim) => Ok(output::text(&format!("{}  {}\n", claim.task.id, claim.task.title))?),
+        Some(claim) => Ok(output::text(format!("{}  {}\n", claim.task.id, claim.task.title))?),
         None => {
             output::note("nothing is ready to claim");
             Ok(())

@@ -18,8 +18,10 @@ pub(crate) enum DepCommand {
 #[derive(Debug, Args)]
 pub(crate) struct DepArgs {
     /// The task that waits
+    #[arg(add = crate::cli::completions::task_ids())]
     task: String,
     /// The task it waits for
+    #[arg(add = crate::cli::completions::task_ids())]
     dependency: String,
     /// Print the changed task as JSON
     #[arg(long)]

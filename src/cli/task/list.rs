@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use clap::Args;
 
-use crate::cli::{CommandResult, Context, output};
+use crate::cli::output::{self, Doc, Style};
+use crate::cli::{CommandResult, Context};
 use crate::model::{PlanId, TaskState};
 use crate::service::TaskListing;
 use crate::store::{TaskFilter, TaskRecord};
@@ -51,53 +52,53 @@ pub(crate) fn cmd_list(cx: &Context, args: &ListArgs) -> CommandResult {
         };
         return output::text(hint);
     }
-    output::text(&render_tree(&listing))
+    output::text(render_tree(&listing))
 }
 
 /// Renders tasks under their plan, phase and initiative headings.
-fn render_tree(listing: &TaskListing) -> String {
+fn render_tree(listing: &TaskListing) -> Doc {
     let mut by_plan: HashMap<Option<PlanId>, Vec<&TaskRecord>> = HashMap::new();
     for task in &listing.tasks {
         by_plan.entry(task.plan).or_default().push(task);
     }
-    let mut out = String::new();
+    let mut out = Doc::new();
     for initiative in &listing.initiatives {
-        let mut initiative_text = String::new();
+        let mut initiative_text = Doc::new();
         for phase in listing.phases.iter().filter(|p| p.initiative == initiative.id) {
-            let mut phase_text = String::new();
+            let mut phase_text = Doc::new();
             for plan in listing.plans.iter().filter(|p| p.phase == Some(phase.id)) {
                 let Some(tasks) = by_plan.remove(&Some(plan.id)) else { continue };
                 let wave = plan.wave.map(|w| format!(", wave {w}")).unwrap_or_default();
                 let key = plan.key.as_deref().unwrap_or("");
-                phase_text.push_str(&format!("    {key} {}  ({}{wave})\n", plan.title, plan.id));
+                phase_text.plain(&format!("    {key} {}  ({}{wave})\n", plan.title, plan.id));
                 render_tasks(&mut phase_text, &tasks, listing, "      ");
             }
             if !phase_text.is_empty() {
-                initiative_text.push_str(&format!(
-                    "  Phase {}: {}  ({})\n{phase_text}",
-                    phase.number, phase.title, phase.id
-                ));
+                let heading = format!("  Phase {}: {}", phase.number, phase.title);
+                initiative_text.paint(Style::Strong, &heading);
+                initiative_text.plain(&format!("  ({})\n", phase.id)).append(phase_text);
             }
         }
         if !initiative_text.is_empty() {
-            out.push_str(&format!("{}  ({})\n{initiative_text}", initiative.title, initiative.id));
+            out.paint(Style::Strong, &initiative.title);
+            out.plain(&format!("  ({})\n", initiative.id)).append(initiative_text);
         }
     }
     // Plans typed in without a phase, then tasks without a plan.
     for plan in listing.plans.iter().filter(|p| p.phase.is_none()) {
         if let Some(tasks) = by_plan.remove(&Some(plan.id)) {
-            out.push_str(&format!("{}  ({})\n", plan.title, plan.id));
+            out.plain(&format!("{}  ({})\n", plan.title, plan.id));
             render_tasks(&mut out, &tasks, listing, "  ");
         }
     }
     if let Some(tasks) = by_plan.remove(&None) {
-        out.push_str("Tasks without a plan\n");
+        out.paint(Style::Strong, "Tasks without a plan").plain("\n");
         render_tasks(&mut out, &tasks, listing, "  ");
     }
     out
 }
 
-fn render_tasks(out: &mut String, tasks: &[&TaskRecord], listing: &TaskListing, indent: &str) {
+fn render_tasks(out: &mut Doc, tasks: &[&TaskRecord], listing: &TaskListing, indent: &str) {
     for task in tasks {
         let deps = listing.dependencies.get(&task.id).map(Vec::as_slice).unwrap_or(&[]);
         let after = match deps.len() {
@@ -112,12 +113,12 @@ fn render_tasks(out: &mut String, tasks: &[&TaskRecord], listing: &TaskListing, 
                 n - 3
             ),
         };
-        let human = if task.needs_human { " [human]" } else { "" };
-        out.push_str(&format!(
-            "{indent}{} {} {}{human}{after}\n",
-            output::column(&task.id.to_string(), 6),
-            output::column(task.state.as_str(), 9),
-            output::column(&task.title, 64).trim_end(),
-        ));
+        out.plain(indent).paint(Style::Id, &output::column(&task.id.to_string(), 6)).plain(" ");
+        out.paint(Style::of_state(task.state), &output::column(task.state.as_str(), 9));
+        out.plain(" ").plain(output::column(&task.title, 64).trim_end());
+        if task.needs_human {
+            out.plain(" ").paint(Style::Attention, "[human]");
+        }
+        out.plain(&after).plain("\n");
     }
 }

@@ -11,6 +11,7 @@ use crate::wire::TaskJson;
 #[derive(Debug, Args)]
 pub(crate) struct RetryArgs {
     /// The task id (t12 or 12)
+    #[arg(add = crate::cli::completions::task_ids())]
     task: String,
     /// Print the task as JSON
     #[arg(long)]
@@ -23,5 +24,5 @@ pub(crate) fn cmd_retry(cx: &Context, args: &RetryArgs) -> CommandResult {
     if args.json {
         return output::json(&TaskJson::new(&change.task, &[]));
     }
-    output::text(&format!("{id} is {} again (was {})\n", change.task.state, change.previous))
+    output::text(format!("{id} is {} again (was {})\n", change.task.state, change.previous))
 }

@@ -3,13 +3,15 @@
 use clap::Args;
 
 use super::task_id;
-use crate::cli::{CommandResult, Context, output};
+use crate::cli::output::{self, Doc, Style};
+use crate::cli::{CommandResult, Context};
 use crate::wire::TaskDetailJson;
 
 /// Show one task: its text, state, dependencies and dependents
 #[derive(Debug, Args)]
 pub(crate) struct ShowArgs {
     /// The task id (t12 or 12)
+    #[arg(add = crate::cli::completions::task_ids())]
     task: String,
     /// Print the task as JSON
     #[arg(long)]
@@ -23,50 +25,51 @@ pub(crate) fn cmd_show(cx: &Context, args: &ShowArgs) -> CommandResult {
         return output::json(&TaskDetailJson::from(&detail));
     }
     let task = &detail.task;
-    let mut out = format!("{}  {}\n", task.id, task.title);
-    out.push_str(&format!("state:     {}", task.state));
+    let mut out = Doc::new();
+    out.paint(Style::Id, &task.id.to_string()).plain("  ").paint(Style::Strong, &task.title);
+    out.plain("\nstate:     ").paint(Style::of_state(task.state), task.state.as_str());
     if task.needs_human {
-        out.push_str("  (for the human)");
+        out.plain("  ").paint(Style::Attention, "(for the human)");
     }
-    out.push('\n');
+    out.plain("\n");
     if let Some(plan) = &detail.plan {
         let key = plan.key.as_deref().map(|k| format!("{k} ")).unwrap_or_default();
-        out.push_str(&format!("plan:      {key}{} ({})\n", plan.title, plan.id));
+        out.plain(&format!("plan:      {key}{} ({})\n", plan.title, plan.id));
     }
     if let Some(phase) = &detail.phase {
-        out.push_str(&format!("phase:     {}: {} ({})\n", phase.number, phase.title, phase.id));
+        out.plain(&format!("phase:     {}: {} ({})\n", phase.number, phase.title, phase.id));
     }
-    out.push_str(&format!("priority:  {}   attempts: {}\n", task.priority, task.attempts));
+    out.plain(&format!("priority:  {}   attempts: {}\n", task.priority, task.attempts));
     if let Some(agent) = task.agent {
-        out.push_str(&format!("agent:     {agent}\n"));
+        out.plain(&format!("agent:     {agent}\n"));
     }
     if let Some(reason) = &task.failure_reason {
-        out.push_str(&format!("failed:    {reason}\n"));
+        out.paint(Style::Bad, "failed:").plain(&format!("    {reason}\n"));
     }
     if let Some(merge) = &detail.last_merge {
-        out.push_str(&format!("merge:     {}", merge.state));
+        out.plain(&format!("merge:     {}", merge.state));
         if let Some(commit) = &merge.commit {
-            out.push_str(&format!(" as {}", &commit[..commit.len().min(10)]));
+            out.plain(&format!(" as {}", &commit[..commit.len().min(10)]));
         }
         match &merge.detail {
-            Some(reason) => out.push_str(&format!(": {reason}\n")),
-            None => out.push('\n'),
-        }
+            Some(reason) => out.plain(&format!(": {reason}\n")),
+            None => out.plain("\n"),
+        };
     }
     if let Some(summary) = &task.result_summary {
-        out.push_str(&format!("result:    {summary}\n"));
+        out.plain(&format!("result:    {summary}\n"));
     }
     let list = |tasks: &[crate::store::TaskRecord]| {
         tasks.iter().map(|t| format!("{} ({})", t.id, t.state)).collect::<Vec<_>>().join(", ")
     };
     if !detail.dependencies.is_empty() {
-        out.push_str(&format!("after:     {}\n", list(&detail.dependencies)));
+        out.plain(&format!("after:     {}\n", list(&detail.dependencies)));
     }
     if !detail.dependents.is_empty() {
-        out.push_str(&format!("before:    {}\n", list(&detail.dependents)));
+        out.plain(&format!("before:    {}\n", list(&detail.dependents)));
     }
     if !task.files.is_empty() {
-        out.push_str(&format!("files:     {}\n", task.files.join(", ")));
+        out.plain(&format!("files:     {}\n", task.files.join(", ")));
     }
     for (heading, text) in [
         ("description", &task.description),
@@ -74,8 +77,8 @@ pub(crate) fn cmd_show(cx: &Context, args: &ShowArgs) -> CommandResult {
         ("done when", &task.done_criteria),
     ] {
         if !text.is_empty() {
-            out.push_str(&format!("\n{heading}:\n{text}\n"));
+            out.plain(&format!("\n{heading}:\n{text}\n"));
         }
     }
-    output::text(&out)
+    output::text(out)
 }

@@ -206,7 +206,8 @@ pub(crate) fn test_dep(relative: &str) -> PathBuf {
 pub(crate) struct RunningServer {
     pub(crate) child: std::process::Child,
     pub(crate) url: String,
-    pub(crate) _stderr: std::io::BufReader<std::process::ChildStderr>,
+    /// Its stderr after the URL line, read as it comes (a full pipe would block the server).
+    pub(crate) _stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl TestEnv {
@@ -227,7 +228,16 @@ impl TestEnv {
             assert!(stderr.read_line(&mut line).unwrap() > 0, "cw run exited before serving");
             if let Some(rest) = line.split("serving MCP on ").nth(1) {
                 let url = rest.split_whitespace().next().unwrap().to_owned();
-                return RunningServer { child, url, _stderr: stderr };
+                let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+                let reader = std::sync::Arc::clone(&seen);
+                std::thread::spawn(move || {
+                    let mut line = String::new();
+                    while stderr.read_line(&mut line).is_ok_and(|n| n > 0) {
+                        reader.lock().unwrap().push_str(&line);
+                        line.clear();
+                    }
+                });
+                return RunningServer { child, url, _stderr: seen };
             }
         }
     }
