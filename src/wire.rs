@@ -1,12 +1,15 @@
 //! The JSON shapes of cw's contract, shared by `--json` output (and later MCP results).
 //!
 //! Changing a field here changes what scripts and agents rely on: record it in ARCHITECTURE.md.
-//! Ids are strings (`"t12"`); states are the lower-case names of design.md §2.
+//! Ids are strings (`"t12"`); states are the lower-case names of design.md §2; times are
+//! RFC 3339 in UTC (`"2026-12-02T14:03:00.250Z"`); paths on disk are absolute, paths inside the
+//! repository (a task's files, a merge's conflicts) relative to its root, as git names them.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::model::Timestamp;
 use crate::service::{Claim, ImportReport, InitReport, Registration, StatusReport, TaskDetail};
 use crate::store::{AgentRecord, TaskRecord};
 
@@ -38,14 +41,14 @@ pub struct TaskDetailJson {
     pub done: String,
     pub dependents: Vec<String>,
     pub phase: Option<String>,
-    pub lease_expires_at: Option<i64>,
+    pub lease_expires_at: Option<String>,
     pub result_summary: Option<String>,
     pub failure_reason: Option<String>,
     /// Its newest merge request: `{state, commit, paths, reason}`.
     pub last_merge: Option<LastMergeJson>,
     pub metadata: serde_json::Value,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: String,
+    pub updated_at: String,
 }
 
 /// A task's newest merge request.
@@ -85,7 +88,7 @@ pub struct MergeJson {
     pub paths: Vec<String>,
     /// Why it bounced or failed.
     pub reason: Option<String>,
-    pub finished_at: Option<i64>,
+    pub finished_at: Option<String>,
 }
 
 /// An agent (`cw agent list --json`, inside status).
@@ -119,7 +122,7 @@ pub struct RegistrationJson {
 pub struct ClaimJson {
     #[serde(flatten)]
     pub task: TaskJson,
-    pub lease_expires_at: i64,
+    pub lease_expires_at: String,
     pub already_held: bool,
 }
 
@@ -140,6 +143,8 @@ pub struct InitJson {
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportJson {
     pub initiative: String,
+    /// The `.planning/` folder read.
+    pub planning: String,
     pub title: String,
     pub dry_run: bool,
     pub phases: usize,
@@ -216,7 +221,7 @@ impl From<&TaskDetail> for TaskDetailJson {
             done: task.done_criteria.clone(),
             dependents: detail.dependents.iter().map(|d| d.id.to_string()).collect(),
             phase: detail.phase.as_ref().map(|p| p.id.to_string()),
-            lease_expires_at: task.lease_expires_at.map(|t| t.0),
+            lease_expires_at: task.lease_expires_at.map(Timestamp::rfc3339),
             result_summary: task.result_summary.clone(),
             failure_reason: task.failure_reason.clone(),
             last_merge: detail.last_merge.as_ref().map(|m| LastMergeJson {
@@ -227,8 +232,8 @@ impl From<&TaskDetail> for TaskDetailJson {
                 reason: m.detail.clone(),
             }),
             metadata: serde_json::from_str(&task.metadata).unwrap_or(serde_json::Value::Null),
-            created_at: task.created_at.0,
-            updated_at: task.updated_at.0,
+            created_at: task.created_at.rfc3339(),
+            updated_at: task.updated_at.rfc3339(),
         }
     }
 }
@@ -281,7 +286,7 @@ impl StatusJson {
                     commit: m.commit.clone(),
                     paths: m.paths.clone(),
                     reason: m.reason.clone(),
-                    finished_at: m.finished_at.map(|t| t.0),
+                    finished_at: m.finished_at.map(Timestamp::rfc3339),
                 })
                 .collect(),
         }
@@ -303,7 +308,7 @@ impl From<&Claim> for ClaimJson {
     fn from(claim: &Claim) -> ClaimJson {
         ClaimJson {
             task: TaskJson::new(&claim.task, &[]),
-            lease_expires_at: claim.lease.expires_at.0,
+            lease_expires_at: claim.lease.expires_at.rfc3339(),
             already_held: claim.already_held,
         }
     }
@@ -326,6 +331,7 @@ impl From<&ImportReport> for ImportJson {
     fn from(report: &ImportReport) -> ImportJson {
         ImportJson {
             initiative: report.initiative.clone(),
+            planning: report.planning_dir.display().to_string(),
             title: report.initiative_title.clone(),
             dry_run: report.dry_run,
             phases: report.phases,
@@ -361,7 +367,7 @@ impl From<&ImportReport> for ImportJson {
                 .files
                 .iter()
                 .map(|f| FileJson {
-                    path: f.path.clone(),
+                    path: report.planning_dir.join(&f.path).display().to_string(),
                     outcome: f.outcome,
                     detail: f.detail.clone(),
                 })
@@ -389,7 +395,7 @@ pub struct WorkJson {
     pub branch: Option<String>,
     /// The branch your work merges into.
     pub integration_branch: String,
-    pub lease_expires_at: i64,
+    pub lease_expires_at: String,
     pub already_held: bool,
 }
 
@@ -423,8 +429,8 @@ pub struct QuestionJson {
     pub answer: Option<String>,
     /// `cli`, `mcp` or `file` (how the human answered), once answered.
     pub answered_by: Option<String>,
-    pub asked_at: i64,
-    pub answered_at: Option<i64>,
+    pub asked_at: String,
+    pub answered_at: Option<String>,
 }
 
 /// A message for an agent.
@@ -433,7 +439,7 @@ pub struct MessageJson {
     pub id: String,
     pub from: String,
     pub body: String,
-    pub sent_at: i64,
+    pub sent_at: String,
 }
 
 impl From<&crate::service::ClaimedWork> for WorkJson {
@@ -469,7 +475,7 @@ impl From<&crate::service::ClaimedWork> for WorkJson {
             worktree: work.worktree.clone(),
             branch: work.branch.clone(),
             integration_branch: work.integration.clone(),
-            lease_expires_at: work.claim.lease.expires_at.0,
+            lease_expires_at: work.claim.lease.expires_at.rfc3339(),
             already_held: work.claim.already_held,
         }
     }
@@ -486,8 +492,8 @@ impl From<&crate::store::QuestionRecord> for QuestionJson {
             status: q.status.as_str(),
             answer: q.answer.clone(),
             answered_by: q.answered_by.clone(),
-            asked_at: q.asked_at.0,
-            answered_at: q.answered_at.map(|t| t.0),
+            asked_at: q.asked_at.rfc3339(),
+            answered_at: q.answered_at.map(Timestamp::rfc3339),
         }
     }
 }
@@ -498,7 +504,7 @@ impl From<&crate::store::MessageRecord> for MessageJson {
             id: m.id.to_string(),
             from: m.sender.clone(),
             body: m.body.clone(),
-            sent_at: m.created_at.0,
+            sent_at: m.created_at.rfc3339(),
         }
     }
 }

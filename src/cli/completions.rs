@@ -14,12 +14,13 @@ use crate::service::{Caller, Service, Via};
 use crate::store::TaskFilter;
 use crate::workspace::Workspace;
 
-/// Print a shell completion script (it completes task, agent and question ids too)
+/// Print a shell completion script (task, agent and question ids included)
 ///
 /// bash: cw completions bash > ~/.local/share/bash-completion/completions/cw
 /// zsh:  cw completions zsh > "${fpath[1]}/_cw"
 /// fish: cw completions fish > ~/.config/fish/completions/cw.fish
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct CompletionsArgs {
     /// The shell to generate completions for
     shell: Shell,

@@ -113,7 +113,7 @@ pub(crate) fn serve_and_coordinate(
             }
         };
         let url = server.url();
-        lock.publish(&url, &server.sse_url(), service.now().0)?;
+        lock.publish(&url, &server.sse_url(), service.now())?;
         let what = if options.dispatch { "running the plan" } else { "serving (no dispatch)" };
         output::note(&format!(
             "cw: serving MCP on {url} (pid {}); {what}; Ctrl-C to stop",

@@ -130,9 +130,7 @@ fn find_heading(text: &str, from: usize) -> Option<usize> {
 
 /// `2026-12-02T14:03:00Z`.
 pub(super) fn iso(at: Timestamp) -> String {
-    chrono::DateTime::from_timestamp_millis(at.0)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
+    at.rfc3339_seconds()
 }
 
 #[cfg(test)]

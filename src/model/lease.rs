@@ -12,6 +12,22 @@ impl Timestamp {
         self.0
     }
 
+    /// RFC 3339 in UTC to the millisecond, `2026-12-02T14:03:00.250Z` (the JSON form).
+    pub fn rfc3339(self) -> String {
+        self.formatted(chrono::SecondsFormat::Millis)
+    }
+
+    /// RFC 3339 in UTC to the second, `2026-12-02T14:03:00Z` (for files people read).
+    pub fn rfc3339_seconds(self) -> String {
+        self.formatted(chrono::SecondsFormat::Secs)
+    }
+
+    fn formatted(self, precision: chrono::SecondsFormat) -> String {
+        chrono::DateTime::from_timestamp_millis(self.0)
+            .map(|t| t.to_rfc3339_opts(precision, true))
+            .unwrap_or_default()
+    }
+
     /// This instant plus `millis` milliseconds (saturating).
     pub fn plus_millis(self, millis: i64) -> Timestamp {
         Timestamp(self.0.saturating_add(millis))

@@ -2,7 +2,7 @@
 //! keys, never duplicates, and never throws away local task state.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 use tracing::{info, instrument};
@@ -54,6 +54,8 @@ pub struct ImportReport {
     pub problems: Vec<String>,
     /// What became of each PLAN and SUMMARY file.
     pub files: Vec<planning::FileOutcome>,
+    /// The `.planning/` folder read (absolute); `files` are relative to it.
+    pub planning_dir: PathBuf,
     pub dry_run: bool,
 }
 
@@ -81,6 +83,7 @@ impl Service {
         report.skipped = set.skipped.clone();
         report.problems = set.problems.clone();
         report.files = set.files.clone();
+        report.planning_dir = fs_err::canonicalize(&root).unwrap_or(root);
         info!(
             tasks_created = report.tasks_created,
             tasks_updated = report.tasks_updated,

@@ -7,6 +7,7 @@ use std::io::{Read, Seek, Write};
 use serde_json::json;
 
 use super::{Service, ServiceError};
+use crate::model::Timestamp;
 
 /// Held while this process serves; dropping it removes `server.json` and releases the lock.
 #[derive(Debug)]
@@ -57,11 +58,11 @@ impl ServerLock {
         &self,
         url: &str,
         sse_url: &str,
-        started_at_millis: i64,
+        started_at: Timestamp,
     ) -> Result<(), ServiceError> {
         let pid = std::process::id();
-        let body =
-            json!({ "url": url, "sse_url": sse_url, "pid": pid, "started_at": started_at_millis });
+        let started_at = started_at.rfc3339();
+        let body = json!({ "url": url, "sse_url": sse_url, "pid": pid, "started_at": started_at });
         let temp = self.server_json.with_extension("json.tmp");
         let io = |source| ServiceError::Io { path: self.server_json.clone(), source };
         fs_err::write(&temp, format!("{body:#}\n")).map_err(io)?;

@@ -447,3 +447,76 @@ fn colour_on_a_terminal_only_unless_asked_and_no_color_is_respected() {
     let bad = env.cw(&["--color", "sometimes", "status"]);
     assert!(bad.error(2).contains("sometimes"), "{bad:?}");
 }
+
+/// A JSON value's shape: each string a type name (`id`, `rfc3339`, `path`, `string`), each
+/// number `number`, an array the shape of its first element; keys kept.
+fn shape(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let rfc3339 = regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$").unwrap();
+    let id = regex::Regex::new(r"^[tapqi]\d+$").unwrap();
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), shape(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().take(1).map(shape).collect()),
+        Value::String(s) if rfc3339.is_match(s) => "rfc3339".into(),
+        Value::String(s) if id.is_match(s) => "id".into(),
+        Value::String(s) if s.starts_with('/') => "path".into(),
+        Value::String(_) => "string".into(),
+        Value::Number(_) => "number".into(),
+        Value::Bool(_) => "bool".into(),
+        Value::Null => Value::Null,
+    }
+}
+
+/// The `--json` contract of every verb, as shapes: a field added, renamed or retyped shows in
+/// review. Times are RFC 3339, paths on disk absolute (a relative one would show as `string`).
+#[test]
+fn json_shapes_snapshot() {
+    let env = crate::coordinator::sim_env("");
+    let mut shapes = String::new();
+    let mut record = |name: &str, args: &[&str], vars: &[(&str, &str)]| {
+        let run = env.cw_with(&env.root(), args, vars);
+        let value: serde_json::Value = if run.code == 0 {
+            run.json()
+        } else {
+            serde_json::from_str(run.stderr.trim()).unwrap_or_else(|e| panic!("{e}: {run:?}"))
+        };
+        let pretty = serde_json::to_string_pretty(&shape(&value)).unwrap();
+        let line = args.join(" ").replace('\n', "\\n");
+        shapes.push_str(&format!("=== {name}: cw {line}\n{pretty}\n"));
+        value
+    };
+    record("init", &["init", "--json"], &[]);
+    record(
+        "task add",
+        &["task", "add", "First", "--description", "sim: write a.txt one\n", "--json"],
+        &[],
+    );
+    record("task add --after", &["task", "add", "Second", "--after", "t1", "--json"], &[]);
+    record("task dep add", &["task", "dep", "add", "t2", "t1", "--json"], &[]);
+    record("task cancel", &["task", "cancel", "t2", "--json"], &[]);
+    record("task retry", &["task", "retry", "t2", "--json"], &[]);
+    let run = env.cw(&["run", "--agent-command", "sim", "--exit-when-done", "--agents", "1"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    record("task show", &["task", "show", "t1", "--json"], &[]);
+    record("task list", &["task", "list", "--json"], &[]);
+    record("status", &["status", "--json"], &[]);
+    record("agent list", &["agent", "list", "--json"], &[]);
+    record("diff", &["diff", "t1", "--json"], &[]);
+    let registered =
+        record("agent register", &["agent", "register", "--name", "me", "--json"], &[]);
+    let token = registered["token"].as_str().unwrap().to_owned();
+    env.cw(&["task", "add", "Third"]).ok();
+    record("task claim", &["task", "claim", "--json"], &[("CW_TOKEN", &token)]);
+    let service = env.service();
+    let me: cw::model::AgentId = registered["id"].as_str().unwrap().parse().unwrap();
+    service.ask(me, "Which?", &["A".to_owned(), "B".to_owned()], None).unwrap();
+    record("inbox", &["inbox", "--json"], &[]);
+    record("inbox show", &["inbox", "show", "q1", "--json"], &[]);
+    record("answer", &["answer", "q1", "A", "--json"], &[]);
+    record("send", &["send", registered["id"].as_str().unwrap(), "hello", "--json"], &[]);
+    record("gc", &["gc", "--json"], &[]);
+    record("error", &["task", "show", "t99", "--json"], &[]);
+    insta::assert_snapshot!("json_shapes", shapes);
+}

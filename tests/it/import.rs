@@ -238,8 +238,12 @@ fn a_malformed_file_costs_one_task_for_the_human_and_strict_refuses_naming_file_
     let json = env.cw(&["import", ".planning", "--json"]).json();
     assert_eq!(json["problems"].as_array().unwrap().len(), 1, "{json}");
     // Per file, what became of it.
+    let planning = env.root().canonicalize().unwrap().join(".planning");
+    assert_eq!(json["planning"], planning.to_str().unwrap(), "the folder read, absolute");
     let outcome = |path: &str| {
         let files = json["files"].as_array().unwrap();
+        let path = planning.join(path);
+        let path = path.to_str().unwrap();
         let file =
             files.iter().find(|f| f["path"] == path).unwrap_or_else(|| panic!("{path}: {json}"));
         (file["outcome"].as_str().unwrap().to_owned(), file["detail"].as_str().unwrap().to_owned())

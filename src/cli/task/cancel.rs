@@ -5,7 +5,7 @@ use clap::Args;
 use super::task_id;
 use crate::cli::{CommandResult, Context, output};
 use crate::service::Caller;
-use crate::wire::TaskJson;
+use crate::wire::TaskDetailJson;
 
 /// Cancel a task; tasks that wait for it stay pending until it is retried and merged
 #[derive(Debug, Args)]
@@ -20,9 +20,11 @@ pub(crate) struct CancelArgs {
 
 pub(crate) fn cmd_cancel(cx: &Context, args: &CancelArgs) -> CommandResult {
     let id = task_id(&args.task)?;
-    let change = cx.service()?.cancel_task(&Caller::CLI, id)?;
+    let service = cx.service()?;
+    let change = service.cancel_task(&Caller::CLI, id)?;
     if args.json {
-        return output::json(&TaskJson::new(&change.task, &[]));
+        // The task as `task show --json` shows it, after the change.
+        return output::json(&TaskDetailJson::from(&service.task(id)?));
     }
     output::text(format!("{id} cancelled (was {})\n", change.previous))?;
     if !change.blocked_dependents.is_empty() {

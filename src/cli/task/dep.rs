@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 
 use super::task_id;
 use crate::cli::{CommandResult, Context, output};
-use crate::wire::TaskJson;
+use crate::wire::TaskDetailJson;
 
 /// Add or remove a dependency between two tasks
 #[derive(Debug, Subcommand)]
@@ -42,8 +42,8 @@ pub(crate) fn run(cx: &Context, command: &DepCommand) -> CommandResult {
         service.remove_dependency(task, dependency)?
     };
     if args.json {
-        let deps = service.task(task)?.dependencies.iter().map(|d| d.id).collect::<Vec<_>>();
-        return output::json(&TaskJson::new(&change.task, &deps));
+        // The task as `task show --json` shows it, after the change.
+        return output::json(&TaskDetailJson::from(&service.task(task)?));
     }
     let message = match (adding, change.changed) {
         (true, true) => {

@@ -5,7 +5,7 @@ use clap::Args;
 use super::task_id;
 use crate::cli::{CommandResult, Context, output};
 use crate::service::Caller;
-use crate::wire::TaskJson;
+use crate::wire::TaskDetailJson;
 
 /// Give a failed or cancelled task a fresh start (its attempts are reset)
 #[derive(Debug, Args)]
@@ -20,9 +20,11 @@ pub(crate) struct RetryArgs {
 
 pub(crate) fn cmd_retry(cx: &Context, args: &RetryArgs) -> CommandResult {
     let id = task_id(&args.task)?;
-    let change = cx.service()?.retry_task(&Caller::CLI, id)?;
+    let service = cx.service()?;
+    let change = service.retry_task(&Caller::CLI, id)?;
     if args.json {
-        return output::json(&TaskJson::new(&change.task, &[]));
+        // The task as `task show --json` shows it, after the change.
+        return output::json(&TaskDetailJson::from(&service.task(id)?));
     }
     output::text(format!("{id} is {} again (was {})\n", change.task.state, change.previous))
 }
