@@ -295,6 +295,15 @@ fn cw_mcp_install_makes_an_entry_claude_connects_to() {
     assert_eq!(config["note"], "kept");
     assert_eq!(config["mcpServers"]["cw"]["args"], serde_json::json!(["mcp"]));
     assert_eq!(env.cw(&["mcp", "install", "--json"]).json()["changed"], false);
+    // The user's keys keep their order (a rewrite shows in `git diff` as the one entry added).
+    let ordered =
+        r#"{"zeta": 1, "mcpServers": {"other": {"command": "x", "args": []}}, "alpha": 2}"#;
+    env.write(".mcp.json", ordered);
+    env.cw(&["mcp", "install"]).ok();
+    let text = fs_err::read_to_string(env.root().join(".mcp.json")).unwrap();
+    let at = |key: &str| text.find(key).unwrap_or_else(|| panic!("{key} in {text}"));
+    assert!(at("zeta") < at("mcpServers") && at("mcpServers") < at("alpha"), "{text}");
+    assert!(at("\"command\": \"x\"") < at("\"args\": []") && at("other") < at("\"cw\""), "{text}");
     // A file that is not an object is refused and left byte for byte.
     env.write(".mcp.json", "[1, 2]");
     assert!(env.cw(&["mcp", "install"]).error(1).contains("is not a JSON object"));
