@@ -243,14 +243,32 @@ const LOCK_WAIT: Duration = Duration::from_secs(3);
 /// process held the write lock and died holding it (`WriteLock` records each such death). Any
 /// other lock is someone's live git — an agent's commit in a large repository can hold one for
 /// seconds — and is waited for, up to `LOCK_WAIT`, never removed.
+///
+/// A lock still there after `LOCK_WAIT` that no process holds open is a leftover too (git and
+/// libgit2 keep a lock file open from its creation until just before the rename that ends the
+/// write): an agent killed mid-commit leaves one on its branch, and it is removed once.
 fn retry_past_stale_lock<T>(
     location: &RepoLocation,
     lock: &Path,
     mut write: impl FnMut() -> Result<T, git2::Error>,
 ) -> Result<T, git2::Error> {
     let started = Instant::now();
+    let mut removed_unheld = false;
     loop {
         match write() {
+            Err(err)
+                if err.code() == ErrorCode::Locked
+                    && started.elapsed() >= LOCK_WAIT
+                    && !removed_unheld
+                    && lock.exists()
+                    && !held_open(lock) =>
+            {
+                warn!(lock = %lock.display(), "removing a lock no process holds (a killed writer's)");
+                removed_unheld = true;
+                if fs_err::remove_file(lock).is_err() {
+                    return Err(err);
+                }
+            }
             Err(err) if err.code() == ErrorCode::Locked && started.elapsed() < LOCK_WAIT => {
                 let made = fs_err::metadata(lock).and_then(|m| m.modified()).ok();
                 match made {
@@ -268,6 +286,21 @@ fn retry_past_stale_lock<T>(
             other => return other,
         }
     }
+}
+
+/// True if some process has `path` open (Linux: `/proc/<pid>/fd`; processes of other users are
+/// not visible and count as not holding it). Where `/proc` cannot be read, true: never guess.
+fn held_open(path: &Path) -> bool {
+    let Ok(target) = fs_err::canonicalize(path) else { return false };
+    let Ok(processes) = fs_err::read_dir("/proc") else { return true };
+    processes.flatten().any(|process| {
+        let is_pid = process.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit());
+        let fds = fs_err::read_dir(process.path().join("fd"));
+        is_pid
+            && fds.is_ok_and(|fds| {
+                fds.flatten().any(|fd| fs_err::read_link(fd.path()).is_ok_and(|l| l == target))
+            })
+    })
 }
 
 /// Held while cw changes the repository (worktrees, branches, merges): cw's own git writes are

@@ -192,8 +192,16 @@ fn a_ref_lock_left_by_a_killed_cw_does_not_wedge_merges_and_a_live_gits_is_never
     branch_with(&env, "cw/a-t1", "a.txt", "a\n");
     let lock = env.root().join(".git/refs/heads/cw/integration.lock");
 
-    // A lock nobody can prove is cw's (a git process is writing, or was killed): never removed.
+    // A lock a live process holds open (a git writing a huge ref update): never removed.
     fs_err::write(&lock, "").unwrap();
+    let holder_script = format!("exec 3>>'{}'; echo holding; sleep 30", lock.display());
+    let mut holder = crate::support::command("bash")
+        .args(["-c", &holder_script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = [0u8; 8];
+    std::io::Read::read_exact(holder.stdout.as_mut().unwrap(), &mut said).unwrap();
     let err = git::merge_branch(
         &location,
         &git::WriteLock::acquire(&location).unwrap(),
@@ -203,10 +211,10 @@ fn a_ref_lock_left_by_a_killed_cw_does_not_wedge_merges_and_a_live_gits_is_never
     )
     .unwrap_err();
     assert!(err.to_string().contains("lock"), "{err}");
-    assert!(lock.exists(), "the lock of a git that may be alive is left alone");
-
-    // A cw killed holding the write lock, mid-write: its record stays in the lock file.
-    crate::support::killed_cw_holding_the_write_lock(&env, &lock);
+    assert!(lock.exists(), "the lock of a git that is alive is left alone");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    // Its holder gone (an agent killed mid-commit): after the wait, nobody holds it; removed.
     let outcome = git::merge_branch(
         &location,
         &git::WriteLock::acquire(&location).unwrap(),
@@ -217,4 +225,24 @@ fn a_ref_lock_left_by_a_killed_cw_does_not_wedge_merges_and_a_live_gits_is_never
     .unwrap();
     assert!(matches!(outcome, MergeOutcome::Merged { .. }), "{outcome:?}");
     assert!(!lock.exists());
+    branch_with(&env, "cw/b-t2", "b.txt", "b\n");
+
+    // A cw killed holding the write lock, mid-write: its record stays in the lock file.
+    crate::support::killed_cw_holding_the_write_lock(&env, &lock);
+    let started = std::time::Instant::now();
+    let outcome = git::merge_branch(
+        &location,
+        &git::WriteLock::acquire(&location).unwrap(),
+        "cw/integration",
+        "cw/b-t2",
+        "merge t2",
+    )
+    .unwrap();
+    assert!(matches!(outcome, MergeOutcome::Merged { .. }), "{outcome:?}");
+    assert!(!lock.exists());
+    let waited = started.elapsed();
+    assert!(
+        waited < std::time::Duration::from_secs(2),
+        "a dead cw's lock goes at once: {waited:?}"
+    );
 }
