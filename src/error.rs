@@ -51,6 +51,7 @@ pub fn classify(err: &ServiceError) -> ErrorKind {
         | E::OperatorOnly { .. }
         | E::AgentOnly
         | E::ServerRunning { .. }
+        | E::NotServing
         | E::ShuttingDown
         | E::Config(_)
         | E::Import(_)

@@ -20,6 +20,8 @@ pub mod service;
 pub mod fsui;
 pub mod notifications;
 
+pub mod dashboard;
+pub mod loopback;
 pub mod mcp;
 
 pub mod cli;

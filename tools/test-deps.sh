@@ -7,11 +7,14 @@ cd "$(dirname "$0")/.."
 deps="$PWD/.test-deps"
 mkdir -p "$deps"
 
-python_version="mcp==2.3.0"
-if [ ! -f "$deps/venv/.installed-$python_version" ]; then
+# The Python MCP SDK, and Selenium (the WebDriver client the dashboard's browser tests use).
+python_version="mcp==2.3.0 selenium==4.51.0"
+python_mark="$deps/venv/.installed-${python_version// /_}"
+if [ ! -f "$python_mark" ]; then
   python3 -m venv "$deps/venv"
-  "$deps/venv/bin/pip" install --quiet --disable-pip-version-check "$python_version"
-  touch "$deps/venv/.installed-$python_version"
+  # shellcheck disable=SC2086 # two pinned requirements
+  "$deps/venv/bin/pip" install --quiet --disable-pip-version-check $python_version
+  touch "$python_mark"
 fi
 
 inspector_version="@modelcontextprotocol/inspector@2.12.0"
@@ -53,3 +56,7 @@ command -v script >/dev/null || apt_install bsdutils
 
 # The completion test presses Tab in a real fish (bash is always there).
 command -v fish >/dev/null || apt_install fish
+
+# The dashboard's tests run a real headless Chromium through its WebDriver.
+{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } \
+  || apt_install chromium chromium-driver

@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::output::{self, Doc, Style};
 use super::{CommandError, CommandResult, Context};
-use crate::model::{QuestionId, QuestionStatus, Timestamp};
+use crate::model::{QuestionId, QuestionStatus};
 use crate::service::{Caller, Via};
 use crate::store::QuestionRecord;
 use crate::wire::QuestionJson;
@@ -73,7 +73,7 @@ pub(crate) fn cmd_inbox(cx: &Context, args: &InboxArgs) -> CommandResult {
         let agent = q.agent.map(|a| a.to_string()).unwrap_or_else(|| "cw".to_owned());
         let task = q.task.map(|t| t.to_string()).unwrap_or_else(|| "-".to_owned());
         out.paint(Style::Id, &output::column(&q.id.to_string(), 4)).plain("  ");
-        out.paint(Style::Dim, &output::column(&age(now, q.asked_at), 4)).plain("  ");
+        out.paint(Style::Dim, &output::column(&q.asked_at.age_at(now), 4)).plain("  ");
         out.paint(Style::Id, &output::column(&agent, 4)).plain("  ");
         out.paint(Style::Id, &output::column(&task, 5)).plain("  ");
         if q.status != QuestionStatus::Open {
@@ -111,26 +111,16 @@ fn whole(q: &QuestionRecord) -> Doc {
     out
 }
 
-/// "12s", "5m", "3h", "2d" since `then`.
-fn age(now: Timestamp, then: Timestamp) -> String {
-    let seconds = (now.0 - then.0).max(0) / 1000;
-    match seconds {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m", s / 60),
-        s if s < 86_400 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86_400),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Timestamp;
 
     #[test]
     fn ages_and_first_lines_are_short() {
-        assert_eq!(age(Timestamp(100_000), Timestamp(88_000)), "12s");
-        assert_eq!(age(Timestamp(7_300_000), Timestamp(0)), "2h");
-        assert_eq!(age(Timestamp(0), Timestamp(5)), "0s");
+        assert_eq!(Timestamp(88_000).age_at(Timestamp(100_000)), "12s");
+        assert_eq!(Timestamp(0).age_at(Timestamp(7_300_000)), "2h");
+        assert_eq!(Timestamp(5).age_at(Timestamp(0)), "0s");
         let first_line = |text: &str| crate::safe_text::first_line(text, FIRST_LINE_CHARS);
         assert_eq!(first_line("Which one?\nA or B"), "Which one? …");
         assert_eq!(first_line(&"x".repeat(100)).chars().count(), FIRST_LINE_CHARS + 1);

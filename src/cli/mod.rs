@@ -7,6 +7,7 @@
 mod agent;
 mod answer;
 pub(crate) mod completions;
+mod dashboard;
 mod demo;
 mod diff;
 mod gc;
@@ -82,6 +83,7 @@ enum Command {
     #[command(subcommand)]
     Agent(agent::AgentCommand),
     Diff(diff::DiffArgs),
+    Dashboard(dashboard::DashboardArgs),
     Gc(gc::GcArgs),
     Completions(completions::CompletionsArgs),
 }
@@ -151,6 +153,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Send(args) => send::cmd_send(&cx, args),
         Command::Agent(command) => agent::run(&cx, command),
         Command::Diff(args) => diff::cmd_diff(&cx, args),
+        Command::Dashboard(args) => dashboard::cmd_dashboard(&cx, args),
         Command::Gc(args) => gc::cmd_gc(&cx, args),
         Command::Completions(args) => completions::cmd_completions(args),
     };

@@ -9,7 +9,7 @@ use super::{CommandError, CommandResult, Context, output};
 use crate::agent::AgentRuntime;
 use crate::coordinator::{Coordinator, Progress, RunOptions, RunReport};
 use crate::mcp;
-use crate::service::Service;
+use crate::service::{Endpoints, Service};
 use crate::shutdown::{self, Shutdown};
 use tokio_util::sync::CancellationToken;
 
@@ -113,19 +113,25 @@ pub(crate) fn serve_and_coordinate(
             }
         };
         let url = server.url();
-        lock.publish(&url, &server.sse_url(), service.now())?;
+        let stop = Shutdown::default();
+        let port = server.address().port();
+        let (dashboard, dashboard_url) =
+            crate::dashboard::routes(Arc::clone(&service), port, stop.app.clone())?;
+        let endpoints = Endpoints { mcp: url.clone(), sse: server.sse_url(), dashboard: dashboard_url };
+        lock.publish(&endpoints, service.now())?;
         let what = if options.dispatch { "running the plan" } else { "serving (no dispatch)" };
         output::note(&format!(
             "cw: serving MCP on {url} (pid {}); {what}; Ctrl-C to stop",
             std::process::id()
         ));
-        let stop = Shutdown::default();
+        output::note(&format!("dashboard: {}", endpoints.dashboard));
         let signals = tokio::spawn(shutdown::on_signals(stop.clone()));
         let serving = tokio::spawn(server.serve(
             Arc::clone(&service),
             settings,
             stop.app.clone(),
             stop.transport.clone(),
+            dashboard,
         ));
         // The mirror blocks too (files, SQLite): its own thread and its own connection.
         let mirroring = service.config().mirror.enabled.then(|| {

@@ -62,12 +62,15 @@ impl HttpServer {
 
     /// Serves until `transport` is cancelled. Cancel `shutdown` first (blocked tools then answer
     /// "shutting down"), then `transport` a moment later so those answers reach their clients.
+    /// `beside` is served on the same port with its own access rules (the dashboard); the
+    /// bearer-token check covers MCP's routes only.
     pub async fn serve(
         self,
         service: Arc<Service>,
         settings: McpSettings,
         shutdown: CancellationToken,
         transport: CancellationToken,
+        beside: axum::Router,
     ) -> Result<(), McpError> {
         let server = CwServer::new(service.clone(), Identity::FromHttp, settings, shutdown);
         let port = self.address.port();
@@ -95,7 +98,8 @@ impl HttpServer {
             .nest_service("/mcp", mcp)
             .merge(sse)
             .layer(axum::middleware::from_fn(refuse_bodies_that_are_not_json_rpc))
-            .layer(axum::middleware::from_fn_with_state(auth, authenticate));
+            .layer(axum::middleware::from_fn_with_state(auth, authenticate))
+            .merge(beside);
         serve_connections(self.listener, app, transport).await;
         Ok(())
     }

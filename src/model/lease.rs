@@ -28,6 +28,16 @@ impl Timestamp {
             .unwrap_or_default()
     }
 
+    /// How long before `now` this was, short: "12s", "5m", "3h", "2d" (for listings).
+    pub fn age_at(self, now: Timestamp) -> String {
+        match (now.0 - self.0).max(0) / 1000 {
+            s if s < 60 => format!("{s}s"),
+            s if s < 3600 => format!("{}m", s / 60),
+            s if s < 86_400 => format!("{}h", s / 3600),
+            s => format!("{}d", s / 86_400),
+        }
+    }
+
     /// This instant plus `millis` milliseconds (saturating).
     pub fn plus_millis(self, millis: i64) -> Timestamp {
         Timestamp(self.0.saturating_add(millis))

@@ -21,6 +21,8 @@ pub enum Via {
     Mcp,
     /// A file under `.cw/` (the mirror).
     File,
+    /// The web dashboard of `cw run` (a browser with the operator's session cookie).
+    Dashboard,
 }
 
 impl Via {
@@ -29,6 +31,7 @@ impl Via {
             Via::Cli => "cli",
             Via::Mcp => "mcp",
             Via::File => "file",
+            Via::Dashboard => "dashboard",
         }
     }
 
@@ -38,6 +41,7 @@ impl Via {
             "cli" => "from the command line".to_owned(),
             "mcp" => "over MCP".to_owned(),
             "file" => "in its inbox file".to_owned(),
+            "dashboard" => "in the dashboard".to_owned(),
             other => format!("by {other}"),
         }
     }
@@ -118,6 +122,13 @@ impl Service {
                 }
             }
         }
+    }
+
+    /// A secret for `purpose` that only the holder of the operator token can know (derived from
+    /// its hash, so it is the same in every process and every run until the token changes):
+    /// the dashboard's session cookie and CSRF token.
+    pub fn operator_secret(&self, purpose: &str) -> Result<String, ServiceError> {
+        Ok(token::hash(&format!("{purpose}\n{}", self.operator_token_hash()?)))
     }
 
     /// The hash of the operator token in `.cw/operator.token`, refused when the file is missing

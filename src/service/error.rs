@@ -74,6 +74,10 @@ pub enum ServiceError {
         "cw run is already serving this repository (pid {pid}); stop it first, or use its server (see .cw/server.json)"
     )]
     ServerRunning { pid: String },
+    #[error(
+        "no cw run serves this repository now; start one with `cw run` (or `cw run --no-dispatch`)"
+    )]
+    NotServing,
     #[error("the server is shutting down; end your turn, the work will be resumed")]
     ShuttingDown,
     #[error(transparent)]

@@ -30,6 +30,11 @@ use crate::workspace::{StateDir, Workspace};
 
 pub use agents::{Continues, ExitKind, stop_status};
 pub use caller::{Caller, Via};
+
+/// A new random secret with a readable kind prefix (the dashboard's login token: `cwd_`).
+pub fn new_secret(prefix: &str) -> Result<String, ServiceError> {
+    token::generate(prefix)
+}
 pub use claims::{Claim, ClaimedWork, Registration};
 pub use conversation::{
     AnswerWait, MAX_MESSAGE_BYTES, MAX_OPTION_CHARS, MAX_OPTIONS, MAX_QUESTION_BYTES,
@@ -40,7 +45,7 @@ pub use gc::GcReport;
 pub use import::{ImportOptions, ImportReport};
 pub use init::InitReport;
 pub use merging::MergeResult;
-pub use server_lock::ServerLock;
+pub use server_lock::{Endpoints, ServerLock};
 pub use tasks::{
     AddTask, DependencyChange, MAX_DESCRIPTION_BYTES, MAX_TITLE_CHARS, MergeLine, Overview,
     PlanRef, StatusReport, TaskChange, TaskDetail, TaskEdit, TaskListing, TaskPage,

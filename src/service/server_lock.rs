@@ -51,21 +51,66 @@ impl Service {
     }
 }
 
+/// Where a running `cw run` serves.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// Streamable HTTP MCP.
+    pub mcp: String,
+    /// Legacy HTTP+SSE MCP.
+    pub sse: String,
+    /// The dashboard, with the login token of this run.
+    pub dashboard: String,
+}
+
+impl Service {
+    /// The dashboard URL of the `cw run` serving this repository, from `.cw/server.json`.
+    pub fn dashboard_url(&self) -> Result<String, ServiceError> {
+        let path = self.workspace.cw_dir.join("server.json");
+        let text = match fs_err::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ServiceError::NotServing);
+            }
+            Err(source) => return Err(ServiceError::Io { path, source }),
+        };
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        match value.get("dashboard_url").and_then(|url| url.as_str()) {
+            Some(url) => Ok(url.to_owned()),
+            None => Err(ServiceError::NotServing),
+        }
+    }
+}
+
 impl ServerLock {
-    /// Publishes the endpoints (streamable HTTP, legacy SSE) in `.cw/server.json` (atomically:
-    /// temp file + rename).
+    /// Publishes the endpoints (streamable HTTP, legacy SSE, the dashboard with its login token)
+    /// in `.cw/server.json`, atomically (temp file + rename) and readable by its owner only: the
+    /// dashboard URL logs in as the operator.
     pub fn publish(
         &self,
-        url: &str,
-        sse_url: &str,
+        endpoints: &Endpoints,
         started_at: Timestamp,
     ) -> Result<(), ServiceError> {
+        use fs_err::os::unix::fs::OpenOptionsExt;
         let pid = std::process::id();
         let started_at = started_at.rfc3339();
-        let body = json!({ "url": url, "sse_url": sse_url, "pid": pid, "started_at": started_at });
+        let body = json!({
+            "url": endpoints.mcp,
+            "sse_url": endpoints.sse,
+            "dashboard_url": endpoints.dashboard,
+            "pid": pid,
+            "started_at": started_at,
+        });
         let temp = self.server_json.with_extension("json.tmp");
         let io = |source| ServiceError::Io { path: self.server_json.clone(), source };
-        fs_err::write(&temp, format!("{body:#}\n")).map_err(io)?;
+        let _ = fs_err::remove_file(&temp);
+        let mut file = fs_err::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)
+            .map_err(io)?;
+        file.write_all(format!("{body:#}\n").as_bytes()).map_err(io)?;
+        drop(file);
         fs_err::rename(&temp, &self.server_json).map_err(io)
     }
 }

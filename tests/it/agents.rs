@@ -103,7 +103,7 @@ fn the_scripted_agent_does_its_task_in_its_own_worktree() {
     let logs = logs.ok();
     assert!(logs.contains(&format!("── session {session}")), "{logs}");
     assert!(logs.contains("→ claim_task({})"), "{logs}");
-    assert!(logs.contains("→ report_done({\"outcome\":\"done\""), "{logs}");
+    assert!(logs.contains("→ report_done({\"task_id\":\"t1\",\"outcome\":\"done\""), "{logs}");
     assert!(logs.contains("══ turn done"), "{logs}");
     let diff = env.cw(&["diff", &task]);
     assert!(diff.ok().contains("+t1 done by the scripted agent"), "{diff:?}");

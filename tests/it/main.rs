@@ -8,6 +8,7 @@ mod claims;
 mod claude;
 mod cli;
 mod coordinator;
+mod dashboard;
 mod gate;
 mod hostile;
 mod import;

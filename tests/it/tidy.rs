@@ -30,7 +30,9 @@ fn external_effects_stay_with_their_owner() {
         ("nix::sys::signal", &["process/"]),
         // The scripted agent binary is an MCP client; nothing in the library is.
         ("rmcp", &["mcp/", "bin/cw-sim-agent/"]),
-        ("axum", &["mcp/"]),
+        // One HTTP server: MCP's routes, the dashboard's, and the loopback rule both apply.
+        ("axum", &["mcp/", "dashboard/", "loopback.rs"]),
+        ("maud", &["dashboard/"]),
         ("tokio::signal", &["shutdown.rs"]),
         ("notify", &["fsui/"]),
     ];
@@ -106,6 +108,7 @@ const MODULE_GRAPH: &[(&str, &[&str])] = &[
             "agent",
             "config",
             "coordinator",
+            "dashboard",
             "error",
             "fsui",
             "logging",
@@ -124,7 +127,13 @@ const MODULE_GRAPH: &[(&str, &[&str])] = &[
         "coordinator",
         &["agent", "config", "model", "notifications", "process", "safe_text", "service", "store"],
     ),
-    ("mcp", &["error", "model", "planning", "process", "safe_text", "service", "wire"]),
+    ("mcp", &["error", "loopback", "model", "planning", "process", "safe_text", "service", "wire"]),
+    // The dashboard renders and routes; every rule it shows or applies is the service's.
+    (
+        "dashboard",
+        &["agent", "error", "loopback", "model", "safe_text", "service", "store", "wire"],
+    ),
+    ("loopback", &[]),
     ("fsui", &["model", "safe_text", "service", "store", "workspace"]),
     ("notifications", &["agent", "config", "process", "safe_text", "service", "store"]),
     // The runtime and the loop reach git only through the service's use cases (prepare, restore

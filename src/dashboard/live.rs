@@ -1,0 +1,75 @@
+//! The live parts of the dashboard, rendered once per change for every open page.
+//!
+//! One thread waits on the store's change watch (any process's write wakes it) and renders the
+//! shared fragments (`run`, `needs`, `board`); each open page's event stream gets the newest
+//! set. Ten open dashboards cost one render per change, not ten, and an idle run renders
+//! nothing. A page showing one task or agent adds that part, rendered for it alone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::render;
+use crate::service::{Caller, Service, Via};
+use crate::store::TaskFilter;
+
+/// The shared fragments: element id → HTML, as the JSON an update event carries.
+pub(super) type Parts = serde_json::Map<String, serde_json::Value>;
+
+/// The least time between two renders: a burst of changes (an import, a merge wave) costs one
+/// render per interval, and a change still shows well within the 150 ms an eye calls instant.
+const MIN_INTERVAL: Duration = Duration::from_millis(40);
+
+/// Starts the render thread; it ends with `stop`.
+pub(super) fn start(service: Arc<Service>, stop: CancellationToken) -> watch::Receiver<Arc<Parts>> {
+    let first = shared_parts(&service).unwrap_or_default();
+    let (send, receive) = watch::channel(Arc::new(first));
+    std::thread::Builder::new()
+        .name("cw-dashboard".to_owned())
+        .spawn(move || {
+            let Ok(mut changes) = service.watch_changes() else { return };
+            while !stop.is_cancelled() {
+                match service.wait_for_change(&mut changes, Duration::from_millis(250)) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(err) => {
+                        tracing::warn!(cause = %err, "the dashboard stopped following changes");
+                        return;
+                    }
+                }
+                match shared_parts(&service) {
+                    Ok(parts) => {
+                        if send.send(Arc::new(parts)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(err) => tracing::warn!(cause = %err, "cannot render the dashboard"),
+                }
+                std::thread::sleep(MIN_INTERVAL);
+            }
+        })
+        .map_or_else(
+            |err| tracing::warn!(cause = %err, "the dashboard cannot follow changes"),
+            drop,
+        );
+    receive
+}
+
+/// The header's run line, "needs you" and the board.
+pub(super) fn shared_parts(service: &Service) -> Result<Parts, crate::service::ServiceError> {
+    let caller = Caller::Operator(Via::Dashboard);
+    let listing = service.list_tasks(&TaskFilter::default())?;
+    let report = service.status(&caller, 0)?;
+    let questions = service.open_questions(&caller)?;
+    let now = service.now();
+    let mut parts = Parts::new();
+    let mut put = |id: &str, markup: maud::Markup| {
+        parts.insert(id.to_owned(), markup.into_string().into());
+    };
+    put("run", render::run_line(&report, &listing));
+    put("needs", render::needs_you(&questions, &render::failed(&listing)));
+    put("board", render::board(&listing, now));
+    Ok(parts)
+}
