@@ -1,7 +1,7 @@
 //! The live parts of the dashboard, rendered once per change for every open page.
 //!
 //! One thread waits on the store's change watch (any process's write wakes it) and renders the
-//! shared fragments (`run`, `needs`, `board`); each open page's event stream gets the newest
+//! shared fragments (`run`, `needs`, `board`, `graph`); each open page's event stream gets the newest
 //! set. Ten open dashboards cost one render per change, not ten, and an idle run renders
 //! nothing. A page showing one task or agent adds that part, rendered for it alone.
 
@@ -71,5 +71,6 @@ pub(super) fn shared_parts(service: &Service) -> Result<Parts, crate::service::S
     put("run", render::run_line(&report, &listing));
     put("needs", render::needs_you(&questions, &render::failed(&listing)));
     put("board", render::board(&listing, now));
+    put("graph", super::graph::graph(&listing));
     Ok(parts)
 }

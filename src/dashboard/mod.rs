@@ -12,6 +12,7 @@
 //! own script and stylesheet only: nothing leaves the machine. Live parts arrive as
 //! Server-Sent Events (`live`); the page never polls.
 
+mod graph;
 mod live;
 mod render;
 
@@ -55,6 +56,8 @@ struct Access {
 const MAX_ACTION_BYTES: usize = 256 * 1024;
 /// How many lines of an agent's transcript a page shows (the newest).
 const TRANSCRIPT_LINES: usize = 400;
+/// How many of a task's newest events its timeline shows.
+const TIMELINE_EVENTS: u32 = 100;
 /// How often an agent page re-reads a running agent's transcript (a file, not the database).
 const TRANSCRIPT_EVERY: Duration = Duration::from_secs(1);
 
@@ -150,8 +153,11 @@ async fn index(State(d): State<Arc<Dashboard>>, uri: Uri, headers: HeaderMap) ->
         return unauthorized();
     }
     let parts = d.live.borrow().clone();
-    let body =
-        render::board_page(&PreEscaped(part(&parts, "board")), &PreEscaped(part(&parts, "needs")));
+    let body = render::board_page(
+        &PreEscaped(part(&parts, "board")),
+        &PreEscaped(part(&parts, "needs")),
+        &PreEscaped(part(&parts, "graph")),
+    );
     d.page("board", "board", &parts, &body)
 }
 
@@ -199,10 +205,11 @@ async fn agent_page(
 
 fn task_part(service: &Service, id: TaskId) -> Result<String, ServiceError> {
     let detail = service.task(id)?;
+    let events = service.task_events(id, TIMELINE_EVENTS)?;
     let caller = Caller::Operator(Via::Dashboard);
     // A task no agent has worked on has no diff yet.
     let diff = service.diff(&caller, &id.to_string()).ok().map(|(_, patch)| patch);
-    Ok(render::task(&detail, diff.as_deref(), service.now()).into_string())
+    Ok(render::task(&detail, &events, diff.as_deref(), service.now()).into_string())
 }
 
 fn agent_part(service: &Service, id: AgentId) -> Result<String, ServiceError> {

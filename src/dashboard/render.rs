@@ -13,7 +13,7 @@ use maud::{DOCTYPE, Markup, html};
 use crate::model::{AgentState, TaskState, Timestamp};
 use crate::safe_text;
 use crate::service::{StatusReport, TaskDetail, TaskListing};
-use crate::store::{AgentRecord, QuestionRecord, TaskRecord};
+use crate::store::{AgentRecord, EventRecord, QuestionRecord, TaskRecord};
 
 /// Text from outside cw, made inert for the page.
 fn shown(text: &str) -> String {
@@ -59,7 +59,7 @@ impl Column {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Column::Pending => "pending",
             Column::Ready => "ready",
@@ -73,7 +73,7 @@ impl Column {
     }
 
     /// The class that colours it, and a symbol that says it without colour.
-    fn class(self) -> &'static str {
+    pub(super) fn class(self) -> &'static str {
         match self {
             Column::Pending => "s-pending",
             Column::Ready => "s-ready",
@@ -86,7 +86,7 @@ impl Column {
         }
     }
 
-    fn symbol(self) -> &'static str {
+    pub(super) fn symbol(self) -> &'static str {
         match self {
             Column::Pending => "○",
             Column::Ready => "◇",
@@ -251,16 +251,22 @@ pub(super) fn add_task_form() -> Markup {
 }
 
 /// The board page's body.
-pub(super) fn board_page(board: &Markup, needs: &Markup) -> Markup {
+pub(super) fn board_page(board: &Markup, needs: &Markup, graph: &Markup) -> Markup {
     html! {
         section #needs { (needs) }
         section #board { (board) }
+        section #graph { (graph) }
         (add_task_form())
     }
 }
 
 /// One task: its text, dependencies both ways, agent, merge, actions and diff.
-pub(super) fn task(detail: &TaskDetail, diff: Option<&str>, now: Timestamp) -> Markup {
+pub(super) fn task(
+    detail: &TaskDetail,
+    events: &[EventRecord],
+    diff: Option<&str>,
+    now: Timestamp,
+) -> Markup {
     let task = &detail.task;
     let column = Column::of(task);
     let links = |tasks: &[TaskRecord]| {
@@ -312,6 +318,19 @@ pub(super) fn task(detail: &TaskDetail, diff: Option<&str>, now: Timestamp) -> M
                 form data-act="retry" {
                     input type="hidden" name="task" value=(task.id.to_string());
                     button type="submit" { "Retry " (task.id.to_string()) }
+                }
+            }
+        }
+        @if !events.is_empty() {
+            h2 { "Timeline" }
+            ol.timeline {
+                @for event in events {
+                    li {
+                        span.when title=(event.at.rfc3339()) { (event.at.age_at(now)) " ago" } " "
+                        strong { (event.kind.as_str()) }
+                        @if let Some(agent) = event.agent { " " a href=(format!("/agent/{agent}")) { (agent.to_string()) } }
+                        @if event.data != "{}" { " " code { (safe_text::first_line(&shown(&event.data), 160)) } }
+                    }
                 }
             }
         }

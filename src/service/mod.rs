@@ -167,6 +167,15 @@ impl Service {
         self.store.read(|tx| Ok(tx.events_after(after_id, limit)?))
     }
 
+    /// The newest `limit` events of `task`, oldest first (its timeline).
+    pub fn task_events(
+        &self,
+        task: crate::model::TaskId,
+        limit: u32,
+    ) -> Result<Vec<crate::store::EventRecord>, ServiceError> {
+        self.store.read(|tx| Ok(tx.task_events(task, limit)?))
+    }
+
     /// The current time by this service's clock.
     pub fn now(&self) -> Timestamp {
         self.clock.now()

@@ -18,6 +18,17 @@ pub struct EventRecord {
     pub data: String,
 }
 
+fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventRecord> {
+    Ok(EventRecord {
+        id: row.get(0)?,
+        at: Timestamp(row.get(1)?),
+        kind: row.get(2)?,
+        task: row.get::<_, Option<i64>>(3)?.map(TaskId),
+        agent: row.get::<_, Option<i64>>(4)?.map(AgentId),
+        data: row.get(5)?,
+    })
+}
+
 impl Tx<'_> {
     /// Appends an event; returns its id.
     pub fn append_event(
@@ -61,19 +72,22 @@ impl Tx<'_> {
                 "SELECT id, at, kind, task_id, agent_id, data FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
             )
             .on(self)?;
-        let rows = stmt
-            .query_map(params![after_id, limit], |row| {
-                Ok(EventRecord {
-                    id: row.get(0)?,
-                    at: Timestamp(row.get(1)?),
-                    kind: row.get(2)?,
-                    task: row.get::<_, Option<i64>>(3)?.map(TaskId),
-                    agent: row.get::<_, Option<i64>>(4)?.map(AgentId),
-                    data: row.get(5)?,
-                })
-            })
-            .on(self)?;
+        let rows = stmt.query_map(params![after_id, limit], event_row).on(self)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+    }
+
+    /// The newest `limit` events of `task`, oldest first.
+    pub fn task_events(&self, task: TaskId, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT id, at, kind, task_id, agent_id, data FROM events WHERE task_id = ?1 ORDER BY id DESC LIMIT ?2",
+            )
+            .on(self)?;
+        let rows = stmt.query_map(params![task.get(), limit], event_row).on(self)?;
+        let mut events = rows.collect::<rusqlite::Result<Vec<_>>>().on(self)?;
+        events.reverse();
+        Ok(events)
     }
 
     /// The time of the newest event of `kind`, if any.

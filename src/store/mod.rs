@@ -93,6 +93,7 @@ const MIGRATIONS_SLICE: &[M<'_>] = &[
     M::up(include_str!("migrations/007_task_keys.sql")),
     M::up(include_str!("migrations/008_drop_agents_by_task.sql")),
     M::up(include_str!("migrations/009_restart_requests.sql")),
+    M::up(include_str!("migrations/010_events_by_task.sql")),
 ];
 const MIGRATIONS: Migrations<'_> = Migrations::from_slice(MIGRATIONS_SLICE);
 

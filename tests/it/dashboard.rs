@@ -284,6 +284,14 @@ fn a_real_browser_follows_the_run_live_and_steers_it() {
     browser.wait_for(".s-working a[data-task=t1]", Some("Slow groundwork"));
     browser.wait_for(".s-pending a[data-task=t2]", None);
     browser.wait_for(".s-pending a[data-task=t3]", None);
+    // The dependency graph: a box per task, the critical path named and drawn heavier.
+    browser.wait_for("#graph", Some("Critical path: t1 → t2"));
+    let boxes = browser.send(&json!({ "op": "count", "css": "#graph svg g.node" }));
+    assert_eq!(boxes, json!(3));
+    assert_eq!(
+        browser.send(&json!({ "op": "count", "css": "#graph svg path.edge.critical" })),
+        json!(1)
+    );
     browser.send(&json!({ "op": "eval", "js": "window.cwSamePage = true; return true;" }));
 
     // Changes from the command line show up without a reload.
@@ -335,6 +343,7 @@ fn a_real_browser_follows_the_run_live_and_steers_it() {
     browser.click("form[data-act=retry] button");
     browser.note("t5 is pending again");
     browser.wait_for("#task .badge", Some("pending"));
+    browser.wait_for("#task .timeline", Some("cancelled"));
 
     // Stop the agent from its page: the task waits for a restart.
     browser.send(&json!({ "op": "get", "url": format!("http://127.0.0.1:{}/agent/a1", run.port) }));
