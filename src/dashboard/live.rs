@@ -1,7 +1,7 @@
 //! The live parts of the dashboard, rendered once per change for every open page.
 //!
 //! One thread waits on the store's change watch (any process's write wakes it) and renders the
-//! shared fragments (`run`, `needs`, `board`, `graph`); each open page's event stream gets the newest
+//! shared fragments (`run`, `needs`, `board`, `graph`, `charts`); each open page's event stream gets the newest
 //! set. Ten open dashboards cost one render per change, not ten, and an idle run renders
 //! nothing. A page showing one task or agent adds that part, rendered for it alone.
 
@@ -68,9 +68,13 @@ pub(super) fn shared_parts(service: &Service) -> Result<Parts, crate::service::S
     let mut put = |id: &str, markup: maud::Markup| {
         parts.insert(id.to_owned(), markup.into_string().into());
     };
-    put("run", render::run_line(&report, &listing));
+    let headroom = service.config().run.memory_headroom_mb;
+    let memory = crate::process::available_memory().map(|bytes| (bytes / (1024 * 1024), headroom));
+    put("run", render::run_line(&report, &listing, memory));
     put("needs", render::needs_you(&questions, &render::failed(&listing)));
     put("board", render::board(&listing, now));
     put("graph", super::graph::graph(&listing));
+    let merges = service.merge_history()?;
+    put("charts", super::charts::charts(&merges, &report.agents, report.total, now));
     Ok(parts)
 }

@@ -12,6 +12,7 @@
 //! own script and stylesheet only: nothing leaves the machine. Live parts arrive as
 //! Server-Sent Events (`live`); the page never polls.
 
+mod charts;
 mod graph;
 mod live;
 mod render;
@@ -157,6 +158,7 @@ async fn index(State(d): State<Arc<Dashboard>>, uri: Uri, headers: HeaderMap) ->
         &PreEscaped(part(&parts, "board")),
         &PreEscaped(part(&parts, "needs")),
         &PreEscaped(part(&parts, "graph")),
+        &PreEscaped(part(&parts, "charts")),
     );
     d.page("board", "board", &parts, &body)
 }

@@ -128,7 +128,12 @@ pub(super) fn page(title: &str, csrf: &str, live: &str, run: &Markup, body: &Mar
 }
 
 /// The run in one line: counts by column, agents, merges, questions, cost.
-pub(super) fn run_line(report: &StatusReport, listing: &TaskListing) -> Markup {
+/// `memory`: what the machine has available and the configured headroom, in MiB.
+pub(super) fn run_line(
+    report: &StatusReport,
+    listing: &TaskListing,
+    memory: Option<(u64, u64)>,
+) -> Markup {
     let mut counts: HashMap<&'static str, usize> = HashMap::new();
     for task in &listing.tasks {
         *counts.entry(Column::of(task).name()).or_default() += 1;
@@ -150,6 +155,13 @@ pub(super) fn run_line(report: &StatusReport, listing: &TaskListing) -> Markup {
             span class="count s-you" { (report.open_questions) " open question(s)" }
         }
         span.count { "$" (format!("{cost:.2}")) }
+        @if let Some((free, headroom)) = memory {
+            @let class = if free < headroom { "count s-failed" } else { "count" };
+            span class=(class) title=(format!("headroom {headroom} MiB")) {
+                (format!("{:.1}", free as f64 / 1024.0)) " GiB free"
+                @if free < headroom { " (below the headroom: no new agents)" }
+            }
+        }
     }
 }
 
@@ -251,10 +263,16 @@ pub(super) fn add_task_form() -> Markup {
 }
 
 /// The board page's body.
-pub(super) fn board_page(board: &Markup, needs: &Markup, graph: &Markup) -> Markup {
+pub(super) fn board_page(
+    board: &Markup,
+    needs: &Markup,
+    graph: &Markup,
+    charts: &Markup,
+) -> Markup {
     html! {
         section #needs { (needs) }
         section #board { (board) }
+        section #charts { (charts) }
         section #graph { (graph) }
         (add_task_form())
     }

@@ -176,6 +176,13 @@ impl Service {
         self.store.read(|tx| Ok(tx.task_events(task, limit)?))
     }
 
+    /// Every finished merge request's end and time, oldest first.
+    pub fn merge_history(
+        &self,
+    ) -> Result<Vec<(crate::model::MergeState, Timestamp)>, ServiceError> {
+        self.store.read(|tx| Ok(tx.merge_history()?))
+    }
+
     /// The current time by this service's clock.
     pub fn now(&self) -> Timestamp {
         self.clock.now()

@@ -122,6 +122,25 @@ impl Tx<'_> {
         rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
     }
 
+    /// Every finished merge request's end and time, oldest first (the dashboard's chart and
+    /// counts; a row per request, so small next to the event log).
+    pub fn merge_history(&self) -> Result<Vec<(MergeState, Timestamp)>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT state, finished_at FROM merges WHERE state != 'queued' AND finished_at IS NOT NULL ORDER BY finished_at",
+            )
+            .on(self)?;
+        let rows = stmt
+            .query_map([], |row| {
+                let state: String = row.get(0)?;
+                Ok((state, Timestamp(row.get(1)?)))
+            })
+            .on(self)?;
+        let rows = rows.collect::<rusqlite::Result<Vec<_>>>().on(self)?;
+        Ok(rows.into_iter().filter_map(|(state, at)| Some((state.parse().ok()?, at))).collect())
+    }
+
     /// Finishes a queued request; false if it was not queued (finished by someone else).
     pub fn finish_merge(
         &self,

@@ -191,6 +191,8 @@ fn board_and_task_html_snapshots() {
     settings.add_filter(r"<span>\d+[smhd]</span>", "<span>AGE</span>");
     settings.add_filter(r"changed \d+[smhd] ago", "changed AGE ago");
     settings.add_filter(r"\$-?0\.00", "[cost]");
+    settings.add_filter(r"[\d.]+ GiB free", "[memory] GiB free");
+    settings.add_filter(r#" d="M[^"]*""#, r#" d="[path]""#);
     settings.bind(|| {
         let (status, _, board) = http(run.port, "GET", "/", &[&cookie], "");
         assert_eq!(status, 200);
@@ -284,6 +286,9 @@ fn a_real_browser_follows_the_run_live_and_steers_it() {
     browser.wait_for(".s-working a[data-task=t1]", Some("Slow groundwork"));
     browser.wait_for(".s-pending a[data-task=t2]", None);
     browser.wait_for(".s-pending a[data-task=t3]", None);
+    // The run's counts and charts.
+    browser.wait_for("#charts", Some("0 of 3 merged · 0 bounced back"));
+    browser.wait_for("#charts svg path.series", None);
     // The dependency graph: a box per task, the critical path named and drawn heavier.
     browser.wait_for("#graph", Some("Critical path: t1 → t2"));
     let boxes = browser.send(&json!({ "op": "count", "css": "#graph svg g.node" }));

@@ -131,7 +131,17 @@ const MODULE_GRAPH: &[(&str, &[&str])] = &[
     // The dashboard renders and routes; every rule it shows or applies is the service's.
     (
         "dashboard",
-        &["agent", "error", "loopback", "model", "safe_text", "service", "store", "wire"],
+        &[
+            "agent",
+            "error",
+            "loopback",
+            "model",
+            "process",
+            "safe_text",
+            "service",
+            "store",
+            "wire",
+        ],
     ),
     ("loopback", &[]),
     ("fsui", &["model", "safe_text", "service", "store", "workspace"]),
