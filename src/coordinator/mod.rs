@@ -303,38 +303,53 @@ impl<'p> Coordinator<'p> {
                 .line(&format!("{} ended while cw was away: {}", exit.agent.id, exit.status));
         }
         for agent in self.service.agents()? {
-            if self.runtime.discard_unstarted(&agent)? {
+            // One agent's leftovers (a lock, a half-made worktree) must not stop the whole run:
+            // its task fails to start and is retried, then failed, like any start.
+            if let Err(err) = self.recover_agent(&agent) {
+                warn!(agent_id = %agent.id, cause = %err, "could not clean up after a stopped cw");
                 self.progress.line(&format!(
-                    "{} never started (cw stopped while preparing it); cleaned up",
+                    "{}: could not clean up after cw stopped ({err}); going on without it",
                     agent.id
                 ));
-                continue;
-            }
-            if agent.process.is_none() && agent.worktree.is_some() {
-                self.tidy(agent.id);
-                let stopped = match agent.kind {
-                    AgentKind::Managed => self.runtime.stop_unrecorded(agent.id)?,
-                    AgentKind::Registered | AgentKind::Bare => 0,
-                };
-                if stopped > 0 {
-                    self.progress.line(&format!(
-                        "stopped {stopped} unrecorded process group(s) of {}",
-                        agent.id
-                    ));
-                }
-                // Killed between resuming the agent and recording its new process: it still
-                // looks alive, and a live agent cannot be resumed. Its process is gone now.
-                if matches!(
-                    agent.state,
-                    AgentState::Starting | AgentState::Running | AgentState::Waiting
-                ) {
-                    let why = "its process was lost when cw stopped";
-                    self.service.record_agent_exit(agent.id, ExitKind::Crashed, why)?;
-                    self.progress.line(&format!("{}: {why}", agent.id));
-                }
             }
         }
         self.step()
+    }
+
+    /// Recovers one agent after a start: discards one cw never started, tidies a worktree whose
+    /// process is gone, stops process groups nobody recorded, records a lost process's end.
+    fn recover_agent(&mut self, agent: &crate::store::AgentRecord) -> Result<(), CoordinatorError> {
+        if self.runtime.discard_unstarted(agent)? {
+            self.progress.line(&format!(
+                "{} never started (cw stopped while preparing it); cleaned up",
+                agent.id
+            ));
+            return Ok(());
+        }
+        if agent.process.is_none() && agent.worktree.is_some() {
+            self.tidy(agent.id);
+            let stopped = match agent.kind {
+                AgentKind::Managed => self.runtime.stop_unrecorded(agent.id)?,
+                AgentKind::Registered | AgentKind::Bare => 0,
+            };
+            if stopped > 0 {
+                self.progress.line(&format!(
+                    "stopped {stopped} unrecorded process group(s) of {}",
+                    agent.id
+                ));
+            }
+            // Killed between resuming the agent and recording its new process: it still
+            // looks alive, and a live agent cannot be resumed. Its process is gone now.
+            if matches!(
+                agent.state,
+                AgentState::Starting | AgentState::Running | AgentState::Waiting
+            ) {
+                let why = "its process was lost when cw stopped";
+                self.service.record_agent_exit(agent.id, ExitKind::Crashed, why)?;
+                self.progress.line(&format!("{}: {why}", agent.id));
+            }
+        }
+        Ok(())
     }
 
     fn next_event(&mut self) -> Result<Event, CoordinatorError> {
