@@ -105,10 +105,97 @@ fn main() {
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
 
+    // The same plan run with no dashboard open and with ten following it, alternately.
+    let mut walls: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..4 {
+        let open = if round % 2 == 0 { 0 } else { 10 };
+        walls[usize::from(open > 0)].push(run_plan(open));
+    }
+    for (open, times) in [0, 10].into_iter().zip(walls.iter_mut()) {
+        times.sort();
+        rows.push(format!(
+            "| a {PLAN_TASKS}-task plan, {PLAN_AGENTS} scripted agents, `cw run` to its end, {open} dashboards open | {PLAN_TASKS} | {} (best of {}) | |",
+            ms(times[0]),
+            times.len()
+        ));
+    }
+
     println!("| measurement | tasks | p50 | p99 |\n|---|---|---|---|");
     for row in rows {
         println!("{row}");
     }
+}
+
+const PLAN_TASKS: usize = 40;
+const PLAN_AGENTS: usize = 10;
+const PLAN_WORK_MS: u64 = 300;
+
+/// Runs four layers of ten tasks (each a scripted agent's 300 ms of work, depending on two of
+/// the layer above) with `cw run --exit-when-done` while `dashboards` event streams follow it;
+/// the wall time from start to exit.
+fn run_plan(dashboards: usize) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    common::git(&root, &["init", "-q"]);
+    common::git(&root, &["commit", "-q", "--allow-empty", "-m", "i"]);
+    Service::init(&root).unwrap();
+    let config = root.join(".cw/config.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("memory_headroom_mb = 1024", "memory_headroom_mb = 0")
+        .replace("agent_memory_mb = 500", "agent_memory_mb = 0");
+    std::fs::write(&config, text).unwrap();
+    let service = Service::open(Workspace::locate(&root).unwrap()).unwrap();
+    let mut above: Vec<cw::model::TaskId> = Vec::new();
+    for layer in 0..PLAN_TASKS / PLAN_AGENTS {
+        let mut this = Vec::new();
+        for i in 0..PLAN_AGENTS {
+            let after = if above.is_empty() {
+                Vec::new()
+            } else {
+                vec![above[i], above[(i + 1) % above.len()]]
+            };
+            let task = AddTask {
+                title: format!("layer {layer} task {i}"),
+                description: format!("sim: sleep {PLAN_WORK_MS}\n"),
+                after,
+                ..AddTask::default()
+            };
+            this.push(service.add_task(&Caller::CLI, &task).unwrap().id);
+        }
+        above = this;
+    }
+    let started = Instant::now();
+    let mut child = Command::new(cw_binary())
+        .args(["run", "--agent-command", "sim", "--exit-when-done", "--agents"])
+        .arg(PLAN_AGENTS.to_string())
+        .current_dir(&root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("dashboard: ") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "cw run exited");
+    }
+    let link = line.trim().trim_start_matches("dashboard: ").to_owned();
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let port: u16 = link.split(':').nth(2).unwrap().split('/').next().unwrap().parse().unwrap();
+    let path = link.split_once(&port.to_string()).unwrap().1.to_owned();
+    let head = request(port, &format!("GET {path} HTTP/1.1\r\n"), "");
+    let cookie = head.lines().find_map(|l| l.strip_prefix("set-cookie: ")).unwrap();
+    let cookie = format!("Cookie: {}\r\n", cookie.split(';').next().unwrap());
+    for _ in 0..dashboards {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let open =
+            format!("GET /events?view=board HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{cookie}\r\n");
+        stream.write_all(open.as_bytes()).unwrap();
+        std::thread::spawn(move || std::io::copy(&mut stream, &mut std::io::sink()));
+    }
+    assert!(child.wait().unwrap().success(), "the plan ran to its end");
+    started.elapsed()
 }
 
 /// One request on a fresh connection (`Connection: close`); the whole response, headers
