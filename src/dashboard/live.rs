@@ -1,9 +1,12 @@
 //! The live parts of the dashboard, rendered once per change for every open page.
 //!
-//! One thread waits on the store's change watch (any process's write wakes it) and renders the
-//! shared fragments (`run`, `needs`, `board`, `graph`, `charts`); each open page's event stream gets the newest
-//! set. Ten open dashboards cost one render per change, not ten, and an idle run renders
-//! nothing. A page showing one task or agent adds that part, rendered for it alone.
+//! One thread waits on the store's change watch (any process's write wakes it) and, while at
+//! least one page follows, renders the shared fragments (`run`, `needs`, `board`, `graph`,
+//! `charts`); each open page's event stream gets the newest set. Ten open dashboards cost one
+//! render per change, not ten; none open cost nothing (a page and a new stream render their
+//! first view themselves). Renders are spaced by at least twice the last one's time, so a burst
+//! of changes in a big plan never takes more than a third of a core from the agents. A page
+//! showing one task or agent adds that part, rendered for it alone.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,10 +25,10 @@ pub(super) type Parts = serde_json::Map<String, serde_json::Value>;
 /// render per interval, and a change still shows well within the 150 ms an eye calls instant.
 const MIN_INTERVAL: Duration = Duration::from_millis(40);
 
-/// Starts the render thread; it ends with `stop`.
+/// Starts the render thread; it ends with `stop`. The receiver is the pages' to clone: it is
+/// not counted as a follower.
 pub(super) fn start(service: Arc<Service>, stop: CancellationToken) -> watch::Receiver<Arc<Parts>> {
-    let first = shared_parts(&service).unwrap_or_default();
-    let (send, receive) = watch::channel(Arc::new(first));
+    let (send, receive) = watch::channel(Arc::new(Parts::new()));
     std::thread::Builder::new()
         .name("cw-dashboard".to_owned())
         .spawn(move || {
@@ -39,6 +42,10 @@ pub(super) fn start(service: Arc<Service>, stop: CancellationToken) -> watch::Re
                         return;
                     }
                 }
+                if send.receiver_count() <= 1 {
+                    continue;
+                }
+                let started = std::time::Instant::now();
                 match shared_parts(&service) {
                     Ok(parts) => {
                         if send.send(Arc::new(parts)).is_err() {
@@ -47,7 +54,7 @@ pub(super) fn start(service: Arc<Service>, stop: CancellationToken) -> watch::Re
                     }
                     Err(err) => tracing::warn!(cause = %err, "cannot render the dashboard"),
                 }
-                std::thread::sleep(MIN_INTERVAL);
+                std::thread::sleep(MIN_INTERVAL.max(started.elapsed() * 2));
             }
         })
         .map_or_else(

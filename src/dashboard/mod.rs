@@ -112,6 +112,16 @@ impl Dashboard {
             .map_err(|_| (StatusCode::INTERNAL_SERVER_ERROR, "cw: the page failed").into_response())
     }
 
+    /// The shared parts as they are now (the live thread renders only while pages follow).
+    async fn fresh_parts(self: &Arc<Self>) -> Result<Arc<live::Parts>, Response> {
+        match self.blocking(live::shared_parts).await? {
+            Ok(parts) => Ok(Arc::new(parts)),
+            Err(err) => {
+                Err((StatusCode::INTERNAL_SERVER_ERROR, format!("cw: {err}\n")).into_response())
+            }
+        }
+    }
+
     fn page(&self, title: &str, live: &str, parts: &live::Parts, body: &maud::Markup) -> Response {
         let run = PreEscaped(part(parts, "run"));
         Html(render::page(title, &self.access.csrf, live, &run, body).into_string()).into_response()
@@ -153,7 +163,10 @@ async fn index(State(d): State<Arc<Dashboard>>, uri: Uri, headers: HeaderMap) ->
     if !d.signed_in(&headers) {
         return unauthorized();
     }
-    let parts = d.live.borrow().clone();
+    let parts = match d.fresh_parts().await {
+        Ok(parts) => parts,
+        Err(response) => return response,
+    };
     let body = render::board_page(
         &PreEscaped(part(&parts, "board")),
         &PreEscaped(part(&parts, "needs")),
@@ -179,7 +192,10 @@ async fn task_page(
         Ok(Err(err)) => return not_found(&err.to_string()),
         Err(response) => return response,
     };
-    let parts = d.live.borrow().clone();
+    let parts = match d.fresh_parts().await {
+        Ok(parts) => parts,
+        Err(response) => return response,
+    };
     let body = maud::html! { section #task { (PreEscaped(html)) } };
     d.page(&id.to_string(), &format!("task-{id}"), &parts, &body)
 }
@@ -200,7 +216,10 @@ async fn agent_page(
         Ok(Err(err)) => return not_found(&err.to_string()),
         Err(response) => return response,
     };
-    let parts = d.live.borrow().clone();
+    let parts = match d.fresh_parts().await {
+        Ok(parts) => parts,
+        Err(response) => return response,
+    };
     let body = maud::html! { section #agent { (PreEscaped(html)) } };
     d.page(&id.to_string(), &format!("agent-{id}"), &parts, &body)
 }
@@ -236,8 +255,14 @@ async fn events(State(d): State<Arc<Dashboard>>, uri: Uri, headers: HeaderMap) -
     let (send, receive) = mpsc::channel::<Result<Event, std::convert::Infallible>>(4);
     let mut shared = d.live.clone();
     tokio::spawn(async move {
+        shared.mark_unchanged();
+        // The first view is rendered now: the live thread renders only while pages follow.
+        let mut first = d.fresh_parts().await.ok();
         loop {
-            let mut parts = (*shared.borrow_and_update()).as_ref().clone();
+            let mut parts = match first.take() {
+                Some(parts) => parts.as_ref().clone(),
+                None => (*shared.borrow_and_update()).as_ref().clone(),
+            };
             if let Some(id) = task
                 && let Ok(Ok(html)) = d.blocking(move |s| task_part(s, id)).await
             {

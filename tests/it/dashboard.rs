@@ -190,6 +190,7 @@ fn board_and_task_html_snapshots() {
     settings.add_filter(r#"content="[0-9a-f]{64}""#, r#"content="CSRF""#);
     settings.add_filter(r"<span>\d+[smhd]</span>", "<span>AGE</span>");
     settings.add_filter(r"changed \d+[smhd] ago", "changed AGE ago");
+    settings.add_filter(r#"title="[0-9T:.-]+Z">\d+[smhd] ago"#, r#"title="[time]">AGE ago"#);
     settings.add_filter(r"\$-?0\.00", "[cost]");
     settings.add_filter(r"[\d.]+ GiB free", "[memory] GiB free");
     settings.add_filter(r#" d="M[^"]*""#, r#" d="[path]""#);
