@@ -9,7 +9,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -37,25 +36,7 @@ fn main() {
         previous.push(service.add_task(&Caller::CLI, &task).unwrap().id);
     }
 
-    let mut child = Command::new(cw_binary())
-        .args(["run", "--no-dispatch"])
-        .current_dir(&root)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.starts_with("dashboard: ") {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "cw run exited");
-    }
-    let link = line.trim().trim_start_matches("dashboard: ").to_owned();
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    let port: u16 = link.split(':').nth(2).unwrap().split('/').next().unwrap().parse().unwrap();
-    let path = link.split_once(&port.to_string()).unwrap().1.to_owned();
-    let head = request(port, &format!("GET {path} HTTP/1.1\r\n"), "");
-    let cookie = head.lines().find_map(|l| l.strip_prefix("set-cookie: ")).unwrap();
-    let cookie = format!("Cookie: {}\r\n", cookie.split(';').next().unwrap());
+    let (mut child, port, cookie) = serve(&root, &["run", "--no-dispatch"]);
 
     let mut rows = Vec::new();
     for (what, page) in [("the board", "/"), ("a task page", "/task/t500")] {
@@ -166,10 +147,26 @@ fn run_plan(dashboards: usize) -> Duration {
         above = this;
     }
     let started = Instant::now();
-    let mut child = Command::new(cw_binary())
-        .args(["run", "--agent-command", "sim", "--exit-when-done", "--agents"])
-        .arg(PLAN_AGENTS.to_string())
-        .current_dir(&root)
+    let agents = PLAN_AGENTS.to_string();
+    let run = ["run", "--agent-command", "sim", "--exit-when-done", "--agents", &agents];
+    let (mut child, port, cookie) = serve(&root, &run);
+    for _ in 0..dashboards {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let open =
+            format!("GET /events?view=board HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{cookie}\r\n");
+        stream.write_all(open.as_bytes()).unwrap();
+        std::thread::spawn(move || std::io::copy(&mut stream, &mut std::io::sink()));
+    }
+    assert!(child.wait().unwrap().success(), "the plan ran to its end");
+    started.elapsed()
+}
+
+/// Starts `cw <args>` in `root`, signs in with the dashboard link it prints; the process, the
+/// port and the session cookie header.
+fn serve(root: &std::path::Path, args: &[&str]) -> (std::process::Child, u16, String) {
+    let mut child = Command::new(common::cw_binary())
+        .args(args)
+        .current_dir(root)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -186,16 +183,7 @@ fn run_plan(dashboards: usize) -> Duration {
     let path = link.split_once(&port.to_string()).unwrap().1.to_owned();
     let head = request(port, &format!("GET {path} HTTP/1.1\r\n"), "");
     let cookie = head.lines().find_map(|l| l.strip_prefix("set-cookie: ")).unwrap();
-    let cookie = format!("Cookie: {}\r\n", cookie.split(';').next().unwrap());
-    for _ in 0..dashboards {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let open =
-            format!("GET /events?view=board HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{cookie}\r\n");
-        stream.write_all(open.as_bytes()).unwrap();
-        std::thread::spawn(move || std::io::copy(&mut stream, &mut std::io::sink()));
-    }
-    assert!(child.wait().unwrap().success(), "the plan ran to its end");
-    started.elapsed()
+    (child, port, format!("Cookie: {}\r\n", cookie.split(';').next().unwrap()))
 }
 
 /// One request on a fresh connection (`Connection: close`); the whole response, headers
@@ -228,13 +216,4 @@ fn quantiles(times: &mut [Duration]) -> (Duration, Duration) {
 
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn cw_binary() -> PathBuf {
-    let mut dir = std::env::current_exe().unwrap();
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir.join("cw")
 }

@@ -18,3 +18,14 @@ pub(crate) fn git(dir: &Path, args: &[&str]) {
         .unwrap();
     assert!(status.success(), "git {args:?}");
 }
+
+/// The `cw` binary built beside the running benchmark.
+#[allow(dead_code, reason = "not every benchmark starts cw")]
+pub(crate) fn cw_binary() -> std::path::PathBuf {
+    let mut dir = std::env::current_exe().unwrap();
+    dir.pop();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join("cw")
+}

@@ -186,18 +186,7 @@ async fn task_page(
         return unauthorized();
     }
     let Ok(id) = id.parse::<TaskId>() else { return not_found("no such task") };
-    let rendered = d.blocking(move |service| task_part(service, id)).await;
-    let html = match rendered {
-        Ok(Ok(html)) => html,
-        Ok(Err(err)) => return not_found(&err.to_string()),
-        Err(response) => return response,
-    };
-    let parts = match d.fresh_parts().await {
-        Ok(parts) => parts,
-        Err(response) => return response,
-    };
-    let body = maud::html! { section #task { (PreEscaped(html)) } };
-    d.page(&id.to_string(), &format!("task-{id}"), &parts, &body)
+    detail_page(d, "task", id.to_string(), move |service| task_part(service, id)).await
 }
 
 /// `/agent/a1`: one agent, its transcript, its actions.
@@ -210,8 +199,17 @@ async fn agent_page(
         return unauthorized();
     }
     let Ok(id) = id.parse::<AgentId>() else { return not_found("no such agent") };
-    let rendered = d.blocking(move |service| agent_part(service, id)).await;
-    let html = match rendered {
+    detail_page(d, "agent", id.to_string(), move |service| agent_part(service, id)).await
+}
+
+/// A page about one `kind` (`task`, `agent`) with its part rendered by `part`, kept live.
+async fn detail_page(
+    d: Arc<Dashboard>,
+    kind: &str,
+    id: String,
+    part: impl FnOnce(&Service) -> Result<String, ServiceError> + Send + 'static,
+) -> Response {
+    let html = match d.blocking(part).await {
         Ok(Ok(html)) => html,
         Ok(Err(err)) => return not_found(&err.to_string()),
         Err(response) => return response,
@@ -220,8 +218,8 @@ async fn agent_page(
         Ok(parts) => parts,
         Err(response) => return response,
     };
-    let body = maud::html! { section #agent { (PreEscaped(html)) } };
-    d.page(&id.to_string(), &format!("agent-{id}"), &parts, &body)
+    let body = maud::html! { section id=(kind) { (PreEscaped(html)) } };
+    d.page(&id, &format!("{kind}-{id}"), &parts, &body)
 }
 
 fn task_part(service: &Service, id: TaskId) -> Result<String, ServiceError> {
