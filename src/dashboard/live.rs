@@ -78,7 +78,19 @@ pub(super) fn shared_parts(service: &Service) -> Result<Parts, crate::service::S
     let headroom = service.config().run.memory_headroom_mb;
     let memory = crate::process::available_memory().map(|bytes| (bytes / (1024 * 1024), headroom));
     put("run", render::run_line(&report, &listing, memory));
-    put("needs", render::needs_you(&questions, &render::failed(&listing)));
+    // A bounce stops mattering once its task has moved on (merged, or queued again).
+    let bounced: Vec<_> = report
+        .recent_merges
+        .iter()
+        .filter(|m| m.state != crate::model::MergeState::Merged)
+        .filter(|m| {
+            listing
+                .tasks
+                .iter()
+                .any(|t| t.id == m.task && t.state == crate::model::TaskState::Conflict)
+        })
+        .collect();
+    put("needs", render::needs_you(&questions, &render::failed(&listing), &bounced));
     put("board", render::board(&listing, now));
     put("graph", super::graph::graph(&listing));
     let merges = service.merge_history()?;

@@ -10,9 +10,10 @@ use std::collections::HashMap;
 
 use maud::{DOCTYPE, Markup, html};
 
+use crate::model::MergeState;
 use crate::model::{AgentState, TaskState, Timestamp};
 use crate::safe_text;
-use crate::service::{StatusReport, TaskDetail, TaskListing};
+use crate::service::{MergeLine, StatusReport, TaskDetail, TaskListing};
 use crate::store::{AgentRecord, EventRecord, QuestionRecord, TaskRecord};
 
 /// Text from outside cw, made inert for the page.
@@ -205,11 +206,16 @@ pub(super) fn board(listing: &TaskListing, now: Timestamp) -> Markup {
     }
 }
 
-/// What needs the human: open questions with an answer box, failed tasks with their reason.
-pub(super) fn needs_you(questions: &[QuestionRecord], failed: &[&TaskRecord]) -> Markup {
+/// What needs the human: open questions with an answer box, failed tasks with their reason,
+/// the latest merges that bounced or failed (a conflict, a failed merge gate) with why.
+pub(super) fn needs_you(
+    questions: &[QuestionRecord],
+    failed: &[&TaskRecord],
+    bounced: &[&MergeLine],
+) -> Markup {
     html! {
         h2 { "Needs you" }
-        @if questions.is_empty() && failed.is_empty() {
+        @if questions.is_empty() && failed.is_empty() && bounced.is_empty() {
             p.empty { "Nothing: every agent can go on." }
         }
         @for q in questions {
@@ -244,6 +250,17 @@ pub(super) fn needs_you(questions: &[QuestionRecord], failed: &[&TaskRecord]) ->
                     input type="hidden" name="task" value=(task.id.to_string());
                     button type="submit" { "Retry " (task.id.to_string()) }
                 }
+            }
+        }
+        @for merge in bounced {
+            article.need.s-you data-bounced=(merge.task.to_string()) {
+                h3 {
+                    "⇠ " a href=(format!("/task/{}", merge.task)) { (merge.task.to_string()) }
+                    @if merge.state == MergeState::Failed { " could not merge: " } @else { " bounced back to its agent: " }
+                    (shown(&merge.title))
+                }
+                @if !merge.paths.is_empty() { p { "Conflicts in " (shown(&merge.paths.join(", "))) } }
+                @if let Some(reason) = &merge.reason { pre { (shown(&safe_text::first_line(reason, 400))) } }
             }
         }
     }
@@ -462,5 +479,34 @@ pub(super) fn sign_in_needed() -> Markup {
             head { meta charset="utf-8"; title { "cw: sign in" } }
             body { p { "cw: open the link " code { "cw dashboard" } " prints (it signs this browser in)." } }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TaskId;
+
+    #[test]
+    fn a_bounced_merge_needs_the_human_with_its_paths_and_reason_made_inert() {
+        let bounce = MergeLine {
+            task: TaskId(3),
+            title: "Fix <b>it</b>".to_owned(),
+            state: MergeState::Conflict,
+            commit: None,
+            paths: vec!["src/a.rs".to_owned()],
+            reason: Some("the merge gate failed:\n\u{1b}[31mtest x ... FAILED".to_owned()),
+            finished_at: None,
+        };
+        let html = needs_you(&[], &[], &[&bounce]).into_string();
+        assert!(html.contains("bounced back to its agent: Fix &lt;b&gt;it&lt;/b&gt;"), "{html}");
+        assert!(html.contains("Conflicts in src/a.rs"), "{html}");
+        assert!(html.contains("the merge gate failed: …"), "the first line only: {html}");
+        assert!(!html.contains("Nothing: every agent can go on."));
+        let failed = MergeLine { state: MergeState::Failed, ..bounce.clone() };
+        assert!(needs_you(&[], &[], &[&failed]).into_string().contains("could not merge"));
+        let escape = MergeLine { reason: Some("\u{1b}[2J wiped".to_owned()), ..bounce };
+        let html = needs_you(&[], &[], &[&escape]).into_string();
+        assert!(html.contains("\\e[2J wiped") && !html.contains('\u{1b}'), "{html}");
     }
 }
