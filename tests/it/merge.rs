@@ -185,6 +185,16 @@ fn branches_changing_the_same_file_in_different_places_merge_by_content() {
     assert!(merged.starts_with("line one\n") && merged.ends_with("line twenty\n"), "{merged}");
 }
 
+/// Merges `branch` into cw/integration under cw's write lock.
+fn merge_into_integration(
+    location: &cw::git::RepoLocation,
+    branch: &str,
+    message: &str,
+) -> Result<MergeOutcome, cw::git::GitError> {
+    let lock = git::WriteLock::acquire(location).unwrap();
+    git::merge_branch(location, &lock, "cw/integration", branch, message)
+}
+
 #[test]
 fn a_ref_lock_left_by_a_killed_cw_does_not_wedge_merges_and_a_live_gits_is_never_removed() {
     let env = TestEnv::initialised();
@@ -202,27 +212,13 @@ fn a_ref_lock_left_by_a_killed_cw_does_not_wedge_merges_and_a_live_gits_is_never
         .unwrap();
     let mut said = [0u8; 8];
     std::io::Read::read_exact(holder.stdout.as_mut().unwrap(), &mut said).unwrap();
-    let err = git::merge_branch(
-        &location,
-        &git::WriteLock::acquire(&location).unwrap(),
-        "cw/integration",
-        "cw/a-t1",
-        "merge t1",
-    )
-    .unwrap_err();
+    let err = merge_into_integration(&location, "cw/a-t1", "merge t1").unwrap_err();
     assert!(err.to_string().contains("lock"), "{err}");
     assert!(lock.exists(), "the lock of a git that is alive is left alone");
     holder.kill().unwrap();
     holder.wait().unwrap();
     // Its holder gone (an agent killed mid-commit): after the wait, nobody holds it; removed.
-    let outcome = git::merge_branch(
-        &location,
-        &git::WriteLock::acquire(&location).unwrap(),
-        "cw/integration",
-        "cw/a-t1",
-        "merge t1",
-    )
-    .unwrap();
+    let outcome = merge_into_integration(&location, "cw/a-t1", "merge t1").unwrap();
     assert!(matches!(outcome, MergeOutcome::Merged { .. }), "{outcome:?}");
     assert!(!lock.exists());
     branch_with(&env, "cw/b-t2", "b.txt", "b\n");
@@ -230,14 +226,7 @@ fn a_ref_lock_left_by_a_killed_cw_does_not_wedge_merges_and_a_live_gits_is_never
     // A cw killed holding the write lock, mid-write: its record stays in the lock file.
     crate::support::killed_cw_holding_the_write_lock(&env, &lock);
     let started = std::time::Instant::now();
-    let outcome = git::merge_branch(
-        &location,
-        &git::WriteLock::acquire(&location).unwrap(),
-        "cw/integration",
-        "cw/b-t2",
-        "merge t2",
-    )
-    .unwrap();
+    let outcome = merge_into_integration(&location, "cw/b-t2", "merge t2").unwrap();
     assert!(matches!(outcome, MergeOutcome::Merged { .. }), "{outcome:?}");
     assert!(!lock.exists());
     let waited = started.elapsed();
