@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::model::Timestamp;
@@ -14,7 +15,7 @@ use crate::service::{Claim, ImportReport, InitReport, Registration, StatusReport
 use crate::store::{AgentRecord, TaskRecord};
 
 /// A task as listed (`cw task list --json`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct TaskJson {
     pub id: String,
     pub title: String,
@@ -31,7 +32,7 @@ pub struct TaskJson {
 }
 
 /// A task with everything known about it (`cw task show --json`, `cw task add --json`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct TaskDetailJson {
     #[serde(flatten)]
     pub task: TaskJson,
@@ -52,7 +53,7 @@ pub struct TaskDetailJson {
 }
 
 /// A task's newest merge request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct LastMergeJson {
     /// `queued`, `merged`, `conflict` (bounced back to the agent) or `failed`.
     pub state: &'static str,
@@ -63,7 +64,7 @@ pub struct LastMergeJson {
 }
 
 /// `cw status --json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct StatusJson {
     pub root: String,
     pub integration_branch: String,
@@ -78,7 +79,7 @@ pub struct StatusJson {
 }
 
 /// A finished merge request inside status.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct MergeJson {
     pub task: String,
     pub title: String,
@@ -92,7 +93,7 @@ pub struct MergeJson {
 }
 
 /// An agent (`cw agent list --json`, inside status).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct AgentJson {
     pub id: String,
     pub name: String,
@@ -109,7 +110,7 @@ pub struct AgentJson {
 }
 
 /// `cw agent register --json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct RegistrationJson {
     pub id: String,
     pub name: String,
@@ -118,7 +119,7 @@ pub struct RegistrationJson {
 }
 
 /// `cw task claim --json` (null when nothing is ready).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ClaimJson {
     #[serde(flatten)]
     pub task: TaskJson,
@@ -127,7 +128,7 @@ pub struct ClaimJson {
 }
 
 /// `cw init --json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct InitJson {
     pub root: String,
     pub cw_dir: String,
@@ -140,7 +141,7 @@ pub struct InitJson {
 }
 
 /// `cw import --json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ImportJson {
     pub initiative: String,
     /// The `.planning/` folder read.
@@ -163,7 +164,7 @@ pub struct ImportJson {
 }
 
 /// One file an import read or passed over.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct FileJson {
     pub path: String,
     /// `imported`, `merged`, `read`, `skipped` or `problem`.
@@ -172,7 +173,7 @@ pub struct FileJson {
 }
 
 /// Task counts of an import.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ImportTaskCounts {
     pub created: usize,
     pub updated: usize,
@@ -183,7 +184,7 @@ pub struct ImportTaskCounts {
 }
 
 /// One import warning.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct WarningJson {
     pub location: String,
     pub message: String,
@@ -377,7 +378,7 @@ impl From<&ImportReport> for ImportJson {
 }
 
 /// The work `claim_task` hands an agent.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct WorkJson {
     pub task_id: String,
     pub title: String,
@@ -400,7 +401,7 @@ pub struct WorkJson {
 }
 
 /// The plan a task belongs to.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct PlanContextJson {
     pub id: String,
     pub key: Option<String>,
@@ -409,7 +410,7 @@ pub struct PlanContextJson {
 }
 
 /// What a dependency's agent reported.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct DependencyResultJson {
     pub task_id: String,
     pub title: String,
@@ -418,7 +419,7 @@ pub struct DependencyResultJson {
 }
 
 /// A question for the human (`cw inbox --json`, `list_questions`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct QuestionJson {
     pub id: String,
     pub agent: Option<String>,
@@ -434,7 +435,7 @@ pub struct QuestionJson {
 }
 
 /// A message for an agent.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct MessageJson {
     pub id: String,
     pub from: String,

@@ -8,6 +8,7 @@
 mod http;
 mod lines;
 mod params;
+mod results;
 mod server;
 mod sse;
 mod stdio;

@@ -11,6 +11,10 @@ use super::params::{
     AddTaskArgs, AgentArgs, AnswerArgs, AskArgs, DiffArgs, DoneArgs, ListQuestionsArgs,
     ListTasksArgs, MessageArgs, NoArgs, Outcome, ProgressArgs, RestartArgs, TaskArgs,
 };
+use super::results::{
+    self, Agents, Asked, Claimed, Diff, MergeRequested, Messages, QuestionItem, QuestionLine,
+    Questions, Reported, Restarting, Sent, Stopped, TaskChanged, TaskLine, TaskList,
+};
 use super::server::{CwServer, error_result, service_error, structured};
 use crate::model::{AgentId, QuestionId, ReportOutcome, TaskId, TaskState};
 use crate::service::{AddTask, AnswerWait, PlanRef, ServiceError};
@@ -28,7 +32,8 @@ impl CwServer {
         description = "Get your task. Call this first, and again after a restart: it returns the task you hold \
 (title, action, files, verify, done criteria, plan context, results of the tasks it depends on, and the \
 worktree and branch to commit your work in), or task null when nothing is ready (then stop). Calling it renews your claim.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true)
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true),
+        output_schema = results::schema::<Claimed>()
     )]
     async fn claim_task(
         &self,
@@ -38,9 +43,9 @@ worktree and branch to commit your work in), or task null when nothing is ready 
         self.respond(&ctx, |service, caller| {
             let work = service.claim_work(caller.agent()?.id)?;
             Ok(match work {
-                Some(work) => json!({ "task": WorkJson::from(&work) }),
+                Some(work) => Claimed { task: Some(WorkJson::from(&work)), message: None },
                 None => {
-                    json!({ "task": null, "message": "nothing is ready for you; end your turn" })
+                    Claimed { task: None, message: Some("nothing is ready for you; end your turn") }
                 }
             })
         })
@@ -50,7 +55,8 @@ worktree and branch to commit your work in), or task null when nothing is ready 
     #[tool(
         description = "Tell the human what you are doing, in one line. Also keeps your claim alive; \
 call it every few minutes during long work.",
-        annotations(read_only_hint = false, destructive_hint = false)
+        annotations(read_only_hint = false, destructive_hint = false),
+        output_schema = results::schema::<results::TaskState>()
     )]
     async fn report_progress(
         &self,
@@ -63,7 +69,7 @@ call it every few minutes during long work.",
                 task_id(&args.task_id)?,
                 &args.message,
             )?;
-            Ok(json!({ "task_id": task.id.to_string(), "state": task.state.as_str() }))
+            Ok(results::TaskState { task_id: task.id.to_string(), state: task.state.as_str() })
         })
         .await
     }
@@ -72,7 +78,8 @@ call it every few minutes during long work.",
         description = "Finish your task. outcome done requires all work committed on your branch (you are told \
 what is uncommitted otherwise); then call request_merge. failed: it cannot be done, say why. blocked: only the \
 human can unblock it; the summary goes to the human's inbox.",
-        annotations(read_only_hint = false, destructive_hint = false)
+        annotations(read_only_hint = false, destructive_hint = false),
+        output_schema = results::schema::<Reported>()
     )]
     async fn report_done(
         &self,
@@ -85,12 +92,17 @@ human can unblock it; the summary goes to the human's inbox.",
                 Outcome::Failed => ReportOutcome::Failed,
                 Outcome::Blocked => ReportOutcome::Blocked,
             };
-            let task = service.report_done(caller.agent()?.id, task_id(&args.task_id)?, outcome, &args.summary)?;
+            let task = service.report_done(
+                caller.agent()?.id,
+                task_id(&args.task_id)?,
+                outcome,
+                &args.summary,
+            )?;
             let next = match outcome {
                 ReportOutcome::Done => "call request_merge with this task_id",
                 ReportOutcome::Failed | ReportOutcome::Blocked => "end your turn",
             };
-            Ok(json!({ "task_id": task.id.to_string(), "state": task.state.as_str(), "next": next }))
+            Ok(Reported { task_id: task.id.to_string(), state: task.state.as_str(), next })
         })
         .await
     }
@@ -99,7 +111,8 @@ human can unblock it; the summary goes to the human's inbox.",
         description = "Ask the human when you cannot decide or proceed alone. Blocks until answered and returns \
 the answer. If no answer comes in time it returns status pending with a question_id: then end your turn; you will \
 be resumed with the answer.",
-        annotations(read_only_hint = false, destructive_hint = false)
+        annotations(read_only_hint = false, destructive_hint = false),
+        output_schema = results::schema::<Asked>()
     )]
     async fn ask_user(
         &self,
@@ -129,7 +142,8 @@ be resumed with the answer.",
         description = "Queue your finished task's branch for merging into the integration branch, after \
 report_done with outcome done. Returns queued (merged after the tasks it depends on), merged, or conflict with the \
 paths to fix: then merge the integration branch into yours, resolve, commit and call request_merge again.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true)
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true),
+        output_schema = results::schema::<MergeRequested>()
     )]
     async fn request_merge(
         &self,
@@ -138,9 +152,14 @@ paths to fix: then merge the integration branch into yours, resolve, commit and 
     ) -> CallToolResult {
         self.respond(&ctx, move |service, caller| {
             let request = service.request_merge(caller.agent()?.id, task_id(&args.task_id)?)?;
-            let waiting: Vec<String> = request.waiting_for.iter().map(ToString::to_string).collect();
-            Ok(json!({ "task_id": request.task.id.to_string(), "state": request.state, "waiting_for": waiting,
-                "next": "end your turn; you will be resumed if the merge conflicts" }))
+            let waiting: Vec<String> =
+                request.waiting_for.iter().map(ToString::to_string).collect();
+            Ok(MergeRequested {
+                task_id: request.task.id.to_string(),
+                state: request.state.to_string(),
+                waiting_for: waiting,
+                next: "end your turn; you will be resumed if the merge conflicts",
+            })
         })
         .await
     }
@@ -148,7 +167,8 @@ paths to fix: then merge the integration branch into yours, resolve, commit and 
     #[tool(
         description = "Read new messages from the human or the coordinator (each is returned once). Check \
 after each step of long work.",
-        annotations(read_only_hint = false, destructive_hint = false)
+        annotations(read_only_hint = false, destructive_hint = false),
+        output_schema = results::schema::<Messages>()
     )]
     async fn get_messages(
         &self,
@@ -157,7 +177,7 @@ after each step of long work.",
     ) -> CallToolResult {
         self.respond(&ctx, |service, caller| {
             let messages = service.take_messages(caller.agent()?.id)?;
-            Ok(json!({ "messages": messages.iter().map(MessageJson::from).collect::<Vec<_>>() }))
+            Ok(Messages { messages: messages.iter().map(MessageJson::from).collect() })
         })
         .await
     }
@@ -167,7 +187,8 @@ after each step of long work.",
 impl CwServer {
     #[tool(
         description = "Overview: tasks by state, the next ready tasks, agents.",
-        annotations(read_only_hint = true)
+        annotations(read_only_hint = true),
+        output_schema = results::schema::<StatusJson>()
     )]
     async fn status(
         &self,
@@ -185,7 +206,8 @@ impl CwServer {
     #[tool(
         description = "Open questions from agents, oldest first, one line each (full: true for the whole \
 text and options). Answer one with answer_question; the waiting agent continues with the answer.",
-        annotations(read_only_hint = true)
+        annotations(read_only_hint = true),
+        output_schema = results::schema::<Questions>()
     )]
     async fn list_questions(
         &self,
@@ -194,30 +216,29 @@ text and options). Answer one with answer_question; the waiting agent continues 
     ) -> CallToolResult {
         self.respond(&ctx, move |service, caller| {
             let questions = service.open_questions(caller)?;
-            if args.full {
-                let full: Vec<QuestionJson> = questions.iter().map(QuestionJson::from).collect();
-                return Ok(json!({ "questions": full }));
-            }
-            let lines: Vec<_> = questions
+            let questions = questions
                 .iter()
                 .map(|q| {
-                    let first = q.question.as_str();
-                    json!({
-                        "id": q.id.to_string(),
-                        "agent": q.agent.map(|a| a.to_string()),
-                        "task": q.task.map(|t| t.to_string()),
-                        "question": crate::safe_text::first_line(first, 160),
+                    if args.full {
+                        return QuestionItem::Whole(QuestionJson::from(q));
+                    }
+                    QuestionItem::Line(QuestionLine {
+                        id: q.id.to_string(),
+                        agent: q.agent.map(|a| a.to_string()),
+                        task: q.task.map(|t| t.to_string()),
+                        question: crate::safe_text::first_line(&q.question, 160),
                     })
                 })
                 .collect();
-            Ok(json!({ "questions": lines }))
+            Ok(Questions { questions })
         })
         .await
     }
 
     #[tool(
         description = "Answer an agent's question; the waiting agent receives the answer.",
-        annotations(read_only_hint = false, destructive_hint = false)
+        annotations(read_only_hint = false, destructive_hint = false),
+        output_schema = results::schema::<QuestionJson>()
     )]
     async fn answer_question(
         &self,
@@ -233,7 +254,8 @@ text and options). Answer one with answer_question; the waiting agent continues 
 
     #[tool(
         description = "Add a task; it is ready once every task in after is merged.",
-        annotations(read_only_hint = false, destructive_hint = false)
+        annotations(read_only_hint = false, destructive_hint = false),
+        output_schema = results::schema::<TaskJson>()
     )]
     async fn add_task(
         &self,
@@ -259,7 +281,8 @@ text and options). Answer one with answer_question; the waiting agent continues 
 
     #[tool(
         description = "Send a message to an agent; it reads it with get_messages.",
-        annotations(read_only_hint = false, destructive_hint = false)
+        annotations(read_only_hint = false, destructive_hint = false),
+        output_schema = results::schema::<Sent>()
     )]
     async fn send_message(
         &self,
@@ -268,14 +291,15 @@ text and options). Answer one with answer_question; the waiting agent continues 
     ) -> CallToolResult {
         self.respond(&ctx, move |service, caller| {
             let id = service.send_message(caller, args.agent_id.parse::<AgentId>()?, &args.body)?;
-            Ok(json!({ "message_id": id.to_string() }))
+            Ok(Sent { message_id: id.to_string() })
         })
         .await
     }
 
     #[tool(
         description = "All agents with their state and task.",
-        annotations(read_only_hint = true)
+        annotations(read_only_hint = true),
+        output_schema = results::schema::<Agents>()
     )]
     async fn list_agents(
         &self,
@@ -284,7 +308,7 @@ text and options). Answer one with answer_question; the waiting agent continues 
     ) -> CallToolResult {
         self.respond(&ctx, |service, caller| {
             let agents = service.list_agents(caller)?;
-            Ok(json!({ "agents": agents.iter().map(AgentJson::from).collect::<Vec<_>>() }))
+            Ok(Agents { agents: agents.iter().map(AgentJson::from).collect() })
         })
         .await
     }
@@ -292,7 +316,8 @@ text and options). Answer one with answer_question; the waiting agent continues 
     #[tool(
         description = "Tasks, a page at a time in id order: id, state, title, agent and what each waits for. \
 Filter with state; pass next_cursor back for the next page. show_task gives one task whole.",
-        annotations(read_only_hint = true)
+        annotations(read_only_hint = true),
+        output_schema = results::schema::<TaskList>()
     )]
     async fn list_tasks(
         &self,
@@ -311,20 +336,18 @@ Filter with state; pass next_cursor back for the next page. show_task gives one 
             let page = service.task_page(caller, state, after, limit)?;
             let next =
                 page.more.then(|| page.tasks.last().map(|(t, _)| t.id.to_string())).flatten();
-            let tasks: Vec<_> = page
+            let tasks = page
                 .tasks
                 .iter()
-                .map(|(task, deps)| {
-                    json!({
-                        "id": task.id.to_string(),
-                        "state": task.state.as_str(),
-                        "title": task.title,
-                        "agent": task.agent.map(|a| a.to_string()),
-                        "depends_on": deps.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                    })
+                .map(|(task, deps)| TaskLine {
+                    id: task.id.to_string(),
+                    state: task.state.as_str(),
+                    title: task.title.clone(),
+                    agent: task.agent.map(|a| a.to_string()),
+                    depends_on: deps.iter().map(ToString::to_string).collect(),
                 })
                 .collect();
-            Ok(json!({ "tasks": tasks, "total": page.total, "next_cursor": next }))
+            Ok(TaskList { tasks, total: page.total, next_cursor: next })
         })
         .await
     }
@@ -332,7 +355,8 @@ Filter with state; pass next_cursor back for the next page. show_task gives one 
     #[tool(
         description = "One task whole: description, files, verify and done criteria, dependencies both ways, \
 agent, attempts, result or failure, last merge.",
-        annotations(read_only_hint = true)
+        annotations(read_only_hint = true),
+        output_schema = results::schema::<TaskDetailJson>()
     )]
     async fn show_task(
         &self,
@@ -348,7 +372,8 @@ agent, attempts, result or failure, last merge.",
     #[tool(
         description = "Cancel a task: it will not be started; tasks that wait for it stay pending until it is \
 retried (retry_task) and merged.",
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true)
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true),
+        output_schema = results::schema::<TaskChanged>()
     )]
     async fn cancel_task(
         &self,
@@ -359,8 +384,12 @@ retried (retry_task) and merged.",
             let change = service.cancel_task(caller, task_id(&args.task_id)?)?;
             let waiting: Vec<String> =
                 change.blocked_dependents.iter().map(ToString::to_string).collect();
-            Ok(json!({ "task_id": change.task.id.to_string(), "state": change.task.state.as_str(),
-                "previous": change.previous.as_str(), "dependents_waiting": waiting }))
+            Ok(TaskChanged {
+                task_id: change.task.id.to_string(),
+                state: change.task.state.as_str(),
+                previous: change.previous.as_str(),
+                dependents_waiting: Some(waiting),
+            })
         })
         .await
     }
@@ -368,7 +397,8 @@ retried (retry_task) and merged.",
     #[tool(
         description = "Give a failed or cancelled task a fresh start (attempts reset): it is ready again once its \
 dependencies are merged, and cw run starts an agent on it.",
-        annotations(read_only_hint = false, destructive_hint = false)
+        annotations(read_only_hint = false, destructive_hint = false),
+        output_schema = results::schema::<TaskChanged>()
     )]
     async fn retry_task(
         &self,
@@ -377,8 +407,12 @@ dependencies are merged, and cw run starts an agent on it.",
     ) -> CallToolResult {
         self.respond(&ctx, move |service, caller| {
             let change = service.retry_task(caller, task_id(&args.task_id)?)?;
-            Ok(json!({ "task_id": change.task.id.to_string(), "state": change.task.state.as_str(),
-                "previous": change.previous.as_str() }))
+            Ok(TaskChanged {
+                task_id: change.task.id.to_string(),
+                state: change.task.state.as_str(),
+                previous: change.previous.as_str(),
+                dependents_waiting: None,
+            })
         })
         .await
     }
@@ -386,7 +420,8 @@ dependencies are merged, and cw run starts an agent on it.",
     #[tool(
         description = "What an agent changed: its branch against the integration branch, then what is \
 uncommitted in its worktree, as a unified diff, a page at a time (pass next_offset back as offset).",
-        annotations(read_only_hint = true)
+        annotations(read_only_hint = true),
+        output_schema = results::schema::<Diff>()
     )]
     async fn diff(
         &self,
@@ -397,9 +432,15 @@ uncommitted in its worktree, as a unified diff, a page at a time (pass next_offs
             let (agent, patch) = service.diff(caller, &args.target)?;
             let offset = usize::try_from(args.offset.unwrap_or(0)).unwrap_or(usize::MAX);
             let (page, next) = page_of(&patch, offset, DIFF_PAGE_BYTES);
-            Ok(json!({ "agent": agent.id.to_string(), "branch": agent.branch,
-                "base": service.config().integration_branch, "total_bytes": patch.len(),
-                "offset": offset.min(patch.len()), "patch": page, "next_offset": next }))
+            Ok(Diff {
+                agent: agent.id.to_string(),
+                branch: agent.branch,
+                base: service.config().integration_branch.clone(),
+                total_bytes: patch.len(),
+                offset: offset.min(patch.len()),
+                patch: page.to_owned(),
+                next_offset: next,
+            })
         })
         .await
     }
@@ -407,7 +448,8 @@ uncommitted in its worktree, as a unified diff, a page at a time (pass next_offs
     #[tool(
         description = "Stop an agent's process (SIGTERM, then SIGKILL after the grace period). Its task stays \
 with it, paused, worktree and branch kept, until restart_agent.",
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true)
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true),
+        output_schema = results::schema::<Stopped>()
     )]
     async fn stop_agent(
         &self,
@@ -422,8 +464,12 @@ with it, paused, worktree and branch kept, until restart_agent.",
                 Some(_) => "stopped".to_owned(),
                 None => "it was not running; marked stopped".to_owned(),
             };
-            Ok(json!({ "agent_id": agent.to_string(), "stopped": report.is_some(), "detail": detail,
-                "next": "its task waits; restart_agent continues it" }))
+            Ok(Stopped {
+                agent_id: agent.to_string(),
+                stopped: report.is_some(),
+                detail,
+                next: "its task waits; restart_agent continues it",
+            })
         })
         .await
     }
@@ -431,7 +477,8 @@ with it, paused, worktree and branch kept, until restart_agent.",
     #[tool(
         description = "Continue a stopped (or stuck) agent's task in its own session and worktree: a running \
 process is stopped first; cw run resumes the session, telling the agent the reason.",
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true)
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true),
+        output_schema = results::schema::<Restarting>()
     )]
     async fn restart_agent(
         &self,
@@ -442,8 +489,12 @@ process is stopped first; cw run resumes the session, telling the agent the reas
             let agent = args.agent_id.parse::<AgentId>()?;
             let reason = args.reason.as_deref().unwrap_or("it was restarted by the operator");
             let task = service.request_restart(caller, agent, reason)?;
-            Ok(json!({ "agent_id": agent.to_string(), "task_id": task.to_string(), "restart": "requested",
-                "next": "cw run continues its session within seconds (or at its next start, if none is running)" }))
+            Ok(Restarting {
+                agent_id: agent.to_string(),
+                task_id: task.to_string(),
+                restart: "requested",
+                next: "cw run continues its session within seconds (or at its next start, if none is running)",
+            })
         })
         .await
     }
@@ -506,12 +557,21 @@ impl CwServer {
                 if let Err(err) = self.service.mark_answer_delivered(id) {
                     return service_error(&err);
                 }
-                structured(&json!({
-                    "status": "answered", "question_id": id.to_string(), "answer": question.answer }))
+                structured(&Asked {
+                    status: "answered",
+                    question_id: id.to_string(),
+                    answer: question.answer,
+                    next: None,
+                })
             }
-            Ok(AnswerWait::Pending(_)) => structured(&json!({
-                "status": "pending", "question_id": id.to_string(),
-                "next": "the human has not answered yet: end your turn now; you will be resumed with the answer" })),
+            Ok(AnswerWait::Pending(_)) => structured(&Asked {
+                status: "pending",
+                question_id: id.to_string(),
+                answer: None,
+                next: Some(
+                    "the human has not answered yet: end your turn now; you will be resumed with the answer",
+                ),
+            }),
             Ok(AnswerWait::Cancelled) => {
                 error_result(&format!("cancelled; question {id} stays open"))
             }

@@ -695,7 +695,15 @@ fn tools_list_snapshot_and_token_budget() {
     let operator_json = serde_json::to_string_pretty(&operator).unwrap();
     insta::assert_snapshot!("agent_tools", agent_json);
     insta::assert_snapshot!("operator_tools", operator_json);
-    let tokens = |tools: &[rmcp::model::Tool]| serde_json::to_string(tools).unwrap().len() / 4;
+    // What a model is given of each tool (Claude Code passes name, description and input
+    // schema; annotations and the output schema are for the client).
+    let tokens = |tools: &[rmcp::model::Tool]| {
+        let seen: Vec<Value> = tools
+            .iter()
+            .map(|t| serde_json::json!({ "name": t.name, "description": t.description, "input_schema": t.input_schema }))
+            .collect();
+        serde_json::to_string(&seen).unwrap().len() / 4
+    };
     let (agent_tokens, operator_tokens) = (tokens(&agent), tokens(&operator));
     assert!(
         agent_tokens < 2_000,
@@ -716,6 +724,12 @@ fn tools_list_snapshot_and_token_budget() {
         let annotations =
             tool.annotations.as_ref().unwrap_or_else(|| panic!("{} has no annotations", tool.name));
         assert!(annotations.read_only_hint.is_some(), "{}", tool.name);
+        // Every result is structured, and says its shape.
+        let output = tool
+            .output_schema
+            .as_ref()
+            .unwrap_or_else(|| panic!("{} has no output schema", tool.name));
+        assert!(!output.contains_key("$schema"), "{}", tool.name);
     }
 }
 
