@@ -81,6 +81,12 @@ bell = false
 command = ""
 # A command still running after this is stopped (and logged in .cw/logs/notify.log).
 timeout_seconds = 10
+
+[store]
+# Where the state lives. "" = the SQLite file .cw/cw.db. A PostgreSQL URL
+# ("postgres://user@host:5432/database", one database per repository) shares it between hosts;
+# `cw init --store <url>` sets it. CW_DATABASE_URL overrides it (keep passwords there, not here).
+url = ""
 "#;
 
 /// All settings.
@@ -95,6 +101,26 @@ pub struct Config {
     pub agent: AgentConfig,
     pub mirror: MirrorConfig,
     pub notify: NotifyConfig,
+    pub store: StoreConfig,
+}
+
+/// Where the state lives (`crate::store::Location`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// A PostgreSQL URL; empty for the SQLite file `.cw/cw.db`.
+    pub url: String,
+}
+
+/// The environment variable that names the store's URL, over `[store] url`.
+pub const DATABASE_URL_ENV: &str = "CW_DATABASE_URL";
+
+impl StoreConfig {
+    /// The PostgreSQL URL in force: `CW_DATABASE_URL`, else `[store] url`; `None` for SQLite.
+    pub fn postgres_url(&self) -> Option<String> {
+        let from_env = std::env::var(DATABASE_URL_ENV).ok().filter(|u| !u.trim().is_empty());
+        from_env.or_else(|| Some(self.url.clone()).filter(|u| !u.trim().is_empty()))
+    }
 }
 
 /// Telling the human they are needed (`crate::notifications`).
@@ -263,6 +289,7 @@ impl Default for Config {
             agent: AgentConfig::default(),
             mirror: MirrorConfig::default(),
             notify: NotifyConfig::default(),
+            store: StoreConfig::default(),
         }
     }
 }

@@ -30,6 +30,7 @@ pub fn classify(err: &ServiceError) -> ErrorKind {
         | E::AlreadyInitialised { .. }
         | E::BrokenState { .. }
         | E::DatabaseMissing { .. }
+        | E::StoreElsewhere { .. }
         | E::TaskNotFound(_)
         | E::AgentNotFound(_)
         | E::PlanNotFound(_)
@@ -97,8 +98,12 @@ fn classify_store(err: &StoreError) -> ErrorKind {
         | StoreError::AlreadyExists { .. }
         | StoreError::Busy { .. }
         | StoreError::Corrupt { .. }
-        | StoreError::ReadOnly { .. } => ErrorKind::User,
-        StoreError::Migration { .. } | StoreError::Sqlite { .. } => ErrorKind::Internal,
+        | StoreError::ReadOnly { .. }
+        | StoreError::BadUrl { .. }
+        | StoreError::Unreachable { .. } => ErrorKind::User,
+        StoreError::Migration { .. } | StoreError::Sqlite { .. } | StoreError::Postgres { .. } => {
+            ErrorKind::Internal
+        }
     }
 }
 
@@ -142,6 +147,9 @@ pub fn hint(err: &ServiceError) -> Option<&'static str> {
         ServiceError::Store(StoreError::Corrupt { .. }) => {
             Some("restore .cw/cw.db from a backup, or move it away and run `cw init` again")
         }
+        ServiceError::Store(StoreError::Unreachable { .. }) => Some(
+            "start the PostgreSQL server, or fix `[store] url` in .cw/config.toml (or CW_DATABASE_URL)",
+        ),
         _ => None,
     }
 }

@@ -60,3 +60,6 @@ command -v fish >/dev/null || apt_install fish
 # The dashboard's tests run a real headless Chromium through its WebDriver.
 { command -v chromium >/dev/null && command -v chromedriver >/dev/null; } \
   || apt_install chromium chromium-driver
+
+# The PostgreSQL store's tests start throwaway servers of Debian's PostgreSQL (tools/pg-server.sh).
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || apt_install postgresql

@@ -15,13 +15,17 @@ use crate::wire::InitJson;
 /// up; refuses a directory that is not in a git repository, or a bare repository.
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
+    /// Keep the state in this PostgreSQL database (postgres://user@host:port/db, one database
+    /// per repository) instead of .cw/cw.db; written to [store] url
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
     /// Print the result as JSON
     #[arg(long)]
     json: bool,
 }
 
 pub(crate) fn cmd_init(cx: &Context, args: &InitArgs) -> CommandResult {
-    let report = Service::init(&cx.start)?;
+    let report = Service::init_with_store(&cx.start, args.store.as_deref())?;
     if args.json {
         return output::json(&InitJson::from(&report));
     }

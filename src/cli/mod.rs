@@ -21,6 +21,7 @@ mod progress;
 mod run;
 mod send;
 mod status;
+mod store;
 pub(crate) mod task;
 
 use std::ffi::OsString;
@@ -85,6 +86,8 @@ enum Command {
     Diff(diff::DiffArgs),
     Dashboard(dashboard::DashboardArgs),
     Gc(gc::GcArgs),
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     Completions(completions::CompletionsArgs),
 }
 
@@ -155,6 +158,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Diff(args) => diff::cmd_diff(&cx, args),
         Command::Dashboard(args) => dashboard::cmd_dashboard(&cx, args),
         Command::Gc(args) => gc::cmd_gc(&cx, args),
+        Command::Store(command) => store::cmd_store(&cx, command),
         Command::Completions(args) => completions::cmd_completions(args),
     };
     let (message, kind, hint) = match result {

@@ -137,7 +137,7 @@ pub(crate) fn serve_and_coordinate(
         let mirroring = service.config().mirror.enabled.then(|| {
             let cancel = stop.app.clone();
             let workspace = service.workspace().clone();
-            tokio::task::spawn_blocking(move || mirror_until(workspace, &cancel))
+            tokio::task::spawn_blocking(move || mirror_until(&workspace, &cancel))
         });
         // The loop blocks (SQLite, git2, waiting on processes): it gets its own thread (R15).
         let cancel = stop.app.clone();
@@ -167,14 +167,25 @@ pub(crate) fn serve_and_coordinate(
     })
 }
 
-/// Keeps the file mirror in sync until `cancel`; a failure is reported and ends only the mirror.
-fn mirror_until(workspace: crate::workspace::Workspace, cancel: &CancellationToken) {
-    let synced = Service::open(workspace).and_then(|service| {
-        crate::fsui::watch::run(&service, cancel, &mut |report| {
-            output::note(super::mirror::describe(report).trim_end());
-        })
-    });
-    if let Err(err) = synced {
-        output::error_line(&format!("the file mirror stopped: {err}"), None);
+/// Keeps the file mirror in sync until `cancel`; a failure is reported and ends only the mirror,
+/// except a database out of reach, which it waits out.
+fn mirror_until(workspace: &crate::workspace::Workspace, cancel: &CancellationToken) {
+    loop {
+        let synced = Service::open(workspace.clone()).and_then(|service| {
+            crate::fsui::watch::run(&service, cancel, &mut |report| {
+                output::note(super::mirror::describe(report).trim_end());
+            })
+        });
+        match synced {
+            Err(err) if err.is_transient() && !cancel.is_cancelled() => {
+                tracing::warn!(%err, "the file mirror waits for the database");
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            Err(err) => {
+                output::error_line(&format!("the file mirror stopped: {err}"), None);
+                return;
+            }
+            Ok(()) => return,
+        }
     }
 }

@@ -21,3 +21,16 @@ pub enum CoordinatorError {
     #[error("{0} panicked")]
     Panicked(&'static str),
 }
+
+impl CoordinatorError {
+    /// The database could not be reached: the step can run again once it is back.
+    pub(crate) fn is_transient(&self) -> bool {
+        let (CoordinatorError::Service(ServiceError::Store(store))
+        | CoordinatorError::Agent(AgentError::Service(ServiceError::Store(store)))
+        | CoordinatorError::Watch(store)) = self
+        else {
+            return false;
+        };
+        store.is_transient()
+    }
+}

@@ -235,28 +235,51 @@ impl<'p> Coordinator<'p> {
         self.service.check_integration_branch()?;
         self.recover()?;
         loop {
-            let event = self.next_event()?;
-            debug!(?event, "coordinator event");
-            if matches!(event, Event::Shutdown) {
-                self.stop_all()?;
-                self.tidy_all();
-                self.publish_snapshot()?;
-                let mut report = self.report()?;
-                report.interrupted = true;
-                self.notify_end(&report)?;
-                return Ok(report);
-            }
-            self.handle_event(event)?;
-            self.notify_due()?;
-            if self.options.exit_when_done && self.finished()? {
-                self.stop_all()?;
-                self.tidy_all();
-                self.publish_snapshot()?;
-                let report = self.report()?;
-                self.notify_end(&report)?;
-                return Ok(report);
+            match self.turn() {
+                Ok(Some(report)) => return Ok(report),
+                Ok(None) => {}
+                // Every step is idempotent: once the database is back, the next one redoes it.
+                Err(err) if err.is_transient() => {
+                    self.wait_for_the_database(&err);
+                    self.queue.push_back(Event::Tick);
+                }
+                Err(err) => return Err(err),
             }
         }
+    }
+
+    /// One event handled; the report once the run is over.
+    fn turn(&mut self) -> Result<Option<RunReport>, CoordinatorError> {
+        let event = self.next_event()?;
+        debug!(?event, "coordinator event");
+        if matches!(event, Event::Shutdown) {
+            self.stop_all()?;
+            self.tidy_all();
+            self.publish_snapshot()?;
+            let mut report = self.report()?;
+            report.interrupted = true;
+            self.notify_end(&report)?;
+            return Ok(Some(report));
+        }
+        self.handle_event(event)?;
+        self.notify_due()?;
+        if self.options.exit_when_done && self.finished()? {
+            self.stop_all()?;
+            self.tidy_all();
+            self.publish_snapshot()?;
+            let report = self.report()?;
+            self.notify_end(&report)?;
+            return Ok(Some(report));
+        }
+        Ok(None)
+    }
+
+    /// The database is out of reach (a PostgreSQL server restarting): says so, and pauses
+    /// before the next try (each try waits up to the busy timeout for a connection).
+    fn wait_for_the_database(&mut self, err: &CoordinatorError) {
+        tracing::warn!(%err, "the database is out of reach; trying again");
+        self.progress.line(&format!("waiting for the database: {err}"));
+        std::thread::sleep(Duration::from_millis(500));
     }
 
     /// Shows (and hands to `[notify] command`) what the human is needed for, spaced out.

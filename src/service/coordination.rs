@@ -263,6 +263,19 @@ impl Service {
         let max_attempts = self.config.claims.max_attempts;
         self.store.write(|tx| {
             let record = require_task(tx, task)?;
+            // A start that failed part-way (the database out of reach after the agent was
+            // spawned) may have left an agent that did its work: a task it took past its claim
+            // is left to it.
+            if matches!(
+                record.state,
+                TaskState::Done
+                    | TaskState::Waiting
+                    | TaskState::Merging
+                    | TaskState::Conflict
+                    | TaskState::Merged
+            ) {
+                return Ok(record.state);
+            }
             let attempts = record.attempts.saturating_add(1);
             let event = TaskEvent::AgentLost { attempts, max_attempts };
             let reason = format!("its agent did not start: {why}");

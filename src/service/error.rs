@@ -8,6 +8,14 @@ use crate::model::{AgentId, IdParseError, QuestionId, TaskId, TaskState, Transit
 use crate::planning::ImportError;
 use crate::store::StoreError;
 
+impl ServiceError {
+    /// The database could not be reached (a PostgreSQL server restarting): the same call can
+    /// be made again once it is back.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ServiceError::Store(err) if err.is_transient())
+    }
+}
+
 /// Why a service call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -19,6 +27,8 @@ pub enum ServiceError {
     BrokenState { path: PathBuf, what: &'static str },
     #[error("the database {} is missing (moved away or deleted); run `cw init` to make a new, empty one (the config and operator token are kept; new ids continue after the ones cw's branches and worktrees carry)", path.display())]
     DatabaseMissing { path: PathBuf },
+    #[error("cw is set up in {} with its state elsewhere; `cw init --store` only sets up a new repository (to move state into PostgreSQL, run `cw store migrate <url>`)", cw_dir.display())]
+    StoreElsewhere { cw_dir: PathBuf },
     #[error("task {0} does not exist (see `cw task list`)")]
     TaskNotFound(TaskId),
     #[error("agent {0} does not exist (see `cw agent list`)")]

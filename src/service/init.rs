@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use super::{Service, ServiceError, token};
 use crate::config::{Config, DEFAULT_CONFIG_TOML};
 use crate::git::{self, BranchOutcome};
-use crate::store::Store;
+use crate::store::{Location, Store};
 use crate::workspace::{CW_DIR, StateDir, Workspace};
 
 /// What `cw init` set up.
@@ -27,22 +27,41 @@ pub struct InitReport {
 }
 
 impl Service {
-    /// Sets up cw in the repository containing `start`.
+    /// Sets up cw in the repository containing `start`, its state in `.cw/cw.db` (or where
+    /// `CW_DATABASE_URL` points).
     pub fn init(start: &Path) -> Result<InitReport, ServiceError> {
+        Service::init_with_store(start, None)
+    }
+
+    /// Sets up cw with its state in the PostgreSQL database `store_url` (written to
+    /// `[store] url`), or as [`Service::init`] does when `None`.
+    pub fn init_with_store(
+        start: &Path,
+        store_url: Option<&str>,
+    ) -> Result<InitReport, ServiceError> {
         let workspace = Workspace::locate(start)?;
         match workspace.state_dir() {
             StateDir::Absent => {}
             StateDir::Broken { path, what } => {
                 return Err(ServiceError::BrokenState { path, what });
             }
-            StateDir::Ready | StateDir::NoDatabase => return repair(&workspace),
+            StateDir::Ready | StateDir::NoDatabase => return repair(&workspace, store_url),
         }
-        let config = Config::default();
+        let mut config = Config::default();
+        // A URL from CW_DATABASE_URL is recorded too (without its password), so a shell without
+        // the variable still finds the state, and asks for the password instead of opening none.
+        let env_url = config.store.postgres_url();
+        let recorded =
+            store_url.map(str::to_owned).or_else(|| env_url.as_deref().map(without_password));
+        if let Some(url) = &recorded {
+            config.store.url.clone_from(url);
+        }
         git::validate_branch_name(&config.integration_branch)?;
         git::require_commits(&workspace.repo)?;
 
         let staging = workspace.root().join(format!("{CW_DIR}.init-{}", std::process::id()));
-        let built = build_state_dir(&staging);
+        let location = super::store_location(&workspace, &config);
+        let built = build_state_dir(&staging, recorded.as_deref(), &location);
         let renamed = built.and_then(|()| {
             fs_err::rename(&staging, &workspace.cw_dir).map_err(|source| {
                 if workspace.cw_dir.exists() {
@@ -83,11 +102,20 @@ impl Service {
 
 /// Makes again what an existing `.cw/` lacks (the database, the operator token, the logs
 /// directory); changes nothing when nothing is missing.
-fn repair(workspace: &Workspace) -> Result<InitReport, ServiceError> {
+fn repair(workspace: &Workspace, store_url: Option<&str>) -> Result<InitReport, ServiceError> {
     let config = Config::load(&workspace.config_path())?;
+    let location = super::store_location(workspace, &config);
+    if let Some(url) = store_url
+        && location != Location::Postgres(url.to_owned())
+    {
+        return Err(ServiceError::StoreElsewhere { cw_dir: workspace.cw_dir.clone() });
+    }
     let mut repaired = Vec::new();
     let db = workspace.db_path();
-    if db.exists() {
+    if let Location::Postgres(_) = location {
+        // The schema is brought up to date; the database itself is the server's to keep.
+        drop(Store::open_at(&location)?);
+    } else if db.exists() {
         // A corrupt database is named with its way out, not "already initialised".
         drop(Store::open(&db)?);
     } else {
@@ -168,19 +196,100 @@ fn dir_names(dir: &Path) -> Vec<String> {
     entries.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect()
 }
 
-fn build_state_dir(dir: &Path) -> Result<(), ServiceError> {
+fn build_state_dir(
+    dir: &Path,
+    store_url: Option<&str>,
+    location: &Location,
+) -> Result<(), ServiceError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| ServiceError::Io { path, source }
     };
     fs_err::create_dir(dir).map_err(io(dir))?;
     fs_err::create_dir(dir.join("logs")).map_err(io(&dir.join("logs")))?;
-    fs_err::write(dir.join("config.toml"), DEFAULT_CONFIG_TOML)
-        .map_err(io(&dir.join("config.toml")))?;
+    match store_url {
+        None => fs_err::write(dir.join("config.toml"), DEFAULT_CONFIG_TOML)
+            .map_err(io(&dir.join("config.toml")))?,
+        // A URL may carry a password: the file is the owner's alone.
+        Some(url) => write_secret(&dir.join("config.toml"), &config_with_store(url)?)?,
+    }
     write_secret(&dir.join("operator.token"), &token::generate("cwo_")?)?;
-    // The store is closed (and its WAL checkpointed) before the directory is renamed.
-    drop(Store::create(&dir.join("cw.db"))?);
+    match location {
+        // The store is closed (and its WAL checkpointed) before the directory is renamed.
+        Location::File(_) => drop(Store::create(&dir.join("cw.db"))?),
+        Location::Postgres(_) => drop(Store::create_at(location)?),
+    }
     Ok(())
+}
+
+/// The default config with `[store] url` set.
+fn config_with_store(url: &str) -> Result<String, ServiceError> {
+    with_store_url(DEFAULT_CONFIG_TOML, url)
+}
+
+/// Config text with `[store] url` set to `url` (a TOML basic string; a control character is
+/// refused, since no URL holds one): the line replaced where the text has it, the section added
+/// where it has none.
+pub(super) fn with_store_url(text: &str, url: &str) -> Result<String, ServiceError> {
+    if url.chars().any(char::is_control) {
+        return Err(ServiceError::Store(crate::store::StoreError::BadUrl {
+            cause: "it holds a control character".to_owned(),
+        }));
+    }
+    let quoted = url.replace('\\', "\\\\").replace('"', "\\\"");
+    let line = format!("url = \"{quoted}\"");
+    let mut in_store = false;
+    let mut replaced = false;
+    let mut out = Vec::new();
+    for current in text.lines() {
+        let trimmed = current.trim();
+        if trimmed.starts_with('[') {
+            in_store = trimmed == "[store]";
+        }
+        if in_store
+            && !replaced
+            && trimmed.starts_with("url")
+            && trimmed[3..].trim_start().starts_with('=')
+        {
+            out.push(line.clone());
+            replaced = true;
+        } else {
+            out.push(current.to_owned());
+        }
+    }
+    let mut text = out.join("\n");
+    if !replaced {
+        text.push_str(&format!("\n\n[store]\n{line}"));
+    }
+    text.push('\n');
+    Ok(text)
+}
+
+/// Replaces a file with `text`, readable only by its owner (written beside it, renamed over).
+pub(super) fn rewrite_secret(path: &Path, text: &str) -> Result<(), ServiceError> {
+    let io = |source| ServiceError::Io { path: path.to_owned(), source };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    file.write_all(text.as_bytes()).map_err(io)?;
+    file.persist(path).map_err(|err| io(err.error))?;
+    Ok(())
+}
+
+/// `url` with its password taken out (`postgres://u:secret@h/db` → `postgres://u@h/db`; in the
+/// key-value form, the `password=` pair dropped).
+fn without_password(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            let user = rest[..at].split(':').next().unwrap_or_default();
+            return format!("{scheme}://{user}{}", &rest[at..]);
+        }
+        return url.to_owned();
+    }
+    url.split_whitespace()
+        .filter(|pair| !pair.starts_with("password="))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Writes a file only its owner can read (mode 0600 from the start, never wider).
@@ -195,4 +304,20 @@ fn write_secret(path: &Path, secret: &str) -> Result<(), ServiceError> {
         .map_err(io)?;
     file.write_all(secret.as_bytes()).and_then(|()| file.write_all(b"\n")).map_err(io)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn a_recorded_url_keeps_no_password() {
+        assert_eq!(without_password("postgres://cw:s3cret@db:5432/cw"), "postgres://cw@db:5432/cw");
+        assert_eq!(without_password("postgres://cw@db/cw"), "postgres://cw@db/cw");
+        assert_eq!(without_password("postgresql://db/cw?x=1"), "postgresql://db/cw?x=1");
+        assert_eq!(
+            without_password("host=db user=cw password=x dbname=cw"),
+            "host=db user=cw dbname=cw"
+        );
+    }
 }

@@ -15,6 +15,7 @@ mod import;
 mod init;
 mod merging;
 mod server_lock;
+mod store_move;
 mod tasks;
 mod token;
 mod work;
@@ -25,7 +26,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::config::Config;
 use crate::model::Timestamp;
-use crate::store::Store;
+use crate::store::{Location, Store};
 use crate::workspace::{StateDir, Workspace};
 
 pub use agents::{Continues, ExitKind, stop_status};
@@ -46,6 +47,7 @@ pub use import::{ImportOptions, ImportReport};
 pub use init::InitReport;
 pub use merging::MergeResult;
 pub use server_lock::{Endpoints, ServerLock};
+pub use store_move::StoreMove;
 pub use tasks::{
     AddTask, DependencyChange, MAX_DESCRIPTION_BYTES, MAX_TITLE_CHARS, MergeLine, Overview,
     PlanRef, StatusReport, TaskChange, TaskDetail, TaskEdit, TaskListing, TaskPage,
@@ -90,19 +92,22 @@ pub struct Service {
 impl Service {
     /// Opens the state of an initialised workspace.
     pub fn open(workspace: Workspace) -> Result<Service, ServiceError> {
-        match workspace.state_dir() {
-            StateDir::Ready => {}
+        let state = workspace.state_dir();
+        match &state {
+            StateDir::Ready | StateDir::NoDatabase => {}
             StateDir::Absent => {
                 return Err(ServiceError::NotInitialised { root: workspace.root().to_owned() });
             }
-            StateDir::NoDatabase => {
-                return Err(ServiceError::DatabaseMissing { path: workspace.db_path() });
-            }
             StateDir::Broken { path, what } => {
-                return Err(ServiceError::BrokenState { path, what });
+                return Err(ServiceError::BrokenState { path: path.clone(), what });
             }
         }
         let config = Config::load(&workspace.config_path())?;
+        let location = store_location(&workspace, &config);
+        // With PostgreSQL, `.cw/` holds no database file.
+        if state == StateDir::NoDatabase && matches!(location, Location::File(_)) {
+            return Err(ServiceError::DatabaseMissing { path: workspace.db_path() });
+        }
         if crate::git::validate_branch_name(&config.integration_branch).is_err() {
             return Err(ServiceError::Config(crate::config::ConfigError::Parse {
                 path: workspace.config_path(),
@@ -112,7 +117,7 @@ impl Service {
                 ),
             }));
         }
-        let store = Store::open(&workspace.db_path())?;
+        let store = Store::open_at(&location)?;
         Ok(Service { store, config, workspace, clock: Clock::System })
     }
 
@@ -187,4 +192,13 @@ impl Service {
     pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
+}
+
+/// Where a workspace's state lives: PostgreSQL when `CW_DATABASE_URL` or `[store] url` names it,
+/// else `.cw/cw.db`.
+pub(crate) fn store_location(workspace: &Workspace, config: &Config) -> Location {
+    config
+        .store
+        .postgres_url()
+        .map_or_else(|| Location::File(workspace.db_path()), Location::Postgres)
 }

@@ -1,9 +1,8 @@
 //! Agent identities. Tokens are stored only as hashes.
 
-use rusqlite::{OptionalExtension, params};
 use serde_json::json;
 
-use super::error::SqlResultExt;
+use super::sql::{Row, args};
 use super::{StoreError, Tx};
 use crate::model::{AgentId, AgentKind, AgentState, TaskId, Timestamp};
 
@@ -81,15 +80,11 @@ impl Tx<'_> {
         agents_above: i64,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached(
-                "INSERT INTO id_floors (entity, above) VALUES (?1, ?2)
-                 ON CONFLICT (entity) DO UPDATE SET above = max(above, excluded.above)",
-            )
-            .on(self)?;
-        stmt.execute(params!["tasks", tasks_above]).on(self)?;
-        stmt.execute(params!["agents", agents_above]).on(self)?;
+        let raise = "INSERT INTO id_floors (entity, above) VALUES (?1, ?2)
+             ON CONFLICT (entity) DO UPDATE SET above = CASE
+                 WHEN excluded.above > id_floors.above THEN excluded.above ELSE id_floors.above END";
+        self.execute(raise, args!["tasks", tasks_above])?;
+        self.execute(raise, args!["agents", agents_above])?;
         let data = serde_json::json!({ "tasks_above": tasks_above, "agents_above": agents_above });
         self.append_event(now, "store.id_floors", None, None, &data)?;
         Ok(())
@@ -97,24 +92,22 @@ impl Tx<'_> {
 
     /// Inserts an agent; returns its id.
     pub fn insert_agent(&self, agent: &NewAgent, now: Timestamp) -> Result<AgentId, StoreError> {
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO agents (id, name, state, task_id, bound_task_id, token_hash, created_at, updated_at, kind)
-                 VALUES (max(coalesce((SELECT max(id) FROM agents), 0),
-                             coalesce((SELECT above FROM id_floors WHERE entity = 'agents'), 0)) + 1,
-                    ?1, ?2, ?3, ?3, ?4, ?5, ?5, ?6)",
-            )
-            .on(self)?
-            .execute(params![
+        let id = self.query_one(
+            "INSERT INTO agents (id, name, state, task_id, bound_task_id, token_hash, created_at, updated_at, kind)
+             VALUES ((SELECT coalesce(max(n), 0) + 1 FROM (SELECT max(id) AS n FROM agents
+                          UNION ALL SELECT above FROM id_floors WHERE entity = 'agents') AS floors),
+                    ?1, ?2, ?3, ?3, ?4, ?5, ?5, ?6)
+             RETURNING id",
+            args![
                 agent.name,
                 agent.state.as_str(),
                 agent.task.map(TaskId::get),
                 agent.token_hash,
                 now.0,
                 agent.kind.as_str()
-            ])
-            .on(self)?;
-        let id = AgentId(self.conn().last_insert_rowid());
+            ],
+            |row| row.get(0).map(AgentId),
+        )?;
         self.append_event(
             now,
             "agent.registered",
@@ -128,31 +121,19 @@ impl Tx<'_> {
     /// One agent, or `None` if the id is unknown.
     pub fn agent(&self, id: AgentId) -> Result<Option<AgentRecord>, StoreError> {
         let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = ?1");
-        self.conn()
-            .prepare_cached(&sql)
-            .on(self)?
-            .query_row([id.0], agent_from_row)
-            .optional()
-            .on(self)
+        self.query_opt(&sql, args![id.0], agent_from_row)
     }
 
     /// The agent whose token hashes to `token_hash`.
     pub fn agent_by_token_hash(&self, token_hash: &str) -> Result<Option<AgentRecord>, StoreError> {
         let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE token_hash = ?1");
-        self.conn()
-            .prepare_cached(&sql)
-            .on(self)?
-            .query_row([token_hash], agent_from_row)
-            .optional()
-            .on(self)
+        self.query_opt(&sql, args![token_hash], agent_from_row)
     }
 
     /// Every agent, newest first.
     pub fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
         let sql = format!("SELECT {AGENT_COLUMNS} FROM agents ORDER BY id DESC");
-        let mut stmt = self.conn().prepare_cached(&sql).on(self)?;
-        let rows = stmt.query_map([], agent_from_row).on(self)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+        self.query_all(&sql, args![], agent_from_row)
     }
 
     /// Points an agent at the task it works on.
@@ -162,22 +143,16 @@ impl Tx<'_> {
         task: Option<TaskId>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached("UPDATE agents SET task_id = ?2, updated_at = ?3 WHERE id = ?1")
-            .on(self)?
-            .execute(params![id.0, task.map(TaskId::get), now.0])
-            .on(self)?;
+        self.execute(
+            "UPDATE agents SET task_id = ?2, updated_at = ?3 WHERE id = ?1",
+            args![id.0, task.map(TaskId::get), now.0],
+        )?;
         Ok(())
     }
 
     /// The branch the agent works on, once it has a worktree.
     pub fn agent_branch(&self, id: AgentId) -> Result<Option<String>, StoreError> {
-        self.conn()
-            .prepare_cached("SELECT branch FROM agents WHERE id = ?1")
-            .on(self)?
-            .query_row([id.0], |r| r.get(0))
-            .optional()
-            .on(self)
+        self.query_opt("SELECT branch FROM agents WHERE id = ?1", args![id.0], |r| r.get(0))
             .map(Option::flatten)
     }
 
@@ -190,14 +165,11 @@ impl Tx<'_> {
         session_id: Option<&str>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached(
-                "UPDATE agents SET worktree = ?2, branch = ?3, session_id = ?4, updated_at = ?5
+        self.execute(
+            "UPDATE agents SET worktree = ?2, branch = ?3, session_id = ?4, updated_at = ?5
                  WHERE id = ?1",
-            )
-            .on(self)?
-            .execute(params![id.0, worktree, branch, session_id, now.0])
-            .on(self)?;
+            args![id.0, worktree, branch, session_id, now.0],
+        )?;
         Ok(())
     }
 
@@ -208,20 +180,17 @@ impl Tx<'_> {
         process: Option<AgentProcess>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached(
-                "UPDATE agents SET pid = ?2, pgid = ?3, process_start = ?4, updated_at = ?5
+        self.execute(
+            "UPDATE agents SET pid = ?2, pgid = ?3, process_start = ?4, updated_at = ?5
                  WHERE id = ?1",
-            )
-            .on(self)?
-            .execute(params![
+            args![
                 id.0,
                 process.map(|p| p.pid),
                 process.map(|p| p.pgid),
                 process.map(|p| p.start_time.to_string()),
                 now.0
-            ])
-            .on(self)?;
+            ],
+        )?;
         if let Some(p) = process {
             self.append_event(
                 now,
@@ -241,11 +210,10 @@ impl Tx<'_> {
         session_id: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached("UPDATE agents SET session_id = ?2, updated_at = ?3 WHERE id = ?1")
-            .on(self)?
-            .execute(params![id.0, session_id, now.0])
-            .on(self)?;
+        self.execute(
+            "UPDATE agents SET session_id = ?2, updated_at = ?3 WHERE id = ?1",
+            args![id.0, session_id, now.0],
+        )?;
         Ok(())
     }
 
@@ -256,14 +224,11 @@ impl Tx<'_> {
         usage: AgentUsage,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached(
-                "UPDATE agents SET cost_usd = ?2, input_tokens = ?3, output_tokens = ?4,
+        self.execute(
+            "UPDATE agents SET cost_usd = ?2, input_tokens = ?3, output_tokens = ?4,
                  updated_at = ?5 WHERE id = ?1",
-            )
-            .on(self)?
-            .execute(params![id.0, usage.cost_usd, usage.input_tokens, usage.output_tokens, now.0])
-            .on(self)?;
+            args![id.0, usage.cost_usd, usage.input_tokens, usage.output_tokens, now.0],
+        )?;
         Ok(())
     }
 
@@ -274,11 +239,10 @@ impl Tx<'_> {
         token_hash: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached("UPDATE agents SET token_hash = ?2, updated_at = ?3 WHERE id = ?1")
-            .on(self)?
-            .execute(params![id.0, token_hash, now.0])
-            .on(self)?;
+        self.execute(
+            "UPDATE agents SET token_hash = ?2, updated_at = ?3 WHERE id = ?1",
+            args![id.0, token_hash, now.0],
+        )?;
         Ok(())
     }
 
@@ -290,11 +254,10 @@ impl Tx<'_> {
         reason: Option<&str>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached("UPDATE agents SET restart_reason = ?2, updated_at = ?3 WHERE id = ?1")
-            .on(self)?
-            .execute(params![id.0, reason, now.0])
-            .on(self)?;
+        self.execute(
+            "UPDATE agents SET restart_reason = ?2, updated_at = ?3 WHERE id = ?1",
+            args![id.0, reason, now.0],
+        )?;
         if let Some(reason) = reason {
             let data = json!({ "reason": reason });
             self.append_event(now, "agent.restart_requested", None, Some(id), &data)?;
@@ -308,11 +271,10 @@ impl Tx<'_> {
         exit_status: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached("UPDATE agents SET exit_status = ?2, updated_at = ?3 WHERE id = ?1")
-            .on(self)?
-            .execute(params![id.0, exit_status, now.0])
-            .on(self)?;
+        self.execute(
+            "UPDATE agents SET exit_status = ?2, updated_at = ?3 WHERE id = ?1",
+            args![id.0, exit_status, now.0],
+        )?;
         self.append_event(now, "agent.exit", None, Some(id), &json!({ "status": exit_status }))?;
         Ok(())
     }
@@ -325,13 +287,10 @@ impl Tx<'_> {
         to: AgentState,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached(
-                "UPDATE agents SET state = ?3, updated_at = ?4 WHERE id = ?1 AND state = ?2",
-            )
-            .on(self)?
-            .execute(params![id.0, from.as_str(), to.as_str(), now.0])
-            .on(self)?;
+        self.execute(
+            "UPDATE agents SET state = ?3, updated_at = ?4 WHERE id = ?1 AND state = ?2",
+            args![id.0, from.as_str(), to.as_str(), now.0],
+        )?;
         self.append_event(
             now,
             "agent.state",
@@ -343,28 +302,23 @@ impl Tx<'_> {
     }
 }
 
-fn agent_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
+fn agent_from_row(r: &Row<'_>) -> Result<AgentRecord, String> {
     let state: String = r.get(2)?;
-    let state = state.parse::<AgentState>().map_err(|cause| {
-        rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, cause.into())
-    })?;
+    let state = state.parse::<AgentState>().map_err(|cause| format!("column 2: {cause}"))?;
     Ok(AgentRecord {
         id: AgentId(r.get(0)?),
         name: r.get(1)?,
         state,
-        kind: AgentKind::from_stored(&r.get::<_, String>(17)?),
-        task: r.get::<_, Option<i64>>(3)?.map(TaskId),
-        bound_task: r.get::<_, Option<i64>>(4)?.map(TaskId),
+        kind: AgentKind::from_stored(&r.get::<String>(17)?),
+        task: r.get::<Option<i64>>(3)?.map(TaskId),
+        bound_task: r.get::<Option<i64>>(4)?.map(TaskId),
         worktree: r.get(5)?,
         branch: r.get(6)?,
-        process: match (r.get::<_, Option<u32>>(7)?, r.get::<_, Option<u32>>(8)?) {
+        process: match (r.get::<Option<u32>>(7)?, r.get::<Option<u32>>(8)?) {
             (Some(pid), Some(pgid)) => Some(AgentProcess {
                 pid,
                 pgid,
-                start_time: r
-                    .get::<_, Option<String>>(9)?
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0),
+                start_time: r.get::<Option<String>>(9)?.and_then(|s| s.parse().ok()).unwrap_or(0),
             }),
             _ => None,
         },

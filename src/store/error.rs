@@ -32,6 +32,16 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("the store URL is not usable: {cause} (expected postgres://user@host:port/database)")]
+    BadUrl { cause: String },
+    #[error("cannot reach the database {}: {cause}", path.display())]
+    Unreachable { path: PathBuf, cause: String },
+    #[error("database error on {}: {}", path.display(), postgres_message(source))]
+    Postgres {
+        path: PathBuf,
+        #[source]
+        source: postgres::Error,
+    },
 }
 
 impl StoreError {
@@ -43,7 +53,7 @@ impl StoreError {
             }
             // Writable by permissions yet refused (a read-only mount seen late, a lost lease).
             Some(ErrorCode::ReadOnly) => {
-                let culprit = super::unwritable(path).unwrap_or_else(|| path.to_owned());
+                let culprit = super::sqlite::unwritable(path).unwrap_or_else(|| path.to_owned());
                 StoreError::ReadOnly { path: path.to_owned(), culprit }
             }
             Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
@@ -54,16 +64,58 @@ impl StoreError {
     }
 }
 
-/// Lets store functions use `?` on rusqlite results; the path is filled in from the connection.
-pub(crate) trait SqlResultExt<T> {
-    fn on(self, tx: &super::Tx<'_>) -> Result<T, StoreError>;
+impl StoreError {
+    /// The database could not be reached (a server restarting, a network cut): the same work
+    /// can be tried again once it is back. Only PostgreSQL fails this way.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Unreachable { .. } => true,
+            StoreError::Postgres { source, .. } => connection_lost(source),
+            _ => false,
+        }
+    }
+
+    /// A PostgreSQL failure: lock waits past the busy timeout are `Busy`, lost or refused
+    /// connections `Unreachable`, the rest named with the server's words.
+    pub(crate) fn from_postgres(err: postgres::Error, shown: &Path) -> StoreError {
+        use postgres::error::SqlState;
+        let path = shown.to_owned();
+        match err.code() {
+            Some(code) if *code == SqlState::LOCK_NOT_AVAILABLE => StoreError::Busy { path },
+            Some(code)
+                if *code == SqlState::INVALID_CATALOG_NAME
+                    || *code == SqlState::INVALID_PASSWORD
+                    || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+                    || code.code().starts_with("08")
+                    || code.code().starts_with("57P") =>
+            {
+                let cause =
+                    err.as_db_error().map_or_else(|| err.to_string(), |db| db.message().to_owned());
+                StoreError::Unreachable { path, cause }
+            }
+            None if err.is_closed() || err.as_db_error().is_none() => {
+                let cause = std::error::Error::source(&err)
+                    .map_or_else(|| err.to_string(), |source| format!("{err}: {source}"));
+                StoreError::Unreachable { path, cause }
+            }
+            _ => StoreError::Postgres { path, source: err },
+        }
+    }
 }
 
-impl<T> SqlResultExt<T> for rusqlite::Result<T> {
-    fn on(self, tx: &super::Tx<'_>) -> Result<T, StoreError> {
-        self.map_err(|err| {
-            let path = tx.conn().path().map(PathBuf::from).unwrap_or_default();
-            StoreError::from_sqlite(err, &path)
-        })
+/// What the server said (`postgres::Error` alone displays only "db error").
+fn postgres_message(err: &postgres::Error) -> String {
+    match err.as_db_error() {
+        Some(db) => format!("{}: {} ({})", db.severity(), db.message(), db.code().code()),
+        None => err.to_string(),
+    }
+}
+
+/// The connection failed, rather than the statement: no server error at all (a closed socket),
+/// or one of class 08 (connection exception) or 57P (the server shutting down or starting).
+pub(crate) fn connection_lost(err: &postgres::Error) -> bool {
+    match err.code() {
+        None => err.as_db_error().is_none(),
+        Some(code) => code.code().starts_with("08") || code.code().starts_with("57P"),
     }
 }

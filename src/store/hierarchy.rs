@@ -1,9 +1,8 @@
 //! Initiatives, phases and plans: the containers tasks live in. Imports upsert them by key.
 
-use rusqlite::{OptionalExtension, params};
 use serde_json::json;
 
-use super::error::SqlResultExt;
+use super::sql::{Row, args};
 use super::{StoreError, Tx};
 use crate::model::{InitiativeId, PhaseId, PlanId, Timestamp};
 
@@ -80,27 +79,18 @@ impl Tx<'_> {
         row: &InitiativeUpsert,
         now: Timestamp,
     ) -> Result<InitiativeId, StoreError> {
-        let existing: Option<i64> = self
-            .conn()
-            .query_row("SELECT id FROM initiatives WHERE key = ?1", [&row.key], |r| r.get(0))
-            .optional()
-            .on(self)?;
+        let existing: Option<i64> =
+            self.query_opt("SELECT id FROM initiatives WHERE key = ?1", args![&row.key], |r| {
+                r.get(0)
+            })?;
         if let Some(id) = existing {
-            self.conn()
-                .execute(
-                    "UPDATE initiatives SET title = ?2, description = ?3, metadata = ?4 WHERE id = ?1",
-                    params![id, row.title, row.description, row.metadata],
-                )
-                .on(self)?;
+            self.execute(
+                "UPDATE initiatives SET title = ?2, description = ?3, metadata = ?4 WHERE id = ?1",
+                args![id, row.title, row.description, row.metadata],
+            )?;
             return Ok(InitiativeId(id));
         }
-        self.conn()
-            .execute(
-                "INSERT INTO initiatives (key, title, description, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![row.key, row.title, row.description, row.metadata, now.0],
-            )
-            .on(self)?;
-        let id = InitiativeId(self.conn().last_insert_rowid());
+        let id = self.query_one("INSERT INTO initiatives (key, title, description, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id", args![row.key, row.title, row.description, row.metadata, now.0], |r| r.get(0).map(InitiativeId))?;
         self.append_event(
             now,
             "initiative.created",
@@ -118,40 +108,29 @@ impl Tx<'_> {
         row: &PhaseUpsert,
         now: Timestamp,
     ) -> Result<PhaseId, StoreError> {
-        let existing: Option<i64> = self
-            .conn()
-            .query_row(
-                "SELECT id FROM phases WHERE initiative_id = ?1 AND key = ?2",
-                params![initiative.0, row.key],
-                |r| r.get(0),
-            )
-            .optional()
-            .on(self)?;
+        let existing: Option<i64> = self.query_opt(
+            "SELECT id FROM phases WHERE initiative_id = ?1 AND key = ?2",
+            args![initiative.0, row.key],
+            |r| r.get(0),
+        )?;
         if let Some(id) = existing {
-            self.conn()
-                .execute(
-                    "UPDATE phases SET number = ?2, seq = ?3, title = ?4, description = ?5, metadata = ?6 WHERE id = ?1",
-                    params![id, row.number, row.seq, row.title, row.description, row.metadata],
-                )
-                .on(self)?;
+            self.execute("UPDATE phases SET number = ?2, seq = ?3, title = ?4, description = ?5, metadata = ?6 WHERE id = ?1", args![id, row.number, row.seq, row.title, row.description, row.metadata])?;
             return Ok(PhaseId(id));
         }
-        self.conn()
-            .execute(
-                "INSERT INTO phases (initiative_id, key, number, seq, title, description, metadata)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    initiative.0,
-                    row.key,
-                    row.number,
-                    row.seq,
-                    row.title,
-                    row.description,
-                    row.metadata
-                ],
-            )
-            .on(self)?;
-        let id = PhaseId(self.conn().last_insert_rowid());
+        let id = self.query_one(
+            "INSERT INTO phases (initiative_id, key, number, seq, title, description, metadata)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+            args![
+                initiative.0,
+                row.key,
+                row.number,
+                row.seq,
+                row.title,
+                row.description,
+                row.metadata
+            ],
+            |r| r.get(0).map(PhaseId),
+        )?;
         self.append_event(
             now,
             "phase.created",
@@ -168,14 +147,9 @@ impl Tx<'_> {
         phase: PhaseId,
         depends_on: &[PhaseId],
     ) -> Result<(), StoreError> {
-        self.conn().execute("DELETE FROM phase_deps WHERE phase_id = ?1", [phase.0]).on(self)?;
+        self.execute("DELETE FROM phase_deps WHERE phase_id = ?1", args![phase.0])?;
         for dep in depends_on {
-            self.conn()
-                .execute(
-                    "INSERT OR IGNORE INTO phase_deps (phase_id, depends_on) VALUES (?1, ?2)",
-                    params![phase.0, dep.0],
-                )
-                .on(self)?;
+            self.execute("INSERT INTO phase_deps (phase_id, depends_on) VALUES (?1, ?2) ON CONFLICT DO NOTHING", args![phase.0, dep.0])?;
         }
         Ok(())
     }
@@ -187,32 +161,17 @@ impl Tx<'_> {
         row: &PlanUpsert,
         now: Timestamp,
     ) -> Result<PlanId, StoreError> {
-        let existing: Option<i64> = self
-            .conn()
-            .query_row(
-                "SELECT id FROM plans WHERE phase_id IS ?1 AND key = ?2",
-                params![phase.map(PhaseId::get), row.key],
-                |r| r.get(0),
-            )
-            .optional()
-            .on(self)?;
+        let existing: Option<i64> = self.query_opt(
+            "SELECT id FROM plans WHERE phase_id IS NOT DISTINCT FROM ?1 AND key = ?2",
+            args![phase.map(PhaseId::get), row.key],
+            |r| r.get(0),
+        )?;
         if let Some(id) = existing {
-            self.conn()
-                .execute(
-                    "UPDATE plans SET seq = ?2, title = ?3, description = ?4, wave = ?5, source = ?6, metadata = ?7 WHERE id = ?1",
-                    params![id, row.seq, row.title, row.description, row.wave, row.source, row.metadata],
-                )
-                .on(self)?;
+            self.execute("UPDATE plans SET seq = ?2, title = ?3, description = ?4, wave = ?5, source = ?6, metadata = ?7 WHERE id = ?1", args![id, row.seq, row.title, row.description, row.wave, row.source, row.metadata])?;
             return Ok(PlanId(id));
         }
-        self.conn()
-            .execute(
-                "INSERT INTO plans (phase_id, key, seq, title, description, wave, source, metadata, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![phase.map(PhaseId::get), row.key, row.seq, row.title, row.description, row.wave, row.source, row.metadata, now.0],
-            )
-            .on(self)?;
-        let id = PlanId(self.conn().last_insert_rowid());
+        let id = self.query_one("INSERT INTO plans (phase_id, key, seq, title, description, wave, source, metadata, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id", args![phase.map(PhaseId::get), row.key, row.seq, row.title, row.description, row.wave, row.source, row.metadata, now.0], |r| r.get(0).map(PlanId))?;
         self.append_event(
             now,
             "plan.created",
@@ -229,85 +188,52 @@ impl Tx<'_> {
         plan: PlanId,
         depends_on: &[PlanId],
     ) -> Result<(), StoreError> {
-        self.conn().execute("DELETE FROM plan_deps WHERE plan_id = ?1", [plan.0]).on(self)?;
+        self.execute("DELETE FROM plan_deps WHERE plan_id = ?1", args![plan.0])?;
         for dep in depends_on {
-            self.conn()
-                .execute(
-                    "INSERT OR IGNORE INTO plan_deps (plan_id, depends_on) VALUES (?1, ?2)",
-                    params![plan.0, dep.0],
-                )
-                .on(self)?;
+            self.execute("INSERT INTO plan_deps (plan_id, depends_on) VALUES (?1, ?2) ON CONFLICT DO NOTHING", args![plan.0, dep.0])?;
         }
         Ok(())
     }
 
     /// Every initiative, oldest first.
     pub fn initiatives(&self) -> Result<Vec<InitiativeRecord>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached("SELECT id, key, title, description FROM initiatives ORDER BY id")
-            .on(self)?;
-        let rows = stmt
-            .query_map([], |r| {
+        self.query_all(
+            "SELECT id, key, title, description FROM initiatives ORDER BY id",
+            args![],
+            |r| {
                 Ok(InitiativeRecord {
                     id: InitiativeId(r.get(0)?),
                     key: r.get(1)?,
                     title: r.get(2)?,
                     description: r.get(3)?,
                 })
-            })
-            .on(self)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+            },
+        )
     }
 
     /// Every phase, by initiative then numeric order.
     pub fn phases(&self) -> Result<Vec<PhaseRecord>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached("SELECT id, initiative_id, key, number, seq, title, description FROM phases ORDER BY initiative_id, seq")
-            .on(self)?;
-        let rows = stmt.query_map([], phase_from_row).on(self)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+        self.query_all("SELECT id, initiative_id, key, number, seq, title, description FROM phases ORDER BY initiative_id, seq", args![], phase_from_row)
     }
 
     /// One phase, or `None` if the id is unknown.
     pub fn phase(&self, id: PhaseId) -> Result<Option<PhaseRecord>, StoreError> {
-        self.conn()
-            .prepare_cached("SELECT id, initiative_id, key, number, seq, title, description FROM phases WHERE id = ?1")
-            .on(self)?
-            .query_row([id.0], phase_from_row)
-            .optional()
-            .on(self)
+        self.query_opt("SELECT id, initiative_id, key, number, seq, title, description FROM phases WHERE id = ?1", args![id.0], phase_from_row)
     }
 
     /// Every plan, by phase then order.
     pub fn plans(&self) -> Result<Vec<PlanRecord>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached("SELECT id, phase_id, key, seq, title, description, wave, source FROM plans ORDER BY phase_id, seq, id")
-            .on(self)?;
-        let rows = stmt.query_map([], plan_from_row).on(self)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+        self.query_all("SELECT id, phase_id, key, seq, title, description, wave, source FROM plans ORDER BY phase_id, seq, id", args![], plan_from_row)
     }
 
     /// One plan, or `None` if the id is unknown.
     pub fn plan(&self, id: PlanId) -> Result<Option<PlanRecord>, StoreError> {
-        self.conn()
-            .prepare_cached("SELECT id, phase_id, key, seq, title, description, wave, source FROM plans WHERE id = ?1")
-            .on(self)?
-            .query_row([id.0], plan_from_row)
-            .optional()
-            .on(self)
+        self.query_opt("SELECT id, phase_id, key, seq, title, description, wave, source FROM plans WHERE id = ?1", args![id.0], plan_from_row)
     }
 
     /// Plans whose key is `key`, in any phase.
     pub fn plans_with_key(&self, key: &str) -> Result<Vec<PlanRecord>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached("SELECT id, phase_id, key, seq, title, description, wave, source FROM plans WHERE key = ?1 ORDER BY id")
-            .on(self)?;
-        let rows = stmt.query_map([key], plan_from_row).on(self)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+        self.query_all("SELECT id, phase_id, key, seq, title, description, wave, source FROM plans WHERE key = ?1 ORDER BY id", args![key], plan_from_row)
     }
 
     /// The phases of one initiative keyed by their key.
@@ -317,16 +243,11 @@ impl Tx<'_> {
 
     /// The plans of one phase.
     pub fn plans_of(&self, phase: PhaseId) -> Result<Vec<PlanRecord>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached("SELECT id, phase_id, key, seq, title, description, wave, source FROM plans WHERE phase_id = ?1 ORDER BY seq, id")
-            .on(self)?;
-        let rows = stmt.query_map([phase.0], plan_from_row).on(self)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+        self.query_all("SELECT id, phase_id, key, seq, title, description, wave, source FROM plans WHERE phase_id = ?1 ORDER BY seq, id", args![phase.0], plan_from_row)
     }
 }
 
-fn phase_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PhaseRecord> {
+fn phase_from_row(r: &Row<'_>) -> Result<PhaseRecord, String> {
     Ok(PhaseRecord {
         id: PhaseId(r.get(0)?),
         initiative: InitiativeId(r.get(1)?),
@@ -338,10 +259,10 @@ fn phase_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PhaseRecord> {
     })
 }
 
-fn plan_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlanRecord> {
+fn plan_from_row(r: &Row<'_>) -> Result<PlanRecord, String> {
     Ok(PlanRecord {
         id: PlanId(r.get(0)?),
-        phase: r.get::<_, Option<i64>>(1)?.map(PhaseId),
+        phase: r.get::<Option<i64>>(1)?.map(PhaseId),
         key: r.get(2)?,
         seq: r.get(3)?,
         title: r.get(4)?,

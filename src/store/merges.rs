@@ -1,9 +1,8 @@
 //! The merge queue: one row per `request_merge`, finished as merged, bounced or failed.
 
-use rusqlite::{OptionalExtension, params};
 use serde_json::json;
 
-use super::error::SqlResultExt;
+use super::sql::{Row, args};
 use super::{StoreError, Tx};
 use crate::model::{MergeState, TaskId, Timestamp};
 
@@ -55,24 +54,19 @@ impl Tx<'_> {
         branch: Option<&str>,
         now: Timestamp,
     ) -> Result<i64, StoreError> {
-        self.conn()
-            .prepare_cached("INSERT INTO merges (task_id, state, branch, requested_at) VALUES (?1, 'queued', ?2, ?3)")
-            .on(self)?
-            .execute(params![task.0, branch, now.0])
-            .on(self)?;
-        let id = self.conn().last_insert_rowid();
+        let id = self.query_one(
+            "INSERT INTO merges (task_id, state, branch, requested_at) VALUES (?1, 'queued', ?2, ?3)
+             RETURNING id",
+            args![task.0, branch, now.0],
+            |row| row.get(0),
+        )?;
         self.append_event(now, "merge.requested", Some(task), None, &json!({ "merge": id }))?;
         Ok(id)
     }
 
     /// Number of queued merge requests.
     pub fn queued_merges(&self) -> Result<u64, StoreError> {
-        let count: i64 = self
-            .conn()
-            .prepare_cached("SELECT count(*) FROM merges WHERE state = 'queued'")
-            .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
-            .on(self)?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        self.query_one("SELECT count(*) FROM merges WHERE state = 'queued'", args![], |r| r.get(0))
     }
 
     /// Every queued request, oldest first.
@@ -80,9 +74,7 @@ impl Tx<'_> {
         let sql = format!(
             "SELECT {MERGE_COLUMNS} FROM merges WHERE state = 'queued' ORDER BY requested_at, id"
         );
-        let mut stmt = self.conn().prepare_cached(&sql).on(self)?;
-        let rows = stmt.query_map([], merge_from_row).on(self)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+        self.query_all(&sql, args![], merge_from_row)
     }
 
     /// The newest merge request of a task.
@@ -90,26 +82,23 @@ impl Tx<'_> {
         let sql = format!(
             "SELECT {MERGE_COLUMNS} FROM merges WHERE task_id = ?1 ORDER BY id DESC LIMIT 1"
         );
-        self.conn()
-            .prepare_cached(&sql)
-            .on(self)?
-            .query_row([task.0], merge_from_row)
-            .optional()
-            .on(self)
+        self.query_opt(&sql, args![task.0], merge_from_row)
     }
 
     /// How many times the task's merge was bounced since it was last retried (or ever).
     pub fn bounces_since_retry(&self, task: TaskId) -> Result<u32, StoreError> {
-        self.conn()
-            .prepare_cached(
-                "SELECT COUNT(*) FROM merges WHERE task_id = ?1 AND state = 'conflict'
-                 AND finished_at >= COALESCE((SELECT MAX(at) FROM events
-                     WHERE task_id = ?1 AND kind = 'task.state'
-                     AND json_extract(data, '$.from') IN ('failed', 'cancelled')), 0)",
-            )
-            .on(self)?
-            .query_row([task.0], |row| row.get(0))
-            .on(self)
+        // The one JSON lookup in cw's SQL, spelt as each engine spells it.
+        let from = if self.is_postgres() {
+            "(data::json ->> 'from')"
+        } else {
+            "json_extract(data, '$.from')"
+        };
+        let sql = format!(
+            "SELECT COUNT(*) FROM merges WHERE task_id = ?1 AND state = 'conflict'
+             AND finished_at >= COALESCE((SELECT MAX(at) FROM events
+                 WHERE task_id = ?1 AND kind = 'task.state' AND {from} IN ('failed', 'cancelled')), 0)"
+        );
+        self.query_one(&sql, args![task.0], |row| row.get(0))
     }
 
     /// The newest `limit` finished requests, newest first.
@@ -117,27 +106,17 @@ impl Tx<'_> {
         let sql = format!(
             "SELECT {MERGE_COLUMNS} FROM merges WHERE state != 'queued' ORDER BY id DESC LIMIT ?1"
         );
-        let mut stmt = self.conn().prepare_cached(&sql).on(self)?;
-        let rows = stmt.query_map([limit], merge_from_row).on(self)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+        self.query_all(&sql, args![limit], merge_from_row)
     }
 
     /// Every finished merge request's end and time, oldest first (the dashboard's chart and
     /// counts; a row per request, so small next to the event log).
     pub fn merge_history(&self) -> Result<Vec<(MergeState, Timestamp)>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached(
-                "SELECT state, finished_at FROM merges WHERE state != 'queued' AND finished_at IS NOT NULL ORDER BY finished_at",
-            )
-            .on(self)?;
-        let rows = stmt
-            .query_map([], |row| {
-                let state: String = row.get(0)?;
-                Ok((state, Timestamp(row.get(1)?)))
-            })
-            .on(self)?;
-        let rows = rows.collect::<rusqlite::Result<Vec<_>>>().on(self)?;
+        let rows = self.query_all(
+            "SELECT state, finished_at FROM merges WHERE state != 'queued' AND finished_at IS NOT NULL ORDER BY finished_at",
+            args![],
+            |row| Ok((row.get::<String>(0)?, Timestamp(row.get(1)?))),
+        )?;
         Ok(rows.into_iter().filter_map(|(state, at)| Some((state.parse().ok()?, at))).collect())
     }
 
@@ -151,22 +130,11 @@ impl Tx<'_> {
         detail: Option<&str>,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let changed = self
-            .conn()
-            .prepare_cached(
-                "UPDATE merges SET state = ?2, commit_sha = ?3, conflict_paths = ?4, detail = ?5,
+        let changed = self.execute(
+            "UPDATE merges SET state = ?2, commit_sha = ?3, conflict_paths = ?4, detail = ?5,
                  finished_at = ?6 WHERE id = ?1 AND state = 'queued'",
-            )
-            .on(self)?
-            .execute(params![
-                merge.id,
-                end.as_str(),
-                commit,
-                json!(paths).to_string(),
-                detail,
-                now.0
-            ])
-            .on(self)?;
+            args![merge.id, end.as_str(), commit, json!(paths).to_string(), detail, now.0],
+        )?;
         if changed > 0 {
             self.append_event(
                 now,
@@ -187,31 +155,28 @@ impl Tx<'_> {
         at: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached("UPDATE merges SET delivered_at = ?2 WHERE id = ?1")
-            .on(self)?
-            .execute(params![merge, at.map(|t| t.0)])
-            .on(self)?;
+        self.execute(
+            "UPDATE merges SET delivered_at = ?2 WHERE id = ?1",
+            args![merge, at.map(|t| t.0)],
+        )?;
         let kind = if at.is_some() { "merge.delivered" } else { "merge.redeliver" };
         self.append_event(now, kind, Some(task), None, &json!({ "merge": merge }))?;
         Ok(())
     }
 }
 
-fn merge_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MergeRecord> {
+fn merge_from_row(r: &Row<'_>) -> Result<MergeRecord, String> {
     let paths: String = r.get(5)?;
     Ok(MergeRecord {
         id: r.get(0)?,
         task: TaskId(r.get(1)?),
-        state: r.get::<_, String>(2)?.parse().map_err(|cause: String| {
-            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, cause.into())
-        })?,
+        state: r.get::<String>(2)?.parse().map_err(|cause: String| format!("column 2: {cause}"))?,
         branch: r.get(3)?,
         commit: r.get(4)?,
         paths: serde_json::from_str(&paths).unwrap_or_default(),
         detail: r.get(6)?,
         requested_at: Timestamp(r.get(7)?),
-        finished_at: r.get::<_, Option<i64>>(8)?.map(Timestamp),
-        delivered_at: r.get::<_, Option<i64>>(9)?.map(Timestamp),
+        finished_at: r.get::<Option<i64>>(8)?.map(Timestamp),
+        delivered_at: r.get::<Option<i64>>(9)?.map(Timestamp),
     })
 }

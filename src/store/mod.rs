@@ -1,17 +1,25 @@
-//! The database: `.cw/cw.db` through rusqlite with bundled SQLite.
+//! The database: SQLite (`.cw/cw.db`, the embedded default) or PostgreSQL (`[store] url`),
+//! behind one contract.
 //!
-//! Owns: opening (WAL, busy timeout, foreign keys), migrations, every SQL statement, appending
-//! `events`, and the change watch other processes wait on.
+//! Owns: opening (`sqlite.rs`, `postgres.rs`), migrations for both (`migrations.rs`), every SQL
+//! statement (written once for both engines, `sql.rs`), appending `events`, and the change watch
+//! other processes wait on.
 //! Must not: decide transitions (the service and model do), touch git or processes.
 //! Invariants: every function here that changes state appends its event in the same transaction;
-//! store functions take a `Tx` and never commit — `Store::write` chooses the scope.
+//! store functions take a `Tx` and never commit — `Store::write` chooses the scope; writes are
+//! serialised on both engines (SQLite's `BEGIN IMMEDIATE`, PostgreSQL's write lock).
 
 mod agents;
+mod copy;
 mod error;
 mod events;
 mod hierarchy;
 mod merges;
+mod migrations;
+mod pg;
 mod questions;
+pub(crate) mod sql;
+mod sqlite;
 mod tasks;
 mod watch;
 
@@ -19,10 +27,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
-use rusqlite_migration::{M, Migrations};
+use rusqlite::{Connection, TransactionBehavior};
+
+use self::pg::PgConn;
+use self::sql::{Row, RowInner, Value};
 
 pub use agents::{AgentProcess, AgentRecord, AgentUsage, NewAgent};
+pub use copy::copy_state;
 pub use error::StoreError;
 pub use events::EventRecord;
 pub use hierarchy::{
@@ -47,159 +58,109 @@ pub fn busy_timeout() -> Duration {
         .map_or(BUSY_TIMEOUT, Duration::from_millis)
 }
 
-/// SQLite's busy handler for every connection: retries a locked database until `busy_timeout`
-/// has passed since the first retry. SQLite's own (`busy_timeout`) first sleeps 1 ms, then 2, 5,
-/// 10…, while cw's write transactions last well under a millisecond: with a dozen `cw mcp`
-/// processes writing at once, a coordinator that lost one race slept longer than the transaction
-/// it waited for. This one polls every 50 µs for the first 2 ms, then every 500 µs, then every
-/// 5 ms.
-fn wait_for_the_write_lock(retries: i32) -> bool {
-    thread_local! {
-        /// When the current wait started, and when it gives up.
-        static WAIT: std::cell::Cell<Option<(Instant, Instant)>> = const { std::cell::Cell::new(None) };
-    }
-    let now = Instant::now();
-    let (since, deadline) = WAIT.with(|wait| {
-        // Retry 0 starts a new wait (SQLite counts per statement).
-        let current = match wait.get() {
-            Some(current) if retries > 0 => current,
-            _ => (now, now + busy_timeout()),
-        };
-        wait.set(Some(current));
-        current
-    });
-    if now >= deadline {
-        return false;
-    }
-    let waited = now.duration_since(since);
-    let nap = if waited < Duration::from_millis(2) {
-        Duration::from_micros(50)
-    } else if waited < Duration::from_millis(50) {
-        Duration::from_micros(500)
-    } else {
-        Duration::from_millis(5)
-    };
-    std::thread::sleep(nap.min(deadline - now));
-    true
+/// Where a repository's state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// An SQLite file (`.cw/cw.db`).
+    File(PathBuf),
+    /// A PostgreSQL database, as a URL (`postgres://user@host/db`) or key-value string.
+    Postgres(String),
 }
 
-const MIGRATIONS_SLICE: &[M<'_>] = &[
-    M::up(include_str!("migrations/001_initial.sql")),
-    M::up(include_str!("migrations/002_deliveries.sql")),
-    M::up(include_str!("migrations/003_agents_by_task.sql")),
-    M::up(include_str!("migrations/004_id_floors.sql")),
-    M::up(include_str!("migrations/005_agent_kind.sql")),
-    M::up(include_str!("migrations/006_message_keys.sql")),
-    M::up(include_str!("migrations/007_task_keys.sql")),
-    M::up(include_str!("migrations/008_drop_agents_by_task.sql")),
-    M::up(include_str!("migrations/009_restart_requests.sql")),
-    M::up(include_str!("migrations/010_events_by_task.sql")),
-];
-const MIGRATIONS: Migrations<'_> = Migrations::from_slice(MIGRATIONS_SLICE);
-
-/// SQLite takes an empty file for a new database: opened, cw would start again at `t1` beside
-/// the branches and worktrees of the state that was lost. An empty file with a write-ahead log
-/// holding its pages is a database not yet checkpointed, and fine.
-fn refuse_empty_file(path: &Path) -> Result<(), StoreError> {
-    let len = |path: &Path| fs_err::metadata(path).map_or(0, |m| m.len());
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    if len(path) == 0 && len(Path::new(&wal)) == 0 {
-        return Err(StoreError::Corrupt {
-            path: path.to_owned(),
-            cause: "the file is empty (0 bytes): the state it held is lost".to_owned(),
-        });
-    }
-    Ok(())
-}
-
-/// The file that keeps this process from writing the database, if one does: the database
-/// itself, its directory (SQLite creates its `-wal` and `-shm` files beside it), or a leftover
-/// `-wal` or `-shm` file, each asked of the kernel (`access(2)`, which knows about read-only
-/// mounts and the user's groups).
-pub(crate) fn unwritable(path: &Path) -> Option<PathBuf> {
-    use nix::unistd::{AccessFlags, access};
-    let writable = |p: &Path| access(p, AccessFlags::W_OK).is_ok();
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    [path.to_owned(), dir.to_owned(), sibling(path, "-shm"), sibling(path, "-wal")]
-        .into_iter()
-        .find(|p| p.exists() && !writable(p))
-}
-
-/// An open database. Safe to share between threads; writes are serialised by SQLite itself.
+/// An open database. Safe to share between threads; writes are serialised by the engine.
 pub struct Store {
-    conn: Mutex<Connection>,
-    path: PathBuf,
+    engine: Engine,
+    /// The database as cw names it: its file, or its URL without the password.
+    shown: PathBuf,
     /// Set when this process cannot write the database: the file in the way. Reads work.
     read_only: Option<PathBuf>,
 }
 
+enum Engine {
+    Sqlite(Mutex<Connection>),
+    Postgres { conn: Mutex<PgConn>, config: Box<::postgres::Config> },
+}
+
 /// A transaction in progress. Store functions take `&Tx` and never commit.
 pub struct Tx<'c> {
-    inner: rusqlite::Transaction<'c>,
+    conn: TxConn<'c>,
+    shown: &'c Path,
     appended_events: std::cell::Cell<bool>,
+    /// A statement failed because the connection was lost (PostgreSQL): the transaction may
+    /// be run again.
+    connection_lost: std::cell::Cell<bool>,
+}
+
+enum TxConn<'c> {
+    Sqlite(rusqlite::Transaction<'c>),
+    Postgres(&'c PgConn),
+}
+
+/// Rolls back a PostgreSQL transaction that did not finish (its body failed or panicked), so
+/// the connection is clean for the next one.
+struct Unfinished<'c>(Option<&'c PgConn>);
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            let _ = conn.finish(false, false);
+        }
+    }
+}
+
+/// How a transaction ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Write,
+    Rehearse,
+    Read,
 }
 
 impl Store {
-    /// Creates the database file, applies every migration. Fails if the file exists.
-    pub fn create(path: &Path) -> Result<Store, StoreError> {
-        if path.exists() {
-            return Err(StoreError::AlreadyExists { path: path.to_owned() });
+    /// Creates the database with every migration applied. Fails if the file exists, or if the
+    /// PostgreSQL database already holds cw's state.
+    pub fn create_at(location: &Location) -> Result<Store, StoreError> {
+        match location {
+            Location::File(path) => Ok(Store::sqlite(sqlite::create(path)?, path, None)),
+            Location::Postgres(url) => Store::postgres(url, true),
         }
-        let mut conn = open_connection(path, OpenFlags::default())?;
-        MIGRATIONS.to_latest(&mut conn).map_err(|source| StoreError::Migration {
-            path: path.to_owned(),
-            cause: source.to_string(),
-        })?;
-        Ok(Store { conn: Mutex::new(conn), path: path.to_owned(), read_only: None })
     }
 
     /// Opens an existing database and brings its schema up to date.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
-        if !path.exists() {
-            return Err(StoreError::Missing { path: path.to_owned() });
+    pub fn open_at(location: &Location) -> Result<Store, StoreError> {
+        match location {
+            Location::File(path) => {
+                let (conn, read_only) = sqlite::open(path)?;
+                Ok(Store::sqlite(conn, path, read_only))
+            }
+            Location::Postgres(url) => Store::postgres(url, false),
         }
-        refuse_empty_file(path)?;
-        if let Some(culprit) = unwritable(path) {
-            return Store::open_read_only(path, culprit);
-        }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = open_connection(path, flags)?;
-        // Cheap when up to date: one read of `user_version`.
-        MIGRATIONS.to_latest(&mut conn).map_err(|source| StoreError::Migration {
-            path: path.to_owned(),
-            cause: source.to_string(),
-        })?;
-        Ok(Store { conn: Mutex::new(conn), path: path.to_owned(), read_only: None })
     }
 
-    /// Opens a database this process cannot write (`culprit` is in the way) for reading; every
-    /// write is refused with `StoreError::ReadOnly` naming `culprit`.
-    fn open_read_only(path: &Path, culprit: PathBuf) -> Result<Store, StoreError> {
-        let migration = |source: rusqlite_migration::Error| StoreError::Migration {
-            path: path.to_owned(),
-            cause: source.to_string(),
-        };
-        let mut conn = read_only_connection(path, false)?;
-        let pending = match MIGRATIONS.pending_migrations(&conn) {
-            Ok(pending) => pending,
-            // A WAL database whose -wal and -shm files are gone (its last writer closed it
-            // cleanly) cannot be read by SQLite's usual read-only path when it cannot create
-            // them. Then the file holds every page, and it is read as immutable: no writer can
-            // be mid-way, since a writer would have made the -wal first.
-            Err(_) if !sibling(path, "-wal").exists() => {
-                conn = read_only_connection(path, true)?;
-                MIGRATIONS.pending_migrations(&conn).map_err(migration)?
-            }
-            Err(err) => return Err(migration(err)),
-        };
-        let store =
-            Store { conn: Mutex::new(conn), path: path.to_owned(), read_only: Some(culprit) };
-        if pending > 0 {
-            // An older schema must be migrated (a write) before this cw can read it.
-            return Err(store.refuse_write());
-        }
-        Ok(store)
+    /// Creates an SQLite database file.
+    pub fn create(path: &Path) -> Result<Store, StoreError> {
+        Store::create_at(&Location::File(path.to_owned()))
+    }
+
+    /// Opens an SQLite database file.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_at(&Location::File(path.to_owned()))
+    }
+
+    fn sqlite(conn: Connection, path: &Path, read_only: Option<PathBuf>) -> Store {
+        Store { engine: Engine::Sqlite(Mutex::new(conn)), shown: path.to_owned(), read_only }
+    }
+
+    fn postgres(url: &str, fresh: bool) -> Result<Store, StoreError> {
+        let config = pg::parse(url)?;
+        let conn = PgConn::connect(config.clone())?;
+        conn.migrate(fresh)?;
+        let shown = conn.shown().to_owned();
+        Ok(Store {
+            engine: Engine::Postgres { conn: Mutex::new(conn), config: Box::new(config) },
+            shown,
+            read_only: None,
+        })
     }
 
     /// The file that keeps this process from writing, when it opened the database read-only.
@@ -208,148 +169,258 @@ impl Store {
     }
 
     fn refuse_write(&self) -> StoreError {
-        let culprit = self.read_only.clone().unwrap_or_else(|| self.path.clone());
-        StoreError::ReadOnly { path: self.path.clone(), culprit }
+        let culprit = self.read_only.clone().unwrap_or_else(|| self.shown.clone());
+        StoreError::ReadOnly { path: self.shown.clone(), culprit }
     }
 
-    /// The database file.
+    /// The database as cw names it: its file, or its PostgreSQL URL without the password.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shown
     }
 
-    /// Runs `body` in one `BEGIN IMMEDIATE` transaction and commits it if `body` succeeds.
-    /// Other processes waiting on a `ChangeWatch` wake up if events were appended.
-    pub fn write<T, E>(&self, body: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    /// Whether the state is in PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.engine, Engine::Postgres { .. })
+    }
+
+    /// Runs `body` in one write transaction (SQLite's `BEGIN IMMEDIATE`, PostgreSQL's write
+    /// lock) and commits it if `body` succeeds. Waiters in other processes wake up if events
+    /// were appended.
+    pub fn write<T, E>(&self, body: impl FnMut(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
-        if self.read_only.is_some() {
-            return Err(self.refuse_write().into());
-        }
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|err| StoreError::from_sqlite(err, &self.path))?;
-        let tx = Tx { inner: tx, appended_events: std::cell::Cell::new(false) };
-        let value = body(&tx)?;
-        let appended = tx.appended_events.get();
-        tx.inner.commit().map_err(|err| StoreError::from_sqlite(err, &self.path))?;
-        if appended {
-            watch::notify_local(&self.path);
-        }
-        Ok(value)
+        self.run(Scope::Write, body)
     }
 
     /// Runs `body` in a write transaction and always rolls it back: a dry run that sees exactly
     /// what a real write would.
-    pub fn rehearse<T, E>(&self, body: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    pub fn rehearse<T, E>(&self, body: impl FnMut(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
-        if self.read_only.is_some() {
-            return Err(self.refuse_write().into());
-        }
-        if self.read_only.is_some() {
-            return Err(self.refuse_write().into());
-        }
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|err| StoreError::from_sqlite(err, &self.path))?;
-        let tx = Tx { inner: tx, appended_events: std::cell::Cell::new(false) };
-        let value = body(&tx)?;
-        tx.inner.rollback().map_err(|err| StoreError::from_sqlite(err, &self.path))?;
-        Ok(value)
+        self.run(Scope::Rehearse, body)
     }
 
     /// Runs `body` in a read transaction: a consistent snapshot, no lock held against writers.
-    pub fn read<T, E>(&self, body: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    pub fn read<T, E>(&self, body: impl FnMut(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Deferred)
-            .map_err(|err| StoreError::from_sqlite(err, &self.path))?;
-        let tx = Tx { inner: tx, appended_events: std::cell::Cell::new(false) };
-        let value = body(&tx)?;
-        debug_assert!(!tx.appended_events.get(), "invariant: read transactions append no events");
-        tx.inner.finish().map_err(|err| StoreError::from_sqlite(err, &self.path))?;
-        Ok(value)
+        self.run(Scope::Read, body)
+    }
+
+    fn run<T, E>(&self, scope: Scope, mut body: impl FnMut(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        if scope != Scope::Read && self.read_only.is_some() {
+            return Err(self.refuse_write().into());
+        }
+        let shown = self.shown.as_path();
+        match &self.engine {
+            Engine::Sqlite(conn) => {
+                let mut conn = lock(conn);
+                let behavior = match scope {
+                    Scope::Write | Scope::Rehearse => TransactionBehavior::Immediate,
+                    Scope::Read => TransactionBehavior::Deferred,
+                };
+                let tx = conn
+                    .transaction_with_behavior(behavior)
+                    .map_err(|err| StoreError::from_sqlite(err, shown))?;
+                let tx = Tx::new(TxConn::Sqlite(tx), shown);
+                let value = body(&tx)?;
+                let appended = tx.appended_events.get();
+                let TxConn::Sqlite(inner) = tx.conn else { unreachable!("an SQLite transaction") };
+                let ended = match scope {
+                    Scope::Write => inner.commit(),
+                    Scope::Rehearse => inner.rollback(),
+                    Scope::Read => {
+                        debug_assert!(!appended, "invariant: read transactions append no events");
+                        inner.finish()
+                    }
+                };
+                ended.map_err(|err| StoreError::from_sqlite(err, shown))?;
+                if appended && scope == Scope::Write {
+                    watch::notify_local(shown);
+                }
+                Ok(value)
+            }
+            Engine::Postgres { conn, .. } => {
+                let conn = lock(conn);
+                let deadline = Instant::now() + busy_timeout();
+                loop {
+                    conn.begin(scope != Scope::Read)?;
+                    let mut unfinished = Unfinished(Some(&conn));
+                    let tx = Tx::new(TxConn::Postgres(&conn), shown);
+                    let value = match body(&tx) {
+                        Ok(value) => value,
+                        // The connection died before COMMIT was sent: the server rolled the
+                        // transaction back, so it is run again on a new connection (bodies only
+                        // touch the database). A loss at COMMIT itself is not retried: it may
+                        // have committed.
+                        Err(_) if tx.connection_lost.get() && Instant::now() < deadline => {
+                            drop(unfinished);
+                            continue;
+                        }
+                        Err(err) => return Err(err),
+                    };
+                    let appended = tx.appended_events.get();
+                    unfinished.0 = None;
+                    conn.finish(scope == Scope::Write, appended && scope == Scope::Write)?;
+                    return Ok(value);
+                }
+            }
+        }
     }
 
     /// A watcher that wakes when any process appends an event to this database.
     pub fn watch(&self) -> Result<ChangeWatch, StoreError> {
-        ChangeWatch::open(&self.path)
+        match &self.engine {
+            Engine::Sqlite(_) => ChangeWatch::sqlite(&self.shown),
+            Engine::Postgres { config, .. } => {
+                // Subscribed before reading the newest id: no event can fall between the two.
+                let latest = pg::listen(config);
+                let seen = self.read(|tx| tx.latest_event_id())?;
+                Ok(ChangeWatch::postgres(latest, seen))
+            }
+        }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves the connection usable: SQLite rolls back the
-        // unfinished transaction when the `Transaction` is dropped during unwinding.
-        self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Runs SQL with no parameters against PostgreSQL outside cw's transactions (tests and
+    /// tools that set a database up); refused on SQLite.
+    #[doc(hidden)]
+    pub fn postgres_batch(&self, sql: &str) -> Result<(), StoreError> {
+        match &self.engine {
+            Engine::Postgres { conn, .. } => lock(conn).batch(sql.to_owned()),
+            Engine::Sqlite(_) => Err(StoreError::Corrupt {
+                path: self.shown.clone(),
+                cause: "not a PostgreSQL database".to_owned(),
+            }),
+        }
     }
 }
 
-impl Tx<'_> {
-    fn conn(&self) -> &rusqlite::Transaction<'_> {
-        &self.inner
+/// A panic while holding the lock leaves the connection usable: SQLite rolls back the
+/// unfinished transaction when the `Transaction` is dropped during unwinding, and `Unfinished`
+/// rolls back PostgreSQL's.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl<'c> Tx<'c> {
+    fn new(conn: TxConn<'c>, shown: &'c Path) -> Tx<'c> {
+        Tx {
+            conn,
+            shown,
+            appended_events: std::cell::Cell::new(false),
+            connection_lost: std::cell::Cell::new(false),
+        }
     }
 
     fn mark_event_appended(&self) {
         self.appended_events.set(true);
     }
-}
 
-/// `path` with `suffix` appended to its file name (`cw.db` → `cw.db-wal`).
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
+    /// The database as cw names it, for errors.
+    fn shown(&self) -> &Path {
+        self.shown
+    }
 
-/// A read-only connection; `immutable` tells SQLite the file cannot change while it is open.
-fn read_only_connection(path: &Path, immutable: bool) -> Result<Connection, StoreError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = if immutable {
-        let flags = flags | OpenFlags::SQLITE_OPEN_URI;
-        Connection::open_with_flags(format!("file:{}?immutable=1", uri_path(path)), flags)
-    } else {
-        Connection::open_with_flags(path, flags)
-    };
-    let conn = conn.map_err(|err| StoreError::from_sqlite(err, path))?;
-    conn.busy_handler(Some(wait_for_the_write_lock))
-        .and_then(|()| conn.pragma_update(None, "foreign_keys", "ON"))
-        .map_err(|err| StoreError::from_sqlite(err, path))?;
-    Ok(conn)
-}
+    /// Whether this transaction runs on PostgreSQL (for the rare statement spelt differently).
+    fn is_postgres(&self) -> bool {
+        matches!(self.conn, TxConn::Postgres(_))
+    }
 
-/// A path as the path part of an SQLite `file:` URI: every byte but unreserved ones and `/`
-/// percent-encoded (a `?` or `#` in a directory name must not start the query).
-fn uri_path(path: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    let mut out = String::new();
-    for &byte in path.as_os_str().as_bytes() {
-        if byte.is_ascii_alphanumeric() || b"/-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
+    /// Remembers a lost connection (see `Store::run`).
+    fn note(&self, err: &StoreError) {
+        if err.is_transient() {
+            self.connection_lost.set(true);
         }
     }
-    out
-}
 
-fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(path, flags)
-        .map_err(|err| StoreError::from_sqlite(err, path))?;
-    configure(&conn).map_err(|err| StoreError::from_sqlite(err, path))?;
-    Ok(conn)
-}
+    fn corrupt(&self, cause: String) -> StoreError {
+        StoreError::Corrupt { path: self.shown.to_owned(), cause }
+    }
 
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_handler(Some(wait_for_the_write_lock))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.set_prepared_statement_cache_capacity(64);
-    Ok(())
+    /// Runs one statement; the number of rows it changed.
+    fn execute(&self, sql: &str, args: &[Value]) -> Result<u64, StoreError> {
+        match &self.conn {
+            TxConn::Sqlite(tx) => tx
+                .prepare_cached(sql)
+                .and_then(|mut stmt| stmt.execute(rusqlite::params_from_iter(args)))
+                .map(|n| n as u64)
+                .map_err(|err| StoreError::from_sqlite(err, self.shown)),
+            TxConn::Postgres(conn) => conn.execute(sql, args).inspect_err(|err| self.note(err)),
+        }
+    }
+
+    /// Runs one query and hands each row to `each`.
+    fn query_each(
+        &self,
+        sql: &str,
+        args: &[Value],
+        mut each: impl FnMut(&Row<'_>) -> Result<(), String>,
+    ) -> Result<(), StoreError> {
+        match &self.conn {
+            TxConn::Sqlite(tx) => {
+                let sqlite = |err| StoreError::from_sqlite(err, self.shown);
+                let mut stmt = tx.prepare_cached(sql).map_err(sqlite)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(args)).map_err(sqlite)?;
+                while let Some(row) = rows.next().map_err(sqlite)? {
+                    each(&Row { inner: RowInner::Sqlite(row) }).map_err(|c| self.corrupt(c))?;
+                }
+                Ok(())
+            }
+            TxConn::Postgres(conn) => {
+                for row in conn.query(sql, args).inspect_err(|err| self.note(err))? {
+                    each(&Row { inner: RowInner::Owned(&row) }).map_err(|c| self.corrupt(c))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Every row of a query, each read by `read`.
+    fn query_all<T>(
+        &self,
+        sql: &str,
+        args: &[Value],
+        read: impl Fn(&Row<'_>) -> Result<T, String>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut all = Vec::new();
+        self.query_each(sql, args, |row| {
+            all.push(read(row)?);
+            Ok(())
+        })?;
+        Ok(all)
+    }
+
+    /// The first row of a query, if there is one.
+    fn query_opt<T>(
+        &self,
+        sql: &str,
+        args: &[Value],
+        read: impl Fn(&Row<'_>) -> Result<T, String>,
+    ) -> Result<Option<T>, StoreError> {
+        let mut first = None;
+        self.query_each(sql, args, |row| {
+            if first.is_none() {
+                first = Some(read(row)?);
+            }
+            Ok(())
+        })?;
+        Ok(first)
+    }
+
+    /// The one row a query always gives (an aggregate, a `RETURNING`).
+    fn query_one<T>(
+        &self,
+        sql: &str,
+        args: &[Value],
+        read: impl Fn(&Row<'_>) -> Result<T, String>,
+    ) -> Result<T, StoreError> {
+        self.query_opt(sql, args, read)?
+            .ok_or_else(|| self.corrupt(format!("no row from: {}", sql.trim())))
+    }
 }

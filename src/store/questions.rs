@@ -1,9 +1,8 @@
 //! Questions for the human, and messages for agents.
 
-use rusqlite::{OptionalExtension, params};
 use serde_json::json;
 
-use super::error::SqlResultExt;
+use super::sql::{Row, args};
 use super::{StoreError, Tx};
 use crate::model::{AgentId, MessageId, QuestionId, QuestionStatus, TaskId, Timestamp};
 
@@ -46,14 +45,18 @@ impl Tx<'_> {
         options: &[String],
         now: Timestamp,
     ) -> Result<QuestionId, StoreError> {
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO questions (agent_id, task_id, question, options, asked_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .on(self)?
-            .execute(params![agent.map(AgentId::get), task.map(TaskId::get), question, json!(options).to_string(), now.0])
-            .on(self)?;
-        let id = QuestionId(self.conn().last_insert_rowid());
+        let id = self.query_one(
+            "INSERT INTO questions (agent_id, task_id, question, options, asked_at)
+             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+            args![
+                agent.map(AgentId::get),
+                task.map(TaskId::get),
+                question,
+                json!(options).to_string(),
+                now.0
+            ],
+            |row| row.get(0).map(QuestionId),
+        )?;
         self.append_event(
             now,
             "question.asked",
@@ -68,12 +71,7 @@ impl Tx<'_> {
     /// One question, or `None` if the id is unknown.
     pub fn question(&self, id: QuestionId) -> Result<Option<QuestionRecord>, StoreError> {
         let sql = format!("SELECT {QUESTION_COLUMNS} FROM questions WHERE id = ?1");
-        self.conn()
-            .prepare_cached(&sql)
-            .on(self)?
-            .query_row([id.0], question_from_row)
-            .optional()
-            .on(self)
+        self.query_opt(&sql, args![id.0], question_from_row)
     }
 
     /// The open question `agent` already asked with exactly this text, if any.
@@ -85,12 +83,7 @@ impl Tx<'_> {
         let sql = format!(
             "SELECT {QUESTION_COLUMNS} FROM questions WHERE agent_id = ?1 AND question = ?2 AND status = 'open' ORDER BY id LIMIT 1"
         );
-        self.conn()
-            .prepare_cached(&sql)
-            .on(self)?
-            .query_row(params![agent.0, question], question_from_row)
-            .optional()
-            .on(self)
+        self.query_opt(&sql, args![agent.0, question], question_from_row)
     }
 
     /// The oldest answer to a question `agent` asked that it has not been given yet.
@@ -99,24 +92,15 @@ impl Tx<'_> {
             "SELECT {QUESTION_COLUMNS} FROM questions WHERE agent_id = ?1 AND status = 'answered'
              AND delivered_at IS NULL ORDER BY answered_at, id LIMIT 1"
         );
-        self.conn()
-            .prepare_cached(&sql)
-            .on(self)?
-            .query_row([agent.0], question_from_row)
-            .optional()
-            .on(self)
+        self.query_opt(&sql, args![agent.0], question_from_row)
     }
 
     /// Records that the answer reached the agent (in its `ask_user` call or a resumed session).
     pub fn mark_answer_delivered(&self, id: QuestionId, now: Timestamp) -> Result<(), StoreError> {
-        let changed = self
-            .conn()
-            .prepare_cached(
-                "UPDATE questions SET delivered_at = ?2 WHERE id = ?1 AND delivered_at IS NULL",
-            )
-            .on(self)?
-            .execute(params![id.0, now.0])
-            .on(self)?;
+        let changed = self.execute(
+            "UPDATE questions SET delivered_at = ?2 WHERE id = ?1 AND delivered_at IS NULL",
+            args![id.0, now.0],
+        )?;
         if changed > 0 {
             self.append_event(
                 now,
@@ -135,12 +119,7 @@ impl Tx<'_> {
             "SELECT {QUESTION_COLUMNS} FROM questions WHERE task_id = ?1 AND agent_id IS NULL
              ORDER BY id DESC LIMIT 1"
         );
-        self.conn()
-            .prepare_cached(&sql)
-            .on(self)?
-            .query_row([task.0], question_from_row)
-            .optional()
-            .on(self)
+        self.query_opt(&sql, args![task.0], question_from_row)
     }
 
     /// Open questions, oldest first.
@@ -148,27 +127,23 @@ impl Tx<'_> {
         let sql = format!(
             "SELECT {QUESTION_COLUMNS} FROM questions WHERE status = 'open' ORDER BY asked_at, id"
         );
-        let mut stmt = self.conn().prepare_cached(&sql).on(self)?;
-        let rows = stmt.query_map([], question_from_row).on(self)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+        self.query_all(&sql, args![], question_from_row)
     }
 
     /// Every question, open or not, oldest first.
     pub fn all_questions(&self) -> Result<Vec<QuestionRecord>, StoreError> {
         let sql = format!("SELECT {QUESTION_COLUMNS} FROM questions ORDER BY asked_at, id");
-        let mut stmt = self.conn().prepare_cached(&sql).on(self)?;
-        let rows = stmt.query_map([], question_from_row).on(self)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+        self.query_all(&sql, args![], question_from_row)
     }
 
     /// How many questions are open.
     pub fn open_question_count(&self) -> Result<usize, StoreError> {
-        let count: i64 = self
-            .conn()
-            .prepare_cached("SELECT count(*) FROM questions WHERE status = 'open'")
-            .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
-            .on(self)?;
-        Ok(usize::try_from(count).unwrap_or(0))
+        let count: u64 = self.query_one(
+            "SELECT count(*) FROM questions WHERE status = 'open'",
+            args![],
+            |row| row.get(0),
+        )?;
+        Ok(usize::try_from(count).unwrap_or(usize::MAX))
     }
 
     /// Records the answer to an open question; false if it was not open any more.
@@ -179,15 +154,8 @@ impl Tx<'_> {
         by: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let changed = self
-            .conn()
-            .prepare_cached(
-                "UPDATE questions SET status = 'answered', answer = ?2, answered_by = ?3, answered_at = ?4
-                 WHERE id = ?1 AND status = 'open'",
-            )
-            .on(self)?
-            .execute(params![id.0, answer, by, now.0])
-            .on(self)?;
+        let changed = self.execute("UPDATE questions SET status = 'answered', answer = ?2, answered_by = ?3, answered_at = ?4
+                 WHERE id = ?1 AND status = 'open'", args![id.0, answer, by, now.0])?;
         if changed > 0 {
             self.append_event(
                 now,
@@ -210,7 +178,7 @@ impl Tx<'_> {
     ) -> Result<MessageId, StoreError> {
         let inserted = self.insert_message_once(agent, sender, body, None, now)?;
         inserted.ok_or_else(|| StoreError::Corrupt {
-            path: self.conn().path().map(Into::into).unwrap_or_default(),
+            path: self.shown().to_owned(),
             cause: "a message without a key was not inserted".to_owned(),
         })
     }
@@ -224,19 +192,13 @@ impl Tx<'_> {
         dedupe_key: Option<&str>,
         now: Timestamp,
     ) -> Result<Option<MessageId>, StoreError> {
-        let inserted = self
-            .conn()
-            .prepare_cached(
-                "INSERT INTO messages (agent_id, sender, body, created_at, dedupe_key) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT DO NOTHING",
-            )
-            .on(self)?
-            .execute(params![agent.0, sender, body, now.0, dedupe_key])
-            .on(self)?;
-        if inserted == 0 {
-            return Ok(None);
-        }
-        let id = MessageId(self.conn().last_insert_rowid());
+        let inserted = self.query_opt(
+            "INSERT INTO messages (agent_id, sender, body, created_at, dedupe_key)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING RETURNING id",
+            args![agent.0, sender, body, now.0, dedupe_key],
+            |row| row.get(0).map(MessageId),
+        )?;
+        let Some(id) = inserted else { return Ok(None) };
         self.append_event(
             now,
             "message.sent",
@@ -249,15 +211,12 @@ impl Tx<'_> {
 
     /// Every message to `agent`, oldest first.
     pub fn messages_for(&self, agent: AgentId) -> Result<Vec<MessageRecord>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached(
-                "SELECT id, agent_id, sender, body, created_at, read_at FROM messages
+        self.query_all(
+            "SELECT id, agent_id, sender, body, created_at, read_at FROM messages
                  WHERE agent_id = ?1 ORDER BY id",
-            )
-            .on(self)?;
-        let rows = stmt.query_map([agent.0], message_from_row).on(self)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+            args![agent.0],
+            message_from_row,
+        )
     }
 
     /// When the newest unread message for `agent` was sent, if it has any.
@@ -265,14 +224,11 @@ impl Tx<'_> {
         &self,
         agent: AgentId,
     ) -> Result<Option<Timestamp>, StoreError> {
-        let at: Option<i64> = self
-            .conn()
-            .prepare_cached(
-                "SELECT max(created_at) FROM messages WHERE agent_id = ?1 AND read_at IS NULL",
-            )
-            .on(self)?
-            .query_row([agent.0], |row| row.get(0))
-            .on(self)?;
+        let at: Option<i64> = self.query_one(
+            "SELECT max(created_at) FROM messages WHERE agent_id = ?1 AND read_at IS NULL",
+            args![agent.0],
+            |row| row.get(0),
+        )?;
         Ok(at.map(Timestamp))
     }
 
@@ -282,15 +238,12 @@ impl Tx<'_> {
         agent: AgentId,
         now: Timestamp,
     ) -> Result<Vec<MessageRecord>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached(
-                "UPDATE messages SET read_at = ?2 WHERE agent_id = ?1 AND read_at IS NULL
-                 RETURNING id, agent_id, sender, body, created_at, read_at",
-            )
-            .on(self)?;
-        let rows = stmt.query_map(params![agent.0, now.0], message_from_row).on(self)?;
-        let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>().on(self)?;
+        let mut messages = self.query_all(
+            "UPDATE messages SET read_at = ?2 WHERE agent_id = ?1 AND read_at IS NULL
+             RETURNING id, agent_id, sender, body, created_at, read_at",
+            args![agent.0, now.0],
+            message_from_row,
+        )?;
         messages.sort_by_key(|m| m.id);
         if !messages.is_empty() {
             self.append_event(
@@ -305,31 +258,32 @@ impl Tx<'_> {
     }
 }
 
-fn question_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QuestionRecord> {
+fn question_from_row(r: &Row<'_>) -> Result<QuestionRecord, String> {
     let options: String = r.get(4)?;
     Ok(QuestionRecord {
         id: QuestionId(r.get(0)?),
-        agent: r.get::<_, Option<i64>>(1)?.map(AgentId),
-        task: r.get::<_, Option<i64>>(2)?.map(TaskId),
+        agent: r.get::<Option<i64>>(1)?.map(AgentId),
+        task: r.get::<Option<i64>>(2)?.map(TaskId),
         question: r.get(3)?,
         options: serde_json::from_str(&options).unwrap_or_default(),
-        status: r.get::<_, String>(5)?.parse().map_err(|cause: String| {
-            rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, cause.into())
-        })?,
+        status: r
+            .get::<String>(5)?
+            .parse()
+            .map_err(|cause: String| format!("column 5: {cause}"))?,
         answer: r.get(6)?,
         answered_by: r.get(7)?,
         asked_at: Timestamp(r.get(8)?),
-        answered_at: r.get::<_, Option<i64>>(9)?.map(Timestamp),
+        answered_at: r.get::<Option<i64>>(9)?.map(Timestamp),
     })
 }
 
-fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRecord> {
+fn message_from_row(r: &Row<'_>) -> Result<MessageRecord, String> {
     Ok(MessageRecord {
         id: MessageId(r.get(0)?),
         agent: AgentId(r.get(1)?),
         sender: r.get(2)?,
         body: r.get(3)?,
         created_at: Timestamp(r.get(4)?),
-        read_at: r.get::<_, Option<i64>>(5)?.map(Timestamp),
+        read_at: r.get::<Option<i64>>(5)?.map(Timestamp),
     })
 }

@@ -6,10 +6,9 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{OptionalExtension, Row, params};
 use serde_json::json;
 
-use super::error::SqlResultExt;
+use super::sql::{Row, args};
 use super::{StoreError, Tx};
 use crate::model::{AgentId, PlanId, TaskId, TaskState, Timestamp};
 
@@ -103,37 +102,34 @@ impl Tx<'_> {
         state: TaskState,
         now: Timestamp,
     ) -> Result<TaskId, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached(
-                "INSERT INTO tasks (id, plan_id, key, title, description, files, verify, done_criteria,
-                    kind, needs_human, state, priority, phase_seq, wave, metadata, created_at, updated_at,
-                    dedupe_key)
-                 VALUES (max(coalesce((SELECT max(id) FROM tasks), 0),
-                             coalesce((SELECT above FROM id_floors WHERE entity = 'tasks'), 0)) + 1,
-                    ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16)",
-            )
-            .on(self)?;
-        stmt.execute(params![
-            task.plan.map(PlanId::get),
-            task.key,
-            task.title,
-            task.description,
-            json!(task.files).to_string(),
-            task.verify,
-            task.done_criteria,
-            if task.kind.is_empty() { "auto" } else { &task.kind },
-            task.needs_human,
-            state.as_str(),
-            task.priority,
-            task.phase_seq,
-            task.wave,
-            if task.metadata.is_empty() { "{}" } else { &task.metadata },
-            now.0,
-            task.dedupe_key,
-        ])
-        .on(self)?;
-        let id = TaskId(self.conn().last_insert_rowid());
+        let id = self.query_one(
+            "INSERT INTO tasks (id, plan_id, key, title, description, files, verify, done_criteria,
+                kind, needs_human, state, priority, phase_seq, wave, metadata, created_at, updated_at,
+                dedupe_key)
+             VALUES ((SELECT coalesce(max(n), 0) + 1 FROM (SELECT max(id) AS n FROM tasks
+                          UNION ALL SELECT above FROM id_floors WHERE entity = 'tasks') AS floors),
+                ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16)
+             RETURNING id",
+            args![
+                task.plan.map(PlanId::get),
+                &task.key,
+                &task.title,
+                &task.description,
+                json!(task.files).to_string(),
+                &task.verify,
+                &task.done_criteria,
+                if task.kind.is_empty() { "auto" } else { &task.kind },
+                task.needs_human,
+                state.as_str(),
+                task.priority,
+                task.phase_seq,
+                task.wave,
+                if task.metadata.is_empty() { "{}" } else { &task.metadata },
+                now.0,
+                &task.dedupe_key,
+            ],
+            |row| row.get(0).map(TaskId),
+        )?;
         self.append_event(
             now,
             "task.created",
@@ -151,18 +147,14 @@ impl Tx<'_> {
         update: &TaskTextUpdate,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let changed = self
-            .conn()
-            .prepare_cached(
-                "UPDATE tasks SET title = ?2, description = ?3, files = ?4, verify = ?5,
+        let changed = self.execute(
+            "UPDATE tasks SET title = ?2, description = ?3, files = ?4, verify = ?5,
                     done_criteria = ?6, kind = ?7, needs_human = ?8, phase_seq = ?9, wave = ?10,
                     metadata = ?11, updated_at = ?12
                  WHERE id = ?1 AND (title, description, files, verify, done_criteria, kind,
                     needs_human, phase_seq, wave, metadata)
-                    IS NOT (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
-            .on(self)?
-            .execute(params![
+                    IS DISTINCT FROM (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            args![
                 id.0,
                 update.title,
                 update.description,
@@ -175,8 +167,8 @@ impl Tx<'_> {
                 update.wave,
                 update.metadata,
                 now.0
-            ])
-            .on(self)?;
+            ],
+        )?;
         if changed > 0 {
             self.append_event(now, "task.updated", Some(id), None, &json!({ "source": "import" }))?;
         }
@@ -186,29 +178,21 @@ impl Tx<'_> {
     /// One task, or `None` if the id is unknown.
     pub fn task(&self, id: TaskId) -> Result<Option<TaskRecord>, StoreError> {
         let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1");
-        self.conn()
-            .prepare_cached(&sql)
-            .on(self)?
-            .query_row([id.0], task_from_row)
-            .optional()
-            .on(self)
+        self.query_opt(&sql, args![id.0], task_from_row)
     }
 
     /// Tasks matching `filter`, in plan order then id.
     pub fn tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskRecord>, StoreError> {
         let sql = format!(
             "SELECT {TASK_COLUMNS} FROM tasks
-             WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR plan_id = ?2)
+             WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1) AND (CAST(?2 AS BIGINT) IS NULL OR plan_id = ?2)
              ORDER BY phase_seq, plan_id IS NULL, plan_id, id"
         );
-        let mut stmt = self.conn().prepare_cached(&sql).on(self)?;
-        let rows = stmt
-            .query_map(
-                params![filter.state.map(TaskState::as_str), filter.plan.map(PlanId::get)],
-                task_from_row,
-            )
-            .on(self)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+        self.query_all(
+            &sql,
+            args![filter.state.map(TaskState::as_str), filter.plan.map(PlanId::get)],
+            task_from_row,
+        )
     }
 
     /// Tasks of one plan keyed by their import key. Its own query, on the plan index: the
@@ -216,50 +200,33 @@ impl Tx<'_> {
     /// import asks once per plan (re-importing 5,000 plans took 11 s; BENCHMARKS.md).
     pub fn tasks_by_key(&self, plan: PlanId) -> Result<HashMap<String, TaskRecord>, StoreError> {
         let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE plan_id = ?1");
-        let mut stmt = self.conn().prepare_cached(&sql).on(self)?;
-        let rows = stmt.query_map(params![plan.get()], task_from_row).on(self)?;
-        let tasks = rows.collect::<rusqlite::Result<Vec<_>>>().on(self)?;
+        let tasks = self.query_all(&sql, args![plan.get()], task_from_row)?;
         Ok(tasks.into_iter().filter_map(|t| Some((t.key.clone()?, t))).collect())
     }
 
     /// The task added with `dedupe_key`, if one was.
     pub fn task_by_dedupe_key(&self, dedupe_key: &str) -> Result<Option<TaskId>, StoreError> {
-        self.conn()
-            .prepare_cached("SELECT id FROM tasks WHERE dedupe_key = ?1")
-            .on(self)?
-            .query_row(params![dedupe_key], |row| row.get(0).map(TaskId))
-            .optional()
-            .on(self)
+        self.query_opt("SELECT id FROM tasks WHERE dedupe_key = ?1", args![dedupe_key], |row| {
+            row.get(0).map(TaskId)
+        })
     }
 
     /// Number of tasks in each state.
     /// Ready tasks that are the human's to do (GSD checkpoints, "plan this phase").
     pub fn ready_for_the_human(&self) -> Result<u64, StoreError> {
-        let count: i64 = self
-            .conn()
-            .prepare_cached("SELECT count(*) FROM tasks WHERE state = 'ready' AND needs_human != 0")
-            .on(self)?
-            .query_row([], |row| row.get(0))
-            .on(self)?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        self.query_one(
+            "SELECT count(*) FROM tasks WHERE state = 'ready' AND needs_human != 0",
+            args![],
+            |row| row.get(0),
+        )
     }
 
     pub fn task_counts(&self) -> Result<Vec<(TaskState, u64)>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached("SELECT state, count(*) FROM tasks GROUP BY state")
-            .on(self)?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok((row.get::<_, String>(0)?, u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0)))
-            })
-            .on(self)?;
-        let mut counts = Vec::new();
-        for row in rows {
-            let (state, count) = row.on(self)?;
-            counts.push((parse_state(&state)?, count));
-        }
-        Ok(counts)
+        let counts =
+            self.query_all("SELECT state, count(*) FROM tasks GROUP BY state", args![], |row| {
+                Ok((row.get::<String>(0)?, row.get::<u64>(1)?))
+            })?;
+        counts.into_iter().map(|(state, count)| Ok((parse_state(&state)?, count))).collect()
     }
 
     /// The dependencies of `id`.
@@ -274,19 +241,15 @@ impl Tx<'_> {
 
     /// Every edge as `task → [dependencies]`, for listing many tasks with one query.
     pub fn all_dependencies(&self) -> Result<HashMap<TaskId, Vec<TaskId>>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached(
-                "SELECT task_id, depends_on FROM task_deps ORDER BY task_id, depends_on",
-            )
-            .on(self)?;
-        let rows =
-            stmt.query_map([], |row| Ok((TaskId(row.get(0)?), TaskId(row.get(1)?)))).on(self)?;
         let mut map: HashMap<TaskId, Vec<TaskId>> = HashMap::new();
-        for row in rows {
-            let (task, dep) = row.on(self)?;
-            map.entry(task).or_default().push(dep);
-        }
+        self.query_each(
+            "SELECT task_id, depends_on FROM task_deps ORDER BY task_id, depends_on",
+            args![],
+            |row| {
+                map.entry(TaskId(row.get(0)?)).or_default().push(TaskId(row.get(1)?));
+                Ok(())
+            },
+        )?;
         Ok(map)
     }
 
@@ -295,19 +258,14 @@ impl Tx<'_> {
         &self,
         plans: &[PlanId],
     ) -> Result<Vec<(TaskId, TaskId)>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached(
-                "SELECT d.task_id, d.depends_on FROM task_deps d JOIN tasks t ON t.id = d.task_id
-                 WHERE d.origin = 'import' AND t.plan_id = ?1",
-            )
-            .on(self)?;
         let mut edges = Vec::new();
         for plan in plans {
-            let rows = stmt
-                .query_map([plan.0], |row| Ok((TaskId(row.get(0)?), TaskId(row.get(1)?))))
-                .on(self)?;
-            edges.extend(rows.collect::<rusqlite::Result<Vec<_>>>().on(self)?);
+            edges.extend(self.query_all(
+                "SELECT d.task_id, d.depends_on FROM task_deps d JOIN tasks t ON t.id = d.task_id
+                 WHERE d.origin = 'import' AND t.plan_id = ?1",
+                args![plan.0],
+                |row| Ok((TaskId(row.get(0)?), TaskId(row.get(1)?))),
+            )?);
         }
         Ok(edges)
     }
@@ -324,14 +282,11 @@ impl Tx<'_> {
             DepOrigin::Manual => "manual",
             DepOrigin::Import => "import",
         };
-        let added = self
-            .conn()
-            .prepare_cached(
-                "INSERT OR IGNORE INTO task_deps (task_id, depends_on, origin) VALUES (?1, ?2, ?3)",
-            )
-            .on(self)?
-            .execute(params![task.0, dependency.0, origin_text])
-            .on(self)?;
+        let added = self.execute(
+            "INSERT INTO task_deps (task_id, depends_on, origin) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            args![task.0, dependency.0, origin_text],
+        )?;
         if added > 0 {
             self.append_event(
                 now,
@@ -351,12 +306,10 @@ impl Tx<'_> {
         dependency: TaskId,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let removed = self
-            .conn()
-            .prepare_cached("DELETE FROM task_deps WHERE task_id = ?1 AND depends_on = ?2")
-            .on(self)?
-            .execute(params![task.0, dependency.0])
-            .on(self)?;
+        let removed = self.execute(
+            "DELETE FROM task_deps WHERE task_id = ?1 AND depends_on = ?2",
+            args![task.0, dependency.0],
+        )?;
         if removed > 0 {
             self.append_event(
                 now,
@@ -371,11 +324,7 @@ impl Tx<'_> {
 
     /// Adds `delta` to a task's count of unmerged dependencies; returns the new count.
     pub fn adjust_unmerged_deps(&self, id: TaskId, delta: i64) -> Result<u32, StoreError> {
-        self.conn()
-            .prepare_cached("UPDATE tasks SET unmerged_deps = unmerged_deps + ?2 WHERE id = ?1 RETURNING unmerged_deps")
-            .on(self)?
-            .query_row(params![id.0, delta], |row| row.get(0))
-            .on(self)
+        self.query_one("UPDATE tasks SET unmerged_deps = unmerged_deps + ?2 WHERE id = ?1 RETURNING unmerged_deps", args![id.0, delta], |row| row.get(0))
     }
 
     /// Moves a task from `from` to `to` (guarded: no change if it is no longer in `from`), sets
@@ -394,25 +343,21 @@ impl Tx<'_> {
         reason: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let changed = self
-            .conn()
-            .prepare_cached(
-                "UPDATE tasks SET state = ?3, agent_id = ?4, lease_expires_at = ?5, updated_at = ?6
+        let changed = self.execute(
+            "UPDATE tasks SET state = ?3, agent_id = ?4, lease_expires_at = ?5, updated_at = ?6
                  WHERE id = ?1 AND state = ?2",
-            )
-            .on(self)?
-            .execute(params![
+            args![
                 id.0,
                 from.as_str(),
                 to.as_str(),
                 agent.map(AgentId::get),
                 lease_expires_at.map(|t| t.0),
                 now.0
-            ])
-            .on(self)?;
+            ],
+        )?;
         if changed == 0 {
             return Err(StoreError::Corrupt {
-                path: self.conn().path().map(Into::into).unwrap_or_default(),
+                path: self.shown().to_owned(),
                 cause: format!("task {id} was not {from} when moving it to {to}"),
             });
         }
@@ -428,31 +373,19 @@ impl Tx<'_> {
 
     /// Sets how many attempts a task has used.
     pub fn set_task_attempts(&self, id: TaskId, attempts: u32) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached("UPDATE tasks SET attempts = ?2 WHERE id = ?1")
-            .on(self)?
-            .execute(params![id.0, attempts])
-            .on(self)?;
+        self.execute("UPDATE tasks SET attempts = ?2 WHERE id = ?1", args![id.0, attempts])?;
         Ok(())
     }
 
     /// Records why a task failed (or clears it).
     pub fn set_task_failure(&self, id: TaskId, reason: Option<&str>) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached("UPDATE tasks SET failure_reason = ?2 WHERE id = ?1")
-            .on(self)?
-            .execute(params![id.0, reason])
-            .on(self)?;
+        self.execute("UPDATE tasks SET failure_reason = ?2 WHERE id = ?1", args![id.0, reason])?;
         Ok(())
     }
 
     /// Records the outcome summary a task's agent (or an import's SUMMARY file) reported.
     pub fn set_task_result(&self, id: TaskId, summary: Option<&str>) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached("UPDATE tasks SET result_summary = ?2 WHERE id = ?1")
-            .on(self)?
-            .execute(params![id.0, summary])
-            .on(self)?;
+        self.execute("UPDATE tasks SET result_summary = ?2 WHERE id = ?1", args![id.0, summary])?;
         Ok(())
     }
 
@@ -463,58 +396,43 @@ impl Tx<'_> {
         agent: AgentId,
         until: Timestamp,
     ) -> Result<bool, StoreError> {
-        let changed = self
-            .conn()
-            .prepare_cached(
-                "UPDATE tasks SET lease_expires_at = ?3 WHERE id = ?1 AND agent_id = ?2
+        let changed = self.execute(
+            "UPDATE tasks SET lease_expires_at = ?3 WHERE id = ?1 AND agent_id = ?2
                  AND state IN ('claimed', 'waiting', 'conflict')",
-            )
-            .on(self)?
-            .execute(params![id.0, agent.0, until.0])
-            .on(self)?;
+            args![id.0, agent.0, until.0],
+        )?;
         Ok(changed > 0)
     }
 
     /// The first ready task an unassigned agent may take, in dispatch order.
     pub fn first_ready_task(&self) -> Result<Option<TaskId>, StoreError> {
-        self.conn()
-            .prepare_cached(
-                "SELECT id FROM tasks INDEXED BY tasks_ready
-                 WHERE state = 'ready' AND agent_id IS NULL AND needs_human = 0
-                 ORDER BY needs_human, priority, phase_seq, wave, id LIMIT 1",
-            )
-            .on(self)?
-            .query_row([], |row| row.get(0))
-            .optional()
-            .on(self)
-            .map(|id| id.map(TaskId))
+        self.query_opt(
+            "SELECT id FROM tasks INDEXED BY tasks_ready
+             WHERE state = 'ready' AND agent_id IS NULL AND needs_human = 0
+             ORDER BY needs_human, priority, phase_seq, wave, id LIMIT 1",
+            args![],
+            |row| row.get(0).map(TaskId),
+        )
     }
 
     /// Up to `limit` ready tasks in dispatch order (including those for the human).
     pub fn ready_tasks(&self, limit: u32) -> Result<Vec<TaskId>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached(
-                "SELECT id FROM tasks INDEXED BY tasks_ready WHERE state = 'ready' AND agent_id IS NULL
-                 ORDER BY needs_human, priority, phase_seq, wave, id LIMIT ?1",
-            )
-            .on(self)?;
-        let rows = stmt.query_map([limit], |row| row.get(0)).on(self)?;
-        rows.map(|r| r.map(TaskId)).collect::<rusqlite::Result<Vec<_>>>().on(self)
+        self.query_all(
+            "SELECT id FROM tasks INDEXED BY tasks_ready WHERE state = 'ready' AND agent_id IS NULL
+             ORDER BY needs_human, priority, phase_seq, wave, id LIMIT ?1",
+            args![limit],
+            |row| row.get(0).map(TaskId),
+        )
     }
 
     /// The task `agent` currently holds (claimed, waiting or bounced back to it).
     pub fn task_held_by(&self, agent: AgentId) -> Result<Option<TaskId>, StoreError> {
-        self.conn()
-            .prepare_cached(
-                "SELECT id FROM tasks WHERE agent_id = ?1 AND state IN ('claimed', 'waiting', 'conflict')
-                 ORDER BY id LIMIT 1",
-            )
-            .on(self)?
-            .query_row([agent.0], |row| row.get(0))
-            .optional()
-            .on(self)
-            .map(|id| id.map(TaskId))
+        self.query_opt(
+            "SELECT id FROM tasks WHERE agent_id = ?1 AND state IN ('claimed', 'waiting', 'conflict')
+             ORDER BY id LIMIT 1",
+            args![agent.0],
+            |row| row.get(0).map(TaskId),
+        )
     }
 
     /// Claimed tasks whose lease ended before `now`, with their attempt counts.
@@ -522,40 +440,28 @@ impl Tx<'_> {
         &self,
         now: Timestamp,
     ) -> Result<Vec<(TaskId, AgentId, u32)>, StoreError> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached(
-                "SELECT id, agent_id, attempts FROM tasks INDEXED BY tasks_by_lease
-                 WHERE state = 'claimed' AND lease_expires_at <= ?1 ORDER BY lease_expires_at",
-            )
-            .on(self)?;
-        let rows = stmt
-            .query_map([now.0], |row| {
+        self.query_all(
+            "SELECT id, agent_id, attempts FROM tasks INDEXED BY tasks_by_lease
+             WHERE state = 'claimed' AND lease_expires_at <= ?1 ORDER BY lease_expires_at",
+            args![now.0],
+            |row| {
                 Ok((
                     TaskId(row.get(0)?),
-                    AgentId(row.get::<_, Option<i64>>(1)?.unwrap_or(0)),
+                    AgentId(row.get::<Option<i64>>(1)?.unwrap_or(0)),
                     row.get(2)?,
                 ))
-            })
-            .on(self)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().on(self)
+            },
+        )
     }
 
     /// The number of tasks.
     pub fn task_count(&self) -> Result<u64, StoreError> {
-        let count: i64 =
-            self.conn().query_row("SELECT count(*) FROM tasks", [], |row| row.get(0)).on(self)?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        self.query_one("SELECT count(*) FROM tasks", args![], |row| row.get(0))
     }
 
     /// Deletes a task that was never claimed (import placeholders); edges go with it.
     pub fn delete_unclaimed_task(&self, id: TaskId, now: Timestamp) -> Result<bool, StoreError> {
-        let removed = self
-            .conn()
-            .prepare_cached("DELETE FROM tasks WHERE id = ?1 AND state IN ('pending', 'ready') AND attempts = 0 AND agent_id IS NULL")
-            .on(self)?
-            .execute([id.0])
-            .on(self)?;
+        let removed = self.execute("DELETE FROM tasks WHERE id = ?1 AND state IN ('pending', 'ready') AND attempts = 0 AND agent_id IS NULL", args![id.0])?;
         if removed > 0 {
             self.append_event(
                 now,
@@ -569,9 +475,7 @@ impl Tx<'_> {
     }
 
     fn id_list(&self, sql: &str, id: TaskId) -> Result<Vec<TaskId>, StoreError> {
-        let mut stmt = self.conn().prepare_cached(sql).on(self)?;
-        let rows = stmt.query_map([id.0], |row| row.get(0)).on(self)?;
-        rows.map(|r| r.map(TaskId)).collect::<rusqlite::Result<Vec<_>>>().on(self)
+        self.query_all(sql, args![id.0], |row| row.get(0).map(TaskId))
     }
 }
 
@@ -579,15 +483,13 @@ fn parse_state(text: &str) -> Result<TaskState, StoreError> {
     text.parse().map_err(|cause| StoreError::Corrupt { path: Default::default(), cause })
 }
 
-fn task_from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
+fn task_from_row(row: &Row<'_>) -> Result<TaskRecord, String> {
     let files: String = row.get(5)?;
     let state: String = row.get(10)?;
-    let state = state.parse::<TaskState>().map_err(|cause| {
-        rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Text, cause.into())
-    })?;
+    let state = state.parse::<TaskState>().map_err(|cause| format!("column 10: {cause}"))?;
     Ok(TaskRecord {
         id: TaskId(row.get(0)?),
-        plan: row.get::<_, Option<i64>>(1)?.map(PlanId),
+        plan: row.get::<Option<i64>>(1)?.map(PlanId),
         key: row.get(2)?,
         title: row.get(3)?,
         description: row.get(4)?,
@@ -602,8 +504,8 @@ fn task_from_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
         phase_seq: row.get(13)?,
         wave: row.get(14)?,
         attempts: row.get(15)?,
-        agent: row.get::<_, Option<i64>>(16)?.map(AgentId),
-        lease_expires_at: row.get::<_, Option<i64>>(17)?.map(Timestamp),
+        agent: row.get::<Option<i64>>(16)?.map(AgentId),
+        lease_expires_at: row.get::<Option<i64>>(17)?.map(Timestamp),
         result_summary: row.get(18)?,
         failure_reason: row.get(19)?,
         metadata: row.get(20)?,

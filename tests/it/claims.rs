@@ -179,7 +179,15 @@ fn a_claim_needs_a_valid_token() {
     assert_eq!(claim["state"], "claimed");
     let again = env.cw_with(&root, &["task", "claim", "--json"], &[("CW_TOKEN", token)]).json();
     assert_eq!(again["already_held"], true);
-    let db = fs_err::read(root.join(".cw/cw.db")).unwrap();
+    let db = match env.database() {
+        Some(url) => crate::support::postgres::run(
+            url,
+            "SELECT a::text FROM agents a UNION ALL SELECT e::text FROM events e",
+        )
+        .concat()
+        .into_bytes(),
+        None => fs_err::read(root.join(".cw/cw.db")).unwrap(),
+    };
     assert!(
         !db.windows(token.len()).any(|w| w == token.as_bytes()),
         "the token itself must never be stored"

@@ -32,14 +32,21 @@ impl Progress for Recorder {
 /// A repository whose agents are the scripted agent, with settings for fast tests.
 pub(crate) fn sim_env(extra_config: &str) -> TestEnv {
     let env = with_agent("sim");
+    configure_sim(&env, extra_config);
+    env
+}
+
+/// Sets an initialised repository's agents to the scripted agent, with settings for fast tests.
+pub(crate) fn configure_sim(env: &TestEnv, extra_config: &str) {
     let config = env.root().join(".cw/config.toml");
     let mut text = fs_err::read_to_string(&config).unwrap();
     // The test machine's free memory must not decide whether agents start.
     text = text.replace("memory_headroom_mb = 1024", "memory_headroom_mb = 0");
     text = text.replace("agent_memory_mb = 500", "agent_memory_mb = 0");
+    text = text.replace("command = \"claude\"", "command = \"sim\"");
+    text = text.replace("stop_grace_seconds = 5", "stop_grace_seconds = 2");
     text.push_str(extra_config);
     fs_err::write(&config, text).unwrap();
-    env
 }
 
 /// Replaces one setting line of `.cw/config.toml`.
@@ -308,7 +315,7 @@ fn a_task_out_of_attempts_fails_with_the_reason_and_the_run_says_so() {
     let shown = env.cw(&["task", "show", &task, "--json"]).json();
     assert!(shown["failure_reason"].as_str().unwrap().contains("ended 2 times"), "{shown}");
     // Counted the same way everywhere: two sessions, the second the last (never "2 of 1").
-    let store = cw::store::Store::open(&env.service().workspace().db_path()).unwrap();
+    let store = env.store();
     let events = store.read(|tx| tx.events_after(0, 1_000)).unwrap();
     let said: Vec<&str> =
         events.iter().map(|e| e.data.as_str()).filter(|d| d.contains("attempt ")).collect();

@@ -17,6 +17,7 @@ mod mcp;
 mod merge;
 mod mirror;
 mod notify;
+mod postgres;
 mod process;
 mod store;
 mod tasks;

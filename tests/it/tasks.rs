@@ -92,7 +92,7 @@ fn every_state_change_appends_one_event_in_the_same_transaction() {
     let second = add_after(&service, "second", &[]);
     service.add_dependency(second, first).unwrap(); // dep_added + ready → pending
     service.cancel_task(&cw::service::Caller::CLI, first).unwrap(); // ready → cancelled
-    let store = cw::store::Store::open(&service.workspace().db_path()).unwrap();
+    let store = env.store();
     let events = store.read(|tx| tx.events_after(before, 100)).unwrap();
     let kinds: Vec<(String, Option<String>)> =
         events.iter().map(|e| (e.kind.clone(), e.task.map(|t| t.to_string()))).collect();

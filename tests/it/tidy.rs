@@ -25,6 +25,7 @@ fn src() -> PathBuf {
 fn external_effects_stay_with_their_owner() {
     let owners: &[(&str, &[&str])] = &[
         ("rusqlite", &["store/"]),
+        ("postgres", &["store/"]),
         ("git2", &["git/", "bin/cw-sim-agent/"]),
         ("clap", &["cli/"]),
         ("nix::sys::signal", &["process/"]),

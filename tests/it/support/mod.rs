@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub(crate) mod postgres;
+
 use cw::service::Service;
 use cw::workspace::Workspace;
 
@@ -12,6 +14,31 @@ use cw::workspace::Workspace;
 /// beside the repository, are inside the temp dir and removed with it).
 pub(crate) struct TestEnv {
     dir: tempfile::TempDir,
+    /// The PostgreSQL database of this repository's state, when the suite runs on PostgreSQL
+    /// (`CW_TEST_STORE=postgres`): every `cw` it runs is given it as `CW_DATABASE_URL`.
+    database: Option<String>,
+}
+
+/// Whether this run of the suite keeps cw's state in PostgreSQL (`CW_TEST_STORE=postgres`);
+/// the tests of SQLite's own behaviour (its file, its locks) run only without it.
+pub(crate) fn on_postgres() -> bool {
+    std::env::var("CW_TEST_STORE").is_ok_and(|store| store == "postgres")
+}
+
+/// True (with a note on stderr) when the suite runs on PostgreSQL: for the tests of SQLite's own
+/// file, locks and permissions, which run in the suite's SQLite pass (`tests/it/postgres.rs`
+/// has PostgreSQL's counterparts).
+pub(crate) fn sqlite_only(what: &str) -> bool {
+    let skip = on_postgres();
+    if skip {
+        say_why_skipped(what);
+    }
+    skip
+}
+
+#[expect(clippy::print_stderr, reason = "says in the test's output why it did nothing")]
+fn say_why_skipped(what: &str) {
+    eprintln!("not on PostgreSQL: {what} is SQLite's own behaviour");
 }
 
 /// The output of a command, with helpers for asserting on it.
@@ -26,9 +53,15 @@ pub(crate) struct Run {
 impl TestEnv {
     /// A fresh repository (`git init`, one commit), without cw.
     pub(crate) fn repo() -> TestEnv {
+        TestEnv::repo_with_database(on_postgres().then(postgres::fresh_database))
+    }
+
+    /// A fresh repository without cw whose `cw` commands are given `database` (a PostgreSQL URL)
+    /// as `CW_DATABASE_URL`, or nothing.
+    pub(crate) fn repo_with_database(database: Option<String>) -> TestEnv {
         let dir = tempfile::Builder::new().prefix("cw-test-").tempdir().expect("temp dir");
         fs_err::create_dir(dir.path().join("repo")).unwrap();
-        let env = TestEnv { dir };
+        let env = TestEnv { dir, database };
         env.git(&["init", "-q", "-b", "main"]);
         fs_err::write(env.root().join("README.md"), "test repo\n").unwrap();
         env.git(&["add", "README.md"]);
@@ -94,6 +127,9 @@ impl TestEnv {
     pub(crate) fn cw_command(&self, dir: &Path, args: &[&str]) -> Command {
         let mut command = hermetic(Command::new(cw_binary()));
         command.args(args).current_dir(dir);
+        if let Some(url) = &self.database {
+            command.env("CW_DATABASE_URL", url);
+        }
         command
     }
 
@@ -102,11 +138,31 @@ impl TestEnv {
         Service::open(Workspace::locate(&self.root()).unwrap()).unwrap()
     }
 
+    /// The PostgreSQL database of this repository's state, when the suite runs on PostgreSQL.
+    pub(crate) fn database(&self) -> Option<&str> {
+        self.database.as_deref()
+    }
+
+    /// The repository's store, opened directly (below the service).
+    pub(crate) fn store(&self) -> cw::store::Store {
+        let location = match &self.database {
+            Some(url) => cw::store::Location::Postgres(url.clone()),
+            None => cw::store::Location::File(self.root().join(".cw/cw.db")),
+        };
+        cw::store::Store::open_at(&location).unwrap()
+    }
+
     /// Writes a file (creating its directories) relative to the repository root.
     pub(crate) fn write(&self, relative: &str, text: &str) -> PathBuf {
         let path = self.root().join(relative);
         fs_err::create_dir_all(path.parent().unwrap()).unwrap();
-        fs_err::write(&path, text).unwrap();
+        match &self.database {
+            // A test's own config keeps the repository's state where it is.
+            Some(url) if relative == ".cw/config.toml" && !text.contains("[store]") => {
+                fs_err::write(&path, format!("{text}\n[store]\nurl = \"{url}\"\n")).unwrap();
+            }
+            _ => fs_err::write(&path, text).unwrap(),
+        }
         path
     }
 }
