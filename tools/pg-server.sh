@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL server for the tests: `tools/pg-server.sh <dir> <owner pid>`.
 # `tools/pg-server.sh restart <dir>` restarts one (immediate mode: as if it crashed);
-# `tools/pg-server.sh stop <dir>` stops one before its owner ends.
+# `tools/pg-server.sh stop <dir>` stops one before its owner ends. CW_PG_OPTIONS adds server
+# options (`-c name=value`; the benchmarks turn fsync back on).
 #
 # Makes a cluster in <dir>/data (initdb, trust authentication, superuser "cw"), starts it
 # listening only on a Unix socket in <dir> (no TCP port to collide with anything), prints
@@ -40,7 +41,7 @@ owner=$2
 # fsync off keeps 200 databases' set-up quick; a crash of the server (not of the machine) still
 # loses nothing, since every commit reaches the kernel before it is acknowledged.
 "${as_server[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-  -o "-k $dir -c listen_addresses= -c fsync=off -c full_page_writes=off -c max_connections=400" \
+  -o "-k $dir -c listen_addresses= -c fsync=off -c full_page_writes=off -c max_connections=400 ${CW_PG_OPTIONS:-}" \
   start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
 echo "ready $dir"
 
