@@ -35,7 +35,9 @@ fn main() {
     let tasks = setting("CW_BENCH_TASKS", 2000);
     let rounds = setting("CW_BENCH_ROUNDS", 3);
     let server = PgServer::start();
-    println!("| engine | {clients} clients: claim + report_done | one claim (p50 / p99) | `cw status` |");
+    println!(
+        "| engine | {clients} clients: claim + report_done | one claim (p50 / p99) | `cw status` |"
+    );
     println!("|---|---|---|---|");
     for engine in ["sqlite", "postgres"] {
         let mut throughput = Vec::new();
