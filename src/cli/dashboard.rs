@@ -10,7 +10,8 @@ use super::{CommandError, CommandResult, Context, output};
 /// bar. It changes with every run of cw run; a signed-in browser stays signed in.
 #[derive(Debug, Args)]
 pub(crate) struct DashboardArgs {
-    /// Also open it with the desktop's opener (xdg-open)
+    /// Also open it with the desktop's opener (xdg-open), through a page only you can read
+    /// (.cw/dashboard.html), so the link never shows in the process list
     #[arg(long)]
     open: bool,
     /// Print it as JSON
@@ -23,7 +24,9 @@ pub(crate) fn cmd_dashboard(cx: &Context, args: &DashboardArgs) -> CommandResult
     let url = service.dashboard_url()?;
     if args.open {
         let root = service.workspace().root();
-        let opened = crate::process::capture("xdg-open".as_ref(), &[&url], root, &[]);
+        let page = service.dashboard_opener()?;
+        let page = page.to_string_lossy();
+        let opened = crate::process::capture("xdg-open".as_ref(), &[&page], root, &[]);
         match opened {
             Ok((crate::process::ExitOutcome::Exited(0), _)) => {}
             Ok((exit, text)) => {

@@ -79,6 +79,25 @@ impl Service {
             None => Err(ServiceError::NotServing),
         }
     }
+
+    /// A page that forwards a browser to the dashboard's sign-in link: `.cw/dashboard.html`,
+    /// readable by its owner only. An opener is handed this file, never the link itself, which
+    /// on its command line every local user could read in `ps` while it runs.
+    pub fn dashboard_opener(&self) -> Result<std::path::PathBuf, ServiceError> {
+        let url = self.dashboard_url()?;
+        let path = self.workspace.cw_dir.join("dashboard.html");
+        // The link is cw's own (`http://127.0.0.1:<port>/?token=cwd_<hex>`); escaped all the same.
+        let attribute = url.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;");
+        let page = format!(
+            "<!doctype html>\n<meta charset=\"utf-8\">\n<meta name=\"referrer\" content=\"no-referrer\">\n\
+             <meta http-equiv=\"refresh\" content=\"0; url={attribute}\">\n<title>cw dashboard</title>\n"
+        );
+        let io = |source| ServiceError::Io { path: path.clone(), source };
+        let mut file = tempfile::NamedTempFile::new_in(&self.workspace.cw_dir).map_err(io)?;
+        file.write_all(page.as_bytes()).map_err(io)?;
+        file.persist(&path).map_err(|err| io(err.error))?;
+        Ok(path)
+    }
 }
 
 impl ServerLock {

@@ -112,10 +112,14 @@ fn postgres_message(err: &postgres::Error) -> String {
 }
 
 /// The connection failed, rather than the statement: no server error at all (a closed socket),
-/// or one of class 08 (connection exception) or 57P (the server shutting down or starting).
+/// one of class 08 (connection exception) or 57P (the server shutting down or starting), or the
+/// server's connection slots all taken for now (53300).
 pub(crate) fn connection_lost(err: &postgres::Error) -> bool {
     match err.code() {
         None => err.as_db_error().is_none(),
-        Some(code) => code.code().starts_with("08") || code.code().starts_with("57P"),
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08") || code.starts_with("57P") || code == "53300"
+        }
     }
 }

@@ -369,3 +369,32 @@ fn a_real_browser_follows_the_run_live_and_steers_it() {
     browser.send(&json!({ "op": "screenshot", "path": picture.to_str().unwrap() }));
     assert!(fs_err::metadata(&picture).unwrap().len() > 10_000, "a real picture");
 }
+
+/// `cw dashboard --open` hands the opener a page only its owner can read, never the sign-in link
+/// (an argument every local user can read in `ps`).
+#[test]
+fn dashboard_open_keeps_the_sign_in_link_off_the_command_line() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::initialised();
+    let mut server = env.start_server();
+    let bin = env.outer().join("bin");
+    fs_err::create_dir(&bin).unwrap();
+    let opener = bin.join("xdg-open");
+    let seen = env.outer().join("xdg-open.args");
+    fs_err::write(&opener, format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\n", seen.display()))
+        .unwrap();
+    fs_err::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let run = env.cw_with(&env.root(), &["dashboard", "--open", "--json"], &[("PATH", &path)]);
+    let url = run.json()["url"].as_str().unwrap().to_owned();
+    assert!(url.contains("token=cwd_"), "{url}");
+    let args = fs_err::read_to_string(&seen).unwrap();
+    assert!(!args.contains("cwd_"), "the link reached the opener's command line: {args}");
+    let page = std::path::PathBuf::from(args.trim());
+    assert_eq!(page, env.root().join(".cw/dashboard.html"));
+    let mode = fs_err::metadata(&page).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the page is its owner's alone");
+    let html = fs_err::read_to_string(&page).unwrap();
+    assert!(html.contains(&format!("url={}", url.replace('&', "&amp;"))), "{html}");
+    server.terminate();
+}
