@@ -14,16 +14,14 @@
 
 #[path = "common/mod.rs"]
 mod common;
-use common::git;
+use common::{add_ready_tasks, examples_dir, git};
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cw::model::{TaskState, Timestamp};
 use cw::service::Service;
-use cw::store::NewTask;
 use cw::workspace::Workspace;
 
 fn setting(name: &str, default: usize) -> usize {
@@ -129,19 +127,7 @@ impl Repo {
             Some(url) => cw::store::Location::Postgres(url.clone()),
             None => cw::store::Location::File(service.workspace().db_path()),
         };
-        cw::store::Store::open_at(&location)
-            .unwrap()
-            .write(|tx| {
-                for i in 0..tasks {
-                    tx.insert_task(
-                        &NewTask { title: format!("t{i}"), ..NewTask::default() },
-                        TaskState::Ready,
-                        Timestamp(1),
-                    )?;
-                }
-                Ok::<_, cw::store::StoreError>(())
-            })
-            .unwrap();
+        add_ready_tasks(&cw::store::Store::open_at(&location).unwrap(), tasks);
     }
 
     /// `clients` worker processes claim and report until nothing is ready; tasks per second.
@@ -219,13 +205,4 @@ impl Repo {
         times.sort();
         times[runs / 2]
     }
-}
-
-fn examples_dir() -> PathBuf {
-    let mut dir = std::env::current_exe().unwrap();
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir.join("examples")
 }

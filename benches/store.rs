@@ -10,7 +10,7 @@
 
 #[path = "common/mod.rs"]
 mod common;
-use common::git;
+use common::{add_ready_tasks, examples_dir, git};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -224,19 +224,7 @@ fn claim_latencies(service: &Service, samples: usize) -> (Duration, Duration) {
 fn claim_throughput(processes: usize, tasks: usize) -> (f64, Duration) {
     let repo = Repo::new();
     let service = repo.service();
-    cw::store::Store::open(&service.workspace().db_path())
-        .unwrap()
-        .write(|tx| {
-            for i in 0..tasks {
-                tx.insert_task(
-                    &NewTask { title: format!("t{i}"), ..NewTask::default() },
-                    TaskState::Ready,
-                    Timestamp(1),
-                )?;
-            }
-            Ok::<_, cw::store::StoreError>(())
-        })
-        .unwrap();
+    add_ready_tasks(&cw::store::Store::open(&service.workspace().db_path()).unwrap(), tasks);
     let go = repo.root.join(".cw/go");
     let worker = examples_dir().join("claim_worker");
     assert!(worker.exists(), "build it first: cargo build --release --example claim_worker");
@@ -378,15 +366,6 @@ fn median_of(runs: usize, mut measure: impl FnMut() -> Duration) -> (Duration, D
     let mut times: Vec<Duration> = (0..runs).map(|_| measure()).collect();
     times.sort();
     (times[runs / 2], times[runs * 99 / 100])
-}
-
-fn examples_dir() -> PathBuf {
-    let mut dir = std::env::current_exe().unwrap();
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir.join("examples")
 }
 
 fn cw_binary() -> PathBuf {

@@ -19,13 +19,39 @@ pub(crate) fn git(dir: &Path, args: &[&str]) {
     assert!(status.success(), "git {args:?}");
 }
 
-/// The `cw` binary built beside the running benchmark.
-#[allow(dead_code, reason = "not every benchmark starts cw")]
-pub(crate) fn cw_binary() -> std::path::PathBuf {
+/// The directory the running benchmark's binaries were built in (`target/release`).
+fn build_dir() -> std::path::PathBuf {
     let mut dir = std::env::current_exe().unwrap();
     dir.pop();
     if dir.ends_with("deps") {
         dir.pop();
     }
-    dir.join("cw")
+    dir
+}
+
+/// The `cw` binary built beside the running benchmark.
+#[allow(dead_code, reason = "not every benchmark starts cw")]
+pub(crate) fn cw_binary() -> std::path::PathBuf {
+    build_dir().join("cw")
+}
+
+/// Where `cargo build --release --example …` puts the examples (the claim worker).
+#[allow(dead_code, reason = "not every benchmark runs an example")]
+pub(crate) fn examples_dir() -> std::path::PathBuf {
+    build_dir().join("examples")
+}
+
+/// `tasks` ready tasks added to `store` in one transaction.
+#[allow(dead_code, reason = "not every benchmark loads tasks this way")]
+pub(crate) fn add_ready_tasks(store: &cw::store::Store, tasks: usize) {
+    use cw::model::{TaskState, Timestamp};
+    store
+        .write(|tx| {
+            for i in 0..tasks {
+                let task = cw::store::NewTask { title: format!("t{i}"), ..Default::default() };
+                tx.insert_task(&task, TaskState::Ready, Timestamp(1))?;
+            }
+            Ok::<_, cw::store::StoreError>(())
+        })
+        .unwrap();
 }
