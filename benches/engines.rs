@@ -14,10 +14,9 @@
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{add_ready_tasks, examples_dir, git};
+use common::{PgServer, add_ready_tasks, examples_dir, git};
 
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -60,45 +59,6 @@ fn main() {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-/// A PostgreSQL server for this run (stopped when the benchmark exits).
-struct PgServer {
-    dir: PathBuf,
-}
-
-impl PgServer {
-    fn start() -> PgServer {
-        let dir = tempfile::Builder::new().prefix("cw-pg-").tempdir().unwrap().keep();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/pg-server.sh");
-        let mut child = Command::new("bash")
-            .env("CW_PG_OPTIONS", "-c fsync=on -c full_page_writes=on -c synchronous_commit=off")
-            .arg(script)
-            .arg(&dir)
-            .arg(std::process::id().to_string())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert!(line.starts_with("ready"), "PostgreSQL did not start: {line}");
-        std::mem::forget(child);
-        PgServer { dir }
-    }
-
-    fn fresh_database(&self) -> String {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static NEXT: AtomicU32 = AtomicU32::new(1);
-        let name = format!("bench_{}", NEXT.fetch_add(1, Ordering::Relaxed));
-        let status = Command::new("psql")
-            .args(["-q", "-h"])
-            .arg(&self.dir)
-            .args(["-U", "cw", "-d", "postgres", "-c", &format!("CREATE DATABASE {name}")])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        format!("host={} user=cw dbname={name}", self.dir.display())
-    }
 }
 
 struct Repo {

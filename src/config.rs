@@ -82,6 +82,18 @@ command = ""
 # A command still running after this is stopped (and logged in .cw/logs/notify.log).
 timeout_seconds = 10
 
+[worker]
+# Set by `cw worker` in a clone that runs agents for a coordinator on another machine: this
+# host's name ("" on the coordinator's own machine).
+name = ""
+# The git remote of the coordinator's repository: agents' branches are pushed there, the
+# integration branch fetched from it.
+remote = "origin"
+# How often a worker says it is alive; the coordinator counts a host silent for
+# lost_after_seconds as lost (its agents' leases can then expire).
+heartbeat_seconds = 5
+lost_after_seconds = 30
+
 [store]
 # Where the state lives. "" = the SQLite file .cw/cw.db. A PostgreSQL URL
 # ("postgres://user@host:5432/database", one database per repository) shares it between hosts;
@@ -102,6 +114,36 @@ pub struct Config {
     pub mirror: MirrorConfig,
     pub notify: NotifyConfig,
     pub store: StoreConfig,
+    pub worker: WorkerConfig,
+}
+
+/// Running agents on other hosts (`cw worker`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// This clone's host name; empty on the coordinator's machine.
+    pub name: String,
+    pub remote: String,
+    pub heartbeat_seconds: u64,
+    pub lost_after_seconds: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> WorkerConfig {
+        WorkerConfig {
+            name: String::new(),
+            remote: "origin".to_owned(),
+            heartbeat_seconds: 5,
+            lost_after_seconds: 30,
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// The host this clone runs agents as; `None` on the coordinator's machine.
+    pub fn host(&self) -> Option<&str> {
+        Some(self.name.as_str()).filter(|name| !name.is_empty())
+    }
 }
 
 /// Where the state lives (`crate::store::Location`).
@@ -290,6 +332,7 @@ impl Default for Config {
             mirror: MirrorConfig::default(),
             notify: NotifyConfig::default(),
             store: StoreConfig::default(),
+            worker: WorkerConfig::default(),
         }
     }
 }
@@ -341,6 +384,11 @@ impl Config {
         }
         if config.run.agents == 0 {
             return Err("run.agents must be at least 1".to_owned());
+        }
+        if config.worker.heartbeat_seconds == 0
+            || config.worker.lost_after_seconds <= config.worker.heartbeat_seconds
+        {
+            return Err("worker.lost_after_seconds must be longer than worker.heartbeat_seconds (at least 1)".to_owned());
         }
         if config.claims.lease_seconds == 0 {
             return Err("claims.lease_seconds must be at least 1".to_owned());

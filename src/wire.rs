@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::Timestamp;
 use crate::service::{Claim, ImportReport, InitReport, Registration, StatusReport, TaskDetail};
@@ -76,6 +76,37 @@ pub struct StatusJson {
     pub queued_merges: u64,
     pub open_questions: usize,
     pub recent_merges: Vec<MergeJson>,
+    /// The hosts that run agents (`cw worker`), by name.
+    pub hosts: Vec<HostJson>,
+}
+
+/// A host that runs agents (`cw worker list --json`, inside status).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct HostJson {
+    pub name: String,
+    /// How many agents it runs at once, as it last said.
+    pub agents: u32,
+    /// The memory it has for agents (MiB), as it last said.
+    pub memory_mb: u64,
+    /// Its agents whose process runs.
+    pub running: usize,
+    /// When it was last heard from.
+    pub last_seen: Option<String>,
+    /// Not heard from for `[worker] lost_after_seconds`: its agents' leases run out.
+    pub lost: bool,
+}
+
+impl From<&crate::service::HostStatus> for HostJson {
+    fn from(status: &crate::service::HostStatus) -> HostJson {
+        HostJson {
+            name: status.host.name.clone(),
+            agents: status.host.agents,
+            memory_mb: status.host.memory_mb,
+            running: status.running,
+            last_seen: status.host.last_seen.map(Timestamp::rfc3339),
+            lost: status.lost,
+        }
+    }
 }
 
 /// A finished merge request inside status.
@@ -107,6 +138,8 @@ pub struct AgentJson {
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub exit_status: Option<String>,
+    /// The `cw worker` host it runs on; null for the coordinator's machine.
+    pub host: Option<String>,
 }
 
 /// `cw agent register --json`.
@@ -254,6 +287,7 @@ impl From<&AgentRecord> for AgentJson {
             input_tokens: agent.usage.input_tokens,
             output_tokens: agent.usage.output_tokens,
             exit_status: agent.exit_status.clone(),
+            host: agent.host.clone(),
         }
     }
 }
@@ -275,6 +309,7 @@ impl StatusJson {
                 .collect(),
             agents: report.agents.iter().map(AgentJson::from).collect(),
             latest_event: report.latest_event,
+            hosts: report.hosts.iter().map(HostJson::from).collect(),
             queued_merges: report.queued_merges,
             open_questions: report.open_questions,
             recent_merges: report
@@ -506,6 +541,47 @@ impl From<&crate::store::MessageRecord> for MessageJson {
             from: m.sender.clone(),
             body: m.body.clone(),
             sent_at: m.created_at.rfc3339(),
+        }
+    }
+}
+
+/// What `POST /hosts/hello` answers a worker (its token traded for where the state is).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct WorkerHelloJson {
+    pub name: String,
+    pub store_url: String,
+    pub integration_branch: String,
+    pub heartbeat_seconds: u64,
+    pub lost_after_seconds: u64,
+    /// The claims' lease and attempts: the same rules for agents on every host.
+    pub lease_seconds: u64,
+    pub max_attempts: u32,
+}
+
+impl From<crate::service::WorkerHello> for WorkerHelloJson {
+    fn from(hello: crate::service::WorkerHello) -> WorkerHelloJson {
+        WorkerHelloJson {
+            name: hello.name,
+            store_url: hello.store_url,
+            integration_branch: hello.integration_branch,
+            heartbeat_seconds: hello.heartbeat_seconds,
+            lost_after_seconds: hello.lost_after_seconds,
+            lease_seconds: hello.lease_seconds,
+            max_attempts: hello.max_attempts,
+        }
+    }
+}
+
+impl From<WorkerHelloJson> for crate::service::WorkerHello {
+    fn from(hello: WorkerHelloJson) -> crate::service::WorkerHello {
+        crate::service::WorkerHello {
+            name: hello.name,
+            store_url: hello.store_url,
+            integration_branch: hello.integration_branch,
+            heartbeat_seconds: hello.heartbeat_seconds,
+            lost_after_seconds: hello.lost_after_seconds,
+            lease_seconds: hello.lease_seconds,
+            max_attempts: hello.max_attempts,
         }
     }
 }

@@ -551,7 +551,7 @@ impl AgentRuntime {
     pub fn adopt_all(&self) -> Result<(Vec<LiveAgent>, Vec<AgentExit>), AgentError> {
         let mut live = Vec::new();
         let mut ended = Vec::new();
-        for record in self.service.agents()? {
+        for record in self.service.own_agents()? {
             match self.adopt(&record)? {
                 Some(Adoption::Running(agent)) => live.push(*agent),
                 Some(Adoption::Ended(exit)) => ended.push(*exit),

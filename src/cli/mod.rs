@@ -23,6 +23,7 @@ mod send;
 mod status;
 mod store;
 pub(crate) mod task;
+mod worker;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -88,6 +89,7 @@ enum Command {
     Gc(gc::GcArgs),
     #[command(subcommand)]
     Store(store::StoreCommand),
+    Worker(worker::WorkerArgs),
     Completions(completions::CompletionsArgs),
 }
 
@@ -159,6 +161,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Dashboard(args) => dashboard::cmd_dashboard(&cx, args),
         Command::Gc(args) => gc::cmd_gc(&cx, args),
         Command::Store(command) => store::cmd_store(&cx, command),
+        Command::Worker(args) => worker::cmd_worker(&cx, args),
         Command::Completions(args) => completions::cmd_completions(args),
     };
     let (message, kind, hint) = match result {

@@ -22,8 +22,9 @@ use tokio_util::sync::CancellationToken;
 /// for the next run); a second signal stops it at once.
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// How many agents work at once (default from .cw/config.toml, [run] agents)
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    /// How many agents work at once on this machine (default from .cw/config.toml, [run]
+    /// agents); 0 runs agents on `cw worker` hosts only
+    #[arg(long, value_name = "N")]
     agents: Option<u16>,
     /// The agent program: "claude", a path, or "sim" for the built-in scripted agent
     #[arg(long, value_name = "CMD")]
@@ -53,6 +54,11 @@ pub(crate) fn cmd_run(cx: &Context, args: &RunArgs) -> CommandResult {
             ));
         }
         service = service.with_settings(|config| config.agent.command = command);
+    }
+    if args.agents == Some(0) && !service.state_is_shared() {
+        return Err(CommandError::Usage(
+            "--agents 0 leaves every agent to `cw worker` hosts, and they need the state in PostgreSQL: `cw store migrate <url>` first (or give --agents 1 or more)".to_owned(),
+        ));
     }
     let options = RunOptions {
         agents: args.agents.map_or(service.config().run.agents, usize::from),
@@ -117,6 +123,7 @@ pub(crate) fn serve_and_coordinate(
         let port = server.address().port();
         let (dashboard, dashboard_url) =
             crate::dashboard::routes(Arc::clone(&service), port, stop.app.clone())?;
+        let dashboard = dashboard.merge(mcp::host_routes(Arc::clone(&service), port));
         let endpoints = Endpoints { mcp: url.clone(), sse: server.sse_url(), dashboard: dashboard_url };
         lock.publish(&endpoints, service.now())?;
         let what = if options.dispatch { "running the plan" } else { "serving (no dispatch)" };

@@ -110,6 +110,21 @@ fn print_status(service: &Service, json: bool, following: bool) -> CommandResult
             out.plain(&format!("  {problem}\n"));
         }
     }
+    if !report.hosts.is_empty() {
+        out.plain("hosts:\n");
+        for host in &report.hosts {
+            out.plain(&format!("  {}  ", output::column(&host.host.name, 12)));
+            match host.host.last_seen {
+                None => out.plain("never seen"),
+                Some(_) if host.lost => out.paint(Style::Attention, "lost"),
+                Some(seen) => out.plain(&format!("up (heard {} ago)", seen.age_at(service.now()))),
+            };
+            out.plain(&format!(
+                "  {} of {} agents  {} MiB free\n",
+                host.running, host.host.agents, host.host.memory_mb
+            ));
+        }
+    }
     let live: Vec<_> = report.agents.iter().filter(|a| a.state.is_live()).collect();
     if live.is_empty() {
         out.plain("agents: none running\n");
@@ -119,7 +134,11 @@ fn print_status(service: &Service, json: bool, following: bool) -> CommandResult
             let task = agent.task.map(|t| t.to_string()).unwrap_or_else(|| "-".to_owned());
             out.plain("  ").paint(Style::Id, &output::column(&agent.id.to_string(), 6));
             out.plain(&format!("  {}  {}  ", output::column(agent.state.as_str(), 9), agent.name));
-            out.paint(Style::Id, &task).plain("\n");
+            out.paint(Style::Id, &task);
+            if let Some(host) = &agent.host {
+                out.plain(&format!("  on {host}"));
+            }
+            out.plain("\n");
         }
     }
     output::text(out)

@@ -10,6 +10,7 @@ use super::starter::{StartJob, StartOutcome};
 use crate::agent::Continuation;
 use crate::model::{AgentId, TaskId, TaskState};
 use crate::process;
+use crate::service::ServiceError;
 use crate::store::TaskRecord;
 
 const MIB: u64 = 1024 * 1024;
@@ -135,6 +136,13 @@ impl Coordinator<'_> {
                     live.pid(),
                 ));
                 self.live.insert(live.agent, live);
+            }
+            // Another host took the task first: nothing failed, and nothing is counted.
+            Err(CoordinatorError::Agent(crate::agent::AgentError::Service(
+                ServiceError::TaskNotReady { why, .. },
+            ))) => {
+                tracing::debug!(task_id = %task, %why, "not started here");
+                self.failed_starts.insert(task, why);
             }
             Err(err) => {
                 warn!(task_id = %task, cause = %err, "could not start an agent");

@@ -10,6 +10,9 @@ use crate::service::{MergeResult, QueuedMerge, ServiceError};
 impl Coordinator<'_> {
     /// Merges every queued branch that may merge now (its dependencies merged), oldest first.
     pub(super) fn merge_queue(&mut self) -> Result<(), CoordinatorError> {
+        if !self.options.merge {
+            return Ok(());
+        }
         let queue = self.service.merge_queue()?;
         if !queue.iter().any(|queued| queued.waiting_for.is_empty()) {
             return Ok(());

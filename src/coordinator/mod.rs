@@ -38,6 +38,9 @@ pub struct RunOptions {
     pub agents: usize,
     /// Start agents at all (`--no-dispatch` serves MCP only).
     pub dispatch: bool,
+    /// Merge the queue and ask the human about checkpoints: the coordinator does, a worker
+    /// (`cw worker`, which only runs agents) does not.
+    pub merge: bool,
     /// Return once every task is merged, or nothing more can happen without the human.
     pub exit_when_done: bool,
     /// Leave agents running at shutdown (a later `cw run` adopts them).
@@ -54,6 +57,7 @@ impl Default for RunOptions {
         RunOptions {
             agents: 4,
             dispatch: true,
+            merge: true,
             exit_when_done: false,
             keep_agents: false,
             poll: Duration::from_millis(5),
@@ -325,7 +329,7 @@ impl<'p> Coordinator<'p> {
             self.progress
                 .line(&format!("{} ended while cw was away: {}", exit.agent.id, exit.status));
         }
-        for agent in self.service.agents()? {
+        for agent in self.service.own_agents()? {
             // One agent's leftovers (a lock, a half-made worktree) must not stop the whole run:
             // its task fails to start and is retried, then failed, like any start.
             if let Err(err) = self.recover_agent(&agent) {
@@ -506,7 +510,9 @@ impl<'p> Coordinator<'p> {
     fn step(&mut self) -> Result<(), CoordinatorError> {
         self.merge_queue()?;
         self.settle_held_tasks()?;
-        for question in self.service.ask_human_for_checkpoints()? {
+        let checkpoints =
+            if self.options.merge { self.service.ask_human_for_checkpoints()? } else { Vec::new() };
+        for question in checkpoints {
             let task = question.task.map(|t| t.to_string()).unwrap_or_default();
             self.progress.line(&format!(
                 "{task} is a task for the human: question {} is in the inbox (cw inbox)",
@@ -529,7 +535,9 @@ impl<'p> Coordinator<'p> {
             // supervises, or a user-run agent (`cw agent register`), is not ours to judge.
             // A stopped agent was paused by the operator: its task waits for `cw agent restart`.
             // An agent being started may claim its task before its process is recorded.
-            if self.live.contains_key(&agent.id)
+            // Another host's agents are its worker's to supervise.
+            if agent.host.as_deref() != self.service.own_host()
+                || self.live.contains_key(&agent.id)
                 || self.starter.is_starting(held.task.id)
                 || agent.process.is_some()
                 || agent.kind != AgentKind::Managed

@@ -156,6 +156,13 @@ pub(super) fn run_line(
             span class="count s-you" { (report.open_questions) " open question(s)" }
         }
         span.count { "$" (format!("{cost:.2}")) }
+        @for host in &report.hosts {
+            @let class = if host.lost { "count s-failed" } else { "count" };
+            span class=(class) title="a cw worker host" {
+                "host " (shown(&host.host.name)) ": " (host.running) "/" (host.host.agents) " agents"
+                @if host.lost { " (lost)" }
+            }
+        }
         @if let Some((free, headroom)) = memory {
             @let class = if free < headroom { "count s-failed" } else { "count" };
             span class=(class) title=(format!("headroom {headroom} MiB")) {
@@ -427,6 +434,7 @@ pub(super) fn agent(agent: &AgentRecord, transcript: &[String]) -> Markup {
             " · " (agent.usage.input_tokens) " in / " (agent.usage.output_tokens) " out tokens"
         }
         dl {
+            @if let Some(host) = &agent.host { dt { "Host" } dd { (shown(host)) } }
             @if let Some(branch) = &agent.branch { dt { "Branch" } dd { code { (shown(branch)) } } }
             @if let Some(worktree) = &agent.worktree { dt { "Worktree" } dd { code { (shown(worktree)) } } }
             @if let Some(status) = &agent.exit_status { dt { "Ended" } dd { (shown(status)) } }

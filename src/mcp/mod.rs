@@ -5,6 +5,7 @@
 //! mapping, the transports, HTTP authentication and DNS-rebinding protection.
 //! Must not: hold business rules (the service does), write SQL, touch git.
 
+mod hosts;
 mod http;
 mod lines;
 mod params;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use rmcp::ServiceExt;
 use tokio_util::sync::CancellationToken;
 
+pub use hosts::routes as host_routes;
 pub use http::{HttpServer, bind};
 pub use server::{CwServer, Identity, McpSettings};
 

@@ -69,6 +69,39 @@ impl Service {
             };
             return Err(ServiceError::TaskNotReady { task, why });
         }
+        // With workers, hosts race for the same ready task: the first agent registered on it
+        // takes it, while it works on a host still heard from.
+        let own = self.own_host().map(str::to_owned);
+        let (now, lost_after) = (self.now(), self.host_lost_after());
+        let starting_elsewhere = self.store.read(|tx| {
+            for other in tx.agents()? {
+                let active = matches!(
+                    other.state,
+                    AgentState::Starting | AgentState::Running | AgentState::Waiting
+                );
+                if other.bound_task != Some(task) || !active || other.host == own {
+                    continue;
+                }
+                let heard = match &other.host {
+                    None => true,
+                    Some(host) => super::hosts::heard_within(
+                        tx.host(host)?.and_then(|h| h.last_seen),
+                        now,
+                        lost_after,
+                    ),
+                };
+                if heard {
+                    return Ok(Some(other.host.unwrap_or_else(|| "the coordinator's".to_owned())));
+                }
+            }
+            Ok::<_, ServiceError>(None)
+        })?;
+        if let Some(host) = starting_elsewhere {
+            return Err(ServiceError::TaskNotReady {
+                task,
+                why: format!("an agent on host {host} works on it"),
+            });
+        }
         self.register_agent_of(&format!("agent-{task}"), Some(task), AgentKind::Managed)
     }
 

@@ -78,6 +78,7 @@ impl Service {
                 token_hash: token::hash(&token),
                 state: AgentState::Starting,
                 kind,
+                host: self.config.worker.host().map(str::to_owned),
             };
             let id = tx.insert_agent(&new, now)?;
             tx.agent(id)?.ok_or(ServiceError::AgentNotFound(id))
@@ -194,7 +195,7 @@ impl Service {
             let task = require_task(tx, held)?;
             return Ok(Some(Claim { task, lease, already_held: true }));
         }
-        expire_in(tx, now, max_attempts)?;
+        expire_in(tx, now, max_attempts, self.host_lost_after())?;
         let candidate = match holder.bound_task {
             Some(bound) => Some(bound),
             None => tx.first_ready_task()?,
@@ -307,7 +308,8 @@ impl Service {
     pub fn expire_leases(&self) -> Result<Vec<(TaskId, TaskState)>, ServiceError> {
         let now = self.now();
         let max_attempts = self.config.claims.max_attempts;
-        self.store.write(|tx| expire_in(tx, now, max_attempts))
+        let lost_after = self.host_lost_after();
+        self.store.write(|tx| expire_in(tx, now, max_attempts, lost_after))
     }
 }
 
@@ -315,14 +317,27 @@ fn expire_in(
     tx: &Tx<'_>,
     now: Timestamp,
     max_attempts: u32,
+    host_lost_after: i64,
 ) -> Result<Vec<(TaskId, TaskState)>, ServiceError> {
     let mut changed = Vec::new();
     for (task, agent, attempts) in tx.expired_leases(now)? {
-        if tx.agent(agent)?.is_some_and(|a| a.process.is_some() || a.state == AgentState::Stopped) {
+        if let Some(holder) = tx.agent(agent)? {
             // Its process still runs (or has not been seen ending yet): a long think is not a
             // lost agent. The supervisor records the end, then the claim is handed back. A
-            // stopped agent was paused by the operator, who decides when it goes on.
-            continue;
+            // stopped agent was paused by the operator, who decides when it goes on. A process
+            // on another host counts only while that host is heard from: a host killed or cut
+            // off records no end, and its agents' leases run out.
+            let host_heard = match &holder.host {
+                None => true,
+                Some(host) => super::hosts::heard_within(
+                    tx.host(host)?.and_then(|h| h.last_seen),
+                    now,
+                    host_lost_after,
+                ),
+            };
+            if (holder.process.is_some() && host_heard) || holder.state == AgentState::Stopped {
+                continue;
+            }
         }
         let record = require_task(tx, task)?;
         let attempts = attempts.saturating_add(1);

@@ -313,7 +313,7 @@ impl Service {
     /// The agent to resume for a ready task: the newest one bound to it whose worktree is still
     /// there (a new agent would start over on a new branch).
     pub fn resumable_agent(&self, task: TaskId) -> Result<Option<AgentRecord>, ServiceError> {
-        Ok(self.agents()?.into_iter().find(|a| {
+        Ok(self.own_agents()?.into_iter().find(|a| {
             a.bound_task == Some(task)
                 && a.kind == AgentKind::Managed
                 && a.worktree.as_deref().is_some_and(|w| Path::new(w).is_dir())

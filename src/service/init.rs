@@ -100,6 +100,131 @@ impl Service {
     }
 }
 
+impl Service {
+    /// Sets this clone up as the worker `hello` names (a `.cw/` whose config points at the shared
+    /// state, with no database of its own) and opens it; an existing worker set-up for the same
+    /// host is opened as it is, one for another host or repository refused.
+    pub fn join_as_worker(
+        start: &Path,
+        hello: &super::WorkerHello,
+    ) -> Result<Service, ServiceError> {
+        let workspace = Workspace::locate(start)?;
+        match workspace.state_dir() {
+            StateDir::Broken { path, what } => {
+                return Err(ServiceError::BrokenState { path, what });
+            }
+            StateDir::Ready => {
+                return Err(ServiceError::InvalidInput(format!(
+                    "{} holds cw state of its own (.cw/cw.db): run `cw worker` in a clone of the coordinator's repository that cw is not set up in",
+                    workspace.root().display()
+                )));
+            }
+            StateDir::NoDatabase => {
+                let config = Config::load(&workspace.config_path())?;
+                if config.worker.host() != Some(hello.name.as_str()) {
+                    return Err(ServiceError::InvalidInput(format!(
+                        "{} is set up for another host or repository ([worker] name = {:?}); use a clone of its own for host {}",
+                        workspace.cw_dir.display(),
+                        config.worker.name,
+                        hello.name
+                    )));
+                }
+            }
+            StateDir::Absent => {
+                let staging =
+                    workspace.root().join(format!("{CW_DIR}.init-{}", std::process::id()));
+                let built = build_worker_dir(&staging, hello).and_then(|()| {
+                    fs_err::rename(&staging, &workspace.cw_dir).map_err(|source| ServiceError::Io {
+                        path: workspace.cw_dir.clone(),
+                        source,
+                    })
+                });
+                if let Err(err) = built {
+                    let _ = fs_err::remove_dir_all(&staging);
+                    return Err(err);
+                }
+                git::exclude(&workspace.repo, "/.cw/")?;
+            }
+        }
+        Service::open(workspace)
+    }
+}
+
+/// A worker's `.cw/`: logs, an operator token for its own commands, and a config (0600: it holds
+/// the store's URL) naming the host and the shared state.
+fn build_worker_dir(dir: &Path, hello: &super::WorkerHello) -> Result<(), ServiceError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ServiceError::Io { path, source }
+    };
+    fs_err::create_dir(dir).map_err(io(dir))?;
+    fs_err::create_dir(dir.join("logs")).map_err(io(&dir.join("logs")))?;
+    let mut text = with_store_url(DEFAULT_CONFIG_TOML, &hello.store_url)?;
+    let quoted = |value: &str| value.replace('\\', "\\\\").replace('"', "\\\"");
+    text = text.replacen(
+        "integration_branch = \"cw/integration\"",
+        &format!("integration_branch = \"{}\"", quoted(&hello.integration_branch)),
+        1,
+    );
+    text = replace_in_section(
+        &text,
+        "[worker]",
+        "name",
+        &format!("name = \"{}\"", quoted(&hello.name)),
+    );
+    text = replace_in_section(
+        &text,
+        "[worker]",
+        "heartbeat_seconds",
+        &format!("heartbeat_seconds = {}", hello.heartbeat_seconds),
+    );
+    text = replace_in_section(
+        &text,
+        "[worker]",
+        "lost_after_seconds",
+        &format!("lost_after_seconds = {}", hello.lost_after_seconds),
+    );
+    text = replace_in_section(
+        &text,
+        "[claims]",
+        "lease_seconds",
+        &format!("lease_seconds = {}", hello.lease_seconds),
+    );
+    text = replace_in_section(
+        &text,
+        "[claims]",
+        "max_attempts",
+        &format!("max_attempts = {}", hello.max_attempts),
+    );
+    Config::parse(&text).map_err(|message| {
+        ServiceError::Config(crate::config::ConfigError::Parse {
+            path: dir.join("config.toml"),
+            message,
+        })
+    })?;
+    write_secret(&dir.join("config.toml"), &text)?;
+    write_secret(&dir.join("operator.token"), &token::generate("cwo_")?)?;
+    Ok(())
+}
+
+/// `text` with the `key = …` line of `section` replaced by `line`.
+fn replace_in_section(text: &str, section: &str, key: &str, line: &str) -> String {
+    let mut in_section = false;
+    let mut out = Vec::new();
+    for current in text.lines() {
+        let trimmed = current.trim();
+        if trimmed.starts_with('[') {
+            in_section = trimmed == section;
+        }
+        let is_key =
+            trimmed.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='));
+        out.push(if in_section && is_key { line.to_owned() } else { current.to_owned() });
+    }
+    let mut joined = out.join("\n");
+    joined.push('\n');
+    joined
+}
+
 /// Makes again what an existing `.cw/` lacks (the database, the operator token, the logs
 /// directory); changes nothing when nothing is missing.
 fn repair(workspace: &Workspace, store_url: Option<&str>) -> Result<InitReport, ServiceError> {

@@ -121,6 +121,8 @@ pub struct StatusReport {
     pub open_questions: usize,
     /// The newest finished merge requests, newest first.
     pub recent_merges: Vec<MergeLine>,
+    /// The `cw worker` hosts, by name.
+    pub hosts: Vec<super::HostStatus>,
 }
 
 /// A finished merge request as the status shows it.
@@ -348,6 +350,7 @@ impl Service {
     /// Counts by state, what runs next, and who is working (the operator's overview).
     pub fn status(&self, caller: &Caller, next_limit: u32) -> Result<StatusReport, ServiceError> {
         caller.require_operator()?;
+        let hosts = self.hosts()?;
         self.store.read(|tx| {
             let overview = overview(tx)?;
             let next_ready = records(tx, &tx.ready_tasks(next_limit)?)?;
@@ -365,6 +368,7 @@ impl Service {
                 queued_merges: overview.queued_merges,
                 open_questions: overview.open_questions,
                 recent_merges: overview.recent_merges,
+                hosts: hosts.clone(),
             })
         })
     }

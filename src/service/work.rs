@@ -72,6 +72,19 @@ impl Service {
         agent: AgentId,
         task: TaskId,
     ) -> Result<MergeRequest, ServiceError> {
+        if self.own_host().is_some() {
+            // On a worker, the coordinator merges what it has: the branch goes there first (only
+            // for the task's holder; a stale one is refused here, before anything is pushed).
+            let branch = self.store.read(|tx| {
+                let record = owned_task(tx, agent, task)?;
+                Ok::<_, ServiceError>(
+                    tx.agent_branch(agent)?.filter(|_| record.state != TaskState::Merging),
+                )
+            })?;
+            if let Some(branch) = branch {
+                self.push_branch(&branch)?;
+            }
+        }
         let now = self.now();
         self.store.write(|tx| {
             let record = owned_task(tx, agent, task)?;
@@ -103,6 +116,13 @@ impl Service {
     /// read; an adapter lists them for a caller with `list_agents`.
     pub fn agents(&self) -> Result<Vec<AgentRecord>, ServiceError> {
         self.store.read(|tx| Ok(tx.agents()?))
+    }
+
+    /// The agents this host runs (its worker's, or the coordinator machine's own), newest first:
+    /// only these does it supervise, adopt or resume.
+    pub fn own_agents(&self) -> Result<Vec<AgentRecord>, ServiceError> {
+        let host = self.config.worker.host();
+        Ok(self.agents()?.into_iter().filter(|a| a.host.as_deref() == host).collect())
     }
 
     /// Every agent, newest first, for the operator (an agent sees only itself through its tools).

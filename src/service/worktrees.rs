@@ -22,6 +22,9 @@ impl Service {
         title: &str,
         reuse: Option<AgentId>,
     ) -> Result<(CreatedWorktree, Option<AgentId>), ServiceError> {
+        if self.own_host().is_some() {
+            self.fetch_integration_branch()?;
+        }
         let (branch, path) = self.planned_worktree(task, title);
         let spec = WorktreeSpec { branch, path, base: self.config.integration_branch.clone() };
         if let Some(old) = reuse

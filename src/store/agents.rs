@@ -29,6 +29,8 @@ pub struct AgentRecord {
     pub exit_status: Option<String>,
     /// The operator asked for a restart (MCP `restart_agent`), with this reason for the agent.
     pub restart_reason: Option<String>,
+    /// The `cw worker` host it runs on; `None` for the coordinator's own machine.
+    pub host: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -65,11 +67,13 @@ pub struct NewAgent {
     pub token_hash: String,
     pub state: AgentState,
     pub kind: AgentKind,
+    /// The `cw worker` host that starts it; `None` for the coordinator's own machine.
+    pub host: Option<String>,
 }
 
 const AGENT_COLUMNS: &str = "id, name, state, task_id, bound_task_id, worktree, branch, pid, pgid, \
      process_start, session_id, cost_usd, input_tokens, output_tokens, exit_status, created_at, \
-     updated_at, kind, restart_reason";
+     updated_at, kind, restart_reason, host";
 
 impl Tx<'_> {
     /// New task and agent ids start above these (ids a lost database already gave out, still
@@ -93,10 +97,10 @@ impl Tx<'_> {
     /// Inserts an agent; returns its id.
     pub fn insert_agent(&self, agent: &NewAgent, now: Timestamp) -> Result<AgentId, StoreError> {
         let id = self.query_one(
-            "INSERT INTO agents (id, name, state, task_id, bound_task_id, token_hash, created_at, updated_at, kind)
+            "INSERT INTO agents (id, name, state, task_id, bound_task_id, token_hash, created_at, updated_at, kind, host)
              VALUES ((SELECT coalesce(max(n), 0) + 1 FROM (SELECT max(id) AS n FROM agents
                           UNION ALL SELECT above FROM id_floors WHERE entity = 'agents') AS floors),
-                    ?1, ?2, ?3, ?3, ?4, ?5, ?5, ?6)
+                    ?1, ?2, ?3, ?3, ?4, ?5, ?5, ?6, ?7)
              RETURNING id",
             args![
                 agent.name,
@@ -104,7 +108,8 @@ impl Tx<'_> {
                 agent.task.map(TaskId::get),
                 agent.token_hash,
                 now.0,
-                agent.kind.as_str()
+                agent.kind.as_str(),
+                agent.host
             ],
             |row| row.get(0).map(AgentId),
         )?;
@@ -330,6 +335,7 @@ fn agent_from_row(r: &Row<'_>) -> Result<AgentRecord, String> {
         },
         exit_status: r.get(14)?,
         restart_reason: r.get(18)?,
+        host: r.get(19)?,
         created_at: Timestamp(r.get(15)?),
         updated_at: Timestamp(r.get(16)?),
     })

@@ -20,12 +20,13 @@ const TABLES: &[&str] = &[
     "messages",
     "merges",
     "id_floors",
+    "hosts",
     "events",
 ];
 
 /// The tables whose ids PostgreSQL's identities hand out: their counters move past the copy.
 const IDENTITIES: &[&str] =
-    &["initiatives", "phases", "plans", "questions", "messages", "merges", "events"];
+    &["initiatives", "phases", "plans", "questions", "messages", "merges", "hosts", "events"];
 
 /// One table as read: its column names and rows.
 struct Table {

@@ -26,4 +26,8 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration { sqlite: include_str!("migrations/008_drop_agents_by_task.sql"), postgres: "" },
     Migration { sqlite: include_str!("migrations/009_restart_requests.sql"), postgres: "" },
     Migration { sqlite: include_str!("migrations/010_events_by_task.sql"), postgres: "" },
+    Migration {
+        sqlite: include_str!("migrations/011_hosts.sql"),
+        postgres: include_str!("migrations/postgres/011_hosts.sql"),
+    },
 ];

@@ -14,6 +14,7 @@ mod copy;
 mod error;
 mod events;
 mod hierarchy;
+mod hosts;
 mod merges;
 mod migrations;
 mod pg;
@@ -39,6 +40,7 @@ pub use events::EventRecord;
 pub use hierarchy::{
     InitiativeRecord, InitiativeUpsert, PhaseRecord, PhaseUpsert, PlanRecord, PlanUpsert,
 };
+pub use hosts::HostRecord;
 pub use merges::{MergeEnd, MergeRecord};
 pub use questions::{MessageRecord, QuestionRecord};
 pub use tasks::{DepOrigin, NewTask, TaskFilter, TaskRecord, TaskTextUpdate};

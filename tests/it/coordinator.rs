@@ -573,10 +573,12 @@ fn a_message_to_an_agent_waiting_for_the_human_resumes_it() {
                     && service.agent(agent).is_ok_and(|a| a.process.is_none())
             });
             service.send_message(&caller, agent, "Prefer SQLite.").unwrap();
-            let runs =
-                || fs_err::read_to_string(&stream).unwrap().matches("\"subtype\":\"init\"").count();
-            wait_until(Duration::from_secs(30), "the agent is resumed for the message", || {
-                runs() == 2 && service.agent(agent).is_ok_and(|a| a.process.is_none())
+            // A run has ended once its result line is written (between a spawn and the record
+            // of its pid, the agent shows no process while its run has only begun).
+            let ended =
+                || fs_err::read_to_string(&stream).unwrap().matches("\"type\":\"result\"").count();
+            wait_until(Duration::from_secs(30), "the agent's run for the message ends", || {
+                ended() == 2 && service.agent(agent).is_ok_and(|a| a.process.is_none())
             });
             let question = service.open_questions(&caller).unwrap().remove(0);
             service.answer(&caller, question.id, "SQLite").unwrap();

@@ -11,6 +11,7 @@ mod coordinator;
 mod dashboard;
 mod gate;
 mod hostile;
+mod hosts;
 mod import;
 mod import_real;
 mod mcp;

@@ -12,6 +12,16 @@ fn plain_repo() -> TestEnv {
     TestEnv::repo_with_database(None)
 }
 
+/// A child killed if the test ends first (a failed test must not leave `cw run` retrying).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Waits until `done` holds, or fails naming `what` after `within`.
 fn wait_until(
     within: Duration,
@@ -170,12 +180,14 @@ fn a_run_survives_two_server_restarts_and_merges_every_task_once() {
         previous = Some(env.cw(&args).json()["id"].as_str().unwrap().to_owned());
     }
     let log = env.outer().join("run.log");
-    let mut run = env
-        .cw_command(&env.root(), &["run", "--agents", "3", "--exit-when-done"])
-        .stdout(std::process::Stdio::null())
-        .stderr(fs_err::File::create(&log).unwrap().into_parts().0)
-        .spawn()
-        .unwrap();
+    let mut run = KillOnDrop(
+        env.cw_command(&env.root(), &["run", "--agents", "3", "--exit-when-done"])
+            .stdout(std::process::Stdio::null())
+            .stderr(fs_err::File::create(&log).unwrap().into_parts().0)
+            .spawn()
+            .unwrap(),
+    );
+    let run = &mut run.0;
     let count = |sql: &str| -> u32 {
         let rows = postgres::try_run(&url, sql).unwrap_or_default();
         rows.first().and_then(|n| n.parse().ok()).unwrap_or(0)

@@ -1,0 +1,326 @@
+//! Agents on several hosts: `cw worker` processes, each in a clone of its own with a home of its
+//! own, share one PostgreSQL state with `cw run --agents 0`, which only merges. Every task is
+//! merged exactly once; a worker killed mid-run loses nothing.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support::postgres;
+use crate::support::{TestEnv, command, cw_binary};
+
+/// `cw run` serving, with what it printed so far (killed if the test ends first).
+struct Coordinator {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A worker process, killed if the test ends first (a failed test must not leave it running).
+struct Worker(Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_coordinator(env: &TestEnv, args: &[&str]) -> Coordinator {
+    let mut child = env
+        .cw_command(&env.root(), args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let base = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "cw run exited before serving");
+        if let Some(rest) = line.split("serving MCP on ").nth(1) {
+            let url = rest.split_whitespace().next().unwrap();
+            break url.trim_end_matches("/mcp").to_owned();
+        }
+    };
+    let log = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    Coordinator { child, base, log }
+}
+
+/// A clone of `main`'s repository for a worker host, at `<temp>/<name>`.
+fn clone_for(main: &TestEnv, name: &str) -> PathBuf {
+    let dir = main.outer().join(name);
+    let source = main.root();
+    main.git_in(&main.outer(), &["clone", "-q", source.to_str().unwrap(), dir.to_str().unwrap()]);
+    dir
+}
+
+/// Starts `cw worker` as host `name` in `clone`, with a home of its own; its stderr goes to
+/// `<temp>/<name>.log`.
+fn start_worker(main: &TestEnv, clone: &Path, base: &str, token: &str, name: &str) -> Worker {
+    let home = main.outer().join(format!("home-{name}"));
+    fs_err::create_dir_all(&home).unwrap();
+    let log = main.outer().join(format!("{name}.log"));
+    command(cw_binary())
+        .args(["worker", "--server", base, "--agents", "2", "--agent-command", "sim"])
+        .arg("--exit-when-done")
+        .env("CW_WORKER_TOKEN", token)
+        .env("HOME", home)
+        .current_dir(clone)
+        .stdout(Stdio::null())
+        .stderr(fs_err::File::create(log).unwrap().into_parts().0)
+        .spawn()
+        .map(Worker)
+        .unwrap()
+}
+
+/// A plan of `total` tasks in chains of three, each writing its own file.
+fn add_plan(env: &TestEnv, total: usize) {
+    let mut previous: Option<String> = None;
+    for i in 0..total {
+        let description = format!("write f{i}.txt {i}");
+        let mut args = vec!["task", "add", "step", "--description", &description, "--json"];
+        let after = previous.clone().filter(|_| i % 3 != 0);
+        if let Some(after) = &after {
+            args.extend(["--after", after]);
+        }
+        previous = Some(env.cw(&args).json()["id"].as_str().unwrap().to_owned());
+    }
+}
+
+fn wait_for_exit(child: &mut Child, within: Duration, what: &str, why: impl Fn() -> String) -> i32 {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}: {}",
+            why()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn two_workers_run_a_plan_that_cw_run_only_merges() {
+    let url = postgres::fresh_database();
+    let main = TestEnv::repo_with_database(Some(url.clone()));
+    main.cw(&["init"]).ok();
+    crate::coordinator::configure_sim(&main, "");
+    crate::coordinator::edit_config(&main, "heartbeat_seconds = 5", "heartbeat_seconds = 1");
+    add_plan(&main, 12);
+    let mut coordinator = start_coordinator(&main, &["run", "--agents", "0", "--exit-when-done"]);
+    let mut workers = Vec::new();
+    for name in ["w1", "w2"] {
+        let token = main.cw(&["worker", "add", name, "--json"]).json()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let clone = clone_for(&main, name);
+        let log = main.outer().join(format!("{name}.log"));
+        workers.push((start_worker(&main, &clone, &coordinator.base, &token, name), log));
+    }
+    let why = || {
+        let logs: Vec<String> = workers_logs(&main);
+        format!(
+            "{:?}\ncw run:\n{}\n{}",
+            postgres::try_run(&url, "SELECT id || ' ' || state FROM tasks ORDER BY id"),
+            coordinator.log.lock().unwrap(),
+            logs.join("\n")
+        )
+    };
+    let code = wait_for_exit(&mut coordinator.child, Duration::from_secs(120), "cw run", why);
+    assert_eq!(code, 0, "cw run: {}", why());
+    for (worker, log) in &mut workers {
+        let code = wait_for_exit(&mut worker.0, Duration::from_secs(30), "a worker to end", || {
+            fs_err::read_to_string(&*log).unwrap_or_default()
+        });
+        assert_eq!(code, 0, "{}", fs_err::read_to_string(&*log).unwrap_or_default());
+    }
+    let merged = postgres::run(&url, "SELECT count(*) FROM tasks WHERE state = 'merged'");
+    assert_eq!(merged, ["12"], "{}", why());
+    let twice = postgres::run(
+        &url,
+        "SELECT task_id FROM merges WHERE state = 'merged' GROUP BY task_id HAVING count(*) > 1",
+    );
+    assert!(twice.is_empty(), "merged twice: {twice:?}");
+    let hosts = postgres::run(&url, "SELECT DISTINCT coalesce(host, '-') FROM agents ORDER BY 1");
+    assert_eq!(hosts, ["w1", "w2"], "every agent ran on a worker, and both worked");
+    // The work is on the coordinator's integration branch.
+    let files = main.git(&["ls-tree", "-r", "--name-only", "cw/integration"]);
+    let files = String::from_utf8_lossy(&files.stdout);
+    for i in 1..=12 {
+        let name = format!("cw-sim/t{i}.txt");
+        assert!(files.lines().any(|f| f == name), "{name} missing: {files}");
+    }
+    let listed = main.cw(&["worker", "list", "--json"]).json();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(listed[0]["name"], "w1");
+    assert_eq!(listed[0]["agents"], 2, "the capacity it reported");
+    assert!(listed[0]["last_seen"].is_string(), "{listed}");
+    // Where each agent ran, in status and in the agent list.
+    let status = main.cw(&["status", "--json"]).json();
+    assert_eq!(status["hosts"].as_array().unwrap().len(), 2, "{status}");
+    let agents = main.cw(&["agent", "list", "--json"]).json();
+    assert!(
+        agents.as_array().unwrap().iter().all(|a| a["host"] == "w1" || a["host"] == "w2"),
+        "{agents}"
+    );
+    assert!(main.cw(&["status"]).ok().contains("hosts:\n  w1"), "the text status names the hosts");
+}
+
+fn workers_logs(main: &TestEnv) -> Vec<String> {
+    ["w1", "w2", "w3"]
+        .iter()
+        .map(|name| {
+            let log = main.outer().join(format!("{name}.log"));
+            format!("{name}:\n{}", fs_err::read_to_string(log).unwrap_or_default())
+        })
+        .collect()
+}
+
+/// Kills, as a power cut would, `cw worker` and every process it started (its agents and their
+/// `cw mcp`): every process whose environment names `clone` as its repository.
+fn kill_host(worker: &mut Child, clone: &Path) {
+    let marker = format!("CW_REPO={}", clone.display());
+    let _ = worker.kill();
+    for entry in fs_err::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if environ.split(|b| *b == 0).any(|var| var == marker.as_bytes()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    let _ = worker.wait();
+}
+
+#[test]
+fn a_worker_lost_mid_run_has_its_tasks_finished_elsewhere_and_nothing_merges_twice() {
+    let url = postgres::fresh_database();
+    let main = TestEnv::repo_with_database(Some(url.clone()));
+    main.cw(&["init"]).ok();
+    crate::coordinator::configure_sim(&main, "");
+    crate::coordinator::edit_config(&main, "lease_seconds = 1800", "lease_seconds = 3");
+    crate::coordinator::edit_config(&main, "heartbeat_seconds = 5", "heartbeat_seconds = 1");
+    crate::coordinator::edit_config(&main, "lost_after_seconds = 30", "lost_after_seconds = 3");
+    for i in 0..8 {
+        main.cw(&["task", "add", &format!("slow {i}"), "--description", "sim: sleep 1500"]).ok();
+    }
+    let mut coordinator = start_coordinator(&main, &["run", "--agents", "0", "--exit-when-done"]);
+    let mut clones = Vec::new();
+    let mut workers = Vec::new();
+    for name in ["w1", "w2"] {
+        let token = main.cw(&["worker", "add", name, "--json"]).json()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let clone = clone_for(&main, name);
+        workers.push(start_worker(&main, &clone, &coordinator.base, &token, name));
+        clones.push(clone);
+    }
+    let held_by_w1 = || {
+        postgres::try_run(
+            &url,
+            "SELECT count(*) FROM tasks t JOIN agents a ON a.id = t.agent_id
+             WHERE a.host = 'w1' AND t.state = 'claimed'",
+        )
+        .ok()
+        .and_then(|rows| rows.first().and_then(|n| n.parse::<u32>().ok()))
+        .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while held_by_w1() == 0 {
+        assert!(Instant::now() < deadline, "w1 never claimed a task: {:?}", workers_logs(&main));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill_host(&mut workers[0].0, &clones[0]);
+
+    let why = || {
+        format!(
+            "{:?}\ncw run:\n{}\n{}",
+            postgres::try_run(
+                &url,
+                "SELECT id || ' ' || state || ' ' || attempts FROM tasks ORDER BY id"
+            ),
+            coordinator.log.lock().unwrap(),
+            workers_logs(&main).join("\n")
+        )
+    };
+    let code = wait_for_exit(&mut coordinator.child, Duration::from_secs(120), "cw run", why);
+    assert_eq!(code, 0, "cw run: {}", why());
+    let code = wait_for_exit(&mut workers[1].0, Duration::from_secs(30), "w2 to end", why);
+    assert_eq!(code, 0, "{}", why());
+    assert_eq!(postgres::run(&url, "SELECT count(*) FROM tasks WHERE state = 'merged'"), ["8"]);
+    let twice = postgres::run(
+        &url,
+        "SELECT task_id FROM merges WHERE state = 'merged' GROUP BY task_id HAVING count(*) > 1",
+    );
+    assert!(twice.is_empty(), "merged twice: {twice:?}");
+    // What w1 held came back with an attempt counted, and w2 finished it.
+    let retried = postgres::run(&url, "SELECT count(*) FROM tasks WHERE attempts > 0");
+    assert_ne!(retried, ["0"], "{}", why());
+    let finishers = postgres::run(
+        &url,
+        "SELECT DISTINCT a.host FROM tasks t JOIN agents a ON a.id = t.agent_id WHERE t.attempts > 0",
+    );
+    assert!(finishers.iter().all(|h| h == "w2"), "{finishers:?}");
+}
+
+#[test]
+fn a_worker_is_refused_with_the_reason_and_sets_nothing_up() {
+    let main = TestEnv::repo_with_database(None);
+    main.cw(&["init"]).ok();
+    let run = main.cw(&["worker", "add", "no spaces"]);
+    assert!(run.error(1).contains("a host name is 1 to 64 letters"), "{run:?}");
+    let token =
+        main.cw(&["worker", "add", "w1", "--json"]).json()["token"].as_str().unwrap().to_owned();
+    assert!(main.cw(&["worker", "add", "w1"]).error(1).contains("a host named w1 exists"));
+    let coordinator = start_coordinator(&main, &["run", "--no-dispatch"]);
+    let clone = clone_for(&main, "w1");
+    let worker = |args: &[&str], token: &str| {
+        let output = command(cw_binary())
+            .args(args)
+            .env("CW_WORKER_TOKEN", token)
+            .current_dir(&clone)
+            .output()
+            .unwrap();
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (code, stderr) = worker(&["worker"], &token);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("needs --server"), "{stderr}");
+    let (code, stderr) = worker(&["worker", "--server", &coordinator.base], "cwk_forged");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("not a host token of this repository"), "{stderr}");
+    // This coordinator's state is in .cw/cw.db: nothing a worker elsewhere could share.
+    let (code, stderr) = worker(&["worker", "--server", &coordinator.base], &token);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("cw store migrate"), "{stderr}");
+    assert!(!clone.join(".cw").exists(), "a refused worker sets nothing up");
+    let (code, stderr) = worker(&["worker", "--server", "https://example.invalid"], &token);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("SSH tunnel"), "{stderr}");
+    drop(coordinator);
+    main.cw(&["worker", "remove", "w1"]).ok();
+    assert_eq!(main.cw(&["worker", "list", "--json"]).json(), serde_json::json!([]));
+}
