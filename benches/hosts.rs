@@ -130,7 +130,11 @@ impl Plan {
                 break rest.split_whitespace().next().unwrap().trim_end_matches("/mcp").to_owned();
             }
         };
-        std::thread::spawn(move || for _ in stderr.lines() {});
+        let sink = self.dir.path().join("coordinator.log");
+        std::thread::spawn(move || {
+            let text: Vec<String> = stderr.lines().map_while(Result::ok).collect();
+            let _ = fs_err::write(sink, text.join("\n"));
+        });
         let started = Instant::now();
         let workers: Vec<Child> = ["w1", "w2", "w3"]
             .iter()
@@ -147,16 +151,31 @@ impl Plan {
                 assert!(status.success());
                 let mut command = self.command(&clone, &["worker", "--server", &base]);
                 command
-                    .args(["--agents", "2", "--exit-when-done"])
+                    .args(["--agents", "2", "--agent-command", "sim", "--exit-when-done"])
                     .env_remove("CW_DATABASE_URL")
                     .env("CW_WORKER_TOKEN", token["token"].as_str().unwrap())
                     .stdout(Stdio::null())
-                    .stderr(Stdio::null())
+                    .stderr(
+                        fs_err::File::create(self.dir.path().join(format!("{name}.log")))
+                            .unwrap()
+                            .into_parts()
+                            .0,
+                    )
                     .spawn()
                     .unwrap()
             })
             .collect();
-        assert!(coordinator.wait().unwrap().success(), "cw run did not merge every task");
+        if !coordinator.wait().unwrap().success() {
+            std::thread::sleep(Duration::from_millis(500));
+            let log =
+                |name: &str| fs_err::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+            panic!(
+                "cw run did not merge every task:\n{}\nw1:\n{}\nw2:\n{}",
+                log("coordinator.log"),
+                log("w1.log"),
+                log("w2.log")
+            );
+        }
         let wall = started.elapsed();
         for mut worker in workers {
             let _ = worker.wait();

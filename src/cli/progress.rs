@@ -65,6 +65,17 @@ impl TerminalProgress {
             line.append(merge_line(merge));
             lines.push(line);
         }
+        for host in &snapshot.hosts {
+            let mut line = Doc::from("   ");
+            line.plain(&format!(
+                "host {}: {} of {} agents",
+                host.name, host.running, host.capacity
+            ));
+            if host.lost {
+                line.plain(" · ").paint(Style::Attention, "lost");
+            }
+            lines.push(line);
+        }
         if let Some(paused) = &snapshot.paused {
             let mut line = Doc::from("   ");
             line.paint(Style::Attention, paused);

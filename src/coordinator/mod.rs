@@ -90,6 +90,17 @@ pub struct Snapshot {
     pub recent_merges: Vec<MergeLine>,
     /// Why no more agents start right now, if that is the case.
     pub paused: Option<String>,
+    /// The `cw worker` hosts: each one's agents running, capacity, and whether it is lost.
+    pub hosts: Vec<HostLine>,
+}
+
+/// One host in the live view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostLine {
+    pub name: String,
+    pub running: usize,
+    pub capacity: u32,
+    pub lost: bool,
 }
 
 /// One running agent in the snapshot.
@@ -781,6 +792,17 @@ impl<'p> Coordinator<'p> {
             for_you: overview.for_you,
             recent_merges: overview.recent_merges.iter().take(SNAPSHOT_MERGES).cloned().collect(),
             paused: self.paused.clone(),
+            hosts: self
+                .service
+                .hosts()?
+                .into_iter()
+                .map(|h| HostLine {
+                    name: h.host.name,
+                    running: h.running,
+                    capacity: h.host.agents,
+                    lost: h.lost,
+                })
+                .collect(),
         };
         self.overview = Some(overview);
         if self.last_snapshot.as_ref() != Some(&snapshot) {

@@ -309,7 +309,11 @@ impl Service {
         let now = self.now();
         let max_attempts = self.config.claims.max_attempts;
         let lost_after = self.host_lost_after();
-        self.store.write(|tx| expire_in(tx, now, max_attempts, lost_after))
+        self.store.write(|tx| {
+            let mut changed = expire_in(tx, now, max_attempts, lost_after)?;
+            changed.extend(return_done_of_lost_hosts(tx, now, max_attempts, lost_after)?);
+            Ok(changed)
+        })
     }
 }
 
@@ -354,6 +358,50 @@ fn expire_in(
         }
         info!(task_id = %task, %agent, state = %next, "lease expired");
         changed.push((task, next));
+    }
+    Ok(changed)
+}
+
+/// A task reported done whose agent's host went silent before the agent asked for the merge
+/// holds no lease, and its branch may never have been pushed: it goes back, an attempt used.
+/// (The coordinator's tick only: a claim must not scan the done tasks.)
+fn return_done_of_lost_hosts(
+    tx: &Tx<'_>,
+    now: Timestamp,
+    max_attempts: u32,
+    host_lost_after: i64,
+) -> Result<Vec<(TaskId, TaskState)>, ServiceError> {
+    let mut changed = Vec::new();
+    for record in tx.tasks_in_state(TaskState::Done)? {
+        let Some(agent) = record.agent.map(|a| tx.agent(a)).transpose()?.flatten() else {
+            continue;
+        };
+        let Some(host) = &agent.host else { continue };
+        let heard = super::hosts::heard_within(
+            tx.host(host)?.and_then(|h| h.last_seen),
+            now,
+            host_lost_after,
+        );
+        if heard || agent.state == AgentState::Stopped {
+            continue;
+        }
+        let attempts = record.attempts.saturating_add(1);
+        let event = TaskEvent::AgentLost { attempts, max_attempts };
+        let reason = format!(
+            "host {host} of agent {} went silent before the merge was asked ({})",
+            agent.id,
+            attempt_of(attempts, max_attempts)
+        );
+        let next = apply(tx, &record, event, None, &reason, now)?;
+        tx.set_task_attempts(record.id, attempts)?;
+        if next == TaskState::Failed {
+            let why = format!(
+                "its host {host} was lost {attempts} times; retry it with `cw task retry {}`",
+                record.id
+            );
+            tx.set_task_failure(record.id, Some(&why))?;
+        }
+        changed.push((record.id, next));
     }
     Ok(changed)
 }

@@ -107,9 +107,26 @@ pub(super) fn shown(config: &Config) -> PathBuf {
     PathBuf::from(format!("postgres://{user}{host}:{port}/{db}"))
 }
 
-/// Parses a URL (`postgres://…`) or key-value string (`host=… dbname=…`).
+/// Parses a URL (`postgres://…`) or key-value string (`host=… dbname=…`), and sets what every
+/// cw session needs: a connection to a host that vanished (cut off, powered down) is noticed
+/// within seconds (TCP keepalives), a session stuck inside a transaction (its process frozen or
+/// cut off mid-write) is ended by the server before it holds the write lock for long, and a wait
+/// for that lock ends after the busy timeout as `Busy`, as on SQLite.
 pub(super) fn parse(url: &str) -> Result<Config, StoreError> {
-    url.parse::<Config>().map_err(|err| StoreError::BadUrl { cause: err.to_string() })
+    let mut config =
+        url.parse::<Config>().map_err(|err| StoreError::BadUrl { cause: err.to_string() })?;
+    let lock_wait = super::busy_timeout().as_millis();
+    let mut options = config.get_options().map(str::to_owned).unwrap_or_default();
+    options.push_str(&format!(
+        " -c idle_in_transaction_session_timeout=5000 -c lock_timeout={lock_wait}"
+    ));
+    config
+        .options(options.trim())
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .keepalives_interval(Duration::from_secs(2))
+        .keepalives_retries(3);
+    Ok(config)
 }
 
 type Job = Box<dyn FnOnce(&mut Worker) + Send>;

@@ -454,6 +454,12 @@ impl Tx<'_> {
         )
     }
 
+    /// The tasks in `state`, by id (on the state index: for the few tasks of a passing state).
+    pub fn tasks_in_state(&self, state: TaskState) -> Result<Vec<TaskRecord>, StoreError> {
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE state = ?1 ORDER BY id");
+        self.query_all(&sql, args![state.as_str()], task_from_row)
+    }
+
     /// The number of tasks.
     pub fn task_count(&self) -> Result<u64, StoreError> {
         self.query_one("SELECT count(*) FROM tasks", args![], |row| row.get(0))

@@ -196,26 +196,38 @@ fn workers_logs(main: &TestEnv) -> Vec<String> {
         .collect()
 }
 
-/// Kills, as a power cut would, `cw worker` and every process it started (its agents and their
-/// `cw mcp`): every process whose environment names `clone` as its repository.
-fn kill_host(worker: &mut Child, clone: &Path) {
+/// The pids of every process `cw worker` started in `clone` (its agents and their `cw mcp`):
+/// those whose environment names `clone` as their repository.
+fn processes_of(clone: &Path) -> Vec<nix::unistd::Pid> {
     let marker = format!("CW_REPO={}", clone.display());
-    let _ = worker.kill();
+    let mut found = Vec::new();
     for entry in fs_err::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
         if environ.split(|b| *b == 0).any(|var| var == marker.as_bytes()) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            found.push(nix::unistd::Pid::from_raw(pid));
         }
     }
-    let _ = worker.wait();
+    found
 }
 
+/// Sends `signal` to a worker and every process it started.
+fn signal_host(worker: &Child, clone: &Path, signal: nix::sys::signal::Signal) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(worker.id()).unwrap());
+    let mut all = vec![pid];
+    all.extend(processes_of(clone));
+    for pid in all {
+        let _ = nix::sys::signal::kill(pid, signal);
+    }
+}
+
+/// Three hosts, 60 tasks. One host is killed with its agents (a power cut); one is frozen, all
+/// its processes stopped (cut off: it neither beats nor writes), and thawed once its tasks went
+/// to others. Every task is merged exactly once, and nothing the frozen host's agents did after
+/// losing their tasks lands.
 #[test]
-fn a_worker_lost_mid_run_has_its_tasks_finished_elsewhere_and_nothing_merges_twice() {
+fn a_worker_killed_and_one_cut_off_mid_run_lose_nothing_and_no_stale_work_lands() {
+    use nix::sys::signal::Signal;
     let url = postgres::fresh_database();
     let main = TestEnv::repo_with_database(Some(url.clone()));
     main.cw(&["init"]).ok();
@@ -223,13 +235,15 @@ fn a_worker_lost_mid_run_has_its_tasks_finished_elsewhere_and_nothing_merges_twi
     crate::coordinator::edit_config(&main, "lease_seconds = 1800", "lease_seconds = 3");
     crate::coordinator::edit_config(&main, "heartbeat_seconds = 5", "heartbeat_seconds = 1");
     crate::coordinator::edit_config(&main, "lost_after_seconds = 30", "lost_after_seconds = 3");
-    for i in 0..8 {
-        main.cw(&["task", "add", &format!("slow {i}"), "--description", "sim: sleep 1500"]).ok();
+    let total = 60;
+    for i in 0..total {
+        main.cw(&["task", "add", &format!("step {i}"), "--description", "sim: sleep 300"]).ok();
     }
     let mut coordinator = start_coordinator(&main, &["run", "--agents", "0", "--exit-when-done"]);
+    let log = Arc::clone(&coordinator.log);
     let mut clones = Vec::new();
     let mut workers = Vec::new();
-    for name in ["w1", "w2"] {
+    for name in ["w1", "w2", "w3"] {
         let token = main.cw(&["worker", "add", name, "--json"]).json()["token"]
             .as_str()
             .unwrap()
@@ -238,23 +252,16 @@ fn a_worker_lost_mid_run_has_its_tasks_finished_elsewhere_and_nothing_merges_twi
         workers.push(start_worker(&main, &clone, &coordinator.base, &token, name));
         clones.push(clone);
     }
-    let held_by_w1 = || {
-        postgres::try_run(
-            &url,
-            "SELECT count(*) FROM tasks t JOIN agents a ON a.id = t.agent_id
-             WHERE a.host = 'w1' AND t.state = 'claimed'",
-        )
-        .ok()
-        .and_then(|rows| rows.first().and_then(|n| n.parse::<u32>().ok()))
-        .unwrap_or(0)
+    let count = |sql: &str| -> u32 {
+        let rows = postgres::try_run(&url, sql).unwrap_or_default();
+        rows.first().and_then(|n| n.parse().ok()).unwrap_or(0)
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while held_by_w1() == 0 {
-        assert!(Instant::now() < deadline, "w1 never claimed a task: {:?}", workers_logs(&main));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    kill_host(&mut workers[0].0, &clones[0]);
-
+    let held_by = |host: &str| {
+        count(&format!(
+            "SELECT count(*) FROM tasks t JOIN agents a ON a.id = t.agent_id
+             WHERE a.host = '{host}' AND t.state = 'claimed'"
+        ))
+    };
     let why = || {
         format!(
             "{:?}\ncw run:\n{}\n{}",
@@ -262,28 +269,71 @@ fn a_worker_lost_mid_run_has_its_tasks_finished_elsewhere_and_nothing_merges_twi
                 &url,
                 "SELECT id || ' ' || state || ' ' || attempts FROM tasks ORDER BY id"
             ),
-            coordinator.log.lock().unwrap(),
+            log.lock().unwrap(),
             workers_logs(&main).join("\n")
         )
     };
-    let code = wait_for_exit(&mut coordinator.child, Duration::from_secs(120), "cw run", why);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while held_by("w1") == 0
+        || held_by("w2") == 0
+        || count("SELECT count(*) FROM tasks WHERE state = 'merged'") < 6
+    {
+        assert!(Instant::now() < deadline, "the hosts never all worked: {}", why());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal_host(&workers[0].0, &clones[0], Signal::SIGKILL);
+    let _ = workers[0].0.wait();
+    signal_host(&workers[1].0, &clones[1], Signal::SIGSTOP);
+    // What w2's agents were working on when it was cut off: (task, its agent then).
+    let stale: Vec<(String, String)> = postgres::run(
+        &url,
+        "SELECT t.id || ' ' || a.id FROM tasks t JOIN agents a ON a.id = t.agent_id
+         WHERE a.host = 'w2' AND t.state = 'claimed'",
+    )
+    .iter()
+    .map(|row| {
+        let (task, agent) = row.split_once(' ').unwrap();
+        (task.to_owned(), agent.to_owned())
+    })
+    .collect();
+    // Thawed once every task it held has gone to another agent.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let retaken = stale.iter().all(|(task, agent)| {
+            count(&format!(
+                "SELECT count(*) FROM tasks WHERE id = {task} AND coalesce(agent_id, 0) <> {agent}"
+            )) == 1
+        });
+        if retaken {
+            break;
+        }
+        assert!(Instant::now() < deadline, "w2's tasks were never taken over: {}", why());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal_host(&workers[1].0, &clones[1], Signal::SIGCONT);
+
+    let code = wait_for_exit(&mut coordinator.child, Duration::from_secs(180), "cw run", why);
     assert_eq!(code, 0, "cw run: {}", why());
-    let code = wait_for_exit(&mut workers[1].0, Duration::from_secs(30), "w2 to end", why);
-    assert_eq!(code, 0, "{}", why());
-    assert_eq!(postgres::run(&url, "SELECT count(*) FROM tasks WHERE state = 'merged'"), ["8"]);
-    let twice = postgres::run(
-        &url,
-        "SELECT task_id FROM merges WHERE state = 'merged' GROUP BY task_id HAVING count(*) > 1",
+    assert_eq!(count("SELECT count(*) FROM tasks WHERE state = 'merged'"), total, "{}", why());
+    let twice = count(
+        "SELECT count(*) FROM (SELECT task_id FROM merges WHERE state = 'merged'
+         GROUP BY task_id HAVING count(*) > 1) AS twice",
     );
-    assert!(twice.is_empty(), "merged twice: {twice:?}");
-    // What w1 held came back with an attempt counted, and w2 finished it.
-    let retried = postgres::run(&url, "SELECT count(*) FROM tasks WHERE attempts > 0");
-    assert_ne!(retried, ["0"], "{}", why());
-    let finishers = postgres::run(
-        &url,
-        "SELECT DISTINCT a.host FROM tasks t JOIN agents a ON a.id = t.agent_id WHERE t.attempts > 0",
-    );
-    assert!(finishers.iter().all(|h| h == "w2"), "{finishers:?}");
+    assert_eq!(twice, 0, "a task merged twice: {}", why());
+    // Thawed, each agent of the cut-off host went on where it was: its report on the task it had
+    // lost meanwhile was refused (the holder is checked in the database; its branch was pushed
+    // nowhere). A task it then got back through a new claim is its own again, legitimately.
+    for (task, agent) in &stale {
+        let stream = clones[1].join(format!(".cw/agents/a{agent}/stream.jsonl"));
+        let text = fs_err::read_to_string(&stream).unwrap_or_default();
+        assert!(
+            text.contains(&format!("task t{task} is not held by agent a{agent}")),
+            "a{agent} was not refused on t{task}: {text}\n{}",
+            why()
+        );
+    }
+    let retried = count("SELECT count(*) FROM tasks WHERE attempts > 0");
+    assert!(retried > 0, "{}", why());
 }
 
 #[test]
