@@ -44,17 +44,21 @@ pub(crate) struct RunArgs {
     port: Option<u16>,
 }
 
-pub(crate) fn cmd_run(cx: &Context, args: &RunArgs) -> CommandResult {
-    let mut service = cx.service()?;
-    if let Some(command) = &args.agent_command {
-        let command = command.trim().to_owned();
-        if command.is_empty() {
-            return Err(CommandError::Usage(
-                "--agent-command needs a program (or \"sim\")".to_owned(),
-            ));
-        }
-        service = service.with_settings(|config| config.agent.command = command);
+/// `service` with `--agent-command` in force for this process, if it was given.
+pub(crate) fn with_agent_command(
+    service: Service,
+    command: Option<&str>,
+) -> Result<Service, CommandError> {
+    let Some(command) = command else { return Ok(service) };
+    let command = command.trim().to_owned();
+    if command.is_empty() {
+        return Err(CommandError::Usage("--agent-command needs a program (or \"sim\")".to_owned()));
     }
+    Ok(service.with_settings(|config| config.agent.command = command))
+}
+
+pub(crate) fn cmd_run(cx: &Context, args: &RunArgs) -> CommandResult {
+    let service = with_agent_command(cx.service()?, args.agent_command.as_deref())?;
     if args.agents == Some(0) && !service.state_is_shared() {
         return Err(CommandError::Usage(
             "--agents 0 leaves every agent to `cw worker` hosts, and they need the state in PostgreSQL: `cw store migrate <url>` first (or give --agents 1 or more)".to_owned(),

@@ -138,16 +138,10 @@ fn run_worker(cx: &Context, args: &WorkerRunArgs) -> CommandResult {
         ));
     };
     let hello: WorkerHello = greet(server, token)?.into();
-    let mut service = Service::join_as_worker(&cx.start, &hello)?;
-    if let Some(command) = &args.agent_command {
-        let command = command.trim().to_owned();
-        if command.is_empty() {
-            return Err(CommandError::Usage(
-                "--agent-command needs a program (or \"sim\")".to_owned(),
-            ));
-        }
-        service = service.with_settings(|config| config.agent.command = command);
-    }
+    let service = super::run::with_agent_command(
+        Service::join_as_worker(&cx.start, &hello)?,
+        args.agent_command.as_deref(),
+    )?;
     let agents = args.agents.map_or(service.config().run.agents, usize::from);
     let lock = service.lock_server()?;
     service.fetch_integration_branch()?;

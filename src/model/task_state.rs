@@ -65,6 +65,13 @@ pub enum TaskEvent {
         attempts: u32,
         max_attempts: u32,
     },
+    /// The host of the agent holding a done or bounced task went silent (`cw worker`): its
+    /// work may never have reached the coordinator's repository, and no host can resume it.
+    /// The task is handed out again; past the maximum it fails.
+    HostLost {
+        attempts: u32,
+        max_attempts: u32,
+    },
     AskUser,
     Answered,
     Report(ReportOutcome),
@@ -125,14 +132,16 @@ impl TaskState {
                 (S::Claimed, E::LeaseExpired { attempts, max_attempts }) => {
                     if attempts > max_attempts { S::Failed } else { S::Ready }
                 }
-                (
-                    S::Ready | S::Claimed | S::Done | S::Conflict,
-                    E::AgentLost { attempts, max_attempts },
-                ) if attempts > max_attempts => S::Failed,
-                // A done task whose agent was lost before it asked for the merge: on a host that
-                // went away, the work may never have reached the coordinator's repository.
-                (S::Ready | S::Claimed | S::Done, E::AgentLost { .. }) => S::Ready,
+                (S::Ready | S::Claimed | S::Conflict, E::AgentLost { attempts, max_attempts })
+                    if attempts > max_attempts =>
+                {
+                    S::Failed
+                }
+                (S::Ready | S::Claimed, E::AgentLost { .. }) => S::Ready,
                 (S::Conflict, E::AgentLost { .. }) => S::Conflict,
+                (S::Done | S::Conflict, E::HostLost { attempts, max_attempts }) => {
+                    if attempts > max_attempts { S::Failed } else { S::Ready }
+                }
                 (S::Claimed, E::AskUser) => S::Waiting,
                 (S::Waiting, E::Answered) => S::Claimed,
                 (S::Claimed, E::Report(ReportOutcome::Done)) => S::Done,
@@ -201,6 +210,7 @@ impl TaskEvent {
             TaskEvent::Release => "be released",
             TaskEvent::LeaseExpired { .. } => "have its lease expire",
             TaskEvent::AgentLost { .. } => "lose its agent",
+            TaskEvent::HostLost { .. } => "lose its agent's host",
             TaskEvent::AskUser => "wait for an answer",
             TaskEvent::Answered => "receive an answer",
             TaskEvent::Report(ReportOutcome::Done) => "be reported done",
@@ -263,6 +273,8 @@ mod tests {
             E::LeaseExpired { attempts: 4, max_attempts: 3 },
             E::AgentLost { attempts: 1, max_attempts: 3 },
             E::AgentLost { attempts: 4, max_attempts: 3 },
+            E::HostLost { attempts: 1, max_attempts: 3 },
+            E::HostLost { attempts: 4, max_attempts: 3 },
             E::AskUser,
             E::Answered,
             E::Report(ReportOutcome::Done),
@@ -291,11 +303,11 @@ mod tests {
             (S::Claimed, E::Release) => S::Ready,
             (S::Claimed, E::LeaseExpired { attempts: 1, .. }) => S::Ready,
             (S::Claimed, E::LeaseExpired { attempts: 4, .. }) => S::Failed,
-            (S::Ready | S::Claimed | S::Done, E::AgentLost { attempts: 1, .. }) => S::Ready,
+            (S::Ready | S::Claimed, E::AgentLost { attempts: 1, .. }) => S::Ready,
             (S::Conflict, E::AgentLost { attempts: 1, .. }) => S::Conflict,
-            (S::Ready | S::Claimed | S::Done | S::Conflict, E::AgentLost { attempts: 4, .. }) => {
-                S::Failed
-            }
+            (S::Ready | S::Claimed | S::Conflict, E::AgentLost { attempts: 4, .. }) => S::Failed,
+            (S::Done | S::Conflict, E::HostLost { attempts: 1, .. }) => S::Ready,
+            (S::Done | S::Conflict, E::HostLost { attempts: 4, .. }) => S::Failed,
             (S::Claimed, E::AskUser) => S::Waiting,
             (S::Waiting, E::Answered) => S::Claimed,
             (S::Claimed, E::Report(ReportOutcome::Done)) => S::Done,
@@ -338,7 +350,7 @@ mod tests {
             }
         }
         assert_eq!(allowed + refused, TaskState::ALL.len() * all_events().len());
-        assert_eq!(allowed, 42, "the number of allowed transitions changed: update the table");
+        assert_eq!(allowed, 44, "the number of allowed transitions changed: update the table");
     }
 
     #[test]

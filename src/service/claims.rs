@@ -331,14 +331,7 @@ fn expire_in(
             // stopped agent was paused by the operator, who decides when it goes on. A process
             // on another host counts only while that host is heard from: a host killed or cut
             // off records no end, and its agents' leases run out.
-            let host_heard = match &holder.host {
-                None => true,
-                Some(host) => super::hosts::heard_within(
-                    tx.host(host)?.and_then(|h| h.last_seen),
-                    now,
-                    host_lost_after,
-                ),
-            };
+            let host_heard = holder_host_heard(tx, &holder, now, host_lost_after)?;
             if (holder.process.is_some() && host_heard) || holder.state == AgentState::Stopped {
                 continue;
             }
@@ -362,9 +355,9 @@ fn expire_in(
     Ok(changed)
 }
 
-/// A task reported done whose agent's host went silent before the agent asked for the merge
-/// holds no lease, and its branch may never have been pushed: it goes back, an attempt used.
-/// (The coordinator's tick only: a claim must not scan the done tasks.)
+/// A task reported done (its branch perhaps never pushed) or bounced back to an agent whose host
+/// went silent holds no lease, and no host will resume that agent: it goes back, an attempt
+/// used. (The coordinator's tick only: a claim must not scan these tasks.)
 fn return_done_of_lost_hosts(
     tx: &Tx<'_>,
     now: Timestamp,
@@ -372,23 +365,22 @@ fn return_done_of_lost_hosts(
     host_lost_after: i64,
 ) -> Result<Vec<(TaskId, TaskState)>, ServiceError> {
     let mut changed = Vec::new();
-    for record in tx.tasks_in_state(TaskState::Done)? {
+    let mut held = tx.tasks_in_state(TaskState::Done)?;
+    held.extend(tx.tasks_in_state(TaskState::Conflict)?);
+    for record in held {
         let Some(agent) = record.agent.map(|a| tx.agent(a)).transpose()?.flatten() else {
             continue;
         };
         let Some(host) = &agent.host else { continue };
-        let heard = super::hosts::heard_within(
-            tx.host(host)?.and_then(|h| h.last_seen),
-            now,
-            host_lost_after,
-        );
-        if heard || agent.state == AgentState::Stopped {
+        if holder_host_heard(tx, &agent, now, host_lost_after)?
+            || agent.state == AgentState::Stopped
+        {
             continue;
         }
         let attempts = record.attempts.saturating_add(1);
-        let event = TaskEvent::AgentLost { attempts, max_attempts };
+        let event = TaskEvent::HostLost { attempts, max_attempts };
         let reason = format!(
-            "host {host} of agent {} went silent before the merge was asked ({})",
+            "host {host} of agent {} went silent before the task was merged ({})",
             agent.id,
             attempt_of(attempts, max_attempts)
         );
@@ -404,6 +396,23 @@ fn return_done_of_lost_hosts(
         changed.push((record.id, next));
     }
     Ok(changed)
+}
+
+/// Whether the host of `holder` still counts as alive (the coordinator's machine always does).
+fn holder_host_heard(
+    tx: &Tx<'_>,
+    holder: &AgentRecord,
+    now: Timestamp,
+    host_lost_after: i64,
+) -> Result<bool, ServiceError> {
+    Ok(match &holder.host {
+        None => true,
+        Some(host) => super::hosts::heard_within(
+            tx.host(host)?.and_then(|h| h.last_seen),
+            now,
+            host_lost_after,
+        ),
+    })
 }
 
 /// "attempt 2 of 4": the session that ended was attempt `attempts` (the losses so far) of the
