@@ -13,6 +13,12 @@ impl Service {
         self.git_remote(&["fetch", "--quiet", "--no-tags", &self.config.worker.remote, &refspec])
     }
 
+    /// Fetches the coordinator's `branch` into the local branch `into` (fails if it has none).
+    pub(super) fn fetch_branch(&self, branch: &str, into: &str) -> Result<(), ServiceError> {
+        let refspec = format!("+refs/heads/{branch}:refs/heads/{into}");
+        self.git_remote(&["fetch", "--quiet", "--no-tags", &self.config.worker.remote, &refspec])
+    }
+
     /// Pushes `branch` to the coordinator's repository (a worker, before a merge request: the
     /// coordinator merges what it has). Forced: the branch is the task's, and only the agent
     /// holding the task gets this far.

@@ -26,6 +26,19 @@ impl Service {
             self.fetch_integration_branch()?;
         }
         let (branch, path) = self.planned_worktree(task, title);
+        // The task's branch exists already: work an agent left there (pushed by a worker whose
+        // host was then lost, or left by an agent whose worktree is gone). The new agent starts
+        // from it, on a branch of its own, instead of from nothing.
+        if let Some(earlier) = self.earlier_work(task, &branch)? {
+            let (branch, path) = (0_u32..)
+                .map(|n| (format!("{branch}-again{n}"), path.with_extension(format!("again{n}"))))
+                .find(|(b, p)| !git::branch_exists(&self.workspace.repo, b) && !p.exists())
+                .unwrap_or_else(|| unreachable!("some name is free"));
+            info!(%task, from = %earlier, %branch, "a new agent continues earlier work");
+            let spec = WorktreeSpec { branch, path, base: earlier };
+            let lock = git::WriteLock::acquire(&self.workspace.repo)?;
+            return Ok((git::create_worktree(&self.workspace.repo, &lock, &spec)?, None));
+        }
         let spec = WorktreeSpec { branch, path, base: self.config.integration_branch.clone() };
         if let Some(old) = reuse
             && let Some(created) = self.recycle(old, &spec)
@@ -34,6 +47,29 @@ impl Service {
         }
         let lock = git::WriteLock::acquire(&self.workspace.repo)?;
         Ok((git::create_worktree(&self.workspace.repo, &lock, &spec)?, None))
+    }
+
+    /// The local branch holding earlier work on a task whose branch is `branch`: the branch
+    /// itself, or on a worker the coordinator's copy of it, fetched as `cw-pushed/<branch>`.
+    /// Only a branch an earlier agent of this task recorded counts: a branch of the user's that
+    /// happens to bear the name is refused as ever (`create_worktree`), never built on.
+    fn earlier_work(&self, task: TaskId, branch: &str) -> Result<Option<String>, ServiceError> {
+        let ours = self
+            .agents()?
+            .iter()
+            .any(|a| a.bound_task == Some(task) && a.branch.as_deref() == Some(branch));
+        if !ours {
+            return Ok(None);
+        }
+        if git::branch_exists(&self.workspace.repo, branch) {
+            return Ok(Some(branch.to_owned()));
+        }
+        if self.own_host().is_none() {
+            return Ok(None);
+        }
+        let fetched = format!("cw-pushed/{branch}");
+        // No such branch there is the usual answer: nothing was pushed for this task.
+        Ok(self.fetch_branch(branch, &fetched).ok().map(|()| fetched))
     }
 
     /// The merged worktree of the finished agent `old` made into `spec`, if it can be. One that

@@ -374,3 +374,44 @@ fn a_worker_is_refused_with_the_reason_and_sets_nothing_up() {
     main.cw(&["worker", "remove", "w1"]).ok();
     assert_eq!(main.cw(&["worker", "list", "--json"]).json(), serde_json::json!([]));
 }
+
+/// A task whose earlier agent left work on the task's branch and is gone (its host lost after a
+/// bounce, its worktree removed) is continued from that branch by the next agent, on a branch of
+/// its own; a branch of the same name that no agent of the task recorded is never built on.
+#[test]
+fn the_next_agent_continues_from_the_branch_an_earlier_one_left() {
+    let env = crate::coordinator::sim_env("");
+    let task = crate::agents::add_task(&env, "Resumed", "");
+    let service = env.service();
+    let id: cw::model::TaskId = task.parse().unwrap();
+    let earlier = service.prepare_agent(id).unwrap().agent.id;
+    let gone = env.outer().join("gone-worktree");
+    service.record_agent_workspace(earlier, gone.to_str().unwrap(), "cw/resumed-t1", "s").unwrap();
+    service
+        .record_agent_exit(earlier, cw::service::ExitKind::Crashed, "its host was lost")
+        .unwrap();
+    // The work it pushed: one commit on the task's branch.
+    env.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "cw/resumed-t1",
+        gone.to_str().unwrap(),
+        "cw/integration",
+    ]);
+    fs_err::write(gone.join("earlier.txt"), "done before the host was lost\n").unwrap();
+    env.git_in(&gone, &["add", "earlier.txt"]);
+    env.git_in(&gone, &["commit", "-q", "-m", "t1: earlier work"]);
+    env.git(&["worktree", "remove", "--force", gone.to_str().unwrap()]);
+
+    env.cw(&["run", "--agent-command", "sim", "--exit-when-done"]).ok();
+    let files = env.git(&["ls-tree", "-r", "--name-only", "cw/integration"]);
+    let files = String::from_utf8_lossy(&files.stdout);
+    assert!(files.lines().any(|f| f == "earlier.txt"), "the earlier work was merged: {files}");
+    assert!(files.lines().any(|f| f == "cw-sim/t1.txt"), "{files}");
+    let agents = env.cw(&["agent", "list", "--json"]).json();
+    let branches: Vec<&str> =
+        agents.as_array().unwrap().iter().filter_map(|a| a["branch"].as_str()).collect();
+    assert!(branches.contains(&"cw/resumed-t1-again0"), "{branches:?}");
+}
