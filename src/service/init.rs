@@ -166,36 +166,16 @@ fn build_worker_dir(dir: &Path, hello: &super::WorkerHello) -> Result<(), Servic
         &format!("integration_branch = \"{}\"", quoted(&hello.integration_branch)),
         1,
     );
-    text = replace_in_section(
-        &text,
-        "[worker]",
-        "name",
-        &format!("name = \"{}\"", quoted(&hello.name)),
-    );
-    text = replace_in_section(
-        &text,
-        "[worker]",
-        "heartbeat_seconds",
-        &format!("heartbeat_seconds = {}", hello.heartbeat_seconds),
-    );
-    text = replace_in_section(
-        &text,
-        "[worker]",
-        "lost_after_seconds",
-        &format!("lost_after_seconds = {}", hello.lost_after_seconds),
-    );
-    text = replace_in_section(
-        &text,
-        "[claims]",
-        "lease_seconds",
-        &format!("lease_seconds = {}", hello.lease_seconds),
-    );
-    text = replace_in_section(
-        &text,
-        "[claims]",
-        "max_attempts",
-        &format!("max_attempts = {}", hello.max_attempts),
-    );
+    let settings = [
+        ("[worker]", "name", format!("\"{}\"", quoted(&hello.name))),
+        ("[worker]", "heartbeat_seconds", hello.heartbeat_seconds.to_string()),
+        ("[worker]", "lost_after_seconds", hello.lost_after_seconds.to_string()),
+        ("[claims]", "lease_seconds", hello.lease_seconds.to_string()),
+        ("[claims]", "max_attempts", hello.max_attempts.to_string()),
+    ];
+    for (section, key, value) in settings {
+        text = replace_in_section(&text, section, key, &format!("{key} = {value}"));
+    }
     Config::parse(&text).map_err(|message| {
         ServiceError::Config(crate::config::ConfigError::Parse {
             path: dir.join("config.toml"),

@@ -288,19 +288,6 @@ impl Store {
             }
         }
     }
-
-    /// Runs SQL with no parameters against PostgreSQL outside cw's transactions (tests and
-    /// tools that set a database up); refused on SQLite.
-    #[doc(hidden)]
-    pub fn postgres_batch(&self, sql: &str) -> Result<(), StoreError> {
-        match &self.engine {
-            Engine::Postgres { conn, .. } => lock(conn).batch(sql.to_owned()),
-            Engine::Sqlite(_) => Err(StoreError::Corrupt {
-                path: self.shown.clone(),
-                cause: "not a PostgreSQL database".to_owned(),
-            }),
-        }
-    }
 }
 
 /// A panic while holding the lock leaves the connection usable: SQLite rolls back the

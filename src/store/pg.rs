@@ -229,14 +229,6 @@ impl PgConn {
         })
     }
 
-    /// Runs several statements without parameters (migrations, tests' set-up).
-    pub(super) fn batch(&self, sql: String) -> Result<(), StoreError> {
-        self.call(move |worker| {
-            worker.ensure_connected()?;
-            worker.client()?.batch_execute(&sql).map_err(|err| worker.error(err))
-        })
-    }
-
     /// Runs one statement; the number of rows it changed.
     pub(super) fn execute(&self, sql: &str, args: &[Value]) -> Result<u64, StoreError> {
         let (sql, args) = (sql.to_owned(), args.to_vec());

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::postgres;
-use crate::support::{TestEnv, command, cw_binary};
+use crate::support::{TestEnv, command, cw_binary, wait_for_exit};
 
 /// `cw run` serving, with what it printed so far (killed if the test ends first).
 struct Coordinator {
@@ -100,21 +100,6 @@ fn add_plan(env: &TestEnv, total: usize) {
             args.extend(["--after", after]);
         }
         previous = Some(env.cw(&args).json()["id"].as_str().unwrap().to_owned());
-    }
-}
-
-fn wait_for_exit(child: &mut Child, within: Duration, what: &str, why: impl Fn() -> String) -> i32 {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code().unwrap_or(-1);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}: {}",
-            why()
-        );
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

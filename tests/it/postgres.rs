@@ -2,7 +2,7 @@
 //! that restarts. (The rest of the suite runs on PostgreSQL too with `CW_TEST_STORE=postgres`;
 //! tools/test.sh runs it both ways.)
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::TestEnv;
 use crate::support::postgres::{self, Server};
@@ -19,24 +19,6 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// Waits until `done` holds, or fails naming `what` after `within`.
-fn wait_until(
-    within: Duration,
-    what: &str,
-    mut done: impl FnMut() -> bool,
-    why: impl Fn() -> String,
-) {
-    let deadline = Instant::now() + within;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}: {}",
-            why()
-        );
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -199,7 +181,7 @@ fn a_run_survives_two_server_restarts_and_merges_every_task_once() {
     };
     for (fraction, what) in [(1, "a third of the tasks merged"), (2, "two thirds merged")] {
         let mut ended = None;
-        wait_until(
+        crate::support::wait_explained(
             Duration::from_secs(60),
             what,
             || {
@@ -211,17 +193,13 @@ fn a_run_survives_two_server_restarts_and_merges_every_task_once() {
         assert!(ended.is_none(), "cw run ended {ended:?} before the restart: {}", why());
         server.restart();
     }
-    let mut status = None;
-    wait_until(
+    let code = crate::support::wait_for_exit(
+        run,
         Duration::from_secs(120),
         "cw run to finish after the restarts",
-        || {
-            status = run.try_wait().unwrap();
-            status.is_some()
-        },
         why,
     );
-    assert!(status.is_some_and(|s| s.success()), "cw run ended {status:?}: {}", why());
+    assert_eq!(code, 0, "cw run: {}", why());
     assert_eq!(merged(), total, "{}", why());
     let twice = count(
         "SELECT count(*) FROM (SELECT task_id FROM merges WHERE state = 'merged'

@@ -36,6 +36,44 @@ pub(crate) fn sqlite_only(what: &str) -> bool {
     skip
 }
 
+/// Waits until `done` holds; past `within`, fails naming `what` and what `why` tells.
+pub(crate) fn wait_explained(
+    within: std::time::Duration,
+    what: &str,
+    mut done: impl FnMut() -> bool,
+    why: impl Fn() -> String,
+) {
+    let deadline = std::time::Instant::now() + within;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}: {}",
+            why()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Waits for `child` to exit (its exit code), failing as `wait_explained` does.
+pub(crate) fn wait_for_exit(
+    child: &mut std::process::Child,
+    within: std::time::Duration,
+    what: &str,
+    why: impl Fn() -> String,
+) -> i32 {
+    let mut code = None;
+    wait_explained(
+        within,
+        what,
+        || {
+            code = child.try_wait().unwrap().map(|status| status.code().unwrap_or(-1));
+            code.is_some()
+        },
+        why,
+    );
+    code.unwrap_or(-1)
+}
+
 #[expect(clippy::print_stderr, reason = "says in the test's output why it did nothing")]
 fn say_why_skipped(what: &str) {
     eprintln!("not on PostgreSQL: {what} is SQLite's own behaviour");
